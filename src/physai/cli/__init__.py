@@ -1,0 +1,1 @@
+"""The `physai` command line (Typer). Thin: parse, call the library, print."""

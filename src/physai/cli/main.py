@@ -1,0 +1,18 @@
+"""Entry point of the `physai` command. Each command group lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import typer
+
+from physai.cli import demo, sim
+
+app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# One line per command module; each module's register(app) adds its commands or sub-apps.
+for _module in (sim, demo):
+    _module.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,99 @@
+"""`physai robots`, `physai tasks`, `physai rollout`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from physai.cli.ui import RichProgress, handle_errors, out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("robots")(robots)
+    app.command("tasks")(tasks)
+    app.command("rollout")(rollout)
+
+
+@handle_errors
+def robots(json_out: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+    """List the registered robots (embodiments)."""
+    from physai.embodiments import EMBODIMENTS, make_embodiment
+
+    rows = []
+    for name in EMBODIMENTS.names():
+        r = make_embodiment(name)
+        rows.append({"name": name, "description": r.description, "control_modes": list(r.control_modes),
+                     "safety_limits": r.safety_limits().to_dict()})
+    if json_out:
+        print_json(rows)
+        return
+    t = Table("robot", "control modes", "description")
+    for r in rows:
+        t.add_row(r["name"], ", ".join(r["control_modes"]), r["description"])
+    out.print(t)
+
+
+@handle_errors
+def tasks(json_out: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+    """List the registered tasks with their robot, control modes and an instruction."""
+    from physai.tasks import TASKS
+
+    rows = []
+    for name in TASKS.names():
+        cls = TASKS.get(name)
+        task = cls()
+        rows.append({"name": name, "embodiment": task.robot.name, "control_modes": list(task.robot.control_modes),
+                     "expert_control": cls.expert_control, "max_steps": task.max_steps,
+                     "control_hz": cls.control_hz, "instruction": cls.instructions[0] if cls.instructions else ""})
+    if json_out:
+        print_json(rows)
+        return
+    t = Table("task", "robot", "control modes", "instruction")
+    for r in rows:
+        t.add_row(r["name"], r["embodiment"], ", ".join(r["control_modes"]), r["instruction"])
+    out.print(t)
+
+
+@handle_errors
+def rollout(
+    task: str = typer.Option(..., "--task", help="Task name, e.g. tabletop/pick-place."),
+    policy: str = typer.Option("expert", "--policy", help="expert | random"),
+    episodes: int = typer.Option(5, "--episodes", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    control: str = typer.Option(None, "--control", help="Control mode (default: the expert's)."),
+    video: Path = typer.Option(None, "--video", help="Write an mp4 of all episodes here."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Run a scripted expert or a random policy and report per-episode and overall success."""
+    from physai.core.errors import UnknownNameError
+    from physai.data.video import write_video
+    from physai.envs import RandomPolicy, make, run_episode
+
+    if policy not in ("expert", "random"):
+        raise UnknownNameError("policy", policy, ["expert", "random"])
+    env = make(task, control=control)
+    results, frames = [], []
+    prog = RichProgress(enabled=not json_out)
+    prog.start(episodes, f"{task} [{policy}]")
+    for i in range(episodes):
+        pol = env.expert() if policy == "expert" else RandomPolicy(env, seed=seed + i)
+        r = run_episode(env, pol, seed=seed + i, record=video is not None)
+        frames.extend(r.frames)
+        results.append(r.to_dict())
+        prog.advance(1, success=sum(x["success"] for x in results) / len(results))
+    prog.close()
+    env.close()
+    doc = {"task": task, "policy": policy, "episodes": results,
+           "success_rate": sum(r["success"] for r in results) / episodes}
+    if video is not None:
+        write_video(frames, video, fps=env.metadata["render_fps"])
+        doc["video"] = str(video)
+    if json_out:
+        print_json(doc)
+        return
+    for r in results:
+        mark = "[green]success[/green]" if r["success"] else "[red]fail[/red]"
+        out.print(f"episode seed={r['seed']:<4} {mark:<24} steps={r['length']:<4} {r['instruction']}")
+    out.print(f"[bold]{task}[/bold] {policy}: success {doc['success_rate']:.0%} over {episodes} episodes")

@@ -1,0 +1,49 @@
+"""Array specifications: shape, dtype, bounds and per-element names of observations and actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """A fixed-shape float array with optional bounds and element names."""
+
+    shape: tuple[int, ...]
+    """Array shape, e.g. (7,)."""
+    dtype: str = "float32"
+    """NumPy dtype name."""
+    low: np.ndarray | None = field(default=None, compare=False)
+    """Lower bound per element (None: unbounded)."""
+    high: np.ndarray | None = field(default=None, compare=False)
+    """Upper bound per element (None: unbounded)."""
+    names: tuple[str, ...] = ()
+    """One name per element of a 1-D array (empty when unnamed)."""
+
+    def validate(self, value: object, what: str = "array") -> np.ndarray:
+        """Return `value` as an array of this spec; raise ValueError on wrong shape or non-finite values."""
+        arr = np.asarray(value, dtype=self.dtype)
+        if arr.shape != tuple(self.shape):
+            raise ValueError(f"{what} has shape {arr.shape}, expected {tuple(self.shape)}")
+        if not np.all(np.isfinite(arr)):
+            bad = np.flatnonzero(~np.isfinite(arr.ravel()))[:5].tolist()
+            raise ValueError(f"{what} contains NaN or inf at flat indices {bad}; expected shape {self.shape}")
+        return arr
+
+    def clip(self, arr: np.ndarray) -> tuple[np.ndarray, int]:
+        """Clip to the bounds; returns the clipped array and how many elements were changed."""
+        out = arr
+        if self.low is not None or self.high is not None:
+            out = np.clip(arr, self.low, self.high).astype(arr.dtype, copy=False)
+        return out, int(np.count_nonzero(out != arr))
+
+    def to_dict(self) -> dict:
+        """JSON-ready description."""
+        d: dict = {"shape": list(self.shape), "dtype": self.dtype, "names": list(self.names)}
+        if self.low is not None:
+            d["low"] = np.asarray(self.low).tolist()
+        if self.high is not None:
+            d["high"] = np.asarray(self.high).tolist()
+        return d

@@ -1,0 +1,134 @@
+"""The Embodiment interface: what a robot declares and how it is built into a scene and controlled."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from physai.core.errors import UnknownNameError
+from physai.core.registry import Registry
+from physai.core.specs import ArraySpec
+
+EMBODIMENTS: Registry[type[Embodiment]] = Registry("robot")
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits the runtime safety supervisor enforces for a robot (SI units)."""
+
+    joint_names: tuple[str, ...]
+    """Names of the limited joints, in command order."""
+    joint_pos_lower: np.ndarray
+    """Lower joint position limit per joint (rad or m)."""
+    joint_pos_upper: np.ndarray
+    """Upper joint position limit per joint (rad or m)."""
+    joint_vel_max: np.ndarray
+    """Maximum joint speed per joint (rad/s or m/s)."""
+    joint_acc_max: np.ndarray
+    """Maximum joint acceleration per joint (rad/s^2 or m/s^2)."""
+    joint_effort_max: np.ndarray
+    """Maximum joint torque/force per joint (Nm or N)."""
+    ee_speed_max: float = 1.0
+    """Maximum end-effector (TCP) speed in normal operation (m/s)."""
+    ee_speed_collaborative: float = 0.25
+    """TCP speed cap in collaborative mode (ISO 10218 reduced speed, 250 mm/s)."""
+    force_max: float = 60.0
+    """Wrist force magnitude that triggers a protective stop (N)."""
+    torque_max: float = 10.0
+    """Wrist torque magnitude that triggers a protective stop (Nm)."""
+    tactile_force_max: float | None = None
+    """Per-taxel normal force that triggers a protective stop (N); None without tactile sensors."""
+    workspace_low: np.ndarray = field(default_factory=lambda: np.array([-1.5, -1.5, 0.0]))
+    """Lower corner of the allowed TCP workspace box (m, world frame)."""
+    workspace_high: np.ndarray = field(default_factory=lambda: np.array([1.5, 1.5, 2.0]))
+    """Upper corner of the allowed TCP workspace box (m, world frame)."""
+
+    def to_dict(self) -> dict:
+        """JSON-ready description."""
+        out: dict = {}
+        for k, v in self.__dict__.items():
+            out[k] = v.tolist() if isinstance(v, np.ndarray) else (list(v) if isinstance(v, tuple) else v)
+        return out
+
+
+class Embodiment(abc.ABC):
+    """A robot: builds its bodies into an MjSpec, then reads state and applies actions on MjData.
+
+    Lifecycle: `build(spec)` before compile, `bind(model, data)` after; `reset_pose(data)` puts the
+    robot in its home configuration. Subclasses register with `@register_embodiment("name")`.
+    """
+
+    name: str = ""
+    control_modes: tuple[str, ...] = ("joint_pos",)
+    description: str = ""
+
+    @abc.abstractmethod
+    def build(self, spec: mujoco.MjSpec) -> None:
+        """Add the robot's bodies, joints, actuators, cameras and sensors to `spec`."""
+
+    @abc.abstractmethod
+    def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
+        """Resolve names to ids in the compiled model; keep `data` for state and control."""
+
+    @abc.abstractmethod
+    def reset_pose(self, data: mujoco.MjData) -> None:
+        """Home configuration: joint positions, zero velocities, actuator targets."""
+
+    @abc.abstractmethod
+    def state_names(self) -> list[str]:
+        """Names of the elements of `state()`."""
+
+    @abc.abstractmethod
+    def state(self) -> np.ndarray:
+        """Proprioceptive state (float32), laid out as `state_names()`."""
+
+    @abc.abstractmethod
+    def action_spec(self, mode: str) -> ArraySpec:
+        """Shape, bounds and names of actions in control `mode`."""
+
+    @abc.abstractmethod
+    def apply_action(self, action: np.ndarray, mode: str, control_dt: float) -> None:
+        """Turn a validated, clipped action into actuator controls (`data.ctrl`)."""
+
+    @abc.abstractmethod
+    def cameras(self) -> list[str]:
+        """Camera names, the scene camera first."""
+
+    @abc.abstractmethod
+    def safety_limits(self) -> SafetyLimits:
+        """Limits for the runtime safety supervisor."""
+
+    def sensors(self) -> dict[str, str]:
+        """Sensor name -> kind (e.g. 'force', 'torque', 'tactile')."""
+        return {}
+
+    def tactile(self) -> np.ndarray | None:
+        """Tactile array (float32) when the robot has tactile sensors."""
+        return None
+
+    def ee_positions(self) -> np.ndarray:
+        """TCP positions, one row per end effector (n_ee, 3), world frame."""
+        return np.zeros((0, 3))
+
+    def check_mode(self, mode: str) -> None:
+        """Raise UnknownNameError when `mode` is not one of this robot's control modes."""
+        if mode not in self.control_modes:
+            raise UnknownNameError(f"control mode of {self.name}", mode, list(self.control_modes))
+
+
+def register_embodiment(name: str):
+    """Class decorator: register an Embodiment subclass under `name`."""
+
+    def deco(cls: type[Embodiment]) -> type[Embodiment]:
+        cls.name = name
+        return EMBODIMENTS.register(name)(cls)
+
+    return deco
+
+
+def make_embodiment(name: str, **kwargs: object) -> Embodiment:
+    """Instantiate the robot registered as `name`."""
+    return EMBODIMENTS.get(name)(**kwargs)

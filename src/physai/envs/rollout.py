@@ -1,0 +1,77 @@
+"""Run one episode of a policy in an env (the shared loop of `rollout`, `collect` and `eval`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physai.envs.env import PhysaiEnv
+
+
+class RandomPolicy:
+    """Uniform random actions within the env's action bounds, from its own Generator."""
+
+    def __init__(self, env: PhysaiEnv, seed: int = 0) -> None:
+        self.space = env.action_spec
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict) -> np.ndarray:
+        return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome of one episode."""
+
+    seed: int
+    """Seed the env was reset with."""
+    success: bool
+    """Whether the task's success predicate held at the end."""
+    length: int
+    """Control steps taken."""
+    duration_s: float
+    """Wall-clock seconds."""
+    instruction: str = ""
+    """The episode's instruction."""
+    clipped: int = 0
+    """Action elements clipped to bounds over the episode."""
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    """Rendered frames when recording was asked for."""
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "success": self.success, "length": self.length,
+                "duration_s": round(self.duration_s, 4), "instruction": self.instruction, "clipped": self.clipped}
+
+
+def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
+                on_step: Callable[[dict, np.ndarray, dict], None] | None = None) -> EpisodeResult:
+    """Reset with `seed`, act until success, failure or the time limit; optionally keep rendered frames.
+
+    `policy` has `reset()` and `act(obs) -> action`. `on_step(obs, action, info)` sees every transition
+    (the observation the action was computed from).
+    """
+    t0 = time.perf_counter()
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    frames = [env.render()] if record else []
+    success, steps = False, 0
+    while True:
+        action = policy.act(obs)
+        next_obs, _, terminated, truncated, info = env.step(action)
+        if on_step is not None:
+            on_step(obs, action, info)
+        obs = next_obs
+        steps += 1
+        success = bool(info["is_success"])
+        if record:
+            frames.append(env.render())
+        if terminated or truncated:
+            break
+    return EpisodeResult(seed=seed, success=success, length=steps, duration_s=time.perf_counter() - t0,
+                         instruction=env.task.instruction, clipped=env.clipped_total, frames=frames)

@@ -1,0 +1,1 @@
+"""HTML reports (templates + plots) shared by eval, profile and the demo."""

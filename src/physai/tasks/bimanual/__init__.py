@@ -1,0 +1,1 @@
+"""Two-arm cooperation tasks on the `bimanual` station."""

@@ -1,0 +1,1 @@
+"""The dexterous task suite."""

@@ -1,0 +1,1 @@
+"""The humanoid task suite."""

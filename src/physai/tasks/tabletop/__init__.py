@@ -1,0 +1,3 @@
+"""Single-arm tabletop tasks on `arm7`."""
+
+from physai.tasks.tabletop import pick_place  # noqa: F401
