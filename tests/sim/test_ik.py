@@ -56,3 +56,25 @@ def test_ee_delta_moves_arm_in_simulation():
         mujoco.mj_step(model, data, nstep=25)
     moved = arm.tcp_pose()[0] - start
     assert np.allclose(moved, [0.3, 0.0, -0.3], atol=0.03), moved
+
+
+def test_ee_delta_blocked_arm_does_not_wind_up():
+    """Commanding the TCP deep into the floor: the command stays leashed to the measured pose."""
+    from physai.embodiments.arm7 import POS_LEASH, Q_LEASH
+
+    arm, model, data = _arm()
+    down = np.array([0, 0, -0.05, 0, 0, 0, 1], np.float32)
+    for _ in range(60):  # 3 m of commanded motion; the floor is ~0.8 m below the TCP
+        q = data.qpos[arm.qpos_ids].copy()
+        measured = arm.tcp_pose()[0]
+        arm.apply_action(down, "ee_delta", 0.05)
+        assert np.all(np.abs(arm.q_cmd - q) <= Q_LEASH + 1e-9)
+        assert np.linalg.norm(arm.commanded_tcp()[0] - measured) <= POS_LEASH + 1e-9
+        mujoco.mj_step(model, data, nstep=25)
+    pressed_z = arm.tcp_pose()[0][2]
+    assert pressed_z > -0.01  # blocked by the floor, not through it
+    up = np.array([0, 0, 0.04, 0, 0, 0, 1], np.float32)
+    for _ in range(5):  # the stored-up push is at most POS_LEASH: 20 cm up unwinds it and lifts the arm
+        arm.apply_action(up, "ee_delta", 0.05)
+        mujoco.mj_step(model, data, nstep=25)
+    assert arm.tcp_pose()[0][2] > pressed_z + 0.03

@@ -33,6 +33,16 @@ JOINT_EFFORT = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])
 HOME = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 FINGER_MAX = 0.04  # m per finger; 8 cm total opening
 TCP_OFFSET = 0.1034  # m from the hand flange to the point between the fingertips
+POS_LEASH = 0.1  # m: the commanded TCP position never leads the measured one by more
+ROT_LEASH = 0.5  # rad: same for orientation
+Q_LEASH = 0.3  # rad: joint commands stay this close to the measured joints
+IK_ITERS = 2
+# Finger pads: stiff contacts (solref time constant 5 ms) so round objects squeezed between the flat
+# pads do not sink into them and roll out of the grasp while lifting (the default 20 ms lets them).
+PAD_FRICTION = [1.5, 0.02, 0.001]
+PAD_CONDIM = 4
+PAD_SOLREF = [0.005, 1.0]
+PAD_SOLIMP = [0.9, 0.95, 0.001, 0.5, 2.0]
 
 # (pos, quat) of link i relative to link i-1 (Panda convention); quats are normalised below.
 _LINKS = [
@@ -128,10 +138,10 @@ class Arm7(Embodiment):
                         range=[0, FINGER_MAX], armature=0.01, damping=2.0)
             f.add_geom(name=f"{p}pad_{side}", type=GEOM.mjGEOM_BOX, size=[0.018, 0.006, 0.0325],
                        pos=[0, sign * 0.006, 0.0325], rgba=[0.2, 0.2, 0.22, 1], mass=0.05,
-                       contype=ROBOT_GROUP, conaffinity=OBJECT_GROUP, friction=[1.5, 0.02, 0.001],
-                       condim=4, priority=2)
+                       contype=ROBOT_GROUP, conaffinity=OBJECT_GROUP, friction=PAD_FRICTION,
+                       condim=PAD_CONDIM, priority=2, solref=PAD_SOLREF, solimp=PAD_SOLIMP)
         for i in range(7):
-            kp, kv = (4500.0, 450.0) if i < 4 else (2000.0, 200.0)
+            kp, kv = (4500.0, 225.0) if i < 4 else (2000.0, 100.0)
             self._position_actuator(spec, f"{p}joint{i + 1}", kp, kv, (JOINT_LOWER[i], JOINT_UPPER[i]),
                                     JOINT_EFFORT[i])
         for side in ("left", "right"):
@@ -179,7 +189,9 @@ class Arm7(Embodiment):
         self.torque_adr = int(model.sensor_adr[ts.id])
         self.pad_geoms = np.array([model.geom(f"{p}pad_{s}").id for s in ("left", "right")])
         self.ik = DLSIK(model, f"{p}tcp", self.dof_ids, self.qpos_ids, JOINT_LOWER, JOINT_UPPER, q_rest=HOME)
+        self._kin = mujoco.MjData(model)  # scratch data for forward kinematics of the commanded joints
         self.q_cmd = HOME.copy()
+        self._pose_cmd: tuple[np.ndarray, np.ndarray] | None = None
 
     def reset_pose(self, data: mujoco.MjData, q: np.ndarray | None = None) -> None:
         q = HOME if q is None else np.asarray(q)
@@ -189,6 +201,7 @@ class Arm7(Embodiment):
         data.ctrl[self.arm_act] = q
         data.ctrl[self.finger_act] = FINGER_MAX
         self.q_cmd = q.copy()
+        self._pose_cmd = None  # re-read from the arm on the next ee_delta command
 
     def joint_names(self) -> list[str]:
         return [f"{self.p}joint{i + 1}" for i in range(7)]
@@ -206,7 +219,8 @@ class Arm7(Embodiment):
         pos, quat = self.tcp_pose()
         return np.concatenate([
             d.qpos[self.qpos_ids], d.qvel[self.dof_ids], [self.gripper_width()], pos, quat,
-            d.sensordata[self.force_adr:self.force_adr + 3], d.sensordata[self.torque_adr:self.torque_adr + 3],
+            d.sensordata[self.force_adr:self.force_adr + 3],
+            d.sensordata[self.torque_adr:self.torque_adr + 3],
         ]).astype(np.float32)
 
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
@@ -247,20 +261,73 @@ class Arm7(Embodiment):
         if mode == "joint_pos":
             target = np.clip(action[:7], JOINT_LOWER, JOINT_UPPER)
             target = q + np.clip(target - q, -max_step, max_step)
+            self._pose_cmd = None
         else:
-            # integrate from the previous command so a zero action holds still (no sag drift),
-            # but never let the command run away from where the arm actually is (contact).
-            base = np.clip(self.q_cmd, q - 0.3, q + 0.3)
-            pos, quat = self.tcp_pose()
-            twist = np.asarray(action[:6], dtype=float)
-            target = self.ik.solve(d, twist, max_step=max_step, q=base)
+            target = self._track_pose(np.asarray(action[:6], dtype=float), q, max_step)
         self.q_cmd = target
         d.ctrl[self.arm_act] = target
         d.ctrl[self.finger_act] = FINGER_MAX * (1.0 - float(action[-1]))
 
-    def twist_to(self, pos: np.ndarray, quat: np.ndarray | None = None) -> np.ndarray:
-        """The (dpos, drot) twist that moves the TCP from where it is to `pos`/`quat` (for experts)."""
+    def _track_pose(self, twist: np.ndarray, q: np.ndarray, max_step: np.ndarray) -> np.ndarray:
+        """ee_delta: add the twist to the commanded TCP pose, then solve joint targets for that pose.
+
+        The commanded pose (not the lagging measured one) integrates the deltas, so a sequence of
+        deltas adds up exactly and a zero delta holds still. It is leashed to within `POS_LEASH` /
+        `ROT_LEASH` of the measured TCP and the joint command to within `Q_LEASH` of the measured
+        joints, so a blocked arm pushes with bounded force and does not lunge when released.
+        """
+        pos_cmd, quat_cmd = self.commanded_tcp()
+        pos_cmd = pos_cmd + twist[:3]
+        rot = np.empty(4)
+        mujoco.mju_axisAngle2Quat(rot, twist[3:] if np.any(twist[3:]) else np.array([0, 0, 1.0]),
+                                  float(np.linalg.norm(twist[3:])))
+        new_quat = np.empty(4)
+        mujoco.mju_mulQuat(new_quat, rot, quat_cmd)
         cur_p, cur_q = self.tcp_pose()
+        off = pos_cmd - cur_p
+        dist = float(np.linalg.norm(off))
+        if dist > POS_LEASH:
+            pos_cmd = cur_p + off * (POS_LEASH / dist)
+        rerr = quat_error(new_quat, cur_q)
+        ang = float(np.linalg.norm(rerr))
+        if ang > ROT_LEASH:
+            mujoco.mju_axisAngle2Quat(rot, rerr / ang, ROT_LEASH)
+            mujoco.mju_mulQuat(new_quat, rot, cur_q)
+        mujoco.mju_normalize4(new_quat)
+        self._pose_cmd = (pos_cmd, new_quat)
+        # Newton steps of damped-least-squares IK on the commanded joints (kinematics only)
+        qc = np.clip(self.q_cmd, q - Q_LEASH, q + Q_LEASH)
+        kin = self._kin
+        for _ in range(IK_ITERS):
+            kin.qpos[self.qpos_ids] = qc
+            mujoco.mj_kinematics(self.model, kin)
+            mujoco.mj_comPos(self.model, kin)
+            p_now, q_now = self.ik.site_pose(kin)
+            err = np.concatenate([pos_cmd - p_now, quat_error(new_quat, q_now)])
+            qc = self.ik.solve(kin, err, q=qc)
+        return np.clip(qc, q - Q_LEASH, q + Q_LEASH)
+
+    def commanded_tcp(self) -> tuple[np.ndarray, np.ndarray]:
+        """The TCP pose the ee_delta controller is steering to (the measured pose before any command)."""
+        if self._pose_cmd is None:
+            self._pose_cmd = self.tcp_pose()
+        return self._pose_cmd[0].copy(), self._pose_cmd[1].copy()
+
+    def twist_to(self, pos: np.ndarray, quat: np.ndarray | None = None) -> np.ndarray:
+        """The (dpos, drot) twist that moves the TCP from where it is to `pos`/`quat`."""
+        return self._twist(self.tcp_pose(), pos, quat)
+
+    def command_twist_to(self, pos: np.ndarray, quat: np.ndarray | None = None) -> np.ndarray:
+        """The ee_delta action (dpos, drot) that moves the *commanded* TCP pose to `pos`/`quat`.
+
+        Experts should steer with this rather than `twist_to`: ee_delta integrates the commanded
+        pose, so deltas computed from the lagging measured pose would overshoot.
+        """
+        return self._twist(self.commanded_tcp(), pos, quat)
+
+    @staticmethod
+    def _twist(cur: tuple[np.ndarray, np.ndarray], pos: np.ndarray, quat: np.ndarray | None) -> np.ndarray:
+        cur_p, cur_q = cur
         drot = np.zeros(3) if quat is None else quat_error(np.asarray(quat, float), cur_q)
         return np.concatenate([np.asarray(pos, float) - cur_p, drot])
 
@@ -274,7 +341,8 @@ class Arm7(Embodiment):
     def safety_limits(self) -> SafetyLimits:
         return SafetyLimits(
             joint_names=tuple(self.joint_names()), joint_pos_lower=JOINT_LOWER.copy(),
-            joint_pos_upper=JOINT_UPPER.copy(), joint_vel_max=JOINT_VEL.copy(), joint_acc_max=JOINT_ACC.copy(),
+            joint_pos_upper=JOINT_UPPER.copy(), joint_vel_max=JOINT_VEL.copy(),
+            joint_acc_max=JOINT_ACC.copy(),
             joint_effort_max=JOINT_EFFORT.copy(), ee_speed_max=1.7, ee_speed_collaborative=0.25,
             force_max=60.0, torque_max=10.0,
             workspace_low=np.array([-1.0, -1.0, 0.0]), workspace_high=np.array([1.5, 1.5, 1.6]),

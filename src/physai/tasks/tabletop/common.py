@@ -36,7 +36,8 @@ OBJECTS: tuple[ObjectKind, ...] = (
     ObjectKind("green cylinder", GEOM.mjGEOM_CYLINDER, (0.02, 0.03), (0.15, 0.7, 0.25, 1), 0.03, 0.0),
     ObjectKind("blue block", GEOM.mjGEOM_BOX, (0.018, 0.018, 0.035), (0.15, 0.3, 0.85, 1), 0.035, np.pi / 2),
     ObjectKind("yellow puck", GEOM.mjGEOM_CYLINDER, (0.026, 0.015), (0.95, 0.8, 0.1, 1), 0.015, 0.0),
-    ObjectKind("purple pebble", GEOM.mjGEOM_ELLIPSOID, (0.024, 0.02, 0.018), (0.55, 0.2, 0.7, 1), 0.018, np.pi),
+    ObjectKind("purple pebble", GEOM.mjGEOM_ELLIPSOID, (0.024, 0.02, 0.018), (0.55, 0.2, 0.7, 1), 0.018,
+               np.pi),
 )
 
 
@@ -111,8 +112,9 @@ class WaypointArm:
         """The home (pointing down) orientation turned by `yaw` about +z."""
         return yaw_mul(yaw, self.home_quat)
 
-    def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float, max_lin: float | None = None) -> np.ndarray:
-        tw = self.arm.twist_to(pos, quat) * self.gain
+    def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float,
+               max_lin: float | None = None) -> np.ndarray:
+        tw = self.arm.command_twist_to(pos, quat) * self.gain
         lin = max_lin or self.max_lin
         n = np.linalg.norm(tw[:3])
         if n > lin:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from physai.sim.scene import add_open_box, free_pose
+from physai.sim.scene import add_open_box, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
     OBJECTS,
@@ -21,7 +21,6 @@ from physai.tasks.tabletop.common import (
     quat_yaw,
     sample_positions,
 )
-from physai.sim.scene import set_free_pose
 
 TRAY_HALF = (0.08, 0.08, 0.025)
 TRAY_WALL = 0.008
@@ -121,7 +120,8 @@ class PickPlaceExpert(Expert):
         q = self.ctl.down_quat(grasp_yaw(yaw, t.target.yaw_symmetry))
         tray = t.tray_pos()
         above_obj = obj + [0, 0, 0.12]
-        grasp = np.array([obj[0], obj[1], max(obj[2] + min(0.0, 0.02 - t.target.half_height), TABLE_Z + 0.024)])
+        grasp_z = max(obj[2] + min(0.0, 0.02 - t.target.half_height), TABLE_Z + 0.024)
+        grasp = np.array([obj[0], obj[1], grasp_z])
         carry_z = TABLE_Z + 0.22
         if self.phase == 0:  # above the object, wrist aligned
             a = self.ctl.action(above_obj, q, 0.0)
