@@ -1,1 +1,3 @@
 """Two-arm cooperation tasks on the `bimanual` station."""
+
+from physai.tasks.bimanual import handover  # noqa: F401  (registration)

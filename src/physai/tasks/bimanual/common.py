@@ -1,0 +1,61 @@
+"""Shared pieces of the bimanual suite: the shared table, contact queries and a two-arm waypoint driver."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from physai.embodiments.arm7 import Arm7
+from physai.embodiments.bimanual import TABLE_HEIGHT, Bimanual
+from physai.sim.scene import add_table
+from physai.tasks.tabletop.common import WaypointArm
+
+TABLE_Z = TABLE_HEIGHT
+TABLE_CENTER = (0.2, 0.0)
+TABLE_HALF = (0.45, 0.75)
+
+
+def build_table(spec: mujoco.MjSpec) -> None:
+    """The table both arm bases stand on (top at `TABLE_Z`)."""
+    add_table(spec, "table", TABLE_CENTER, TABLE_HALF, TABLE_Z)
+
+
+def body_geoms(model: mujoco.MjModel, body: str) -> set[int]:
+    """Ids of every geom attached to `body` (not its children)."""
+    bid = model.body(body).id
+    return {int(g) for g in np.flatnonzero(model.geom_bodyid == bid)}
+
+
+def touching(data: mujoco.MjData, geoms_a: set[int], geoms_b: set[int]) -> bool:
+    """True when any geom of `geoms_a` is in contact with any geom of `geoms_b`."""
+    for i in range(data.ncon):
+        c = data.contact[i]
+        g1, g2 = int(c.geom1), int(c.geom2)
+        if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
+            return True
+    return False
+
+
+def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int]) -> int:
+    """How many of `arm`'s two finger pads touch `geoms` (2 = a pinch grasp)."""
+    return sum(touching(data, {int(p)}, geoms) for p in arm.pad_geoms)
+
+
+class Steer(WaypointArm):
+    """`WaypointArm` steering the *commanded* TCP pose when the arm exposes it (no overshoot)."""
+
+    def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float,
+               max_lin: float | None = None) -> np.ndarray:
+        twist_fn = getattr(self.arm, "command_twist_to", self.arm.twist_to)
+        tw = twist_fn(pos, quat) * self.gain
+        lin = max_lin or self.max_lin
+        n = np.linalg.norm(tw[:3])
+        if n > lin:
+            tw[:3] *= lin / n
+        tw[3:] = np.clip(tw[3:], -self.max_rot, self.max_rot)
+        return np.concatenate([tw, [grip]]).astype(np.float32)
+
+
+def two_arm_steer(robot: Bimanual) -> tuple[Steer, Steer]:
+    """A `Steer` for the left and one for the right arm."""
+    return Steer(robot.left), Steer(robot.right)
