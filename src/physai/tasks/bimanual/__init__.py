@@ -1,3 +1,3 @@
 """Two-arm cooperation tasks on the `bimanual` station."""
 
-from physai.tasks.bimanual import handover  # noqa: F401  (registration)
+from physai.tasks.bimanual import handover, pack_mouse  # noqa: F401  (registration)

@@ -1,0 +1,287 @@
+"""`bimanual/pack-mouse`: one arm puts a computer mouse into an open box, the other closes the hinged lid.
+
+The box is a free body (floor, four walls) standing in a marked target area; its lid hangs on a hinge
+along the box's back (+y) edge and starts open, leaning back past vertical against its stop. Success
+needs all three at once: the mouse inside the box volume, the lid closed (hinge angle below
+`LID_CLOSED`), and the whole box footprint inside the target area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from physai.sim.scene import GEOM, add_free_object, add_marker, add_open_box, free_pose, set_free_pose
+from physai.tasks.base import Expert, Task, TaskConfig, register_task
+from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
+from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
+
+MOUSE_HALF = (0.028, 0.05, 0.018)  # ellipsoid semi-axes; the mouse's long axis is its local y
+BOX_HALF = (0.09, 0.075, 0.035)  # outer half sizes of the box (m)
+BOX_WALL = 0.008
+LID_T = 0.004  # half thickness of the lid plate
+LID_OPEN = 1.95  # rad: the lid's stop when open (leaning back past vertical)
+LID_CLOSED = 0.1  # rad: hinge angle below which the lid counts as closed
+AREA_MARGIN = 0.03  # m the target area extends beyond the box on each side
+
+
+@dataclass
+class PackMouseConfig(TaskConfig):
+    """Options of bimanual/pack-mouse."""
+
+    mouse_x: tuple[float, float] = (0.05, 0.28)
+    """Range of the mouse's initial x (m)."""
+    mouse_y: tuple[float, float] = (-0.22, -0.13)
+    """Range of the mouse's initial y (m, the left arm's side)."""
+    area_x: tuple[float, float] = (0.12, 0.24)
+    """Range of the target area's centre x (m)."""
+    area_y: tuple[float, float] = (0.0, 0.05)
+    """Range of the target area's centre y (m)."""
+    box_offset: float = 0.01
+    """Largest offset of the box from the area centre along x and y (m)."""
+    box_yaw: float = 0.15
+    """Largest box heading (rad)."""
+
+
+def _rotz(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@register_task("bimanual/pack-mouse")
+class PackMouse(Task):
+    """Left arm packs the mouse into the box; right arm closes the lid; the box stays in the blue area."""
+
+    embodiment_name = "bimanual"
+    instructions = (
+        "put the computer mouse in the box and close the lid",
+        "pack the mouse into the box, shut the lid, and keep the box on the blue area",
+        "place the mouse inside the open box, then close its lid",
+        "use both arms to pack the mouse in the box and close it",
+    )
+    default_max_steps = 200
+    config_cls = PackMouseConfig
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        build_table(spec)
+        add_marker(spec, "area", (BOX_HALF[0] + AREA_MARGIN, BOX_HALF[1] + AREA_MARGIN), (0.25, 0.45, 0.9, 1),
+                   pos=(0.18, 0.02, TABLE_Z))
+        mouse = add_free_object(spec, "mouse", GEOM.mjGEOM_ELLIPSOID, list(MOUSE_HALF), (0.18, 0.18, 0.2, 1),
+                                mass=0.08, pos=(0.15, -0.18, TABLE_Z + MOUSE_HALF[2]))
+        dark = dict(contype=0, conaffinity=0, mass=0.0)
+        for sx in (-1, 1):  # left/right buttons, split by the wheel
+            mouse.add_geom(name=f"mouse_button{(sx + 1) // 2}", type=GEOM.mjGEOM_BOX,
+                           size=[0.011, 0.016, 0.003], pos=[sx * 0.0125, 0.026, 0.0125], euler=[-0.35, 0, 0],
+                           rgba=[0.55, 0.55, 0.6, 1], **dark)
+        mouse.add_geom(name="mouse_wheel", type=GEOM.mjGEOM_CYLINDER, size=[0.006, 0.003, 0],
+                       pos=[0, 0.03, 0.014], euler=[0, np.pi / 2, 0], rgba=[0.1, 0.1, 0.1, 1], **dark)
+        box = spec.worldbody.add_body(name="box", pos=[0.18, 0.02, TABLE_Z])
+        box.add_freejoint(name="box")
+        add_open_box(box, "box", BOX_HALF, BOX_WALL, (0.78, 0.62, 0.42, 1), mass=0.4)
+        hx, hy, hz = BOX_HALF
+        lid = box.add_body(name="lid", pos=[0, hy, 2 * hz])
+        lid.add_joint(name="lid_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[-1, 0, 0],
+                      range=[0, LID_OPEN], limited=mujoco.mjtLimited.mjLIMITED_TRUE, damping=0.01,
+                      armature=0.0005)
+        lid.add_geom(name="lid_plate", type=GEOM.mjGEOM_BOX, size=[hx, hy, LID_T], pos=[0, -hy, LID_T],
+                     rgba=[0.72, 0.56, 0.36, 1], mass=0.06, condim=3)
+        lid.add_geom(name="lid_handle", type=GEOM.mjGEOM_BOX, size=[0.025, 0.006, 0.008],
+                     pos=[0, -2 * hy + 0.015, 2 * LID_T + 0.008], rgba=[0.3, 0.2, 0.12, 1], mass=0.01)
+
+    def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
+        super().bind(model, data)
+        self.area_mocap = int(model.body("area").mocapid[0])
+        self.mouse_geoms = body_geoms(model, "mouse")
+        self.lid_qpos = int(model.jnt_qposadr[model.joint("lid_hinge").id])
+        self.lid_dof = int(model.jnt_dofadr[model.joint("lid_hinge").id])
+        self.mouse_dof = int(model.jnt_dofadr[model.joint("mouse").id])
+
+    def reset(self, rng: np.random.Generator) -> None:
+        cfg: PackMouseConfig = self.config  # type: ignore[assignment]
+        m, d = self.model, self.data
+        area = np.array([rng.uniform(*cfg.area_x), rng.uniform(*cfg.area_y), TABLE_Z + 0.0008])
+        d.mocap_pos[self.area_mocap] = area
+        off = rng.uniform(-cfg.box_offset, cfg.box_offset, size=2)
+        set_free_pose(m, d, "box", np.array([area[0] + off[0], area[1] + off[1], TABLE_Z]),
+                      yaw=rng.uniform(-cfg.box_yaw, cfg.box_yaw))
+        d.qpos[self.lid_qpos] = LID_OPEN
+        d.qvel[self.lid_dof] = 0
+        set_free_pose(m, d, "mouse", np.array([rng.uniform(*cfg.mouse_x), rng.uniform(*cfg.mouse_y),
+                                               TABLE_Z + MOUSE_HALF[2]]), yaw=rng.uniform(-np.pi, np.pi))
+
+    # ------------------------------------------------------------ geometry queries
+    def mouse_pose(self) -> np.ndarray:
+        return free_pose(self.model, self.data, "mouse")
+
+    def box_pose(self) -> tuple[np.ndarray, float]:
+        """Box origin (centre of its floor's underside) and heading."""
+        pose = free_pose(self.model, self.data, "box")
+        return pose[:3], quat_yaw(pose[3:])
+
+    def lid_angle(self) -> float:
+        """Hinge angle: 0 closed, `LID_OPEN` fully open."""
+        return float(self.data.qpos[self.lid_qpos])
+
+    def area_pos(self) -> np.ndarray:
+        return self.data.mocap_pos[self.area_mocap].copy()
+
+    def hinge_pos(self) -> np.ndarray:
+        pos, yaw = self.box_pose()
+        return pos + _rotz(yaw) @ np.array([0.0, BOX_HALF[1], 2 * BOX_HALF[2]])
+
+    def mouse_in_box(self) -> bool:
+        """Mouse centre inside the box's inner volume (box frame)."""
+        pos, yaw = self.box_pose()
+        local = _rotz(yaw).T @ (self.mouse_pose()[:3] - pos)
+        inner = np.array(BOX_HALF[:2]) - BOX_WALL
+        return bool(np.all(np.abs(local[:2]) < inner) and BOX_WALL < local[2] < 2 * BOX_HALF[2])
+
+    def lid_closed(self) -> bool:
+        return self.lid_angle() < LID_CLOSED
+
+    def box_in_area(self) -> bool:
+        """Every corner of the box footprint inside the target area."""
+        pos, yaw = self.box_pose()
+        hx, hy = BOX_HALF[:2]
+        corners = np.array([[sx * hx, sy * hy, 0.0] for sx in (-1, 1) for sy in (-1, 1)]) @ _rotz(yaw).T
+        half = np.array([hx + AREA_MARGIN, hy + AREA_MARGIN])
+        upright = abs(self.box_tilt()) < 0.2
+        return bool(upright and np.all(np.abs(corners[:, :2] + pos[:2] - self.area_pos()[:2]) < half))
+
+    def box_tilt(self) -> float:
+        """Angle between the box's up axis and world +z (rad)."""
+        q = free_pose(self.model, self.data, "box")[3:]
+        up_z = 1 - 2 * (q[1] ** 2 + q[2] ** 2)
+        return float(np.arccos(np.clip(up_z, -1, 1)))
+
+    def success(self) -> bool:
+        if pads_on(self.data, self.robot.left, self.mouse_geoms):  # type: ignore[attr-defined]
+            return False  # still holding the mouse
+        return self.mouse_in_box() and self.lid_closed() and self.box_in_area()
+
+    def state_names(self) -> list[str]:
+        return ([f"mouse.pos.{a}" for a in "xyz"] + [f"mouse.quat.{a}" for a in "wxyz"]
+                + [f"box.pos.{a}" for a in "xyz"] + ["box.yaw", "lid.angle"]
+                + [f"area.pos.{a}" for a in "xy"])
+
+    def state(self) -> np.ndarray:
+        pos, yaw = self.box_pose()
+        return np.concatenate([self.mouse_pose(), pos, [yaw, self.lid_angle()],
+                               self.area_pos()[:2]]).astype(np.float32)
+
+    def make_expert(self) -> Expert:
+        return PackMouseExpert(self)
+
+
+class PackMouseExpert(Expert):
+    """Left: pick the mouse across its width, turn it along the box, lower it in, release, back off.
+    Right: wait outside the open lid, then sweep the TCP along an arc about the hinge that pushes the lid
+    over and down, press it shut, lift away."""
+
+    SWEEP_RATE = 0.1  # rad of lid angle per control step
+    ARC_R = 0.11  # m from the hinge along the lid where the right hand pushes
+    CLEAR = 0.03  # m the TCP stays off the lid's outer surface
+
+    def __init__(self, task: PackMouse) -> None:
+        super().__init__(task)
+        self.left, self.right = two_arm_steer(task.robot)  # type: ignore[arg-type]
+
+    def reset(self) -> None:
+        self.left.reset()
+        self.right.reset()
+        self.lp = self.rp = 0
+        self.lwait = self.rwait = 0
+        self.left_park = self.left.arm.tcp_pose()[0]
+        self.right_park = self.right.arm.tcp_pose()[0]
+        self.theta = LID_OPEN + 0.1
+
+    def _lid_point(self, theta: float, clear: float) -> np.ndarray:
+        """World TCP position `clear` off the lid's outer face, `ARC_R` along the lid at hinge angle theta."""
+        t: PackMouse = self.task  # type: ignore[assignment]
+        _, yaw = t.box_pose()
+        d = np.array([0.0, -np.cos(theta), np.sin(theta)])
+        n = np.array([0.0, np.sin(theta), np.cos(theta)])
+        return t.hinge_pos() + _rotz(yaw) @ (self.ARC_R * d + clear * n)
+
+    def _left(self) -> np.ndarray:
+        t: PackMouse = self.task  # type: ignore[assignment]
+        L = self.left
+        pose = t.mouse_pose()
+        mouse, myaw = pose[:3], quat_yaw(pose[3:])
+        box, byaw = t.box_pose()
+        q_grasp = L.down_quat(grasp_yaw(myaw, np.pi))
+        # carry orientation: turn the wrist so the mouse's long axis lies along the box's x axis
+        turn = grasp_yaw(byaw + np.pi / 2 - myaw, np.pi)
+        self.lwait += 1
+        if self.lp == 0:  # above the mouse
+            dest = mouse + [0, 0, 0.1]
+            a = L.action(dest, q_grasp, 0.0)
+            nxt = L.dist(dest) < 0.012
+        elif self.lp == 1:  # down
+            dest = np.array([mouse[0], mouse[1], TABLE_Z + 0.024])
+            a = L.action(dest, q_grasp, 0.0, max_lin=0.03)
+            nxt = L.dist(dest) < 0.008
+        elif self.lp == 2:  # close
+            a = L.action(np.array([mouse[0], mouse[1], TABLE_Z + 0.024]), q_grasp, 1.0)
+            nxt = self.lwait >= 6
+        elif self.lp == 3:  # lift
+            self.carry_quat = L.down_quat(grasp_yaw(myaw, np.pi) + turn)
+            dest = np.array([mouse[0], mouse[1], TABLE_Z + 0.2])
+            a = L.action(dest, q_grasp, 1.0, max_lin=0.03)
+            nxt = L.tcp_z() > TABLE_Z + 0.17
+        elif self.lp == 4:  # over the box centre, mouse turned along the box
+            dest = box + _rotz(byaw) @ np.array([0, 0, 2 * BOX_HALF[2] + 0.1])
+            a = L.action(dest, self.carry_quat, 1.0, max_lin=0.035)
+            nxt = L.dist(dest) < 0.012
+        elif self.lp == 5:  # lower into the box
+            dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
+            a = L.action(dest, self.carry_quat, 1.0, max_lin=0.03)
+            nxt = L.dist(dest) < 0.008
+        elif self.lp == 6:  # release
+            dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
+            a = L.action(dest, self.carry_quat, 0.0)
+            nxt = self.lwait >= 5
+        elif self.lp == 7:  # straight up out of the box
+            dest = box + np.array([0, 0, 2 * BOX_HALF[2] + 0.15])
+            a = L.action(dest, self.carry_quat, 0.0, max_lin=0.04)
+            nxt = L.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1
+        else:  # back home
+            a = L.action(self.left_park, L.down_quat(0.0), 0.0)
+            nxt = False
+        if nxt:
+            self.lp, self.lwait = self.lp + 1, 0
+        return a
+
+    def _right(self) -> np.ndarray:
+        t: PackMouse = self.task  # type: ignore[assignment]
+        R = self.right
+        _, byaw = t.box_pose()
+        q = R.down_quat(byaw)
+        self.rwait += 1
+        if self.rp == 0:  # wait outside the open lid
+            dest = self._lid_point(self.theta, self.CLEAR + 0.05)
+            a = R.action(dest, q, 1.0)
+            nxt = self.lp >= 8 and R.dist(dest) < 0.015
+        elif self.rp == 1:  # close in on the lid
+            dest = self._lid_point(self.theta, self.CLEAR)
+            a = R.action(dest, q, 1.0)
+            nxt = R.dist(dest) < 0.012
+        elif self.rp == 2:  # sweep the lid over and down
+            self.theta = max(self.theta - self.SWEEP_RATE, -0.05)
+            clear = self.CLEAR if self.theta > 0.6 else 0.022
+            a = R.action(self._lid_point(self.theta, clear), q, 1.0)
+            nxt = self.theta <= -0.05
+        elif self.rp == 3:  # press it shut
+            a = R.action(self._lid_point(-0.05, 0.022), q, 1.0)
+            nxt = self.rwait >= 4
+        else:  # lift away
+            a = R.action(self.right_park, R.down_quat(0.0), 1.0, max_lin=0.03)
+            nxt = False
+        if nxt:
+            self.rp, self.rwait = self.rp + 1, 0
+        return a
+
+    def act(self, obs: dict) -> np.ndarray:
+        return np.concatenate([self._left(), self._right()])
