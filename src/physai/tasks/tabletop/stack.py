@@ -54,7 +54,7 @@ class Stack(Task):
         "place the {top} cube onto the {bottom} cube",
         "pick up the {top} cube and stack it on the {bottom} one",
     )
-    default_max_steps = 160
+    default_max_steps = 120
     config_cls = StackConfig
 
     def build(self, spec: mujoco.MjSpec) -> None:
