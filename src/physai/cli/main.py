@@ -5,12 +5,13 @@ from __future__ import annotations
 import typer
 
 from physai.cli import demo, sim
+from physai.cli import eval as eval_cmd
 
 app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-for _module in (sim, demo):
+for _module in (sim, demo, eval_cmd):
     _module.register(app)
 
 

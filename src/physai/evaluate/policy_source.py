@@ -1,0 +1,197 @@
+"""Which policy an evaluation runs: resolved and checked once in the main process, built in each worker.
+
+`--policy` forms:
+
+- `expert` — each task's scripted expert (physai tasks only);
+- `random` — uniform actions in the action bounds, seeded by the episode seed;
+- `ws://HOST:PORT` / `wss://...` — a remote policy speaking the openpi websocket protocol;
+- `py:module:function` — `function(env) -> policy` imported in every worker (custom policies);
+- anything else — a trained checkpoint folder, loaded with `physai.policies.load_policy(path)`.
+
+`resolve_policy` runs before any worker starts: it reaches the remote server, loads the checkpoint and
+checks both against the env of every task, so bad input fails fast. The resulting `PolicySource` is
+plain data (picklable); `build_policy` turns it into a live policy inside a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physai.core.errors import ConfigError
+from physai.evaluate.compat import Requirements, check_env, requirements_from_spec
+from physai.evaluate.gym_env import PREFIX as GYM_PREFIX
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A resolved `--policy` value: what to build in each worker and how to describe it in results."""
+
+    spec: str
+    """The `--policy` string as given."""
+    kind: str
+    """expert | random | remote | python | checkpoint."""
+    env_kwargs: dict = field(default_factory=dict)
+    """Keyword arguments for the physai env (control mode, observation keys...)."""
+    identity: dict = field(default_factory=dict)
+    """JSON-ready description for results.json (path and hashes, server metadata...)."""
+    api_key: str | None = field(default=None, repr=False)
+    """Token for a remote server (never written to results)."""
+
+
+def policy_kind(spec: str) -> str:
+    if spec in ("expert", "random"):
+        return spec
+    if spec.startswith(("ws://", "wss://")):
+        return "remote"
+    if spec.startswith("py:"):
+        return "python"
+    return "checkpoint"
+
+
+def _json_safe(x: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return str(x)
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v, depth + 1) for v in x][:64]
+    if isinstance(x, np.ndarray):
+        return {"array_shape": list(x.shape), "dtype": str(x.dtype)} if x.size > 64 else x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, bytes):
+        return f"<{len(x)} bytes>"
+    if isinstance(x, str | int | float | bool) or x is None:
+        return x
+    return str(x)
+
+
+def _hash_checkpoint(path: Path) -> dict:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    out = {}
+    for f in files[:32]:
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[str(f.relative_to(path) if f != path else f.name)] = h.hexdigest()
+    return out
+
+
+def _load_checkpoint(spec: str):
+    path = Path(spec)
+    if not path.exists():
+        raise ConfigError(f"policy {spec!r} is not 'expert', 'random', a ws:// address, 'py:module:fn' "
+                          "or an existing checkpoint folder")
+    try:
+        from physai.policies import load_policy  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ConfigError(f"cannot load checkpoint {spec}: physai.policies.load_policy is not available "
+                          f"in this installation ({exc})") from None
+    return load_policy(path)
+
+
+def _import_factory(spec: str):
+    target = spec.removeprefix("py:")
+    mod_name, _, fn_name = target.rpartition(":")
+    if not mod_name or not fn_name:
+        raise ConfigError(f"policy {spec!r} must be 'py:module:function'")
+    try:
+        return getattr(importlib.import_module(mod_name), fn_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import policy factory {target!r}: {exc}") from None
+
+
+def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
+                   api_key: str | None = None, max_steps: int | None = None) -> PolicySource:
+    """Check `spec` against every task before any worker starts; raises ConfigError / RemotePolicyError."""
+    kind = policy_kind(spec)
+    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    gym_tasks = [t for t in tasks if t.startswith(GYM_PREFIX)]
+    if kind == "expert" and gym_tasks:
+        raise ConfigError(f"external env {gym_tasks[0]} has no scripted expert; use random, a checkpoint "
+                          "or a remote policy")
+    req, identity = Requirements(), {"kind": kind, "spec": spec}
+    if kind == "remote":
+        from physai.evaluate.remote import connect
+
+        conn, meta = connect(spec, api_key)
+        conn.close()
+        req = requirements_from_spec(meta)
+        identity["server_metadata"] = _json_safe(meta)
+    elif kind == "checkpoint":
+        policy = _load_checkpoint(spec)
+        io = policy.io_spec() if hasattr(policy, "io_spec") else None
+        req = requirements_from_spec(io)
+        identity.update(path=str(Path(spec).resolve()), sha256=_hash_checkpoint(Path(spec)),
+                        io_spec=_json_safe(req.to_dict()), cls=type(policy).__qualname__)
+    elif kind == "python":
+        _import_factory(spec)
+    env_kwargs = {**req.env_kwargs(), **overrides}
+    source = PolicySource(spec=spec, kind=kind, env_kwargs=env_kwargs, identity=identity, api_key=api_key)
+    who = f"policy {spec}"
+    for task in tasks:
+        if task.startswith(GYM_PREFIX):
+            continue
+        env = make_env(task, source, max_steps=max_steps)
+        try:
+            check_env(req, env, who)
+            if kind == "expert":
+                env.expert()
+        finally:
+            env.close()
+    return source
+
+
+def make_env(task: str, source: PolicySource, max_steps: int | None = None,
+             video_size: tuple[int, int] | None = None):
+    """The env of `task` as `source` expects it (a PhysaiEnv, or a GymTaskEnv for `gym:<id>`)."""
+    if task.startswith(GYM_PREFIX):
+        from physai.evaluate.gym_env import GymTaskEnv
+
+        return GymTaskEnv(task[len(GYM_PREFIX):], max_steps=max_steps, render=video_size is not None)
+    from physai.envs import PhysaiEnv
+    from physai.sim.render import RenderConfig
+
+    kw = dict(source.env_kwargs)
+    if video_size is not None:
+        kw["render_config"] = RenderConfig(width=video_size[1], height=video_size[0])
+    return PhysaiEnv(task, max_steps=max_steps, **kw)
+
+
+class SeededRandomPolicy:
+    """Uniform random actions, reseeded from the episode seed at every episode (worker-count independent)."""
+
+    def __init__(self, env: Any) -> None:
+        self.low, self.high = env.action_spec.low, env.action_spec.high
+        self.rng = np.random.default_rng(0)
+
+    def seed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high).astype(np.float32)
+
+
+def build_policy(source: PolicySource, env: Any):
+    """A live policy for `env` (called inside a worker, once per task)."""
+    if source.kind == "expert":
+        return env.expert()
+    if source.kind == "random":
+        return SeededRandomPolicy(env)
+    if source.kind == "remote":
+        from physai.evaluate.remote import RemotePolicy
+
+        return RemotePolicy(source.spec, action_dim=int(env.action_spec.shape[0]), api_key=source.api_key)
+    if source.kind == "python":
+        return _import_factory(source.spec)(env)
+    return _load_checkpoint(source.spec)
