@@ -1,0 +1,103 @@
+"""INT8 acceptance: quantize the fp32 export with ONNX Runtime dynamic quantization and accept it only
+if action error and (with a task) closed-loop success in simulation stay within the stated tolerance."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from physai.core.errors import PackageError
+
+
+def quantize_bytes(model: bytes) -> bytes:
+    """Dynamic (weight-only int8, activations quantized on the fly) quantization of an ONNX model."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
+        import onnx
+
+        proto = onnx.load_from_string(model)
+        del proto.graph.value_info[:]  # the dynamo exporter's shape annotations trip ORT's re-inference
+        src.write_bytes(proto.SerializeToString())
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+class ChunkPolicy:
+    """`reset()/act(obs)` over an ONNX session: infer a chunk, execute `horizon` steps, infer again."""
+
+    def __init__(self, session, inputs: list[dict], horizon: int) -> None:
+        self.session, self.inputs, self.horizon = session, inputs, horizon
+        self.queue: list[np.ndarray] = []
+
+    def reset(self) -> None:
+        self.queue = []
+
+    def act(self, obs: dict) -> np.ndarray:
+        if not self.queue:
+            feed = {i["name"]: np.asarray(obs[i["name"]], dtype=i["dtype"])[None] for i in self.inputs}
+            chunk = self.session.run(["actions"], feed)[0][0]
+            self.queue = list(chunk[: self.horizon])
+        return self.queue.pop(0)
+
+
+def closed_loop_success(session, spec: dict, inputs: list[dict], task: str, episodes: int, seed: int = 0) -> float:
+    """Success rate of the model in `task` over `episodes` seeded episodes."""
+    from physai.envs import make, run_episode
+
+    obs_keys = ("state", "images") if spec["cameras"] else ("state",)
+    env = make(task, control=spec.get("control"), obs=obs_keys, render_mode=None,
+               image_size=tuple(spec["image_size"]), cameras=spec["cameras"] or None)
+    pol = ChunkPolicy(session, inputs, int(spec["execution_horizon"]))
+    try:
+        wins = sum(run_episode(env, pol, seed=seed + i).success for i in range(episodes))
+    finally:
+        env.close()
+    return wins / episodes
+
+
+def quantize_and_check(files: dict[str, bytes], spec: dict, inputs: list[dict], cfg) -> tuple[dict[str, bytes], dict]:
+    """INT8 versions of the models in `files` and the acceptance report; raises PackageError when the
+    INT8 model is outside tolerance and `cfg.force` is false."""
+    from physai.deploy.package import MODEL, _session, example_inputs
+
+    q = {name: quantize_bytes(data) for name, data in files.items() if name.endswith(".onnx")}
+    fp, i8 = _session(files[MODEL]), _session(q[MODEL])
+    rng = np.random.default_rng(cfg.seed + 7)
+    diffs, outs = [], []
+    for _ in range(max(8, cfg.parity_samples)):
+        arrays = example_inputs(inputs, 1, rng)
+        feed = {i["name"]: a for i, a in zip(inputs, arrays, strict=True)}
+        a = fp.run(["actions"], feed)[0]
+        b = i8.run(["actions"], feed)[0]
+        diffs.append(np.abs(a - b))
+        outs.append(a)
+    outs_a = np.concatenate(outs).reshape(-1, outs[0].shape[-1])
+    if spec.get("action_low") is not None and spec.get("action_high") is not None:
+        rng_a = np.asarray(spec["action_high"], float) - np.asarray(spec["action_low"], float)
+    else:
+        rng_a = outs_a.max(0) - outs_a.min(0)
+    rng_a = np.where(rng_a > 1e-6, rng_a, 1.0)
+    d = np.concatenate(diffs).reshape(-1, outs_a.shape[-1])
+    rel = float(np.mean(d / rng_a))
+    report: dict[str, Any] = {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
+                              "action_error_rel": rel, "action_error_max_abs": float(d.max()),
+                              "action_tol": cfg.int8_action_tol, "success_tol": cfg.int8_success_tol}
+    ok = rel <= cfg.int8_action_tol
+    if cfg.int8_task:
+        s_fp = closed_loop_success(fp, spec, inputs, cfg.int8_task, cfg.int8_episodes, cfg.seed)
+        s_i8 = closed_loop_success(i8, spec, inputs, cfg.int8_task, cfg.int8_episodes, cfg.seed)
+        report.update(task=cfg.int8_task, episodes=cfg.int8_episodes, success_fp32=s_fp, success_int8=s_i8)
+        ok = ok and (s_fp - s_i8) <= cfg.int8_success_tol
+    report["accepted"] = bool(ok)
+    report["forced"] = bool(not ok and cfg.force)
+    if not ok and not cfg.force:
+        extra = (f", closed-loop success fp32 {report['success_fp32']:.0%} vs int8 {report['success_int8']:.0%} "
+                 f"(tolerance {cfg.int8_success_tol:.0%})" if cfg.int8_task else "")
+        raise PackageError(f"INT8 model refused: mean action error {rel:.4f} of the action range (tolerance "
+                           f"{cfg.int8_action_tol}){extra}; export fp32, or pass --force to keep INT8 anyway")
+    return q, report
