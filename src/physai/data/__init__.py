@@ -1,9 +1,21 @@
-"""Datasets in the LeRobot v3.0 format: writer, recorder, reader, video, stats, repair, convert, multi."""
+"""Datasets in the LeRobot v3.0 format: writer, recorder, reader, video, stats, repair, convert, multi.
 
-from physai.data.dataset import Dataset
-from physai.data.meta import DatasetMeta
-from physai.data.multi import MultiDataset
-from physai.data.recorder import Recorder, env_features
-from physai.data.writer import DatasetWriter
+Names are imported lazily so that light users (the recorder in a worker process) do not import torch.
+"""
 
-__all__ = ["Dataset", "DatasetMeta", "DatasetWriter", "MultiDataset", "Recorder", "env_features"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"Dataset": "physai.data.dataset", "DatasetMeta": "physai.data.meta",
+            "DatasetWriter": "physai.data.writer", "MultiDataset": "physai.data.multi",
+            "Recorder": "physai.data.recorder", "env_features": "physai.data.recorder"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'physai.data' has no attribute {name!r}")

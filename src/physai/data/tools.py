@@ -1,0 +1,168 @@
+"""Dataset tools: `info`, `merge`, `split` (copying episodes between datasets with re-indexing)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from physai.core.errors import ConfigError, DatasetError
+from physai.core.progress import NullProgress, Progress
+from physai.data import format as fmt
+from physai.data.meta import DatasetMeta, read_parquet
+from physai.data.stats import episode_stats
+from physai.data.video import VideoReader, write_video
+
+
+def info(root: str | Path) -> dict:
+    """Summary of a dataset: totals, robot, fps, features with shapes, tasks, episode lengths."""
+    meta = DatasetMeta(root)
+    lengths = [e["length"] for e in meta.episodes]
+    return {"root": str(meta.root), "codebase_version": meta.info["codebase_version"],
+            "robot_type": meta.info.get("robot_type"), "fps": meta.fps, "episodes": len(meta.episodes),
+            "frames": meta.total_frames, "tasks": meta.tasks,
+            "features": {k: {"dtype": f["dtype"], "shape": f["shape"]} for k, f in meta.features.items()},
+            "episode_length": {"min": min(lengths, default=0), "max": max(lengths, default=0),
+                               "mean": float(np.mean(lengths)) if lengths else 0.0},
+            "seconds": meta.total_frames / meta.fps}
+
+
+def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
+    if a.fps != b.fps:
+        raise DatasetError(f"{b.root}: fps {b.fps} != {a.fps} of {a.root}; datasets to merge need one fps")
+    fa = {k: (f["dtype"], list(f["shape"])) for k, f in a.features.items()}
+    fb = {k: (f["dtype"], list(f["shape"])) for k, f in b.features.items()}
+    if fa != fb:
+        diff = sorted(set(fa.items()) ^ set((k, (d, tuple(s))) for k, (d, s) in fb.items()), key=str)[:4]
+        raise DatasetError(f"{b.root}: features differ from {a.root} ({diff}); merge needs identical features "
+                           "(train on both with physai.data.MultiDataset instead)")
+
+
+def _place(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def copy_episodes(sources: list[tuple[str | Path, list[int] | None]], out: str | Path,
+                  progress: Progress | None = None, move: bool = False) -> dict:
+    """Write the chosen episodes of each source (None: all), in order, into a new dataset at `out`."""
+    from physai.data.writer import write_metadata
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty; choose a new output folder")
+    metas = [DatasetMeta(s) for s, _ in sources]
+    if not metas:
+        raise ConfigError("no source datasets given")
+    for m in metas[1:]:
+        _same_schema(metas[0], m)
+    info = fmt.new_info(metas[0].fps, metas[0].features, metas[0].info.get("robot_type"))
+    info["data_path"], info["video_path"] = fmt.DATA_PATH, fmt.VIDEO_PATH if metas[0].video_keys else None
+    out.mkdir(parents=True, exist_ok=True)
+    fmt.write_json_atomic(out / fmt.INFO_PATH, info)
+    tasks: list[str] = []
+    rows: list[dict] = []
+    ep_stats: list[dict] = []
+    total = sum(len(m.episodes) if sel is None else len(sel) for m, (_, sel) in zip(metas, sources, strict=True))
+    progress = progress or NullProgress()
+    progress.start(total, "copy episodes")
+    start = 0
+    for meta, (_, sel) in zip(metas, sources, strict=True):
+        chosen = range(len(meta.episodes)) if sel is None else sel
+        for src_ep in chosen:
+            if not 0 <= src_ep < len(meta.episodes):
+                raise ConfigError(f"episode {src_ep} not in {meta.root} ({len(meta.episodes)} episodes)")
+            row = dict(meta.episodes[src_ep])
+            ep = len(rows)
+            ci, fi = fmt.chunk_file(ep, info["chunks_size"])
+            n = row["length"]
+            table = read_parquet(meta.data_path(row), meta.root, "data")
+            a = row["dataset_from_index"] - int(table.column("index")[0].as_py())
+            table = table.slice(a, n)
+            ep_tasks = []
+            src_ti = table.column("task_index").to_numpy()
+            new_ti = np.empty_like(src_ti)
+            for t in np.unique(src_ti):
+                name = meta.tasks[int(t)]
+                if name not in tasks:
+                    tasks.append(name)
+                new_ti[src_ti == t] = tasks.index(name)
+                ep_tasks.append(name)
+            table = (table.set_column(table.column_names.index("episode_index"), "episode_index",
+                                      pa.array(np.full(n, ep, np.int64)))
+                     .set_column(table.column_names.index("index"), "index", pa.array(start + np.arange(n)))
+                     .set_column(table.column_names.index("task_index"), "task_index", pa.array(new_ti)))
+            fmt.write_parquet_atomic(out / info["data_path"].format(chunk_index=ci, file_index=fi), table)
+            for key in meta.video_keys:
+                src = meta.video_path(row, key)
+                dst = out / info["video_path"].format(video_key=key, chunk_index=ci, file_index=fi)
+                first = int(round(row[f"videos/{key}/from_timestamp"] * meta.fps))
+                if first == 0 and _frames_in(src, meta.fps) == n:
+                    _place(src, dst) if not move else os.replace(src, dst)
+                else:  # a multi-episode file (LeRobot writer): cut this episode's frames out
+                    r = VideoReader(src, meta.fps)
+                    codec = meta.features[key].get("info", {}).get("video.codec", "h264")
+                    write_video((r.get(first + i) for i in range(n)), dst, meta.fps,
+                                codec="h264" if codec not in ("h264", "av1") else codec)
+                    r.close()
+                row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = ci, fi
+                row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"] = 0.0, n / meta.fps
+            row.update({"episode_index": ep, "tasks": ep_tasks or row.get("tasks"), "data/chunk_index": ci,
+                        "data/file_index": fi, "dataset_from_index": start, "dataset_to_index": start + n,
+                        "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+            st = meta.episode_stats(meta.episodes[src_ep])
+            for k, v in (("episode_index", np.full(n, ep)), ("index", start + np.arange(n)), ("task_index", new_ti)):
+                st[k] = episode_stats(np.asarray(v, np.float64))
+                for s_name, val in st[k].items():
+                    row[f"stats/{k}/{s_name}"] = val
+            ep_stats.append(st)
+            rows.append(row)
+            start += n
+            progress.advance(1)
+    progress.close()
+    write_metadata(out, info, rows, tasks, ep_stats)
+    return {"out": str(out), "episodes": len(rows), "frames": start, "tasks": len(tasks)}
+
+
+def _frames_in(path: Path, fps: float) -> int:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            if s.frames:
+                return int(s.frames)
+    except av.error.FFmpegError as exc:
+        raise DatasetError(f"{path}: cannot open video ({exc}); run `physai dataset repair`") from exc
+    return VideoReader(path, fps).count()
+
+
+def merge(sources: list[str | Path], out: str | Path, progress: Progress | None = None) -> dict:
+    """All episodes of `sources` (same features and fps) into one new dataset at `out`."""
+    return copy_episodes([(s, None) for s in sources], out, progress)
+
+
+def split(root: str | Path, out: str | Path, fractions: dict[str, float],
+          rng: np.random.Generator | None = None, progress: Progress | None = None) -> dict:
+    """Split episodes into `out/<name>` datasets by `fractions` ({"train": 0.9, "val": 0.1}), shuffled
+    with `rng` (None: keep episode order)."""
+    meta = DatasetMeta(root)
+    n = len(meta.episodes)
+    total = sum(fractions.values())
+    if total <= 0 or any(f < 0 for f in fractions.values()):
+        raise ConfigError(f"split fractions must be >= 0 and sum > 0, got {fractions}")
+    order = np.arange(n) if rng is None else rng.permutation(n)
+    bounds = np.round(np.cumsum([0] + [f / total for f in fractions.values()]) * n).astype(int)
+    result = {}
+    for (name, _), a, b in zip(fractions.items(), bounds[:-1], bounds[1:], strict=True):
+        eps = sorted(int(i) for i in order[a:b])
+        if not eps:
+            raise ConfigError(f"split {name!r} would get no episodes out of {n}; change the fractions")
+        result[name] = copy_episodes([(root, eps)], Path(out) / name, progress)
+    return result
