@@ -1,0 +1,144 @@
+"""`act`: Action Chunking Transformer (Zhao et al. 2023) — transformer encoder-decoder over observation
+tokens, a CVAE latent during training (z = 0 at inference), chunked actions, temporal ensembling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from physai.policies.base import Policy, PolicyConfig, register_policy
+from physai.policies.layers import ImageEncoder, conv_grid, masked_mean
+from physai.policies.spec import IOSpec
+
+
+@dataclass
+class ACTConfig(PolicyConfig):
+    """Options of the ACT policy."""
+
+    chunk_size: int = 20
+    """Actions predicted per inference (H)."""
+    n_action_steps: int = 10
+    """Actions executed per chunk when temporal ensembling is off."""
+    d_model: int = 128
+    """Transformer width."""
+    n_heads: int = 4
+    """Attention heads."""
+    n_encoder_layers: int = 3
+    """Observation encoder layers."""
+    n_decoder_layers: int = 2
+    """Action decoder layers."""
+    ff_dim: int = 512
+    """Feed-forward width inside the transformer."""
+    dropout: float = 0.1
+    """Dropout inside the transformer."""
+    use_vae: bool = True
+    """Train with the CVAE latent (style variable); off: a deterministic encoder-decoder."""
+    latent_dim: int = 16
+    """Size of the CVAE latent z."""
+    kl_weight: float = 10.0
+    """Weight of the KL term of the CVAE loss."""
+    vae_encoder_layers: int = 2
+    """Layers of the CVAE posterior encoder (training only)."""
+
+
+def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.ff_dim,
+        cfg.dropout,
+        batch_first=True,
+        norm_first=True,
+        activation="gelu",
+    )
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+@register_policy("act")
+class ACTPolicy(Policy):
+    """ACT: [z, state, tactile, image tokens] -> encoder; H learned queries -> decoder -> actions."""
+
+    config_cls = ACTConfig
+
+    def __init__(self, config: ACTConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
+        super().__init__(config, specs, stats)
+        s, d = specs[0], config.d_model
+        self.state_in = nn.Linear(s.state_dim, d)
+        self.tactile_in = nn.Linear(s.tactile_dim, d) if s.tactile_dim else None
+        self.latent_in = nn.Linear(config.latent_dim, d)
+        n_fixed = 2 + (1 if s.tactile_dim else 0)
+        self.fixed_pos = nn.Parameter(torch.randn(n_fixed, d) * 0.02)
+        self.cams = nn.ModuleList([ImageEncoder(d) for _ in s.cameras])
+        n_img = conv_grid(s.image_size) if s.cameras else 0
+        self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
+        self.encoder = _encoder(config, config.n_encoder_layers)
+        dec = nn.TransformerDecoderLayer(
+            d,
+            config.n_heads,
+            config.ff_dim,
+            config.dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
+        self.decoder = nn.TransformerDecoder(dec, config.n_decoder_layers)
+        self.queries = nn.Parameter(torch.randn(config.chunk_size, d) * 0.02)
+        self.head = nn.Linear(d, s.action_dim)
+        self.final_norm = nn.LayerNorm(d)
+        if config.use_vae:
+            self.vae_cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+            self.vae_state = nn.Linear(s.state_dim, d)
+            self.vae_action = nn.Linear(s.action_dim, d)
+            self.vae_pos = nn.Parameter(torch.randn(config.chunk_size + 2, d) * 0.02)
+            self.vae_encoder = _encoder(config, config.vae_encoder_layers)
+            self.vae_out = nn.Linear(d, 2 * config.latent_dim)
+
+    def _decode(self, nb: dict, z: torch.Tensor) -> torch.Tensor:
+        toks = [self.latent_in(z), self.state_in(nb["state"])]
+        if self.tactile_in is not None:
+            toks.append(self.tactile_in(nb["tactile"]))
+        x = torch.stack(toks, dim=1) + self.fixed_pos
+        if self.cams:
+            imgs = [
+                enc.tokens(img) + self.img_pos[i]
+                for i, (enc, img) in enumerate(zip(self.cams, nb["images"], strict=True))
+            ]
+            x = torch.cat([x, *imgs], dim=1)
+        memory = self.encoder(x)
+        q = self.queries.expand(x.shape[0], -1, -1)
+        return self.head(self.final_norm(self.decoder(q, memory)))
+
+    def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        b = nb["state"].shape[0]
+        act, pad = nb["action"], nb["action_is_pad"]
+        if self.config.use_vae:
+            x = (
+                torch.cat(
+                    [
+                        self.vae_cls.expand(b, -1, -1),
+                        self.vae_state(nb["state"])[:, None],
+                        self.vae_action(act),
+                    ],
+                    dim=1,
+                )
+                + self.vae_pos
+            )
+            mask = torch.cat([torch.zeros(b, 2, dtype=torch.bool, device=pad.device), pad], dim=1)
+            h = self.vae_encoder(x, src_key_padding_mask=mask)[:, 0]
+            mu, logvar = self.vae_out(h).chunk(2, dim=-1)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(-1).mean()
+        else:
+            z = torch.zeros(b, self.config.latent_dim, device=act.device)
+            kl = torch.zeros((), device=act.device)
+        pred = self._decode(nb, z)
+        l1 = masked_mean((pred - act).abs(), pad)
+        loss = l1 + self.config.kl_weight * kl
+        return loss, {"l1": float(l1.detach()), "kl": float(kl.detach())}
+
+    def sample(self, nb: dict) -> torch.Tensor:
+        z = torch.zeros(nb["state"].shape[0], self.config.latent_dim, device=nb["state"].device)
+        return self._decode(nb, z)

@@ -1,0 +1,361 @@
+"""The Policy protocol: config, registry, normalization, chunk execution, save/load, export.
+
+A policy is a `torch.nn.Module` built from a config dataclass and one `IOSpec` per embodiment it serves
+(plus dataset stats at creation). Subclasses implement two methods on *normalized* tensors:
+
+- `loss(nb) -> (loss, metrics)` for one prepared training batch,
+- `sample(nb) -> (B, H, A)` a normalized action chunk (deterministic when `nb["deterministic"]`).
+
+Everything else (raw -> normalized inputs, chunk queue / temporal ensembling, saving as
+`config.json` + `model.safetensors`, the raw-in/raw-out export module) lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from physai.core.errors import ConfigError
+from physai.core.registry import Registry
+from physai.policies.chunking import ChunkQueue, TemporalEnsembler
+from physai.policies.spec import ACTION, ACTION_PAD, IMAGE_PREFIX, STATE, TACTILE, IOSpec, Normalizer
+
+FORMAT = "physai-policy"
+FORMAT_VERSION = 1
+
+POLICIES: Registry[type[Policy]] = Registry("policy")
+
+
+class CheckpointError(ConfigError):
+    """A policy checkpoint that is missing, corrupt, foreign or does not match the data."""
+
+
+@dataclass
+class PolicyConfig:
+    """Options every policy has."""
+
+    chunk_size: int = 16
+    """Actions predicted per inference (H)."""
+    n_action_steps: int = 8
+    """Actions executed from each chunk before predicting the next one (execution horizon)."""
+    temporal_ensemble: float | None = None
+    """When set, predict every step and average overlapping chunks with weights exp(-coef*i)."""
+    use_images: bool = True
+    """Read camera images when the dataset has them."""
+    use_tactile: bool = True
+    """Read the tactile array when the dataset has it."""
+    cameras: list[str] | None = None
+    """Subset of cameras to read (None: every camera in the dataset)."""
+
+    def validate(self) -> None:
+        if self.chunk_size < 1 or not 1 <= self.n_action_steps <= self.chunk_size:
+            raise ConfigError(
+                f"need 1 <= n_action_steps ({self.n_action_steps}) <= chunk_size "
+                f"({self.chunk_size}); lower n_action_steps or raise chunk_size"
+            )
+
+
+def register_policy(name: str):
+    """Class decorator: register a Policy subclass under `name`."""
+
+    def deco(cls: type[Policy]) -> type[Policy]:
+        cls.name = name
+        return POLICIES.register(name)(cls)
+
+    return deco
+
+
+class Policy(nn.Module):
+    """Base class of every physai policy (see module docstring)."""
+
+    name: ClassVar[str] = ""
+    config_cls: ClassVar[type[PolicyConfig]] = PolicyConfig
+    multi_embodiment: ClassVar[bool] = False
+    """True when one model serves several embodiments (picks an adapter per embodiment)."""
+    uses_instruction: ClassVar[bool] = False
+
+    def __init__(self, config: PolicyConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
+        super().__init__()
+        config.validate()
+        if not specs:
+            raise ConfigError("a policy needs at least one IOSpec (dataset)")
+        if len(specs) > 1 and not self.multi_embodiment:
+            raise ConfigError(
+                f"policy {self.name!r} serves one embodiment, got {[s.embodiment for s in specs]}; "
+                "train the 'vla' policy for several robots"
+            )
+        self.config = config
+        self.specs = specs
+        stats = stats or [None] * len(specs)
+        self.state_norm = nn.ModuleList(
+            [Normalizer(s.state_dim, st and st.get(STATE)) for s, st in zip(specs, stats, strict=True)]
+        )
+        self.action_norm = nn.ModuleList(
+            [Normalizer(s.action_dim, st and st.get(ACTION)) for s, st in zip(specs, stats, strict=True)]
+        )
+        self.tactile_norm = nn.ModuleList(
+            [
+                Normalizer(max(s.tactile_dim, 1), st and st.get(TACTILE))
+                for s, st in zip(specs, stats, strict=True)
+            ]
+        )
+        self._embodiment = 0
+        self._queue = ChunkQueue(config.n_action_steps)
+        self._ensembler = (
+            TemporalEnsembler(config.temporal_ensemble, config.chunk_size)
+            if config.temporal_ensemble is not None
+            else None
+        )
+
+    # ------------------------------------------------------------ to implement
+    def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def sample(self, nb: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ inputs
+    @property
+    def spec(self) -> IOSpec:
+        """The IOSpec of the selected embodiment."""
+        return self.specs[self._embodiment]
+
+    def select_embodiment(self, embodiment: str) -> None:
+        """Pick which embodiment's adapter `act` and `export_module` use."""
+        names = [s.embodiment for s in self.specs]
+        if embodiment not in names:
+            raise ConfigError(
+                f"policy {self.name!r} was not trained on robot {embodiment!r}; it knows {names}"
+            )
+        self._embodiment = names.index(embodiment)
+
+    def prepare(self, batch: dict, e: int = 0) -> dict:
+        """Raw batch (dataset feature names) -> normalized tensors for embodiment `e`."""
+        spec = self.specs[e]
+        dev = self.state_norm[e].mean.device
+        state = torch.as_tensor(batch[STATE], device=dev).float()
+        if state.ndim == 3:
+            state = state[:, -1]
+        nb: dict[str, Any] = {"e": e, "state": self.state_norm[e](state), "batch_size": state.shape[0]}
+        imgs = []
+        for cam in spec.cameras:
+            img = torch.as_tensor(batch[IMAGE_PREFIX + cam], device=dev)
+            if img.ndim == 5:
+                img = img[:, -1]
+            imgs.append(img.float() / 255.0 if img.dtype == torch.uint8 else img.float())
+        nb["images"] = imgs
+        if spec.tactile_dim:
+            tac = torch.as_tensor(batch[TACTILE], device=dev).float().reshape(state.shape[0], -1)
+            nb["tactile"] = self.tactile_norm[e](tac)
+        if ACTION in batch:
+            act = torch.as_tensor(batch[ACTION], device=dev).float()
+            if act.ndim == 2:
+                act = act[:, None]
+            nb["action"] = self.action_norm[e](act)
+            pad = batch.get(ACTION_PAD)
+            nb["action_is_pad"] = (
+                torch.as_tensor(pad, device=dev).bool()
+                if pad is not None
+                else torch.zeros(act.shape[:2], dtype=torch.bool, device=dev)
+            )
+        if "task_ids" in batch:
+            nb["task_ids"] = batch["task_ids"]
+        else:
+            tasks = batch.get("task")
+            if tasks is None or isinstance(tasks, str):
+                tasks = [tasks or (spec.tasks[0] if spec.tasks else "")] * state.shape[0]
+            nb["task"] = list(tasks)
+        nb["deterministic"] = bool(batch.get("deterministic", False))
+        return nb
+
+    # ------------------------------------------------------------ training / inference
+    def forward(self, batches: list[dict]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss over one raw batch per embodiment group (weighted by batch size)."""
+        total, metrics, n = 0.0, {}, 0
+        for e, batch in enumerate(batches):
+            if batch is None:
+                continue
+            nb = self.prepare(batch, e)
+            loss, m = self.loss(nb)
+            total = total + loss * nb["batch_size"]
+            n += nb["batch_size"]
+            for k, v in m.items():
+                metrics[k] = metrics.get(k, 0.0) + v * nb["batch_size"]
+        return total / n, {k: v / n for k, v in metrics.items()}
+
+    @torch.no_grad()
+    def predict_chunk(self, batch: dict, embodiment: str | None = None) -> torch.Tensor:
+        """Raw batch -> raw (unnormalized) action chunk (B, H, A)."""
+        if embodiment is not None:
+            self.select_embodiment(embodiment)
+        e = self._embodiment
+        nb = self.prepare({k: v for k, v in batch.items() if k not in (ACTION, ACTION_PAD)}, e)
+        return self.action_norm[e].inverse(self.sample(nb).float())
+
+    def reset(self) -> None:
+        """Forget queued actions (call at every episode start)."""
+        self._queue.reset()
+        if self._ensembler is not None:
+            self._ensembler.reset()
+
+    def obs_to_batch(self, obs: dict) -> dict:
+        """One env observation -> a raw batch of size 1."""
+        spec = self.spec
+        if "state" not in obs:
+            raise ConfigError("the observation has no 'state'; make the env with obs including 'state'")
+        state = np.asarray(obs["state"], np.float32)
+        if state.shape != (spec.state_dim,):
+            raise ConfigError(
+                f"observation 'state' has shape {state.shape}, the policy expects "
+                f"({spec.state_dim},) {spec.state_names[:4]}...; was the env made with the same "
+                "robot and privileged setting as the training data?"
+            )
+        batch: dict[str, Any] = {STATE: torch.from_numpy(state)[None]}
+        for cam in spec.cameras:
+            key = f"images/{cam}"
+            if key not in obs:
+                raise ConfigError(f"observation has no {key!r}; make the env with obs=('state', 'images')")
+            batch[IMAGE_PREFIX + cam] = torch.from_numpy(np.ascontiguousarray(obs[key])).permute(2, 0, 1)[
+                None
+            ]
+        if spec.tactile_dim:
+            batch[TACTILE] = torch.as_tensor(np.asarray(obs["tactile"], np.float32).reshape(1, -1))
+        batch["task"] = [obs.get("instruction") or (spec.tasks[0] if spec.tasks else "")]
+        return batch
+
+    def act(self, obs: dict) -> np.ndarray:
+        """Next action for one env observation; keeps a chunk queue or ensembles overlapping chunks."""
+        if self._ensembler is not None:
+            chunk = self.predict_chunk(self.obs_to_batch(obs))[0].cpu().numpy()
+            return self._ensembler.step(chunk)
+        if self._queue.empty:
+            self._queue.push(self.predict_chunk(self.obs_to_batch(obs))[0].cpu().numpy())
+        return self._queue.pop().astype(np.float32)
+
+    def env_kwargs(self) -> dict:
+        """Keyword arguments for `physai.make` so the env yields what this policy reads."""
+        spec = self.spec
+        obs = ["state"] + (["images"] if spec.cameras else []) + (["tactile"] if spec.tactile_dim else [])
+        if self.uses_instruction:
+            obs.append("instruction")
+        kw: dict[str, Any] = {"obs": tuple(obs)}
+        if spec.control:
+            kw["control"] = spec.control
+        if spec.cameras:
+            kw["cameras"] = list(spec.cameras)
+            kw["image_size"] = tuple(spec.image_size)
+        return kw
+
+    # ------------------------------------------------------------ description / export
+    def io_spec(self) -> dict:
+        """JSON-ready I/O description for packaging (of the selected embodiment)."""
+        s = self.spec
+        inputs = [{"name": "state", "dtype": "float32", "shape": ["B", s.state_dim]}]
+        inputs += [
+            {"name": f"image.{c}", "dtype": "uint8", "shape": ["B", *s.image_size, 3]} for c in s.cameras
+        ]
+        if s.tactile_dim:
+            inputs.append({"name": "tactile", "dtype": "float32", "shape": ["B", s.tactile_dim]})
+        return {
+            "policy": self.name,
+            "embodiment": s.embodiment,
+            "fps": s.fps,
+            "control": s.control,
+            "env_task": s.env_task,
+            "state_names": list(s.state_names),
+            "state_dim": s.state_dim,
+            "action_names": list(s.action_names),
+            "action_dim": s.action_dim,
+            "cameras": list(s.cameras),
+            "image_size": list(s.image_size) if s.image_size else None,
+            "tactile_dim": s.tactile_dim,
+            "chunk_size": self.config.chunk_size,
+            "n_action_steps": self.config.n_action_steps,
+            "temporal_ensemble": self.config.temporal_ensemble,
+            "tasks": list(s.tasks),
+            "inputs": inputs,
+            "outputs": [
+                {"name": "actions", "dtype": "float32", "shape": ["B", self.config.chunk_size, s.action_dim]}
+            ],
+            "normalization": "inside the model (raw inputs, raw actions)",
+        }
+
+    def export_module(self, instruction: str | None = None) -> nn.Module:
+        """Deterministic raw-in/raw-out module: (state f32 (B,D), image uint8 (B,H,W,3) per camera in
+        `io_spec()['cameras']` order, tactile f32 (B,K) if any) -> action chunk f32 (B,H,A).
+        `instruction` fixes the text for instruction-conditioned policies (default: the first task).
+        """
+        return _ExportModule(self, self._embodiment, instruction)
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Write `config.json` + `model.safetensors` into the folder `path`."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "policy": self.name,
+            "config": dataclasses.asdict(self.config),
+            "specs": [s.to_dict() for s in self.specs],
+            "extra": extra or {},
+        }
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(path / "model.safetensors"), metadata={"format": FORMAT, "policy": self.name})
+        (path / "config.json").write_text(json.dumps(doc, indent=2))
+        return path
+
+
+class _ExportModule(nn.Module):
+    def __init__(self, policy: Policy, e: int, instruction: str | None) -> None:
+        super().__init__()
+        self.policy, self.e = policy, e
+        spec = policy.specs[e]
+        self.cameras = list(spec.cameras)
+        self.tactile = spec.tactile_dim > 0
+        text = instruction if instruction is not None else (spec.tasks[0] if spec.tasks else "")
+        ids = policy.text_ids([text]) if hasattr(policy, "text_ids") else torch.zeros(1, 1, dtype=torch.long)
+        self.register_buffer("task_ids", ids)
+
+    def forward(self, state: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        batch: dict[str, Any] = {STATE: state, "deterministic": True}
+        for cam, img in zip(self.cameras, rest, strict=False):
+            batch[IMAGE_PREFIX + cam] = img.permute(0, 3, 1, 2).float() / 255.0
+        if self.tactile:
+            batch[TACTILE] = rest[len(self.cameras)]
+        batch["task_ids"] = self.task_ids.expand(state.shape[0], -1)
+        nb = self.policy.prepare(batch, self.e)
+        return self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
+
+
+def make_policy(
+    name: str,
+    specs: list[IOSpec],
+    stats: list[dict] | None = None,
+    config: PolicyConfig | None = None,
+    **overrides: Any,
+) -> Policy:
+    """Build the policy registered as `name` for these specs; `overrides` set config fields."""
+    cls = POLICIES.get(name)
+    cfg = config or cls.config_cls()
+    if overrides:
+        cfg = config_replace(cfg, overrides)
+    return cls(cfg, specs, stats)
+
+
+def config_replace(cfg: PolicyConfig, overrides: dict) -> PolicyConfig:
+    """`cfg` with fields replaced; unknown field names raise ConfigError listing the valid ones."""
+    names = {f.name for f in dataclasses.fields(cfg)}
+    bad = sorted(set(overrides) - names)
+    if bad:
+        raise ConfigError(f"unknown {type(cfg).__name__} fields {bad}; valid: {sorted(names)}")
+    return dataclasses.replace(cfg, **overrides)

@@ -1,0 +1,110 @@
+"""`flow`: a flow-matching action head over an action chunk (the diffusion-policy family).
+
+Training regresses the velocity x1 - x0 of the straight path from noise x0 ~ N(0, I) to the normalized
+action chunk x1; inference integrates it with `num_steps` Euler steps from a fixed start (zeros by
+default, so the policy and its export are deterministic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from physai.policies.base import Policy, PolicyConfig, register_policy
+from physai.policies.layers import ObsVector, masked_mean, mlp, time_embedding
+from physai.policies.spec import IOSpec
+
+
+@dataclass
+class FlowConfig(PolicyConfig):
+    """Options of the flow-matching policy."""
+
+    d_model: int = 128
+    """Transformer width of the velocity network."""
+    n_heads: int = 4
+    """Attention heads."""
+    n_layers: int = 3
+    """Transformer layers over the action tokens."""
+    ff_dim: int = 512
+    """Feed-forward width."""
+    dropout: float = 0.0
+    """Dropout inside the transformer."""
+    num_steps: int = 10
+    """Euler integration steps at inference."""
+    image_feature_dim: int = 64
+    """Keypoint feature size per camera."""
+    inference_noise: str = "zeros"
+    """Start of the integration at inference: 'zeros' (deterministic) or 'random' (a sample per call)."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.inference_noise not in ("zeros", "random"):
+            from physai.core.errors import ConfigError
+
+            raise ConfigError(f"inference_noise must be 'zeros' or 'random', got {self.inference_noise!r}")
+
+
+class VelocityNet(nn.Module):
+    """(noisy chunk, time, condition vector) -> velocity, a transformer over the H action tokens."""
+
+    def __init__(self, cond_dim: int, action_dim: int, chunk: int, cfg: FlowConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.cond = mlp(cond_dim, d, d, layers=1)
+        self.time = mlp(d, d, d, layers=1)
+        self.act_in = nn.Linear(action_dim, d)
+        self.pos = nn.Parameter(torch.randn(chunk + 2, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            d, cfg.n_heads, cfg.ff_dim, cfg.dropout, batch_first=True, norm_first=True, activation="gelu"
+        )
+        self.trunk = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.out = nn.Linear(d, action_dim)
+        self.d = d
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        c = self.cond(cond)
+        te = self.time(time_embedding(t, self.d))
+        toks = self.act_in(x) + (c + te)[:, None]
+        h = torch.cat([c[:, None], te[:, None], toks], dim=1) + self.pos
+        return self.out(self.norm(self.trunk(h)[:, 2:]))
+
+
+def integrate(v_fn, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """Euler integration of dx/dt = v_fn(x, t) from t = 0 to 1."""
+    dt = 1.0 / steps
+    for i in range(steps):
+        t = torch.full((x.shape[0],), i * dt, device=x.device)
+        x = x + dt * v_fn(x, t)
+    return x
+
+
+@register_policy("flow")
+class FlowPolicy(Policy):
+    """Flow matching over the action chunk, conditioned on the observation vector."""
+
+    config_cls = FlowConfig
+
+    def __init__(self, config: FlowConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
+        super().__init__(config, specs, stats)
+        s = specs[0]
+        self.obs = ObsVector(s.state_dim, len(s.cameras), s.tactile_dim, config.image_feature_dim)
+        self.velocity = VelocityNet(self.obs.dim, s.action_dim, config.chunk_size, config)
+
+    def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        x1 = nb["action"]
+        x0 = torch.randn_like(x1)
+        t = torch.rand(x1.shape[0], device=x1.device)
+        xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
+        v = self.velocity(xt, t, self.obs(nb))
+        loss = masked_mean((v - (x1 - x0)) ** 2, nb["action_is_pad"])
+        return loss, {"mse": float(loss.detach())}
+
+    def sample(self, nb: dict) -> torch.Tensor:
+        cond = self.obs(nb)
+        shape = (cond.shape[0], self.config.chunk_size, self.specs[0].action_dim)
+        random = self.config.inference_noise == "random" and not nb.get("deterministic", False)
+        x = torch.randn(shape, device=cond.device) if random else torch.zeros(shape, device=cond.device)
+        return integrate(lambda xx, tt: self.velocity(xx, tt, cond), x, self.config.num_steps)

@@ -1,0 +1,131 @@
+"""Building blocks shared by the policies: image encoder, hashed text encoder, MLP, time embedding."""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+
+import torch
+from torch import nn
+
+
+def mlp(d_in: int, hidden: int, d_out: int, layers: int = 2, dropout: float = 0.0) -> nn.Sequential:
+    """`layers` hidden Linear+GELU (+LayerNorm) blocks, then a Linear to `d_out`."""
+    mods: list[nn.Module] = []
+    d = d_in
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.LayerNorm(hidden), nn.GELU()]
+        if dropout > 0:
+            mods.append(nn.Dropout(dropout))
+        d = hidden
+    mods.append(nn.Linear(d, d_out))
+    return nn.Sequential(*mods)
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of flow time t in [0, 1], (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * 100.0 * freqs[None]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class ImageEncoder(nn.Module):
+    """A small conv net for one camera: float (B, 3, H, W) in [0, 1] -> tokens (B, N, d) or a vector.
+
+    Vector mode uses a spatial soft-argmax (keypoints), which localizes objects well from few demos.
+    """
+
+    def __init__(self, d_out: int, channels: int = 32) -> None:
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 5, stride=2, padding=2),
+            nn.GroupNorm(8, c),
+            nn.GELU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
+            nn.GroupNorm(8, 2 * c),
+            nn.GELU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1),
+            nn.GroupNorm(8, 2 * c),
+            nn.GELU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1),
+        )
+        self.to_token = nn.Linear(2 * c, d_out)
+        self.to_vector = nn.Linear(4 * c, d_out)
+
+    def _features(self, img: torch.Tensor) -> torch.Tensor:
+        return self.net((img - 0.5) / 0.25)
+
+    def tokens(self, img: torch.Tensor) -> torch.Tensor:
+        f = self._features(img)  # (B, C, h, w)
+        return self.to_token(f.flatten(2).transpose(1, 2))
+
+    def vector(self, img: torch.Tensor) -> torch.Tensor:
+        f = self._features(img)
+        b, c, h, w = f.shape
+        attn = torch.softmax(f.flatten(2), dim=-1)  # (B, C, h*w)
+        ys = torch.linspace(-1, 1, h, device=f.device)
+        xs = torch.linspace(-1, 1, w, device=f.device)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        kx = (attn * gx.reshape(1, 1, -1)).sum(-1)
+        ky = (attn * gy.reshape(1, 1, -1)).sum(-1)
+        return self.to_vector(torch.cat([kx, ky], dim=-1))
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def hash_tokens(text: str, n_buckets: int, max_tokens: int) -> list[int]:
+    """Words and word bigrams of `text`, hashed (crc32, stable across runs) into 1..n_buckets-1; 0 pads."""
+    words = _WORD.findall(text.lower())
+    grams = words + [a + "_" + b for a, b in zip(words, words[1:], strict=False)]
+    ids = [1 + zlib.crc32(g.encode()) % (n_buckets - 1) for g in grams][:max_tokens]
+    return ids + [0] * (max_tokens - len(ids))
+
+
+class HashedTextEncoder(nn.Module):
+    """A small learned instruction encoder over hashed words and bigrams; needs no download."""
+
+    def __init__(self, d_model: int, n_buckets: int = 4096, max_tokens: int = 24) -> None:
+        super().__init__()
+        self.n_buckets, self.max_tokens = n_buckets, max_tokens
+        self.embed = nn.Embedding(n_buckets, d_model, padding_idx=0)
+
+    def token_ids(self, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        ids = [hash_tokens(t, self.n_buckets, self.max_tokens) for t in texts]
+        return torch.tensor(ids, dtype=torch.long, device=device)
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token embeddings (B, T, d) and a padding mask (B, T), True where padded."""
+        return self.embed(ids), ids == 0
+
+
+def conv_grid(image_size: tuple[int, int]) -> int:
+    """Number of tokens `ImageEncoder.tokens` yields for an image of (H, W)."""
+    h, w = image_size
+    for _ in range(3):
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return h * w
+
+
+class ObsVector(nn.Module):
+    """Normalized state, per-camera keypoint features and tactile -> one vector per sample."""
+
+    def __init__(self, state_dim: int, n_cameras: int, tactile_dim: int, image_dim: int = 64) -> None:
+        super().__init__()
+        self.cams = nn.ModuleList([ImageEncoder(image_dim) for _ in range(n_cameras)])
+        self.dim = state_dim + n_cameras * image_dim + tactile_dim
+
+    def forward(self, nb: dict) -> torch.Tensor:
+        parts = [nb["state"]] + [enc.vector(img) for enc, img in zip(self.cams, nb["images"], strict=True)]
+        if "tactile" in nb:
+            parts.append(nb["tactile"])
+        return torch.cat(parts, dim=-1)
+
+
+def masked_mean(err: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """Mean of `err` (B, H, A) over the steps where `pad` (B, H) is False."""
+    w = (~pad).float()[..., None].expand_as(err)
+    return (err * w).sum() / w.sum().clamp(min=1.0)
