@@ -202,6 +202,10 @@ class Dataset(torch.utils.data.Dataset):
         out["task"] = [self._ep_task[int(e)] for e in ep]
         return out
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every non-video feature as one (N, ...) numpy array (rows in dataset order)."""
+        return self._load()
+
     def episode_range(self, episode: int) -> tuple[int, int]:
         """[from, to) positions of an episode (position in this dataset's episode list)."""
         return int(self._ep_from[episode]), int(self._ep_to[episode])
