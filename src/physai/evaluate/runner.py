@@ -179,6 +179,9 @@ def _replay_videos(cfg: EvalConfig, tasks: list[str], records: list[dict], wcfg:
     videos = []
     for r in sorted(replays, key=lambda r: (tasks.index(r["task"]), r["index"])):
         if r["status"] != "ok":
+            videos.append({"task": r["task"], "index": r["index"], "seed": r["seed"], "success": None,
+                           "original_success": expected[(r["task"], r["index"])], "path": None,
+                           "error": r["error"]})
             continue
         videos.append({"task": r["task"], "index": r["index"], "seed": r["seed"], "success": r["success"],
                        "original_success": expected[(r["task"], r["index"])],

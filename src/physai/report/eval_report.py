@@ -69,6 +69,9 @@ def length_plot(doc: dict) -> str:
 
 
 def _video_tag(out: Path, v: dict) -> str:
+    if v.get("path") is None:
+        return (f"<figure class='failure'><figcaption>{html.escape(v['task'])} ep {v['index']}: recording "
+                f"failed: <code>{html.escape(str(v.get('error')))}</code></figcaption></figure>")
     path = out / v["path"]
     label = "success" if v["success"] else "failure"
     cap = f"{html.escape(v['task'])} ep {v['index']} (seed {v['seed']}): {label}"
