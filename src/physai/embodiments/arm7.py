@@ -36,7 +36,7 @@ TCP_OFFSET = 0.1034  # m from the hand flange to the point between the fingertip
 POS_LEASH = 0.1  # m: the commanded TCP position never leads the measured one by more
 ROT_LEASH = 0.5  # rad: same for orientation
 Q_LEASH = 0.3  # rad: joint commands stay this close to the measured joints
-IK_ITERS = 2
+IK_ITERS = 1  # IK Newton steps per control step (the residual is corrected on the next step)
 # Finger pads: stiff contacts (solref time constant 5 ms) so round objects squeezed between the flat
 # pads do not sink into them and roll out of the grasp while lifting (the default 20 ms lets them).
 PAD_FRICTION = [1.5, 0.02, 0.001]
@@ -192,6 +192,16 @@ class Arm7(Embodiment):
         self._kin = mujoco.MjData(model)  # scratch data for forward kinematics of the commanded joints
         self.q_cmd = HOME.copy()
         self._pose_cmd: tuple[np.ndarray, np.ndarray] | None = None
+        # preallocated buffers for the per-step ee_delta solve and state read-out
+        self._q1, self._q2, self._q3, self._v3 = np.empty(4), np.empty(4), np.empty(4), np.empty(3)
+        self._err, self._y6, self._jac = np.empty(6), np.empty(6), np.empty((6, 7))
+        self._jacp, self._jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+        self._diag = np.diag_indices(6)
+        # the arm's joints are consecutive in qpos/qvel (built in one chain): slices beat index arrays
+        assert np.all(np.diff(self.qpos_ids) == 1) and np.all(np.diff(self.dof_ids) == 1)
+        self._qsl = slice(int(self.qpos_ids[0]), int(self.qpos_ids[-1]) + 1)
+        self._dsl = slice(int(self.dof_ids[0]), int(self.dof_ids[-1]) + 1)
+        self._state = np.empty(32, np.float32)
 
     def reset_pose(self, data: mujoco.MjData, q: np.ndarray | None = None) -> None:
         q = HOME if q is None else np.asarray(q)
@@ -215,13 +225,16 @@ class Arm7(Embodiment):
         return names
 
     def state(self) -> np.ndarray:
-        d = self.data
-        pos, quat = self.tcp_pose()
-        return np.concatenate([
-            d.qpos[self.qpos_ids], d.qvel[self.dof_ids], [self.gripper_width()], pos, quat,
-            d.sensordata[self.force_adr:self.force_adr + 3],
-            d.sensordata[self.torque_adr:self.torque_adr + 3],
-        ]).astype(np.float32)
+        d, out = self.data, self._state
+        out[0:7] = d.qpos[self.qpos_ids]
+        out[7:14] = d.qvel[self.dof_ids]
+        out[14] = d.qpos[self.finger_qpos[0]] + d.qpos[self.finger_qpos[1]]
+        out[15:18] = d.site_xpos[self.tcp_site]
+        mujoco.mju_mat2Quat(self._q3, d.site_xmat[self.tcp_site])
+        out[18:22] = self._q3
+        out[22:25] = d.sensordata[self.force_adr:self.force_adr + 3]
+        out[25:28] = d.sensordata[self.torque_adr:self.torque_adr + 3]
+        return out[:28].copy()
 
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World position and quaternion (wxyz) of the tool centre point."""
@@ -275,37 +288,65 @@ class Arm7(Embodiment):
         deltas adds up exactly and a zero delta holds still. It is leashed to within `POS_LEASH` /
         `ROT_LEASH` of the measured TCP and the joint command to within `Q_LEASH` of the measured
         joints, so a blocked arm pushes with bounded force and does not lunge when released.
+        This runs every control step, so it avoids allocations it can (it is most of the env overhead).
         """
-        pos_cmd, quat_cmd = self.commanded_tcp()
-        pos_cmd = pos_cmd + twist[:3]
-        rot = np.empty(4)
-        mujoco.mju_axisAngle2Quat(rot, twist[3:] if np.any(twist[3:]) else np.array([0, 0, 1.0]),
-                                  float(np.linalg.norm(twist[3:])))
-        new_quat = np.empty(4)
-        mujoco.mju_mulQuat(new_quat, rot, quat_cmd)
-        cur_p, cur_q = self.tcp_pose()
-        off = pos_cmd - cur_p
-        dist = float(np.linalg.norm(off))
+        if self._pose_cmd is None:
+            self._pose_cmd = self.tcp_pose()
+        pos_cmd, quat_cmd = self._pose_cmd  # updated in place below
+        pos_cmd += twist[:3]
+        rot, buf = self._q1, self._q3
+        wx, wy, wz = float(twist[3]), float(twist[4]), float(twist[5])
+        angle = (wx * wx + wy * wy + wz * wz) ** 0.5
+        if angle > 0:
+            mujoco.mju_axisAngle2Quat(rot, twist[3:] / angle, angle)
+            mujoco.mju_mulQuat(buf, rot, quat_cmd)
+            quat_cmd[:] = buf
+        d, site = self.data, self.tcp_site
+        off = pos_cmd - d.site_xpos[site]
+        dist = float(off @ off) ** 0.5
         if dist > POS_LEASH:
-            pos_cmd = cur_p + off * (POS_LEASH / dist)
-        rerr = quat_error(new_quat, cur_q)
-        ang = float(np.linalg.norm(rerr))
+            pos_cmd -= off * (1.0 - POS_LEASH / dist)
+        mujoco.mju_mat2Quat(buf, d.site_xmat[site])
+        mujoco.mju_negQuat(rot, buf)
+        mujoco.mju_mulQuat(self._q2, quat_cmd, rot)
+        mujoco.mju_quat2Vel(self._v3, self._q2, 1.0)
+        ang = float(self._v3 @ self._v3) ** 0.5
         if ang > ROT_LEASH:
-            mujoco.mju_axisAngle2Quat(rot, rerr / ang, ROT_LEASH)
-            mujoco.mju_mulQuat(new_quat, rot, cur_q)
-        mujoco.mju_normalize4(new_quat)
-        self._pose_cmd = (pos_cmd, new_quat)
-        # Newton steps of damped-least-squares IK on the commanded joints (kinematics only)
-        qc = np.clip(self.q_cmd, q - Q_LEASH, q + Q_LEASH)
-        kin = self._kin
+            mujoco.mju_axisAngle2Quat(rot, self._v3 / ang, ROT_LEASH)
+            mujoco.mju_mulQuat(quat_cmd, rot, buf)
+        mujoco.mju_normalize4(quat_cmd)
+        # Newton steps of damped-least-squares IK on the commanded joints (kinematics only):
+        # dq = n + J^T (J J^T + l^2 I)^-1 (e - J n), n = k (q_rest - q): the task-space step plus a
+        # pull towards the rest pose projected (up to damping) into the null space
+        lo = q - Q_LEASH
+        np.maximum(lo, self.ik.lower, out=lo)
+        hi = q + Q_LEASH
+        np.minimum(hi, self.ik.upper, out=hi)
+        qc = np.minimum(np.maximum(self.q_cmd, lo), hi)
+        kin, m, ik, err, jac = self._kin, self.model, self.ik, self._err, self._jac
         for _ in range(IK_ITERS):
-            kin.qpos[self.qpos_ids] = qc
-            mujoco.mj_kinematics(self.model, kin)
-            mujoco.mj_comPos(self.model, kin)
-            p_now, q_now = self.ik.site_pose(kin)
-            err = np.concatenate([pos_cmd - p_now, quat_error(new_quat, q_now)])
-            qc = self.ik.solve(kin, err, q=qc)
-        return np.clip(qc, q - Q_LEASH, q + Q_LEASH)
+            kin.qpos[self._qsl] = qc
+            mujoco.mj_kinematics(m, kin)
+            mujoco.mj_comPos(m, kin)
+            np.subtract(pos_cmd, kin.site_xpos[site], out=err[:3])
+            mujoco.mju_mat2Quat(buf, kin.site_xmat[site])
+            mujoco.mju_negQuat(rot, buf)
+            mujoco.mju_mulQuat(buf, quat_cmd, rot)
+            mujoco.mju_quat2Vel(self._v3, buf, 1.0)
+            err[3:] = self._v3
+            mujoco.mj_jacSite(m, kin, self._jacp, self._jacr, site)
+            jac[:3] = self._jacp[:, self._dsl]
+            jac[3:] = self._jacr[:, self._dsl]
+            n = ik.nullspace_gain * (HOME - qc)
+            jjt = jac @ jac.T
+            jjt[self._diag] += ik.damping ** 2
+            mujoco.mju_cholFactor(jjt, 0.0)  # 6x6 SPD: far cheaper than np.linalg.solve here
+            err -= jac @ n
+            mujoco.mju_cholSolve(self._y6, jjt, err)
+            n += qc
+            n += jac.T @ self._y6
+            qc = np.minimum(np.maximum(n, lo), hi)
+        return qc
 
     def commanded_tcp(self) -> tuple[np.ndarray, np.ndarray]:
         """The TCP pose the ee_delta controller is steering to (the measured pose before any command)."""

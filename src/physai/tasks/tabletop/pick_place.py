@@ -16,7 +16,6 @@ from physai.tasks.tabletop.common import (
     build_table_and_objects,
     grasp_yaw,
     object_joint,
-    object_pos,
     park_all,
     quat_yaw,
     sample_positions,
@@ -55,6 +54,8 @@ class PickPlace(Task):
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
         super().bind(model, data)
         self.tray_mocap = model.body("tray").mocapid[0]
+        self._dof = {k.name: int(model.jnt_dofadr[model.joint(object_joint(k)).id]) for k in OBJECTS}
+        self._qadr = {k.name: int(model.jnt_qposadr[model.joint(object_joint(k)).id]) for k in OBJECTS}
         self.target = OBJECTS[0]
         self.active: list = []
 
@@ -75,6 +76,11 @@ class PickPlace(Task):
     def instruction_fields(self) -> dict[str, str]:
         return {"object": self.target.name}
 
+    def target_pose(self) -> np.ndarray:
+        """Position (3) and quaternion (4, wxyz) of the named object."""
+        a = self._qadr[self.target.name]
+        return self.data.qpos[a:a + 7].copy()
+
     def tray_pos(self) -> np.ndarray:
         return self.data.mocap_pos[self.tray_mocap].copy()
 
@@ -84,9 +90,9 @@ class PickPlace(Task):
         return bool(np.all(np.abs(pos[:2] - t[:2]) < inner) and pos[2] < t[2] + TRAY_HALF[2] * 2 + 0.02)
 
     def success(self) -> bool:
-        m, d = self.model, self.data
-        pos = object_pos(m, d, self.target)
-        vel = d.qvel[m.jnt_dofadr[m.joint(object_joint(self.target)).id]:][:3]
+        d = self.data
+        pos = self.target_pose()[:3]
+        vel = d.qvel[self._dof[self.target.name]:][:3]
         return self.in_tray(pos) and float(np.linalg.norm(vel)) < 0.05 and self.robot.gripper_width() > 0.05
 
     def state_names(self) -> list[str]:
@@ -94,7 +100,7 @@ class PickPlace(Task):
                [f"tray.pos.{a}" for a in "xyz"]
 
     def state(self) -> np.ndarray:
-        pose = free_pose(self.model, self.data, object_joint(self.target))
+        pose = self.target_pose()
         return np.concatenate([pose, self.tray_pos()]).astype(np.float32)
 
     def make_expert(self) -> Expert:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from physai.sim.scene import add_marker, free_pose, set_free_pose
+from physai.sim.scene import add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
     OBJECTS,
@@ -59,6 +59,8 @@ class Push(Task):
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
         super().bind(model, data)
         self.zone_mocap = model.body("zone").mocapid[0]
+        self._dof = {k.name: int(model.jnt_dofadr[model.joint(object_joint(k)).id]) for k in PUSHABLE}
+        self._qadr = {k.name: int(model.jnt_qposadr[model.joint(object_joint(k)).id]) for k in PUSHABLE}
         self.target = PUSHABLE[0]
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -81,15 +83,16 @@ class Push(Task):
         return self.data.mocap_pos[self.zone_mocap].copy()
 
     def object_pose(self) -> np.ndarray:
-        return free_pose(self.model, self.data, object_joint(self.target))
+        a = self._qadr[self.target.name]
+        return self.data.qpos[a:a + 7].copy()
 
     def in_zone(self, pos: np.ndarray, margin: float = 0.0) -> bool:
         return bool(np.all(np.abs(pos[:2] - self.zone_pos()[:2]) < ZONE_HALF - margin))
 
     def success(self) -> bool:
-        m, d = self.model, self.data
+        d = self.data
         pos = self.object_pose()[:3]
-        dof = m.jnt_dofadr[m.joint(object_joint(self.target)).id]
+        dof = self._dof[self.target.name]
         speed = float(np.linalg.norm(d.qvel[dof:dof + 3]))
         on_table = abs(pos[2] - TABLE_Z - self.target.half_height) < 0.01
         return self.in_zone(pos) and on_table and speed < 0.05

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from physai.sim.scene import GEOM, add_free_object, add_table, free_pose, set_free_pose
+from physai.sim.scene import GEOM, add_free_object, add_table, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
     PARK,
@@ -68,6 +68,7 @@ class Stack(Task):
         names = list(COLOURS)
         self.top, self.bottom = names[0], names[1]
         self._dof = {c: int(model.jnt_dofadr[model.joint(cube_joint(c)).id]) for c in names}
+        self._qadr = {c: int(model.jnt_qposadr[model.joint(cube_joint(c)).id]) for c in names}
 
     def reset(self, rng: np.random.Generator) -> None:
         m, d = self.model, self.data
@@ -85,7 +86,8 @@ class Stack(Task):
         return {"top": self.top, "bottom": self.bottom}
 
     def pose(self, colour: str) -> np.ndarray:
-        return free_pose(self.model, self.data, cube_joint(colour))
+        a = self._qadr[colour]
+        return self.data.qpos[a:a + 7].copy()
 
     def success(self) -> bool:
         top, bottom = self.pose(self.top)[:3], self.pose(self.bottom)[:3]
