@@ -1,9 +1,10 @@
 """`bimanual/pack-mouse`: one arm puts a computer mouse into an open box, the other closes the hinged lid.
 
-The box is a free body (floor, four walls) standing in a marked target area; its lid hangs on a hinge
-along the box's back (+y) edge and starts open, leaning back past vertical against its stop. Success
-needs all three at once: the mouse inside the box volume, the lid closed (hinge angle below
-`LID_CLOSED`), and the whole box footprint inside the target area.
+The box is a free body (floor, four walls) standing just short of a marked target area (along -x); its
+lid hangs on a hinge along the box's back (+y) edge and starts open, leaning back past vertical against
+its stop. The left arm packs the mouse, the right arm closes the lid, then the left arm slides the closed
+box into the area. Success needs all three at once: the mouse inside the box volume, the lid closed
+(hinge angle below `LID_CLOSED`), and the whole box footprint inside the target area.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ BOX_WALL = 0.008
 LID_T = 0.004  # half thickness of the lid plate
 LID_OPEN = 1.95  # rad: the lid's stop when open (leaning back past vertical)
 LID_CLOSED = 0.1  # rad: hinge angle below which the lid counts as closed
-AREA_MARGIN = 0.03  # m the target area extends beyond the box on each side
+AREA_MARGIN = 0.035  # m the target area extends beyond the box on each side
 
 
 @dataclass
@@ -39,9 +40,11 @@ class PackMouseConfig(TaskConfig):
     """Range of the target area's centre x (m)."""
     area_y: tuple[float, float] = (0.0, 0.05)
     """Range of the target area's centre y (m)."""
-    box_offset: float = 0.01
-    """Largest offset of the box from the area centre along x and y (m)."""
-    box_yaw: float = 0.15
+    box_push: tuple[float, float] = (0.05, 0.08)
+    """Range of the box's initial distance short of the area centre along -x (m); (0, 0) starts it inside."""
+    box_offset: float = 0.008
+    """Largest offset of the box from the area centre along y (m)."""
+    box_yaw: float = 0.12
     """Largest box heading (rad)."""
 
 
@@ -52,14 +55,14 @@ def _rotz(yaw: float) -> np.ndarray:
 
 @register_task("bimanual/pack-mouse")
 class PackMouse(Task):
-    """Left arm packs the mouse into the box; right arm closes the lid; the box stays in the blue area."""
+    """Left arm packs the mouse into the box; right arm closes the lid; the box ends in the blue area."""
 
     embodiment_name = "bimanual"
     instructions = (
         "put the computer mouse in the box and close the lid",
-        "pack the mouse into the box, shut the lid, and keep the box on the blue area",
+        "pack the mouse into the box, shut the lid, and slide the box onto the blue area",
         "place the mouse inside the open box, then close its lid",
-        "use both arms to pack the mouse in the box and close it",
+        "use both arms to pack the mouse in the box, close it, and move it to the blue square",
     )
     default_max_steps = 200
     config_cls = PackMouseConfig
@@ -103,8 +106,8 @@ class PackMouse(Task):
         m, d = self.model, self.data
         area = np.array([rng.uniform(*cfg.area_x), rng.uniform(*cfg.area_y), TABLE_Z + 0.0008])
         d.mocap_pos[self.area_mocap] = area
-        off = rng.uniform(-cfg.box_offset, cfg.box_offset, size=2)
-        set_free_pose(m, d, "box", np.array([area[0] + off[0], area[1] + off[1], TABLE_Z]),
+        dx, dy = rng.uniform(*cfg.box_push), rng.uniform(-cfg.box_offset, cfg.box_offset)
+        set_free_pose(m, d, "box", np.array([area[0] - dx, area[1] + dy, TABLE_Z]),
                       yaw=rng.uniform(-cfg.box_yaw, cfg.box_yaw))
         d.qpos[self.lid_qpos] = LID_OPEN
         d.qvel[self.lid_dof] = 0
@@ -176,13 +179,16 @@ class PackMouse(Task):
 
 
 class PackMouseExpert(Expert):
-    """Left: pick the mouse across its width, turn it along the box, lower it in, release, back off.
-    Right: wait outside the open lid, then sweep the TCP along an arc about the hinge that pushes the lid
-    over and down, press it shut, lift away."""
+    """Left: pick the mouse across its width, turn it along the box, lower it in, release, then wait low
+    behind the box's -x wall. Right: wait outside the open lid, then sweep the TCP along an arc about the
+    hinge that pushes the lid over and down, press it shut, lift away. Left then slides the box along +x
+    until its centre reaches the area's."""
 
     SWEEP_RATE = 0.1  # rad of lid angle per control step
     ARC_R = 0.11  # m from the hinge along the lid where the right hand pushes
-    CLEAR = 0.03  # m the TCP stays off the lid's outer surface
+    CLEAR = 0.035  # m the TCP stays off the lid's outer surface
+    SWEEP_END = 1.0  # rad: the sweep stops here, past vertical; gravity closes the rest
+    PUSH_STEP = 0.008  # m per control step while sliding the box
 
     def __init__(self, task: PackMouse) -> None:
         super().__init__(task)
@@ -204,6 +210,10 @@ class PackMouseExpert(Expert):
         d = np.array([0.0, -np.cos(theta), np.sin(theta)])
         n = np.array([0.0, np.sin(theta), np.cos(theta)])
         return t.hinge_pos() + _rotz(yaw) @ (self.ARC_R * d + clear * n)
+
+    def _push_start(self, box: np.ndarray) -> np.ndarray:
+        """TCP spot just behind the middle of the box's -x wall, at half wall height."""
+        return np.array([box[0] - BOX_HALF[0] - 0.04, box[1], TABLE_Z + 0.04])
 
     def _left(self) -> np.ndarray:
         t: PackMouse = self.task  # type: ignore[assignment]
@@ -247,6 +257,22 @@ class PackMouseExpert(Expert):
             dest = box + np.array([0, 0, 2 * BOX_HALF[2] + 0.15])
             a = L.action(dest, self.carry_quat, 0.0, max_lin=0.04)
             nxt = L.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1
+        elif self.lp == 8:  # out of the lid's way, behind and above the box; wait for the lid to shut
+            dest = self._push_start(box) + [-0.06, 0, 0.16]
+            a = L.action(dest, L.down_quat(0.0), 1.0)
+            nxt = L.dist(dest) < 0.015 and self.rp >= 3 and t.lid_closed()
+        elif self.lp == 9:  # down beside the middle of the -x wall
+            dest = self._push_start(box)
+            a = L.action(dest, L.down_quat(0.0), 1.0, max_lin=0.03)
+            nxt = L.dist(dest) < 0.01
+        elif self.lp == 10:  # slide the box along +x into the area
+            dest = self._push_start(box) + [self.PUSH_STEP + 0.025, 0, 0]
+            a = L.action(dest, L.down_quat(0.0), 1.0, max_lin=self.PUSH_STEP)
+            nxt = box[0] >= t.area_pos()[0] - 0.004
+        elif self.lp == 11:  # let go of the box: back off and up
+            dest = np.array([box[0] - BOX_HALF[0] - 0.08, box[1], TABLE_Z + 0.2])
+            a = L.action(dest, L.down_quat(0.0), 1.0, max_lin=0.03)
+            nxt = L.dist(dest) < 0.02
         else:  # back home
             a = L.action(self.left_park, L.down_quat(0.0), 0.0)
             nxt = False
@@ -268,15 +294,15 @@ class PackMouseExpert(Expert):
             dest = self._lid_point(self.theta, self.CLEAR)
             a = R.action(dest, q, 1.0)
             nxt = R.dist(dest) < 0.012
-        elif self.rp == 2:  # sweep the lid over and down
-            self.theta = max(self.theta - self.SWEEP_RATE, -0.05)
-            clear = self.CLEAR if self.theta > 0.6 else 0.022
-            a = R.action(self._lid_point(self.theta, clear), q, 1.0)
-            nxt = self.theta <= -0.05
-        elif self.rp == 3:  # press it shut
-            a = R.action(self._lid_point(-0.05, 0.022), q, 1.0)
-            nxt = self.rwait >= 4
-        else:  # lift away
+        elif self.rp == 2:  # sweep the lid over; past vertical it falls shut under its own weight
+            self.theta = max(self.theta - self.SWEEP_RATE, self.SWEEP_END)
+            a = R.action(self._lid_point(self.theta, self.CLEAR), q, 1.0)
+            nxt = self.theta <= self.SWEEP_END
+        elif self.rp == 3:  # up and off the lid
+            dest = self._lid_point(self.SWEEP_END, self.CLEAR + 0.08)
+            a = R.action(dest, q, 1.0, max_lin=0.03)
+            nxt = R.dist(dest) < 0.02 or self.rwait > 10
+        else:  # back home
             a = R.action(self.right_park, R.down_quat(0.0), 1.0, max_lin=0.03)
             nxt = False
         if nxt:
