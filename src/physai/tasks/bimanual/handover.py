@@ -50,7 +50,7 @@ class Handover(Task):
         "pass the {object} between the arms and set it down on the green zone",
         "use both arms: hand over the {object} and leave it on the green patch",
     )
-    default_max_steps = 220
+    default_max_steps = 140
     config_cls = HandoverConfig
     object_name = "orange bar"
 

@@ -34,7 +34,7 @@ class PackMouseConfig(TaskConfig):
 
     mouse_x: tuple[float, float] = (0.05, 0.28)
     """Range of the mouse's initial x (m)."""
-    mouse_y: tuple[float, float] = (-0.22, -0.13)
+    mouse_y: tuple[float, float] = (-0.24, -0.155)
     """Range of the mouse's initial y (m, the left arm's side)."""
     area_x: tuple[float, float] = (0.12, 0.24)
     """Range of the target area's centre x (m)."""
@@ -64,7 +64,7 @@ class PackMouse(Task):
         "place the mouse inside the open box, then close its lid",
         "use both arms to pack the mouse in the box, close it, and move it to the blue square",
     )
-    default_max_steps = 200
+    default_max_steps = 170
     config_cls = PackMouseConfig
 
     def build(self, spec: mujoco.MjSpec) -> None:
