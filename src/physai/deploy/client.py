@@ -1,0 +1,36 @@
+"""A minimal policy-server client with the same wire behaviour as openpi's `WebsocketClientPolicy`."""
+
+from __future__ import annotations
+
+import numpy as np
+from websockets.sync.client import connect
+
+from physai.core.errors import PhysaiError
+from physai.deploy import msgpack_numpy as mp
+
+
+class ServerError(PhysaiError):
+    """The server answered with an error (text frame) or closed the connection."""
+
+
+class PolicyClient:
+    """`PolicyClient("ws://127.0.0.1:8000", api_key=...)`; `.metadata`; `.infer(obs) -> {"actions": ...}`."""
+
+    def __init__(self, uri: str, api_key: str | None = None, timeout: float = 10.0) -> None:
+        headers = {"Authorization": f"Api-Key {api_key}"} if api_key else None
+        self.ws = connect(uri, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout)
+        self.metadata = mp.unpackb(self.ws.recv(timeout=timeout))
+
+    def infer_raw(self, payload: bytes | str, timeout: float = 10.0) -> dict:
+        """Send an already packed message (for protocol tests)."""
+        self.ws.send(payload)
+        rep = self.ws.recv(timeout=timeout)
+        if isinstance(rep, str):
+            raise ServerError(rep)
+        return mp.unpackb(rep)
+
+    def infer(self, obs: dict[str, np.ndarray | str], timeout: float = 10.0) -> dict:
+        return self.infer_raw(mp.packb(obs), timeout)
+
+    def close(self) -> None:
+        self.ws.close()

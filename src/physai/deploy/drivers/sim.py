@@ -1,0 +1,117 @@
+"""`sim:<task>`: a MuJoCo simulation behind the `RobotDriver` protocol, paced in real time.
+
+Each `write` applies one command and advances physics by one control period (1 / hz). With
+`realtime=True` the driver never lets simulated time run ahead of wall-clock time since `connect`
+(it sleeps when it would), so a robot-side agent on top of it behaves like hardware; the runtime's
+own fixed-rate loop keeps it on time from the other side.
+"""
+
+from __future__ import annotations
+
+import time
+
+import mujoco
+import numpy as np
+
+from physai.core.errors import ConfigError
+from physai.deploy.drivers.base import DriverInfo, Reading
+from physai.deploy.safety import RobotState
+
+
+class SimDriver:
+    """Drives a `PhysaiEnv` of `task` as if it were a robot."""
+
+    def __init__(self, task: str, control: str | None = None, hz: float | None = None, seed: int = 0,
+                 cameras: list[str] | None = None, image_size: tuple[int, int] = (128, 128),
+                 realtime: bool = True, max_steps: int | None = None) -> None:
+        self.task_name, self.control, self.hz, self.seed = task, control, hz, seed
+        self.cameras, self.image_size, self.realtime, self.max_steps = cameras or [], image_size, realtime, max_steps
+        self.env = None
+        self._t0 = 0.0
+        self._sim_time = 0.0
+        self._last = None
+        self.steps = 0
+
+    def connect(self) -> DriverInfo:
+        from physai.envs import make
+
+        obs = ("state", "images") if self.cameras else ("state",)
+        self.env = env = make(self.task_name, control=self.control, obs=obs, render_mode=None,
+                              cameras=self.cameras or None, image_size=self.image_size, max_steps=self.max_steps)
+        hz = self.hz or 1.0 / env.control_dt
+        substeps = round(1.0 / (hz * env.model.opt.timestep))
+        if substeps < 1 or abs(substeps * env.model.opt.timestep * hz - 1) > 0.05:
+            raise ConfigError(f"--hz {hz} is not a multiple of the simulation timestep "
+                              f"{env.model.opt.timestep} s of {self.task_name}; use e.g. 20, 50, 100 or 500")
+        env.substeps, env.control_dt = substeps, substeps * env.model.opt.timestep
+        self.hz = hz
+        self._obs, _ = env.reset(seed=self.seed)
+        self._info = {"is_success": False}
+        self._done = False
+        lim = env.robot.safety_limits()
+        self._qadr = np.array([env.model.jnt_qposadr[env.model.joint(j).id] for j in lim.joint_names])
+        self._t0, self._sim_time, self.steps = time.monotonic(), 0.0, 0
+        spec = env.action_spec
+        return DriverInfo(embodiment=env.robot.name, control=env.control, hz=hz, state_names=list(env.state_names),
+                          action_names=list(spec.names), action_low=np.asarray(spec.low),
+                          action_high=np.asarray(spec.high), safety_limits=lim, cameras=list(self.cameras))
+
+    def _robot_state(self) -> RobotState:
+        r = self.env.robot
+        wrench = r.wrist_wrench()[None] if hasattr(r, "wrist_wrench") else None
+        tac = r.tactile()
+        return RobotState(joint_pos=self.env.data.qpos[self._qadr].copy(), ee_pos=r.ee_positions(),
+                          wrench=wrench, tactile=None if tac is None else np.asarray(tac))
+
+    def read(self) -> Reading:
+        self._need()
+        obs = {k: v for k, v in self._obs.items() if k == "state" or k.startswith("images/")}
+        return Reading(obs=obs, robot=self._robot_state(), success=bool(self._info.get("is_success")),
+                       done=self._done)
+
+    def write(self, command: np.ndarray) -> None:
+        self._need()
+        if self.realtime:
+            ahead = self._sim_time - (time.monotonic() - self._t0)
+            if ahead > 0:
+                time.sleep(ahead)
+        self._obs, _, term, trunc, self._info = self.env.step(np.asarray(command, dtype=np.float32))
+        self._done = self._done or bool(term or trunc)
+        self._sim_time += self.env.control_dt
+        self.steps += 1
+
+    def stop(self) -> None:
+        """Hold: zero TCP motion (ee_delta) or the measured joints (joint_pos), gripper unchanged."""
+        if self.env is None:
+            return
+        r, env = self.env.robot, self.env
+        if env.control == "ee_delta":
+            cmd = np.zeros(env.action_spec.shape, np.float32)
+            cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1) if hasattr(r, "gripper_width") else 0.0
+        else:
+            cmd = np.clip((env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high)
+            cmd[: len(self._qadr)] = env.data.qpos[self._qadr]
+        r.apply_action(cmd, env.control, env.control_dt)
+        mujoco.mj_step(env.model, env.data, nstep=env.substeps)
+
+    def disconnect(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def _need(self) -> None:
+        if self.env is None:
+            raise ConfigError("the sim driver is not connected; call connect() first")
+
+
+def make_driver(uri: str, **kwargs: object):
+    """A driver from a robot URI: `sim:<suite/task>` or `tcp://host:port` (network driver)."""
+    if uri.startswith("sim:"):
+        return SimDriver(uri[4:], **kwargs)  # type: ignore[arg-type]
+    if uri.startswith("tcp://"):
+        from physai.deploy.drivers.network import NetworkDriver
+
+        host, _, port = uri[6:].rpartition(":")
+        return NetworkDriver(host or "127.0.0.1", int(port), **kwargs)  # type: ignore[arg-type]
+    raise ConfigError(f"unknown robot {uri!r}; use sim:<suite/task> (e.g. sim:tabletop/pick-place) or "
+                      f"tcp://HOST:PORT for a robot-side agent")

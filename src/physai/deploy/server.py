@@ -1,0 +1,267 @@
+"""Policy server: a verified package behind a websocket, speaking openpi's msgpack-numpy protocol.
+
+Protocol (compatible with `openpi_client.WebsocketClientPolicy`): on connect the server sends one packed
+metadata map (package, observation spec, action spec); then for every packed observation map the
+client sends, it answers `{"actions": float32 (H, A), "server_timing": {...}}`. Invalid requests get a
+text frame with the reason and a close (1008 policy violation; 1009 too big; 1011 internal error);
+the server keeps serving every other client. `GET /healthz` answers 200.
+
+Requests from all clients are batched dynamically (up to `max_batch`, waiting at most `max_wait_ms`
+for more) and run on the package's batched model. A token is required (header `Authorization: Api-Key
+<token>` as openpi sends it, or `Bearer <token>`) unless the server is bound to loopback with
+`insecure_local`. Decoding never unpickles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import http
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from physai.core.errors import ConfigError
+from physai.deploy import msgpack_numpy as mp
+from physai.deploy.package import Package
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TEXT_KEYS = ("prompt", "instruction")
+
+
+@dataclass
+class ServerConfig:
+    """Options of the policy server."""
+
+    host: str = "127.0.0.1"
+    """Address to bind (0.0.0.0 for all interfaces; requires a token)."""
+    port: int = 8000
+    """TCP port (0: any free port)."""
+    token: str | None = None
+    """Shared secret clients must present; None only with insecure_local."""
+    insecure_local: bool = False
+    """Serve without a token; allowed only when bound to loopback."""
+    max_batch: int = 16
+    """Largest batch of requests run together (1 disables batching)."""
+    max_wait_ms: float = 2.0
+    """How long the batcher waits for more requests after the first one."""
+    rate_limit_hz: float = 500.0
+    """Requests per second allowed per connection (token bucket with one second of burst)."""
+    max_message_bytes: int | None = None
+    """Largest accepted message (None: twice the package's input size plus 64 KiB)."""
+    max_connections: int = 256
+    """Concurrent connections accepted; more get HTTP 503."""
+
+
+class RequestError(ValueError):
+    """A client request that violates the protocol or the package's observation spec."""
+
+
+def validate_obs(obs: object, inputs: list[dict]) -> list[np.ndarray]:
+    """Check keys, dtypes, shapes and finiteness; return the arrays in input order (unbatched)."""
+    if not isinstance(obs, dict):
+        raise RequestError(f"observation must be a map, got {type(obs).__name__}")
+    names = [i["name"] for i in inputs]
+    keys = {k if isinstance(k, str) else repr(k) for k in obs}
+    unknown = sorted(keys - set(names) - set(TEXT_KEYS))
+    missing = [n for n in names if n not in obs]
+    if unknown or missing:
+        raise RequestError(f"observation keys: missing {missing}, unknown {unknown}; expected {names} "
+                           f"(optionally {list(TEXT_KEYS)})")
+    for k in TEXT_KEYS:
+        if k in obs and not (isinstance(obs[k], str) and len(obs[k]) <= 2048):
+            raise RequestError(f"{k!r} must be a string of at most 2048 characters")
+    out = []
+    for i in inputs:
+        a = obs[i["name"]]
+        if not isinstance(a, np.ndarray):
+            raise RequestError(f"{i['name']!r} must be a numpy array (msgpack-numpy), got {type(a).__name__}")
+        if a.dtype != np.dtype(i["dtype"]):
+            raise RequestError(f"{i['name']!r} has dtype {a.dtype}, expected {i['dtype']}")
+        shape = tuple(i["shape"])
+        if a.shape == (1, *shape):
+            a = a[0]
+        if a.shape != shape:
+            raise RequestError(f"{i['name']!r} has shape {a.shape}, expected {shape}")
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise RequestError(f"{i['name']!r} contains NaN or inf")
+        out.append(a)
+    return out
+
+
+def metadata(pkg: Package, cfg: ServerConfig) -> dict:
+    """The map sent on connect: what the package expects and returns."""
+    return {"server": "physai", "protocol": "openpi-websocket-msgpack-numpy",
+            "embodiment": pkg.embodiment, "control": pkg.control, "fps": pkg.fps,
+            "chunk_size": pkg.chunk_size, "execution_horizon": pkg.execution_horizon,
+            "observation_spec": {i["name"]: {"shape": list(i["shape"]), "dtype": i["dtype"],
+                                             "names": i.get("names", [])} for i in pkg.inputs},
+            "optional_keys": list(TEXT_KEYS),
+            "action_spec": {"shape": pkg.policy["output"]["shape"], "dtype": "float32",
+                            "names": pkg.policy["output"]["names"]},
+            "signed_by": pkg.signed_by, "max_batch": cfg.max_batch}
+
+
+class PolicyServer:
+    """Serves one package; `serve(stop)` runs until `stop` is set, then shuts down gracefully."""
+
+    def __init__(self, pkg: Package, config: ServerConfig | None = None) -> None:
+        cfg = self.cfg = config or ServerConfig()
+        if cfg.token is None and not cfg.insecure_local:
+            raise ConfigError("the policy server needs --token-file, or --insecure-local to serve without a token "
+                              "on loopback only")
+        if cfg.token is None and cfg.host not in LOOPBACK:
+            raise ConfigError(f"--insecure-local binds loopback only; refusing to serve without a token on "
+                              f"{cfg.host!r}")
+        if cfg.max_batch < 1:
+            raise ConfigError(f"max_batch must be >= 1, got {cfg.max_batch}")
+        self.pkg = pkg
+        self.meta = metadata(pkg, cfg)
+        size = sum(int(np.prod(i["shape"])) * np.dtype(i["dtype"]).itemsize for i in pkg.inputs)
+        self.max_message = cfg.max_message_bytes or 2 * size + 65536
+        self.batched = pkg.has_batched and cfg.max_batch > 1
+        self.stats = {"requests": 0, "batches": 0, "refused": 0, "connections": 0}
+        self.port: int | None = None
+        self._queue: asyncio.Queue | None = None
+        self._active = 0
+
+    # ------------------------------------------------------------------ http hooks
+    def _process_request(self, connection: ServerConnection, request):
+        if request.path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "OK\n")
+        if self._active >= self.cfg.max_connections:
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        if self.cfg.token is not None:
+            auth = request.headers.get("Authorization", "")
+            scheme, _, value = auth.partition(" ")
+            if scheme not in ("Api-Key", "Bearer") or not hmac.compare_digest(value.strip(), self.cfg.token):
+                self.stats["refused"] += 1
+                return connection.respond(http.HTTPStatus.UNAUTHORIZED,
+                                          "missing or bad token: send 'Authorization: Api-Key <token>'\n")
+        return None
+
+    # ------------------------------------------------------------------ per connection
+    async def _handler(self, ws: ServerConnection) -> None:
+        self._active += 1
+        self.stats["connections"] += 1
+        rate, allowance, last = self.cfg.rate_limit_hz, self.cfg.rate_limit_hz, time.monotonic()
+        try:
+            await ws.send(mp.packb(self.meta))
+            async for msg in ws:
+                now = time.monotonic()
+                allowance = min(rate, allowance + (now - last) * rate)
+                last = now
+                try:
+                    if allowance < 1.0:
+                        raise RequestError(f"rate limit exceeded: at most {rate:g} requests/s per connection")
+                    allowance -= 1.0
+                    if isinstance(msg, str):
+                        raise RequestError("expected a binary msgpack frame, got text")
+                    arrays = validate_obs(mp.unpackb(msg, max_size=self.max_message), self.pkg.inputs)
+                except (RequestError, mp.DecodeError) as exc:
+                    self.stats["refused"] += 1
+                    await ws.send(f"invalid request: {exc}")
+                    await ws.close(1008, str(exc)[:120])
+                    return
+                t0 = time.perf_counter()
+                fut = asyncio.get_running_loop().create_future()
+                await self._queue.put((arrays, fut, t0))
+                try:
+                    actions, timing = await fut
+                except Exception as exc:  # inference failed: report and close this connection only
+                    await ws.send(f"internal error: {type(exc).__name__}: {exc}")
+                    await ws.close(1011, "internal error")
+                    return
+                timing["total_ms"] = (time.perf_counter() - t0) * 1e3
+                await ws.send(mp.packb({"actions": actions, "server_timing": timing}))
+                self.stats["requests"] += 1
+        except ConnectionClosed:
+            pass
+        finally:
+            self._active -= 1
+
+    # ------------------------------------------------------------------ batching
+    async def _batcher(self) -> None:
+        loop = asyncio.get_running_loop()
+        q = self._queue
+        while True:
+            items = [await q.get()]
+            deadline = loop.time() + self.cfg.max_wait_ms / 1e3
+            while len(items) < self.cfg.max_batch:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    items.append(await asyncio.wait_for(q.get(), left))
+                except TimeoutError:
+                    break
+            t0 = time.perf_counter()
+            try:
+                out = await loop.run_in_executor(None, self._infer, [it[0] for it in items])
+            except Exception as exc:  # noqa: BLE001 - delivered to each waiting client
+                for _, fut, _ in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            infer_ms = (time.perf_counter() - t0) * 1e3
+            self.stats["batches"] += 1
+            for k, (_, fut, tq) in enumerate(items):
+                if not fut.done():
+                    fut.set_result((out[k], {"infer_ms": infer_ms, "queue_ms": (t0 - tq) * 1e3,
+                                             "batch_size": len(items)}))
+
+    def _infer(self, batch: list[list[np.ndarray]]) -> np.ndarray:
+        if self.batched:
+            arrays = [np.stack([b[j] for b in batch]) for j in range(len(self.pkg.inputs))]
+            return self.pkg.infer_batch(arrays)
+        return np.stack([self.pkg.infer({i["name"]: a for i, a in zip(self.pkg.inputs, b, strict=True)})
+                         for b in batch])
+
+    # ------------------------------------------------------------------ lifecycle
+    async def serve(self, stop: asyncio.Event, ready: threading.Event | None = None) -> None:
+        """Serve until `stop` is set; then stop accepting, close connections (1001) and return."""
+        self._queue = asyncio.Queue()
+        batcher = asyncio.create_task(self._batcher())
+        async with serve(self._handler, self.cfg.host, self.cfg.port, process_request=self._process_request,
+                         max_size=self.max_message, compression=None, ping_interval=20) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            server.close()
+            await server.wait_closed()
+        batcher.cancel()
+
+
+class ServerThread:
+    """Runs a PolicyServer on its own event loop in a background thread (tests, benchmarks, embedding)."""
+
+    def __init__(self, server: PolicyServer) -> None:
+        self.server = server
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="physai-serve", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._stop = asyncio.Event()
+        self._loop.run_until_complete(self.server.serve(self._stop, self._ready))
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise ConfigError("the policy server did not start within 10 s")
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.server.port)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)

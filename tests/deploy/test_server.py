@@ -1,0 +1,125 @@
+"""Policy server protocol: metadata, infer with concurrent clients (batched), bad inputs, auth, health."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from physai.core.errors import ConfigError
+from physai.deploy import msgpack_numpy as mp
+from physai.deploy import signing
+from physai.deploy.client import PolicyClient, ServerError
+from physai.deploy.package import load_package
+from physai.deploy.server import PolicyServer, ServerConfig, ServerThread
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    srv = ServerThread(PolicyServer(pkg, ServerConfig(port=0, token=TOKEN, max_batch=8, max_wait_ms=5,
+                                                      rate_limit_hz=1000))).start()
+    yield srv, pkg
+    srv.stop()
+
+
+def uri(srv) -> str:
+    return f"ws://127.0.0.1:{srv.port}"
+
+
+def test_metadata_and_concurrent_batched_inference(server):
+    srv, pkg = server
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(16, 12)).astype(np.float32)
+    expect = pkg.infer_batch([states])
+    results: dict[int, np.ndarray] = {}
+    sizes: list[int] = []
+
+    def client(i: int) -> None:
+        c = PolicyClient(uri(srv), api_key=TOKEN)
+        assert c.metadata["observation_spec"]["state"]["shape"] == [12]
+        assert c.metadata["action_spec"]["shape"] == [4, 3]
+        for _ in range(3):
+            rep = c.infer({"state": states[i], "prompt": "pick"})
+            sizes.append(rep["server_timing"]["batch_size"])
+        results[i] = rep["actions"]
+        c.close()
+
+    ts = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert len(results) == 16
+    for i in range(16):
+        assert results[i].shape == (4, 3) and results[i].dtype == np.float32
+        np.testing.assert_allclose(results[i], expect[i], atol=1e-5)
+    assert max(sizes) > 1, "concurrent requests should be batched"
+
+
+@pytest.mark.parametrize("payload,reason", [
+    (mp.packb({"state": np.zeros(11, np.float32)}), "shape"),
+    (mp.packb({"state": np.zeros(12, np.float64)}), "dtype"),
+    (mp.packb({"state": np.zeros(12, np.float32), "evil": 1}), "unknown"),
+    (mp.packb({}), "missing"),
+    (mp.packb({"state": np.full(12, np.nan, np.float32)}), "NaN"),
+    (mp.packb([1, 2, 3]), "map"),
+    (b"\xc1\xff\x00garbage", "malformed"),
+    (mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 48, b"dtype": "|O", b"shape": [12]}}), "not allowed"),
+    (mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 7, b"dtype": "<f4", b"shape": [12]}}), "bytes"),
+    ("text frame", "binary"),
+], ids=["shape", "dtype", "unknown-key", "missing-key", "nan", "not-a-map", "garbage", "object-dtype",
+        "short-data", "text"])
+def test_bad_requests_are_refused_and_others_keep_working(server, payload, reason):
+    srv, _ = server
+    bad = PolicyClient(uri(srv), api_key=TOKEN)
+    with pytest.raises(ServerError, match=reason):
+        bad.infer_raw(payload)
+    with pytest.raises(ConnectionClosed) as exc:
+        bad.ws.recv(timeout=5)
+    assert exc.value.rcvd.code == 1008
+    good = PolicyClient(uri(srv), api_key=TOKEN)
+    assert good.infer({"state": np.zeros(12, np.float32)})["actions"].shape == (4, 3)
+    good.close()
+
+
+def test_oversized_message_closes_with_1009(server):
+    srv, _ = server
+    c = PolicyClient(uri(srv), api_key=TOKEN)
+    c.ws.send(b"\x00" * (srv.server.max_message + 10))
+    with pytest.raises(ConnectionClosed) as exc:
+        c.ws.recv(timeout=5)
+    assert exc.value.rcvd.code == 1009
+
+
+def test_auth_health_and_config_refusals(server, tiny_package, keys):
+    srv, pkg = server
+    with pytest.raises(InvalidStatus) as exc:
+        PolicyClient(uri(srv))
+    assert exc.value.response.status_code == 401
+    with pytest.raises(InvalidStatus):
+        PolicyClient(uri(srv), api_key="wrong")
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/healthz", timeout=5) as r:
+        assert r.status == 200
+    with pytest.raises(ConfigError, match="token"):
+        PolicyServer(pkg, ServerConfig())
+    with pytest.raises(ConfigError, match="loopback"):
+        PolicyServer(pkg, ServerConfig(host="0.0.0.0", insecure_local=True))
+
+
+def test_rate_limit_and_insecure_local(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    srv = ServerThread(PolicyServer(pkg, ServerConfig(port=0, insecure_local=True, rate_limit_hz=3,
+                                                      max_batch=1))).start()
+    try:
+        c = PolicyClient(uri(srv))
+        with pytest.raises(ServerError, match="rate limit"):
+            for _ in range(10):
+                c.infer({"state": np.zeros(12, np.float32)})
+    finally:
+        srv.stop()
