@@ -35,10 +35,10 @@ class Bimanual(Embodiment):
     def build(self, spec: mujoco.MjSpec) -> None:
         for arm in self.arms:
             arm.build(spec)
-        cam = np.array([self.base_x + 1.3, 0.0, TABLE_HEIGHT + 0.85])
-        spec.worldbody.add_camera(name="scene", pos=cam.tolist(),
-                                  xyaxes=lookat_xyaxes(cam, np.array([self.base_x + 0.2, 0, TABLE_HEIGHT])),
-                                  fovy=55)
+        # high and wide enough to keep both grippers and most of both arms in view over the shared table
+        cam = np.array([self.base_x + 1.3, 0.0, TABLE_HEIGHT + 1.15])
+        look = np.array([self.base_x + 0.1, 0, TABLE_HEIGHT + 0.22])
+        spec.worldbody.add_camera(name="scene", pos=cam.tolist(), xyaxes=lookat_xyaxes(cam, look), fovy=58)
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
         self.model, self.data = model, data
@@ -79,9 +79,11 @@ class Bimanual(Embodiment):
         a, b = self.left.safety_limits(), self.right.safety_limits()
         cat = np.concatenate
         return SafetyLimits(
-            joint_names=a.joint_names + b.joint_names, joint_pos_lower=cat([a.joint_pos_lower, b.joint_pos_lower]),
+            joint_names=a.joint_names + b.joint_names,
+            joint_pos_lower=cat([a.joint_pos_lower, b.joint_pos_lower]),
             joint_pos_upper=cat([a.joint_pos_upper, b.joint_pos_upper]),
-            joint_vel_max=cat([a.joint_vel_max, b.joint_vel_max]), joint_acc_max=cat([a.joint_acc_max, b.joint_acc_max]),
+            joint_vel_max=cat([a.joint_vel_max, b.joint_vel_max]),
+            joint_acc_max=cat([a.joint_acc_max, b.joint_acc_max]),
             joint_effort_max=cat([a.joint_effort_max, b.joint_effort_max]), ee_speed_max=a.ee_speed_max,
             ee_speed_collaborative=a.ee_speed_collaborative, force_max=a.force_max, torque_max=a.torque_max,
             workspace_low=np.array([-1.0, -1.5, 0.0]), workspace_high=np.array([1.5, 1.5, 1.6]),

@@ -1,0 +1,79 @@
+"""Behaviour of the bimanual tasks' success predicates (the generic contract is in test_every_task.py)."""
+
+import mujoco
+import numpy as np
+import pytest
+
+import physai
+from physai.sim.scene import set_free_pose
+from physai.tasks.bimanual.handover import BAR_HALF
+from physai.tasks.bimanual.pack_mouse import BOX_HALF, BOX_WALL, LID_OPEN, MOUSE_HALF
+
+
+@pytest.fixture(scope="module")
+def pack():
+    env = physai.make("bimanual/pack-mouse")
+    yield env
+    env.close()
+
+
+def _arrange(env, mouse_inside: bool, lid: float, box_in_area: bool) -> None:
+    """Reset, then place box/mouse/lid directly and let physics settle (arms stay at home, open)."""
+    env.reset(seed=3)
+    t, m, d = env.task, env.model, env.data
+    area = t.area_pos()
+    box = np.array([area[0] - (0.0 if box_in_area else 0.08), area[1], area[2] - 0.0008])
+    set_free_pose(m, d, "box", box)
+    d.qpos[t.lid_qpos] = lid
+    mouse = box + [0, 0, BOX_WALL + MOUSE_HALF[2] + 0.002] if mouse_inside else np.array(
+        [0.15, -0.2, box[2] + MOUSE_HALF[2]])
+    set_free_pose(m, d, "mouse", mouse, yaw=np.pi / 2)
+    mujoco.mj_forward(m, d)
+    zero = np.zeros(14, dtype=np.float32)
+    for _ in range(5):
+        env.step(zero)
+
+
+@pytest.mark.parametrize(("inside", "lid", "in_area", "expected"), [
+    (True, 0.0, True, True),
+    (False, 0.0, True, False),  # mouse left on the table
+    (True, LID_OPEN, True, False),  # lid open
+    (True, 0.0, False, False),  # box short of the target area
+])
+def test_pack_mouse_success_needs_all_three(pack, inside, lid, in_area, expected):
+    _arrange(pack, inside, lid, in_area)
+    t = pack.task
+    assert t.mouse_in_box() is inside
+    assert t.lid_closed() is (lid < 0.1)
+    assert t.box_in_area() is in_area
+    assert t.success() is expected
+
+
+def test_pack_mouse_reset_randomizes_from_rng(pack):
+    def snapshot(seed):
+        pack.reset(seed=seed)
+        return pack.task.state().copy()
+
+    a, b, c = snapshot(0), snapshot(1), snapshot(0)
+    assert np.array_equal(a, c) and not np.allclose(a, b)
+    pack.reset(seed=0)
+    assert pack.task.lid_angle() == pytest.approx(LID_OPEN)
+    assert not pack.task.box_in_area() and not pack.task.mouse_in_box()
+    half = np.array(BOX_HALF[:2])
+    assert half.min() > MOUSE_HALF[1]  # the mouse fits in the box in any heading
+
+
+def test_handover_needs_the_right_arm_to_take_over():
+    env = physai.make("bimanual/handover")
+    env.reset(seed=0)
+    t, m, d = env.task, env.model, env.data
+    # bar put straight onto the target without a handover: not a success
+    set_free_pose(m, d, "bar", np.array([*t.target_pos()[:2], t.target_pos()[2] + BAR_HALF[2]]))
+    mujoco.mj_forward(m, d)
+    for _ in range(5):
+        env.step(np.zeros(14, dtype=np.float32))
+    assert not t.success()
+    t.handed_over = True
+    assert t.success()
+    assert env.task.state()[-1] == 1.0
+    env.close()
