@@ -57,7 +57,7 @@ class KitchenTask(Task):
     joint_name: ClassVar[str] = ""
     target_slots: ClassVar[tuple[int, ...]] = (0, 1, 2)
     """Counter slots the task's fixture may be put in."""
-    default_max_steps = 110
+    default_max_steps = 90
     config_cls = KitchenConfig
 
     def make_embodiment(self) -> Embodiment:
@@ -438,7 +438,7 @@ class PressMicrowaveButton(KitchenTask):
         "push the button on the microwave",
         "turn the microwave on",
     )
-    default_max_steps = 80
+    default_max_steps = 60
 
     def reset(self, rng: np.random.Generator) -> None:
         super().reset(rng)

@@ -13,7 +13,8 @@ Fixtures (all built from MjSpec primitives):
   a pointer fin); a burner is on when its knob is past `KNOB_ON` rad.
 - `sink`: a basin with a faucet whose lever swings about +z (`faucet_lever`); water runs past `LEVER_ON`.
 - `microwave`: a box with a cavity, a door on a vertical hinge (`microwave_door`) and a start button on
-  a spring-loaded slide joint (`microwave_button`, on top of the control panel), pressed when depressed past `BUTTON_PRESSED` m.
+  a spring-loaded slide joint (`microwave_button`, on top of the control panel), pressed when depressed
+  past `BUTTON_PRESSED` m.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from physai.sim.scene import GEOM, add_free_object, add_table, free_pose, set_fr
 
 COUNTER_Z = 0.4
 FRONT_X = 0.47  # x of the fixtures' front faces (before jitter)
-SLOT_Y = (-0.34, 0.0, 0.34)
+SLOT_Y = (-0.37, 0.0, 0.37)
 SLOT_JITTER = 0.02
 FREE_X = (0.3, 0.39)  # counter strip in front of the fixtures where loose objects stand
 PARK_X = -1.2  # unused fixtures and objects wait on the floor behind the robot, out of view
