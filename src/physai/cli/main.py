@@ -7,13 +7,14 @@ import typer
 from physai.cli import demo, sim
 from physai.cli import collect as collect_cmd
 from physai.cli import dataset as dataset_cmd
+from physai.cli import deploy as deploy_cmd
 from physai.cli import eval as eval_cmd
 
 app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-for _module in (sim, demo, eval_cmd, collect_cmd, dataset_cmd):
+for _module in (sim, demo, eval_cmd, collect_cmd, dataset_cmd, deploy_cmd):
     _module.register(app)
 
 

@@ -82,11 +82,13 @@ def normalize_io_spec(io_spec: dict) -> dict:
         spec["state_dim"] = len(spec["state_names"])
     spec.setdefault("state_names", [f"state.{i}" for i in range(spec["state_dim"])])
     spec.setdefault("action_names", [f"action.{i}" for i in range(spec["action_dim"])])
-    spec.setdefault("cameras", [])
-    spec.setdefault("image_size", [128, 128])
-    spec.setdefault("execution_horizon", spec["chunk_size"])
+    spec["cameras"] = list(spec.get("cameras") or [])
+    spec["image_size"] = list(spec.get("image_size") or [128, 128])
+    spec["tactile_dim"] = int(spec.get("tactile_dim") or 0)
+    # physai.policies names: n_action_steps / tasks
+    spec.setdefault("execution_horizon", spec.get("n_action_steps") or spec["chunk_size"])
+    spec.setdefault("task_names", list(spec.get("tasks") or []))
     spec.setdefault("fps", 20.0)
-    spec.setdefault("task_names", [])
     spec.setdefault("control", None)
     if len(spec["state_names"]) != spec["state_dim"] or len(spec["action_names"]) != spec["action_dim"]:
         raise ConfigError(f"io_spec names do not match dims: {len(spec['state_names'])} state names for "
@@ -101,8 +103,11 @@ def normalize_io_spec(io_spec: dict) -> dict:
 def input_specs(spec: dict) -> list[dict]:
     """The model inputs, in positional order: state, then one uint8 image per camera."""
     h, w = spec["image_size"]
-    ins = [{"name": "state", "dtype": "float32", "shape": [int(spec["state_dim"])], "names": list(spec["state_names"])}]
+    ins = [{"name": "state", "dtype": "float32", "shape": [int(spec["state_dim"])],
+            "names": list(spec["state_names"])}]
     ins += [{"name": f"images/{c}", "dtype": "uint8", "shape": [h, w, 3]} for c in spec["cameras"]]
+    if spec.get("tactile_dim"):
+        ins.append({"name": "tactile", "dtype": "float32", "shape": [int(spec["tactile_dim"])]})
     return ins
 
 
@@ -374,3 +379,20 @@ def load_package(path: Path, trusted_keys: list | None = None, allow_unsigned: b
     if MODEL not in v.files:
         raise PackageError(f"{path}/{MODEL} is missing from the package")
     return Package(Path(path), v.files, v.signed_by, threads=threads)
+
+
+def export_checkpoint(checkpoint: Path, out: Path, sign_key: Path | None = None, config: ExportConfig | None = None,
+                      progress: Progress | None = None) -> dict:
+    """Export a `physai.policies` checkpoint (`runs/X/checkpoint` or the run folder) as a package."""
+    from physai.policies import load_policy, read_checkpoint_config
+
+    policy = load_policy(checkpoint)
+    cfg = config or ExportConfig()
+    extra = read_checkpoint_config(checkpoint).get("extra") or {}
+    card = dict(cfg.model_card)
+    card.setdefault("training_data", extra.get("dataset") or extra.get("training_data")
+                    or f"not recorded in {checkpoint}/config.json")
+    if extra.get("eval") or extra.get("evaluation"):
+        card.setdefault("evaluation", extra.get("eval") or extra.get("evaluation"))
+    cfg.model_card = card
+    return export_package(policy.export_module(), policy.io_spec(), out, sign_key, cfg, progress)

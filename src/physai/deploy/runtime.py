@@ -61,7 +61,8 @@ def check_compatible(pkg: Package, info) -> None:
     if pkg.state_dim != len(info.state_names):
         raise SafetyError(f"package expects a state of {pkg.state_dim} elements, the robot provides "
                           f"{len(info.state_names)}")
-    missing = [i["name"] for i in pkg.inputs[1:] if i["name"][len("images/"):] not in info.cameras]
+    missing = [i["name"] for i in pkg.inputs if i["name"].startswith("images/")
+               and i["name"][len("images/"):] not in info.cameras]
     if missing:
         raise SafetyError(f"package needs camera inputs {missing}; the robot provides {info.cameras}")
 

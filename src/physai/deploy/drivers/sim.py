@@ -23,7 +23,8 @@ class SimDriver:
 
     def __init__(self, task: str, control: str | None = None, hz: float | None = None, seed: int = 0,
                  cameras: list[str] | None = None, image_size: tuple[int, int] = (128, 128),
-                 realtime: bool = True, max_steps: int | None = None) -> None:
+                 realtime: bool = True, max_steps: int | None = None, tactile: bool = False) -> None:
+        self.tactile = tactile
         self.task_name, self.control, self.hz, self.seed = task, control, hz, seed
         self.cameras, self.image_size, self.realtime, self.max_steps = cameras or [], image_size, realtime, max_steps
         self.env = None
@@ -36,6 +37,8 @@ class SimDriver:
         from physai.envs import make
 
         obs = ("state", "images") if self.cameras else ("state",)
+        if self.tactile:
+            obs = (*obs, "tactile")
         self.env = env = make(self.task_name, control=self.control, obs=obs, render_mode=None,
                               cameras=self.cameras or None, image_size=self.image_size, max_steps=self.max_steps)
         hz = self.hz or 1.0 / env.control_dt
@@ -65,7 +68,7 @@ class SimDriver:
 
     def read(self) -> Reading:
         self._need()
-        obs = {k: v for k, v in self._obs.items() if k == "state" or k.startswith("images/")}
+        obs = {k: v for k, v in self._obs.items() if k in ("state", "tactile") or k.startswith("images/")}
         return Reading(obs=obs, robot=self._robot_state(), success=bool(self._info.get("is_success")),
                        done=self._done)
 

@@ -1,0 +1,189 @@
+"""`physai export`, `physai keys generate`, `physai verify`, `physai run`, `physai serve`, `physai agent`."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import typer
+
+from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
+
+keys_app = typer.Typer(help="Signing keys for model packages.", no_args_is_help=True)
+
+PUBLIC_KEY = typer.Option(None, "--public-key", help="Trusted Ed25519 public key (PEM); also $PHYSAI_TRUSTED_KEYS.")
+ALLOW_UNSIGNED = typer.Option(False, "--allow-unsigned", help="Load a package without a signature (hashes checked).")
+JSON = typer.Option(False, "--json", help="Print one JSON document.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+    app.add_typer(keys_app, name="keys")
+    app.command("verify")(verify)
+    app.command("run")(run)
+    app.command("serve")(serve)
+    app.command("agent")(agent)
+
+
+def _load(package: Path, public_key: Path | None, allow_unsigned: bool, threads: int = 1):
+    from physai.deploy.package import load_package
+    from physai.deploy.signing import trusted_keys
+
+    return load_package(package, trusted_keys(public_key), allow_unsigned=allow_unsigned, threads=threads)
+
+
+@handle_errors
+def export(
+    policy: Path = typer.Option(..., "--policy", help="Checkpoint folder (runs/X/checkpoint) or run folder."),
+    out_dir: Path = typer.Option(..., "--out", help="Package folder to write."),
+    sign_key: Path = typer.Option(None, "--sign-key", help="Ed25519 private key (physai keys generate)."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize to INT8 if within tolerance of fp32."),
+    int8_task: str = typer.Option(None, "--int8-task", help="Task for the INT8 closed-loop success check."),
+    int8_episodes: int = typer.Option(50, "--int8-episodes", min=1),
+    force: bool = typer.Option(False, "--force", help="Keep INT8 even outside tolerance."),
+    no_batched: bool = typer.Option(False, "--no-batched", help="Skip the batched model variant."),
+    json_out: bool = JSON,
+) -> None:
+    """Export a trained policy as an ONNX package (parity-checked, manifest, signature, model card)."""
+    from physai.deploy.package import ExportConfig, export_checkpoint
+
+    cfg = ExportConfig(batched=not no_batched, int8=int8, int8_task=int8_task, int8_episodes=int8_episodes,
+                       force=force)
+    rep = export_checkpoint(policy, out_dir, sign_key, cfg, RichProgress(enabled=not json_out))
+    if json_out:
+        print_json(rep)
+        return
+    if not rep["signed"]:
+        console.print("[yellow]warning:[/yellow] the package is unsigned; loaders need --allow-unsigned")
+    out.print(f"package {rep['path']}: {rep['precision']}, parity max |onnx - torch| = "
+              f"{rep['parity']['max_abs_diff']:.2e}, signed={rep['signed']}")
+
+
+@keys_app.command("generate")
+@handle_errors
+def keys_generate(out_dir: Path = typer.Option(..., "--out", help="Folder for physai.key and physai.pub."),
+                  json_out: bool = JSON) -> None:
+    """Create an Ed25519 key pair: DIR/physai.key (mode 0600) and DIR/physai.pub."""
+    from physai.deploy.signing import generate_keys, key_id, load_public_key
+
+    priv, pub = generate_keys(out_dir)
+    doc = {"private_key": str(priv), "public_key": str(pub), "key_id": key_id(load_public_key(pub))}
+    if json_out:
+        print_json(doc)
+        return
+    out.print(f"wrote {priv} (keep secret) and {pub} (key id {doc['key_id']})")
+
+
+@handle_errors
+def verify(package: Path = typer.Argument(..., help="Package folder."), public_key: Path = PUBLIC_KEY,
+           allow_unsigned: bool = ALLOW_UNSIGNED, json_out: bool = JSON) -> None:
+    """Verify a package's signature and every file hash (refuses any changed byte, naming the file)."""
+    desc = _load(package, public_key, allow_unsigned).describe()
+    if json_out:
+        print_json({"ok": True, **desc})
+        return
+    out.print(f"[green]ok[/green] {package}: signed by {desc['signed_by'] or '(unsigned)'}, "
+              f"{len(desc['files'])} files verified, embodiment {desc['embodiment']}")
+
+
+@handle_errors
+def run(
+    package: Path = typer.Option(..., "--package", help="Package folder."),
+    robot: str = typer.Option(..., "--robot", help="sim:<suite/task> or tcp://HOST:PORT (robot agent)."),
+    hz: float = typer.Option(None, "--hz", help="Control rate (default: the package's)."),
+    duration: float = typer.Option(None, "--duration", help="Seconds to run (default: until the episode ends)."),
+    seed: int = typer.Option(0, "--seed", help="Episode seed (sim)."),
+    collaborative: bool = typer.Option(True, "--collaborative/--normal-speed", help="TCP speed cap 0.25 m/s."),
+    safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
+    token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
+    public_key: Path = PUBLIC_KEY, allow_unsigned: bool = ALLOW_UNSIGNED, json_out: bool = JSON,
+) -> None:
+    """Run a package on a robot at a fixed rate with the safety supervisor in the loop (Ctrl-C = e-stop)."""
+    from physai.deploy.drivers import make_driver
+    from physai.deploy.runtime import Runtime, RuntimeConfig
+    from physai.deploy.safety import SupervisorConfig
+
+    pkg = _load(package, public_key, allow_unsigned)
+    hz = hz or pkg.fps
+    if robot.startswith("sim:"):
+        cams = [i["name"][len("images/"):] for i in pkg.inputs if i["name"].startswith("images/")]
+        size = next((tuple(i["shape"][:2]) for i in pkg.inputs if i["name"].startswith("images/")), (128, 128))
+        driver = make_driver(robot, control=pkg.control, hz=hz, seed=seed, cameras=cams, image_size=size,
+                             tactile=any(i["name"] == "tactile" for i in pkg.inputs))
+    else:
+        driver = make_driver(robot, token=token_file.read_text().strip() if token_file else None)
+    cfg = RuntimeConfig(hz=hz, duration=duration,
+                        supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log))
+    rt = Runtime(pkg, driver, cfg)
+    previous = signal.signal(signal.SIGINT, lambda *_: rt.estop("SIGINT (operator)"))
+    try:
+        rep = rt.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if json_out:
+        print_json(rep)
+        return
+    t, s = rep["timing"], rep["safety"]
+    out.print(f"{rep['cycles']} cycles at {hz:g} Hz: success={rep['success']} jitter p99 {t['jitter_p99_ms']:.3f} ms, "
+              f"deadline misses {t['deadline_miss_rate']:.2%}, inference p99 {rep['inference']['latency_p99_ms']:.2f} ms")
+    out.print(f"safety: {s['state']} {s['stop_reason'] or ''} interventions {s['interventions']}")
+
+
+@handle_errors
+def serve(
+    package: Path = typer.Option(..., "--package", help="Package folder."),
+    port: int = typer.Option(8000, "--port"),
+    host: str = typer.Option(None, "--host", help="Bind address (default 0.0.0.0 with a token, else 127.0.0.1)."),
+    token_file: Path = typer.Option(None, "--token-file", help="File holding the client token."),
+    insecure_local: bool = typer.Option(False, "--insecure-local", help="No token; loopback only."),
+    max_batch: int = typer.Option(16, "--max-batch", min=1),
+    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0),
+    rate_limit: float = typer.Option(500.0, "--rate-limit", help="Requests/s per connection."),
+    public_key: Path = PUBLIC_KEY, allow_unsigned: bool = ALLOW_UNSIGNED,
+) -> None:
+    """Serve a package over websocket (openpi msgpack-numpy protocol) with dynamic batching."""
+    import asyncio
+
+    from physai.deploy.server import PolicyServer, ServerConfig
+
+    token = token_file.read_text().strip() if token_file else None
+    if token_file and not token:
+        raise ValueError(f"token file {token_file} is empty")
+    pkg = _load(package, public_key, allow_unsigned, threads=2)
+    cfg = ServerConfig(host=host or ("0.0.0.0" if token else "127.0.0.1"), port=port, token=token,
+                       insecure_local=insecure_local, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                       rate_limit_hz=rate_limit)
+    server = PolicyServer(pkg, cfg)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"serving {package} on ws://{cfg.host}:{port} (token={'yes' if token else 'no'}); Ctrl-C stops")
+        await server.serve(stop)
+
+    asyncio.run(main())
+    console.print(f"stopped; {server.stats}")
+
+
+@handle_errors
+def agent(
+    robot: str = typer.Option(..., "--robot", help="Local driver to expose, e.g. sim:tabletop/pick-place."),
+    port: int = typer.Option(7070, "--port"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    hz: float = typer.Option(None, "--hz"),
+    token_file: Path = typer.Option(None, "--token-file", help="Shared token the runtime must present."),
+) -> None:
+    """Robot-side agent: expose a local driver to a remote `physai run --robot tcp://HOST:PORT`."""
+    import threading
+
+    from physai.deploy.drivers import DriverAgent, make_driver
+
+    ag = DriverAgent(make_driver(robot, hz=hz), host, port,
+                     token=token_file.read_text().strip() if token_file else None).start()
+    console.print(f"robot agent for {robot} on {ag.address[0]}:{ag.address[1]}; Ctrl-C stops")
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    ag.close()
