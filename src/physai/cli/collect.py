@@ -19,7 +19,9 @@ def collect(
     episodes: int = typer.Option(10, "--episodes", min=1, help="Episodes to keep."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     dest: Path = typer.Option(..., "--out", help="New dataset folder."),
-    cameras: str = typer.Option(None, "--cameras", help="Comma-separated cameras (default: all; 'none': state only)."),
+    cameras: str = typer.Option(
+        None, "--cameras", help="Comma-separated cameras (default: all; 'none': state only)."
+    ),
     image_size: int = typer.Option(128, "--image-size", min=16),
     keep_failures: bool = typer.Option(False, "--keep-failures", help="Keep episodes the expert failed."),
     seed: int = typer.Option(0, "--seed"),
@@ -31,14 +33,27 @@ def collect(
     from physai.data.collect import CollectConfig
     from physai.data.collect import collect as run
 
-    cams = None if cameras is None else (() if cameras == "none" else tuple(c for c in cameras.split(",") if c))
-    cfg = CollectConfig(task=task, episodes=episodes, out=str(dest), workers=workers, cameras=cams,
-                        image_size=image_size, keep_failures=keep_failures, seed=seed, codec=codec,
-                        max_steps=max_steps)
+    cams = (
+        None if cameras is None else (() if cameras == "none" else tuple(c for c in cameras.split(",") if c))
+    )
+    cfg = CollectConfig(
+        task=task,
+        episodes=episodes,
+        out=str(dest),
+        workers=workers,
+        cameras=cams,
+        image_size=image_size,
+        keep_failures=keep_failures,
+        seed=seed,
+        codec=codec,
+        max_steps=max_steps,
+    )
     doc = run(cfg, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
         return
-    out.print(f"[bold]{task}[/bold]: kept {doc['kept']} / {doc['attempts']} episodes "
-              f"(success {doc['success_rate']:.0%}, discarded {doc['discarded']}), {doc['frames']} frames, "
-              f"{doc['episodes_per_min']:.1f} episodes/min -> {doc['out']}")
+    out.print(
+        f"[bold]{task}[/bold]: kept {doc['kept']} / {doc['attempts']} episodes "
+        f"(success {doc['success_rate']:.0%}, discarded {doc['discarded']}), {doc['frames']} frames, "
+        f"{doc['episodes_per_min']:.1f} episodes/min -> {doc['out']}"
+    )

@@ -26,17 +26,24 @@ def info_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_out:
     if json_out:
         print_json(doc)
         return
-    out.print(f"[bold]{doc['root']}[/bold]  {doc['codebase_version']}  robot={doc['robot_type']}  fps={doc['fps']}")
-    out.print(f"episodes={doc['episodes']} frames={doc['frames']} ({doc['seconds']:.1f} s) tasks={len(doc['tasks'])}")
+    out.print(
+        f"[bold]{doc['root']}[/bold]  {doc['codebase_version']}  robot={doc['robot_type']}  fps={doc['fps']}"
+    )
+    out.print(
+        f"episodes={doc['episodes']} frames={doc['frames']} ({doc['seconds']:.1f} s) "
+        f"tasks={len(doc['tasks'])}"
+    )
     for k, f in doc["features"].items():
         out.print(f"  {k:<32} {f['dtype']:<8} {f['shape']}")
 
 
 @app.command("validate")
 @handle_errors
-def validate_cmd(path: Path = typer.Argument(..., help="Dataset folder."),
-                 quick: bool = typer.Option(False, "--quick", help="Skip decoding every video."),
-                 json_out: bool = JSON) -> None:
+def validate_cmd(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    quick: bool = typer.Option(False, "--quick", help="Skip decoding every video."),
+    json_out: bool = JSON,
+) -> None:
     """Check every invariant; exits 1 with the first violations."""
     from physai.data.repair import validate
 
@@ -63,15 +70,20 @@ def repair_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_ou
     if json_out:
         print_json(doc)
         return
-    out.print(f"kept {doc['episodes_kept']} episodes ({doc['frames']} frames), dropped {doc['episodes_dropped']}, "
-              f"removed {len(doc['files_removed'])} files" + (f"; first violation: {doc['first_violation']}"
-                                                              if doc["first_violation"] else ""))
+    out.print(
+        f"kept {doc['episodes_kept']} episodes ({doc['frames']} frames), dropped {doc['episodes_dropped']}, "
+        f"removed {len(doc['files_removed'])} files"
+        + (f"; first violation: {doc['first_violation']}" if doc["first_violation"] else "")
+    )
 
 
 @app.command("merge")
 @handle_errors
-def merge_cmd(sources: list[Path] = typer.Argument(..., help="Datasets to merge (same features)."),
-              dest: Path = typer.Option(..., "--out", help="New dataset folder."), json_out: bool = JSON) -> None:
+def merge_cmd(
+    sources: list[Path] = typer.Argument(..., help="Datasets to merge (same features)."),
+    dest: Path = typer.Option(..., "--out", help="New dataset folder."),
+    json_out: bool = JSON,
+) -> None:
     """Merge datasets with identical features into one."""
     from physai.data.tools import merge
 
@@ -81,10 +93,13 @@ def merge_cmd(sources: list[Path] = typer.Argument(..., help="Datasets to merge 
 
 @app.command("split")
 @handle_errors
-def split_cmd(path: Path = typer.Argument(..., help="Dataset folder."),
-              dest: Path = typer.Option(..., "--out", help="Folder for the split datasets."),
-              val: float = typer.Option(0.1, "--val", help="Fraction of episodes for validation."),
-              seed: int = typer.Option(0, "--seed", help="Shuffle seed."), json_out: bool = JSON) -> None:
+def split_cmd(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    dest: Path = typer.Option(..., "--out", help="Folder for the split datasets."),
+    val: float = typer.Option(0.1, "--val", help="Fraction of episodes for validation."),
+    seed: int = typer.Option(0, "--seed", help="Shuffle seed."),
+    json_out: bool = JSON,
+) -> None:
     """Split into OUT/train and OUT/val by episodes."""
     import numpy as np
 
@@ -100,9 +115,11 @@ def split_cmd(path: Path = typer.Argument(..., help="Dataset folder."),
 
 @app.command("convert")
 @handle_errors
-def convert_cmd(path: Path = typer.Argument(..., help="LeRobot v2.1 dataset folder."),
-                dest: Path = typer.Option(None, "--out", help="New v3.0 folder (default: PATH-v3)."),
-                json_out: bool = JSON) -> None:
+def convert_cmd(
+    path: Path = typer.Argument(..., help="LeRobot v2.1 dataset folder."),
+    dest: Path = typer.Option(None, "--out", help="New v3.0 folder (default: PATH-v3)."),
+    json_out: bool = JSON,
+) -> None:
     """Upgrade a LeRobot v2.1 dataset to v3.0 (writes a new folder)."""
     from physai.data.convert import convert_v21
 
@@ -113,14 +130,15 @@ def convert_cmd(path: Path = typer.Argument(..., help="LeRobot v2.1 dataset fold
 
 @app.command("view")
 @handle_errors
-def view_cmd(path: Path = typer.Argument(..., help="Dataset folder."),
-             dest: Path = typer.Option(None, "--out", help="Folder for the PNGs (default: PATH-view next to PATH)."),
-             episodes: str = typer.Option("0,1,2", "--episodes", help="Comma-separated episode indices."),
-             json_out: bool = JSON) -> None:
+def view_cmd(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    dest: Path = typer.Option(None, "--out", help="Folder for the PNGs (default: PATH-view next to PATH)."),
+    episodes: str = typer.Option("0,1,2", "--episodes", help="Comma-separated episode indices."),
+    json_out: bool = JSON,
+) -> None:
     """Contact sheet of camera frames and state/action plots as PNG files."""
-    from physai.data.view import view
-
     from physai.data.meta import DatasetMeta
+    from physai.data.view import view
 
     n = len(DatasetMeta(path).episodes)
     eps = [int(e) for e in episodes.split(",") if e.strip() and int(e) < n] or [0]

@@ -8,9 +8,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"Dataset": "physai.data.dataset", "DatasetMeta": "physai.data.meta",
-            "DatasetWriter": "physai.data.writer", "MultiDataset": "physai.data.multi",
-            "Recorder": "physai.data.recorder", "env_features": "physai.data.recorder"}
+_EXPORTS = {
+    "Dataset": "physai.data.dataset",
+    "DatasetMeta": "physai.data.meta",
+    "DatasetWriter": "physai.data.writer",
+    "MultiDataset": "physai.data.multi",
+    "Recorder": "physai.data.recorder",
+    "env_features": "physai.data.recorder",
+}
 
 __all__ = sorted(_EXPORTS)
 

@@ -49,8 +49,13 @@ def _worker(wid: int, cfg: dict, part: str, counter, lock, results) -> None:
         from physai.data.recorder import Recorder
 
         obs = ("state", "images") if cfg["cameras"] != () else ("state",)
-        env = envs.make(cfg["task"], obs=obs, cameras=list(cfg["cameras"]) if cfg["cameras"] else None,
-                        image_size=(cfg["image_size"], cfg["image_size"]), max_steps=cfg["max_steps"])
+        env = envs.make(
+            cfg["task"],
+            obs=obs,
+            cameras=list(cfg["cameras"]) if cfg["cameras"] else None,
+            image_size=(cfg["image_size"], cfg["image_size"]),
+            max_steps=cfg["max_steps"],
+        )
         limit = cfg["max_attempts"] or 4 * cfg["episodes"] + 8
         with Recorder(env, part, codec=cfg["codec"], keep_failures=cfg["keep_failures"]) as rec:
             while True:
@@ -90,8 +95,10 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
     d = asdict(cfg)
     d["cameras"] = tuple(cfg.cameras) if cfg.cameras is not None else None
     parts = [str(parts_dir / f"worker-{w}") for w in range(cfg.workers)]
-    procs = [ctx.Process(target=_worker, args=(w, d, parts[w], counter, lock, results), daemon=True)
-             for w in range(cfg.workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(w, d, parts[w], counter, lock, results), daemon=True)
+        for w in range(cfg.workers)
+    ]
     t0 = time.perf_counter()
     for p in procs:
         p.start()
@@ -121,16 +128,24 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
     elapsed = time.perf_counter() - t0
     if error:
         raise PhysaiError(f"collect worker failed: {error} (parts kept in {parts_dir})")
-    sources = [(p, None) for p in parts if (Path(p) / "meta" / "info.json").exists()
-               and _n_episodes(p) > 0]
+    sources = [(p, None) for p in parts if (Path(p) / "meta" / "info.json").exists() and _n_episodes(p) > 0]
     merged = copy_episodes(sources, out) if sources else {"episodes": 0, "frames": 0}
     shutil.rmtree(parts_dir, ignore_errors=True)
     kept = sum(e["kept"] for e in episodes)
     succ = sum(e["success"] for e in episodes)
-    return {"task": cfg.task, "out": str(out), "workers": cfg.workers, "attempts": len(episodes),
-            "kept": kept, "discarded": len(episodes) - kept, "successes": succ,
-            "success_rate": succ / max(1, len(episodes)), "frames": merged["frames"],
-            "seconds": round(elapsed, 2), "episodes_per_min": round(60 * len(episodes) / max(elapsed, 1e-9), 2)}
+    return {
+        "task": cfg.task,
+        "out": str(out),
+        "workers": cfg.workers,
+        "attempts": len(episodes),
+        "kept": kept,
+        "discarded": len(episodes) - kept,
+        "successes": succ,
+        "success_rate": succ / max(1, len(episodes)),
+        "frames": merged["frames"],
+        "seconds": round(elapsed, 2),
+        "episodes_per_min": round(60 * len(episodes) / max(elapsed, 1e-9), 2),
+    }
 
 
 def _n_episodes(path: str) -> int:

@@ -16,7 +16,9 @@ from physai.data.stats import episode_stats
 
 def _jsonl(path: Path) -> list[dict]:
     if not path.exists():
-        raise DatasetError(f"{path} is missing; a LeRobot v2.1 dataset has meta/episodes.jsonl and meta/tasks.jsonl")
+        raise DatasetError(
+            f"{path} is missing; a LeRobot v2.1 dataset has meta/episodes.jsonl and meta/tasks.jsonl"
+        )
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -52,7 +54,9 @@ def convert_v21(src: str | Path, out: str | Path, progress: Progress | None = No
     for new_ep, e in enumerate(episodes):
         ep = e["episode_index"]
         old_chunk = ep // chunks
-        table = read_parquet(src / old["data_path"].format(episode_chunk=old_chunk, episode_index=ep), src, "data")
+        table = read_parquet(
+            src / old["data_path"].format(episode_chunk=old_chunk, episode_index=ep), src, "data"
+        )
         n = table.num_rows
         if n != e["length"]:
             raise DatasetError(f"{src}: episode {ep} has {n} rows but meta/episodes.jsonl says {e['length']}")
@@ -62,24 +66,48 @@ def convert_v21(src: str | Path, out: str | Path, progress: Progress | None = No
         for name, values in (("episode_index", np.full(n, new_ep)), ("index", start + np.arange(n))):
             table = table.set_column(table.column_names.index(name), name, pa.array(values.astype(np.int64)))
         fmt.write_parquet_atomic(out / info["data_path"].format(chunk_index=ci, file_index=fi), table)
-        row = {"episode_index": new_ep, "tasks": e.get("tasks", []), "length": n, "data/chunk_index": ci,
-               "data/file_index": fi, "dataset_from_index": start, "dataset_to_index": start + n}
+        row = {
+            "episode_index": new_ep,
+            "tasks": e.get("tasks", []),
+            "length": n,
+            "data/chunk_index": ci,
+            "data/file_index": fi,
+            "dataset_from_index": start,
+            "dataset_to_index": start + n,
+        }
         for key in vkeys:
             vsrc = src / old["video_path"].format(episode_chunk=old_chunk, video_key=key, episode_index=ep)
             if not vsrc.exists():
                 raise DatasetError(f"{vsrc} is missing (episode {ep}, camera {key})")
             _place(vsrc, out / info["video_path"].format(video_key=key, chunk_index=ci, file_index=fi))
-            row.update({f"videos/{key}/chunk_index": ci, f"videos/{key}/file_index": fi,
-                        f"videos/{key}/from_timestamp": 0.0, f"videos/{key}/to_timestamp": n / info["fps"]})
+            row.update(
+                {
+                    f"videos/{key}/chunk_index": ci,
+                    f"videos/{key}/file_index": fi,
+                    f"videos/{key}/from_timestamp": 0.0,
+                    f"videos/{key}/to_timestamp": n / info["fps"],
+                }
+            )
         row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = 0, 0
         st: dict[str, dict] = {}
         for k, v in (old_stats.get(ep) or {}).items():
             st[k] = {s: np.asarray(x) for s, x in v.items()}
         for k, f in features.items():
-            if k in table.column_names and (k not in st or "q01" not in st[k] or k in ("episode_index", "index")):
+            if k in table.column_names and (
+                k not in st or "q01" not in st[k] or k in ("episode_index", "index")
+            ):
                 from physai.data.dataset import column_to_numpy
 
                 st[k] = episode_stats(column_to_numpy(table.column(k), f).reshape(n, -1).astype(np.float64))
+        for key in vkeys:
+            if key not in st:
+                from physai.data.video import VideoReader
+
+                r = VideoReader(
+                    out / info["video_path"].format(video_key=key, chunk_index=ci, file_index=fi), info["fps"]
+                )
+                st[key] = episode_stats(np.stack([r.get(i)[::4, ::4] for i in range(0, n, 5)]), is_image=True)
+                r.close()
         for k, v in st.items():
             v.setdefault("count", np.array([n]))
             for s, x in v.items():

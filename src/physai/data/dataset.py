@@ -46,8 +46,13 @@ class Dataset(torch.utils.data.Dataset):
     episode indices. `video_cache`: open decoders kept per process.
     """
 
-    def __init__(self, path: str | Path, delta_timestamps: dict[str, list[float]] | None = None,
-                 episodes: list[int] | None = None, video_cache: int = 16) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        delta_timestamps: dict[str, list[float]] | None = None,
+        episodes: list[int] | None = None,
+        video_cache: int = 16,
+    ) -> None:
         self.root = Path(path)
         self.meta = DatasetMeta(self.root)
         self.fps = self.meta.fps
@@ -58,7 +63,9 @@ class Dataset(torch.utils.data.Dataset):
         eps = self.meta.episodes if episodes is None else [self.meta.episodes[i] for i in episodes]
         self._episodes = eps
         lengths = np.array([e["length"] for e in eps], np.int64)
-        self._ep_from = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(eps) else lengths
+        self._ep_from = (
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(eps) else lengths
+        )
         self._ep_to = self._ep_from + lengths
         self._ep_task = [e["tasks"][0] if e.get("tasks") else "" for e in eps]
         self._len = int(lengths.sum())
@@ -72,14 +79,18 @@ class Dataset(torch.utils.data.Dataset):
         out = {}
         for k, ds in deltas.items():
             if k not in self.features:
-                raise ConfigError(f"delta_timestamps key {k!r} is not a feature of {self.root}; "
-                                  f"features: {sorted(self.features)}")
+                raise ConfigError(
+                    f"delta_timestamps key {k!r} is not a feature of {self.root}; "
+                    f"features: {sorted(self.features)}"
+                )
             steps = np.asarray(ds, np.float64) * self.fps
             off = np.round(steps)
             bad = np.abs(steps - off) > 1e-4 * self.fps + 1e-6
             if bad.any():
-                raise ConfigError(f"delta_timestamps[{k!r}] has {np.asarray(ds)[bad].tolist()} which are not "
-                                  f"multiples of 1/fps = {1 / self.fps:.6g} s")
+                raise ConfigError(
+                    f"delta_timestamps[{k!r}] has {np.asarray(ds)[bad].tolist()} which are not "
+                    f"multiples of 1/fps = {1 / self.fps:.6g} s"
+                )
             out[k] = off.astype(np.int64)
         return out
 
@@ -94,22 +105,31 @@ class Dataset(torch.utils.data.Dataset):
             table = read_parquet(path, self.root, "data")
             missing = [k for k in self.data_keys if k not in table.column_names]
             if missing:
-                raise DatasetError(f"{path}: columns {missing} declared in meta/info.json are missing; "
-                                   f"run `physai dataset validate {self.root}`")
+                raise DatasetError(
+                    f"{path}: columns {missing} declared in meta/info.json are missing; "
+                    f"run `physai dataset validate {self.root}`"
+                )
             idx = table.column("index").to_numpy()
             file_start = int(idx[0]) if len(idx) else 0
             cols = {k: column_to_numpy(table.column(k), self.features[k]) for k in self.data_keys}
             for e in eps:
                 a, b = e["dataset_from_index"] - file_start, e["dataset_to_index"] - file_start
-                if a < 0 or b > len(idx) or (b > a and (idx[a] != e["dataset_from_index"] or idx[b - 1] != b - 1 + file_start)):
-                    raise DatasetError(f"{path}: rows for episode {e['episode_index']} "
-                                       f"[{e['dataset_from_index']}, {e['dataset_to_index']}) are not in the file "
-                                       f"(it has {len(idx)} rows from index {file_start}); "
-                                       f"run `physai dataset repair {self.root}`")
+                if (
+                    a < 0
+                    or b > len(idx)
+                    or (b > a and (idx[a] != e["dataset_from_index"] or idx[b - 1] != b - 1 + file_start))
+                ):
+                    raise DatasetError(
+                        f"{path}: rows for episode {e['episode_index']} "
+                        f"[{e['dataset_from_index']}, {e['dataset_to_index']}) are not in the file "
+                        f"(it has {len(idx)} rows from index {file_start}); "
+                        f"run `physai dataset repair {self.root}`"
+                    )
                 for k in self.data_keys:
                     parts[k].append(cols[k][a:b])
-        self._data = {k: (np.concatenate(v) if len(v) > 1 else v[0]) if v else np.zeros(0)
-                      for k, v in parts.items()}
+        self._data = {
+            k: (np.concatenate(v) if len(v) > 1 else v[0]) if v else np.zeros(0) for k, v in parts.items()
+        }
         self._readers = OrderedDict()
         self._pid = os.getpid()
         return self._data
@@ -162,7 +182,7 @@ class Dataset(torch.utils.data.Dataset):
         for k in self.data_keys:
             off = self.delta_indices.get(k)
             if off is None:
-                item[k] = torch.from_numpy(np.asarray(data[k][idx]))
+                item[k] = torch.from_numpy(np.array(data[k][idx]))
             else:
                 rows = idx + off
                 item[k] = torch.from_numpy(data[k][np.clip(rows, lo, hi - 1)])
@@ -188,7 +208,7 @@ class Dataset(torch.utils.data.Dataset):
         for k in self.data_keys:
             off = self.delta_indices.get(k)
             if off is None:
-                out[k] = torch.from_numpy(data[k][idx])
+                out[k] = torch.from_numpy(np.ascontiguousarray(data[k][idx]))
             else:
                 rows = idx[:, None] + off[None]
                 out[k] = torch.from_numpy(data[k][np.clip(rows, lo[:, None], hi[:, None] - 1)])
@@ -211,5 +231,7 @@ class Dataset(torch.utils.data.Dataset):
         return int(self._ep_from[episode]), int(self._ep_to[episode])
 
     def __repr__(self) -> str:
-        return (f"Dataset({str(self.root)!r}, episodes={self.num_episodes}, frames={len(self)}, fps={self.fps}, "
-                f"features={sorted(k for k in self.features if k not in fmt.INDEX_KEYS)})")
+        return (
+            f"Dataset({str(self.root)!r}, episodes={self.num_episodes}, frames={len(self)}, fps={self.fps}, "
+            f"features={sorted(k for k in self.features if k not in fmt.INDEX_KEYS)})"
+        )

@@ -58,20 +58,41 @@ def index_features() -> dict[str, dict]:
 
 def video_feature(height: int, width: int, fps: float, codec: str, pix_fmt: str = "yuv420p") -> dict:
     """Feature entry of a camera stored as video."""
-    return {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"],
-            "info": {"video.height": height, "video.width": width, "video.codec": codec,
-                     "video.pix_fmt": pix_fmt, "video.is_depth_map": False, "video.fps": int(fps),
-                     "video.channels": 3, "has_audio": False}}
+    return {
+        "dtype": "video",
+        "shape": [height, width, 3],
+        "names": ["height", "width", "channels"],
+        "info": {
+            "video.height": height,
+            "video.width": width,
+            "video.codec": codec,
+            "video.pix_fmt": pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(fps),
+            "video.channels": 3,
+            "has_audio": False,
+        },
+    }
 
 
 def new_info(fps: float, features: dict[str, dict], robot_type: str | None) -> dict:
     """A fresh info.json with zero episodes."""
     has_video = any(f["dtype"] == "video" for f in features.values())
-    return {"codebase_version": CODEBASE_VERSION, "robot_type": robot_type, "total_episodes": 0,
-            "total_frames": 0, "total_tasks": 0, "chunks_size": CHUNKS_SIZE,
-            "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB, "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
-            "fps": int(fps), "splits": {}, "data_path": DATA_PATH,
-            "video_path": VIDEO_PATH if has_video else None, "features": features}
+    return {
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": robot_type,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
+        "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
+        "fps": int(fps),
+        "splits": {},
+        "data_path": DATA_PATH,
+        "video_path": VIDEO_PATH if has_video else None,
+        "features": features,
+    }
 
 
 def video_keys(features: dict[str, dict]) -> list[str]:
@@ -125,16 +146,39 @@ def fsync_file(path: Path) -> None:
 
 def tasks_table(tasks: list[str]) -> pa.Table:
     """meta/tasks.parquet as LeRobot writes it with pandas: index `task`, column `task_index`."""
-    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
+    table = pa.table(
+        {"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())}
+    )
     pandas_meta = {
         "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-                            "metadata": {"encoding": "UTF-8"}}],
-        "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-                     "numpy_type": "int64", "metadata": None},
-                    {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
-                     "metadata": None}],
-        "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.0"}
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": "task",
+                "field_name": "task",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.0",
+    }
     return table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)})
 
 

@@ -22,10 +22,13 @@ PADDED = ("observation.state", "action", "observation.tactile")
 class MultiDataset(torch.utils.data.Dataset):
     """Concatenation of `datasets` (Dataset objects or paths opened with `delta_timestamps`)."""
 
-    def __init__(self, datasets: list[Dataset | str | Path],
-                 delta_timestamps: dict[str, list[float]] | None = None) -> None:
-        self.datasets = [d if isinstance(d, Dataset) else Dataset(d, delta_timestamps=_filter(d, delta_timestamps))
-                         for d in datasets]
+    def __init__(
+        self, datasets: list[Dataset | str | Path], delta_timestamps: dict[str, list[float]] | None = None
+    ) -> None:
+        self.datasets = [
+            d if isinstance(d, Dataset) else Dataset(d, delta_timestamps=_filter(d, delta_timestamps))
+            for d in datasets
+        ]
         self._cum = np.cumsum([0] + [len(d) for d in self.datasets])
         self.widths: dict[str, int] = {}
         for key in PADDED:

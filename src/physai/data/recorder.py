@@ -25,8 +25,11 @@ def env_features(env: Any) -> dict[str, dict]:
     feats: dict[str, dict] = {}
     keys = env.obs_keys
     if "state" in keys:
-        feats["observation.state"] = {"dtype": "float32", "shape": [len(env.state_names)],
-                                      "names": list(env.state_names)}
+        feats["observation.state"] = {
+            "dtype": "float32",
+            "shape": [len(env.state_names)],
+            "names": list(env.state_names),
+        }
     if "images" in keys:
         h, w = env.image_size
         for cam in env.camera_names:
@@ -41,8 +44,10 @@ def env_features(env: Any) -> dict[str, dict]:
 
 
 def obs_to_frame(obs: dict, action: np.ndarray, info: dict, cameras: list[str]) -> dict[str, Any]:
-    frame: dict[str, Any] = {"action": np.asarray(action, np.float32),
-                             "next.success": bool(info.get("is_success", False))}
+    frame: dict[str, Any] = {
+        "action": np.asarray(action, np.float32),
+        "next.success": bool(info.get("is_success", False)),
+    }
     if "state" in obs:
         frame["observation.state"] = obs["state"]
     for cam in cameras:
@@ -73,24 +78,44 @@ class RecordResult:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "success": self.success, "length": self.length, "kept": self.kept,
-                "episode_index": self.episode_index, "late_frames": self.late_frames,
-                "instruction": self.instruction}
+        return {
+            "seed": self.seed,
+            "success": self.success,
+            "length": self.length,
+            "kept": self.kept,
+            "episode_index": self.episode_index,
+            "late_frames": self.late_frames,
+            "instruction": self.instruction,
+        }
 
 
 class Recorder:
     """Record episodes of `env` into the dataset at `root` (created, or appended to when it exists)."""
 
-    def __init__(self, env: Any, root: str | Path, codec: str = "h264", crf: int = 23, gop: int = DEFAULT_GOP,
-                 keep_failures: bool = False) -> None:
+    def __init__(
+        self,
+        env: Any,
+        root: str | Path,
+        codec: str = "h264",
+        crf: int = 23,
+        gop: int = DEFAULT_GOP,
+        keep_failures: bool = False,
+    ) -> None:
         self.env = env
         self.cameras = list(env.camera_names) if "images" in env.obs_keys else []
         feats = env_features(env)
         for k in feats:
             if feats[k]["dtype"] == "video":
                 feats[k]["info"]["video.codec"] = codec
-        self.writer = DatasetWriter(root, fps=env.metadata["render_fps"], features=feats,
-                                    robot_type=env.robot.name, codec=codec, crf=crf, gop=gop)
+        self.writer = DatasetWriter(
+            root,
+            fps=env.metadata["render_fps"],
+            features=feats,
+            robot_type=env.robot.name,
+            codec=codec,
+            crf=crf,
+            gop=gop,
+        )
         self.keep_failures = keep_failures
 
     def record(self, policy: Any, seed: int, realtime: bool = False) -> RecordResult:
@@ -120,8 +145,9 @@ class Recorder:
             if terminated or truncated:
                 break
         instruction = env.task.instruction
-        res = RecordResult(seed=seed, success=success, length=n, kept=False, late_frames=late,
-                           instruction=instruction)
+        res = RecordResult(
+            seed=seed, success=success, length=n, kept=False, late_frames=late, instruction=instruction
+        )
         if success or self.keep_failures:
             res.episode_index = w.save_episode(instruction or env.task.name)
             res.kept = True

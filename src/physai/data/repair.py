@@ -16,17 +16,30 @@ from physai.data.meta import DatasetMeta
 from physai.data.video import VideoReader
 
 
-def check_episode(root: Path, info: dict, row: dict, prev_to: int, tasks: list[str],
-                  video_frames: dict[Path, int], deep: bool = True) -> list[str]:
+def check_episode(
+    root: Path,
+    info: dict,
+    row: dict,
+    prev_to: int,
+    tasks: list[str],
+    video_frames: dict[Path, int],
+    deep: bool = True,
+) -> list[str]:
     """Violations of one episode row against its data and video files (empty when it is sound)."""
     errs: list[str] = []
     ep, n = row["episode_index"], row["length"]
     if row["dataset_from_index"] != prev_to:
-        errs.append(f"episode {ep}: dataset_from_index {row['dataset_from_index']} != previous episode's "
-                    f"dataset_to_index {prev_to} (indices must be contiguous)")
+        errs.append(
+            f"episode {ep}: dataset_from_index {row['dataset_from_index']} != previous episode's "
+            f"dataset_to_index {prev_to} (indices must be contiguous)"
+        )
     if row["dataset_to_index"] - row["dataset_from_index"] != n:
-        errs.append(f"episode {ep}: span [{row['dataset_from_index']}, {row['dataset_to_index']}) != length {n}")
-    path = root / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+        errs.append(
+            f"episode {ep}: span [{row['dataset_from_index']}, {row['dataset_to_index']}) != length {n}"
+        )
+    path = root / info["data_path"].format(
+        chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+    )
     try:
         t = pq.read_table(path, columns=["episode_index", "frame_index", "index", "task_index", "timestamp"])
     except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
@@ -51,8 +64,11 @@ def check_episode(root: Path, info: dict, row: dict, prev_to: int, tasks: list[s
         if f"videos/{key}/chunk_index" not in row or row[f"videos/{key}/chunk_index"] is None:
             errs.append(f"episode {ep}: no video span for {key}")
             continue
-        vpath = root / info["video_path"].format(video_key=key, chunk_index=row[f"videos/{key}/chunk_index"],
-                                                 file_index=row[f"videos/{key}/file_index"])
+        vpath = root / info["video_path"].format(
+            video_key=key,
+            chunk_index=row[f"videos/{key}/chunk_index"],
+            file_index=row[f"videos/{key}/file_index"],
+        )
         if not vpath.exists():
             errs.append(f"episode {ep}: video {vpath} is missing")
             continue
@@ -68,13 +84,15 @@ def check_episode(root: Path, info: dict, row: dict, prev_to: int, tasks: list[s
                     continue
             need = int(round(row[f"videos/{key}/from_timestamp"] * info["fps"])) + n
             if video_frames[vpath] < need:
-                errs.append(f"episode {ep}: video {vpath} has {video_frames[vpath]} frames, needs {need} "
-                            "(truncated)")
+                errs.append(
+                    f"episode {ep}: video {vpath} has {video_frames[vpath]} frames, needs {need} (truncated)"
+                )
     return errs
 
 
-def validate(root: str | Path, deep: bool = True, max_errors: int = 20,
-             progress: Progress | None = None) -> list[str]:
+def validate(
+    root: str | Path, deep: bool = True, max_errors: int = 20, progress: Progress | None = None
+) -> list[str]:
     """Every violated invariant (up to `max_errors`); empty when the dataset is sound."""
     root = Path(root)
     progress = progress or NullProgress()
@@ -87,10 +105,14 @@ def validate(root: str | Path, deep: bool = True, max_errors: int = 20,
         if "dtype" not in f or "shape" not in f:
             errs.append(f"meta/info.json: feature {k!r} lacks dtype or shape")
     if info["total_frames"] != meta.total_frames:
-        errs.append(f"meta/info.json: total_frames {info['total_frames']} != sum of episode lengths "
-                    f"{meta.total_frames}")
+        errs.append(
+            f"meta/info.json: total_frames {info['total_frames']} != sum of episode lengths "
+            f"{meta.total_frames}"
+        )
     if info.get("total_tasks", len(meta.tasks)) != len(meta.tasks):
-        errs.append(f"meta/info.json: total_tasks {info['total_tasks']} != {len(meta.tasks)} tasks in tasks.parquet")
+        errs.append(
+            f"meta/info.json: total_tasks {info['total_tasks']} != {len(meta.tasks)} tasks in tasks.parquet"
+        )
     if meta.episodes:
         missing = [k for k in info["features"] if k not in meta.stats]
         if missing:
@@ -124,15 +146,19 @@ def repair(root: str | Path, progress: Progress | None = None) -> dict:
         raise DatasetError(f"{info_path} not found: nothing to repair in {root}")
     info = json.loads(info_path.read_text())
     if info.get("codebase_version") != fmt.CODEBASE_VERSION:
-        raise DatasetError(f"{info_path}: codebase_version {info.get('codebase_version')!r}; "
-                           f"run `physai dataset convert {root}` first")
+        raise DatasetError(
+            f"{info_path}: codebase_version {info.get('codebase_version')!r}; "
+            f"run `physai dataset convert {root}` first"
+        )
     rows: list[dict] = []
     for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
         try:
             rows.extend(pq.read_table(path).to_pylist())
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DatasetError(f"{path}: episode metadata unreadable ({exc}); it is written atomically by physai, "
-                               "so this file was damaged outside physai — restore it from a backup") from exc
+            raise DatasetError(
+                f"{path}: episode metadata unreadable ({exc}); it is written atomically by physai, "
+                "so this file was damaged outside physai — restore it from a backup"
+            ) from exc
     rows.sort(key=lambda r: r["episode_index"])
     try:
         tasks = fmt.read_tasks(root / fmt.TASKS_PATH)
@@ -157,26 +183,46 @@ def repair(root: str | Path, progress: Progress | None = None) -> dict:
     used = {t for r in kept for t in r.get("tasks") or []}
     last = max((tasks.index(t) for t in used), default=-1)
     tasks = tasks[: last + 1]
-    changed = (len(kept) != info.get("total_episodes") or len(rows) != len(kept)
-               or info.get("total_frames") != sum(r["length"] for r in kept))
+    changed = (
+        len(kept) != info.get("total_episodes")
+        or len(rows) != len(kept)
+        or info.get("total_frames") != sum(r["length"] for r in kept)
+    )
     ep_stats = [DatasetWriter._stats_of_row(r) for r in kept]
     if changed or not (root / fmt.STATS_PATH).exists():
         write_metadata(root, info, kept, tasks, ep_stats)
     removed = _remove_orphans(root, info, kept)
-    return {"root": str(root), "episodes_kept": len(kept), "episodes_dropped": len(rows) - len(kept),
-            "frames": sum(r["length"] for r in kept), "first_violation": first_bad,
-            "files_removed": removed, "changed": bool(changed or removed)}
+    return {
+        "root": str(root),
+        "episodes_kept": len(kept),
+        "episodes_dropped": len(rows) - len(kept),
+        "frames": sum(r["length"] for r in kept),
+        "first_violation": first_bad,
+        "files_removed": removed,
+        "changed": bool(changed or removed),
+    }
 
 
 def _remove_orphans(root: Path, info: dict, kept: list[dict]) -> list[str]:
     keep: set[Path] = set()
     for r in kept:
-        keep.add(root / info["data_path"].format(chunk_index=r["data/chunk_index"], file_index=r["data/file_index"]))
+        keep.add(
+            root
+            / info["data_path"].format(chunk_index=r["data/chunk_index"], file_index=r["data/file_index"])
+        )
         for key in fmt.video_keys(info["features"]):
-            keep.add(root / info["video_path"].format(video_key=key, chunk_index=r[f"videos/{key}/chunk_index"],
-                                                      file_index=r[f"videos/{key}/file_index"]))
+            keep.add(
+                root
+                / info["video_path"].format(
+                    video_key=key,
+                    chunk_index=r[f"videos/{key}/chunk_index"],
+                    file_index=r[f"videos/{key}/file_index"],
+                )
+            )
     removed = []
-    candidates = list((root / "data").glob("chunk-*/file-*.parquet")) + list((root / "videos").glob("*/chunk-*/file-*.mp4"))
+    candidates = list((root / "data").glob("chunk-*/file-*.parquet")) + list(
+        (root / "videos").glob("*/chunk-*/file-*.mp4")
+    )
     candidates += list(root.glob("**/.*.tmp"))
     for p in candidates:
         if p not in keep:

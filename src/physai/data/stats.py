@@ -43,8 +43,9 @@ def episode_stats(values: np.ndarray, is_image: bool = False) -> dict[str, np.nd
 class RunningStats:
     """Streaming stats over batches of rows: exact min/max/mean/std (Chan's merge), reservoir quantiles."""
 
-    def __init__(self, is_image: bool = False, reservoir: int = 20_000,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, is_image: bool = False, reservoir: int = 20_000, rng: np.random.Generator | None = None
+    ) -> None:
         self.is_image = is_image
         self.reservoir_size = reservoir
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -75,7 +76,11 @@ class RunningStats:
             delta = mean_b - self.mean
             self.mean = self.mean + delta * m / n
             self.m2 = self.m2 + m2_b + delta**2 * self.n * m / n
-            self.min, self.max, self.n = np.minimum(self.min, rows.min(0)), np.maximum(self.max, rows.max(0)), n
+            self.min, self.max, self.n = (
+                np.minimum(self.min, rows.min(0)),
+                np.maximum(self.max, rows.max(0)),
+                n,
+            )
         self._reservoir(rows)
 
     def _reservoir(self, rows: np.ndarray) -> None:
@@ -118,8 +123,12 @@ def aggregate(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     wb = w.reshape(-1, *([1] * (means.ndim - 1)))
     mean = (wb * means).sum(0)
     var = (wb * (stds**2 + (means - mean) ** 2)).sum(0)
-    out = {"min": np.min(np.stack([s["min"] for s in stats]), 0), "max": np.max(np.stack([s["max"] for s in stats]), 0),
-           "mean": mean, "std": np.sqrt(var)}
+    out = {
+        "min": np.min(np.stack([s["min"] for s in stats]), 0),
+        "max": np.max(np.stack([s["max"] for s in stats]), 0),
+        "mean": mean,
+        "std": np.sqrt(var),
+    }
     for name in QUANTILES:
         out[name] = (wb * np.stack([np.asarray(s[name], np.float64) for s in stats])).sum(0)
     out["count"] = np.array([int(counts.sum())], np.int64)

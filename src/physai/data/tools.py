@@ -21,13 +21,22 @@ def info(root: str | Path) -> dict:
     """Summary of a dataset: totals, robot, fps, features with shapes, tasks, episode lengths."""
     meta = DatasetMeta(root)
     lengths = [e["length"] for e in meta.episodes]
-    return {"root": str(meta.root), "codebase_version": meta.info["codebase_version"],
-            "robot_type": meta.info.get("robot_type"), "fps": meta.fps, "episodes": len(meta.episodes),
-            "frames": meta.total_frames, "tasks": meta.tasks,
-            "features": {k: {"dtype": f["dtype"], "shape": f["shape"]} for k, f in meta.features.items()},
-            "episode_length": {"min": min(lengths, default=0), "max": max(lengths, default=0),
-                               "mean": float(np.mean(lengths)) if lengths else 0.0},
-            "seconds": meta.total_frames / meta.fps}
+    return {
+        "root": str(meta.root),
+        "codebase_version": meta.info["codebase_version"],
+        "robot_type": meta.info.get("robot_type"),
+        "fps": meta.fps,
+        "episodes": len(meta.episodes),
+        "frames": meta.total_frames,
+        "tasks": meta.tasks,
+        "features": {k: {"dtype": f["dtype"], "shape": f["shape"]} for k, f in meta.features.items()},
+        "episode_length": {
+            "min": min(lengths, default=0),
+            "max": max(lengths, default=0),
+            "mean": float(np.mean(lengths)) if lengths else 0.0,
+        },
+        "seconds": meta.total_frames / meta.fps,
+    }
 
 
 def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
@@ -37,8 +46,10 @@ def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
     fb = {k: (f["dtype"], list(f["shape"])) for k, f in b.features.items()}
     if fa != fb:
         diff = sorted(set(fa.items()) ^ set((k, (d, tuple(s))) for k, (d, s) in fb.items()), key=str)[:4]
-        raise DatasetError(f"{b.root}: features differ from {a.root} ({diff}); merge needs identical features "
-                           "(train on both with physai.data.MultiDataset instead)")
+        raise DatasetError(
+            f"{b.root}: features differ from {a.root} ({diff}); merge needs identical features "
+            "(train on both with physai.data.MultiDataset instead)"
+        )
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -49,8 +60,12 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def copy_episodes(sources: list[tuple[str | Path, list[int] | None]], out: str | Path,
-                  progress: Progress | None = None, move: bool = False) -> dict:
+def copy_episodes(
+    sources: list[tuple[str | Path, list[int] | None]],
+    out: str | Path,
+    progress: Progress | None = None,
+    move: bool = False,
+) -> dict:
     """Write the chosen episodes of each source (None: all), in order, into a new dataset at `out`."""
     from physai.data.writer import write_metadata
 
@@ -69,7 +84,9 @@ def copy_episodes(sources: list[tuple[str | Path, list[int] | None]], out: str |
     tasks: list[str] = []
     rows: list[dict] = []
     ep_stats: list[dict] = []
-    total = sum(len(m.episodes) if sel is None else len(sel) for m, (_, sel) in zip(metas, sources, strict=True))
+    total = sum(
+        len(m.episodes) if sel is None else len(sel) for m, (_, sel) in zip(metas, sources, strict=True)
+    )
     progress = progress or NullProgress()
     progress.start(total, "copy episodes")
     start = 0
@@ -94,10 +111,15 @@ def copy_episodes(sources: list[tuple[str | Path, list[int] | None]], out: str |
                     tasks.append(name)
                 new_ti[src_ti == t] = tasks.index(name)
                 ep_tasks.append(name)
-            table = (table.set_column(table.column_names.index("episode_index"), "episode_index",
-                                      pa.array(np.full(n, ep, np.int64)))
-                     .set_column(table.column_names.index("index"), "index", pa.array(start + np.arange(n)))
-                     .set_column(table.column_names.index("task_index"), "task_index", pa.array(new_ti)))
+            table = (
+                table.set_column(
+                    table.column_names.index("episode_index"),
+                    "episode_index",
+                    pa.array(np.full(n, ep, np.int64)),
+                )
+                .set_column(table.column_names.index("index"), "index", pa.array(start + np.arange(n)))
+                .set_column(table.column_names.index("task_index"), "task_index", pa.array(new_ti))
+            )
             fmt.write_parquet_atomic(out / info["data_path"].format(chunk_index=ci, file_index=fi), table)
             for key in meta.video_keys:
                 src = meta.video_path(row, key)
@@ -108,16 +130,33 @@ def copy_episodes(sources: list[tuple[str | Path, list[int] | None]], out: str |
                 else:  # a multi-episode file (LeRobot writer): cut this episode's frames out
                     r = VideoReader(src, meta.fps)
                     codec = meta.features[key].get("info", {}).get("video.codec", "h264")
-                    write_video((r.get(first + i) for i in range(n)), dst, meta.fps,
-                                codec="h264" if codec not in ("h264", "av1") else codec)
+                    write_video(
+                        (r.get(first + i) for i in range(n)),
+                        dst,
+                        meta.fps,
+                        codec="h264" if codec not in ("h264", "av1") else codec,
+                    )
                     r.close()
                 row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = ci, fi
                 row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"] = 0.0, n / meta.fps
-            row.update({"episode_index": ep, "tasks": ep_tasks or row.get("tasks"), "data/chunk_index": ci,
-                        "data/file_index": fi, "dataset_from_index": start, "dataset_to_index": start + n,
-                        "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+            row.update(
+                {
+                    "episode_index": ep,
+                    "tasks": ep_tasks or row.get("tasks"),
+                    "data/chunk_index": ci,
+                    "data/file_index": fi,
+                    "dataset_from_index": start,
+                    "dataset_to_index": start + n,
+                    "meta/episodes/chunk_index": 0,
+                    "meta/episodes/file_index": 0,
+                }
+            )
             st = meta.episode_stats(meta.episodes[src_ep])
-            for k, v in (("episode_index", np.full(n, ep)), ("index", start + np.arange(n)), ("task_index", new_ti)):
+            for k, v in (
+                ("episode_index", np.full(n, ep)),
+                ("index", start + np.arange(n)),
+                ("task_index", new_ti),
+            ):
                 st[k] = episode_stats(np.asarray(v, np.float64))
                 for s_name, val in st[k].items():
                     row[f"stats/{k}/{s_name}"] = val
@@ -148,8 +187,13 @@ def merge(sources: list[str | Path], out: str | Path, progress: Progress | None 
     return copy_episodes([(s, None) for s in sources], out, progress)
 
 
-def split(root: str | Path, out: str | Path, fractions: dict[str, float],
-          rng: np.random.Generator | None = None, progress: Progress | None = None) -> dict:
+def split(
+    root: str | Path,
+    out: str | Path,
+    fractions: dict[str, float],
+    rng: np.random.Generator | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Split episodes into `out/<name>` datasets by `fractions` ({"train": 0.9, "val": 0.1}), shuffled
     with `rng` (None: keep episode order)."""
     meta = DatasetMeta(root)

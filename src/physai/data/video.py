@@ -24,8 +24,9 @@ DEFAULT_GOP = 2
 """Keyframe interval (LeRobot's default): random access decodes at most this many frames."""
 
 
-def _open_stream(container, codec: str, fps: float, width: int, height: int, crf: int, pix_fmt: str,
-                 gop: int | None):
+def _open_stream(
+    container, codec: str, fps: float, width: int, height: int, crf: int, pix_fmt: str, gop: int | None
+):
     lib = CODECS.get(codec, codec)
     stream = container.add_stream(lib, rate=round(fps))
     stream.width, stream.height = width - width % 2, height - height % 2
@@ -47,8 +48,15 @@ def _open_stream(container, codec: str, fps: float, width: int, height: int, crf
     return stream
 
 
-def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float, codec: str = "h264",
-                crf: int = 23, pix_fmt: str = "yuv420p", gop: int | None = None) -> int:
+def write_video(
+    frames: Iterable[np.ndarray],
+    path: str | Path,
+    fps: float,
+    codec: str = "h264",
+    crf: int = 23,
+    pix_fmt: str = "yuv420p",
+    gop: int | None = None,
+) -> int:
     """Encode uint8 HxWx3 frames to `path`; returns the number of frames written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +87,9 @@ class BackgroundEncoder:
     `finish()` which waits until every file is complete, flushed and fsynced and returns frame counts.
     """
 
-    def __init__(self, fps: float, codec: str = "h264", crf: int = 23, gop: int = DEFAULT_GOP,
-                 pix_fmt: str = "yuv420p") -> None:
+    def __init__(
+        self, fps: float, codec: str = "h264", crf: int = 23, gop: int = DEFAULT_GOP, pix_fmt: str = "yuv420p"
+    ) -> None:
         self.fps, self.codec, self.crf, self.gop, self.pix_fmt = fps, codec, crf, gop, pix_fmt
         self._q: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -132,8 +141,9 @@ class BackgroundEncoder:
                     _, key, frame = cmd
                     entry = open_[key]
                     c, s = entry[0], entry[1]
-                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: s.height, : s.width]),
-                                                    format="rgb24")
+                    vf = av.VideoFrame.from_ndarray(
+                        np.ascontiguousarray(frame[: s.height, : s.width]), format="rgb24"
+                    )
                     vf.pts, vf.time_base = entry[3], s.codec_context.time_base
                     for p in s.encode(vf):
                         c.mux(p)
@@ -180,8 +190,10 @@ class VideoReader:
             self._container = av.open(str(self.path))
             self._stream = self._container.streams.video[0]
         except (av.error.FFmpegError, OSError) as exc:
-            raise DatasetError(f"{self.path}: cannot open video ({exc}); the file is missing or truncated — "
-                               f"run `physai dataset repair {self._root()}`") from exc
+            raise DatasetError(
+                f"{self.path}: cannot open video ({exc}); the file is missing or truncated — "
+                f"run `physai dataset repair {self._root()}`"
+            ) from exc
         self._stream.thread_type = "NONE"
         self._tb = float(self._stream.time_base)
 
@@ -223,13 +235,17 @@ class VideoReader:
         except StopIteration:
             self._iter = None
         except av.error.FFmpegError as exc:
-            raise DatasetError(f"{self.path}: decoding frame {index} failed ({exc}); "
-                               f"run `physai dataset validate {self._root()}`") from exc
+            raise DatasetError(
+                f"{self.path}: decoding frame {index} failed ({exc}); "
+                f"run `physai dataset validate {self._root()}`"
+            ) from exc
         got = self._cache.get(index)
         if got is None:
-            raise DatasetError(f"{self.path}: frame {index} is not in the video (last frame {self._pos}); "
-                               f"the file is truncated or disagrees with the episode metadata — "
-                               f"run `physai dataset repair {self._root()}`")
+            raise DatasetError(
+                f"{self.path}: frame {index} is not in the video (last frame {self._pos}); "
+                f"the file is truncated or disagrees with the episode metadata — "
+                f"run `physai dataset repair {self._root()}`"
+            )
         return got
 
     def count(self) -> int:

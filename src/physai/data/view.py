@@ -10,7 +10,9 @@ from physai.core.errors import ConfigError
 from physai.data.dataset import Dataset
 
 
-def view(root: str | Path, out: str | Path, episodes: list[int] | None = None, frames_per_episode: int = 6) -> dict:
+def view(
+    root: str | Path, out: str | Path, episodes: list[int] | None = None, frames_per_episode: int = 6
+) -> dict:
     """Write `contact_sheet.png` and `signals.png` into `out`; returns their paths."""
     import matplotlib
 
@@ -28,8 +30,9 @@ def view(root: str | Path, out: str | Path, episodes: list[int] | None = None, f
     cams = ds.video_keys
     if cams:
         rows = len(episodes) * len(cams)
-        fig, axes = plt.subplots(rows, frames_per_episode, figsize=(1.6 * frames_per_episode, 1.6 * rows),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            rows, frames_per_episode, figsize=(1.6 * frames_per_episode, 1.6 * rows), squeeze=False
+        )
         for i, ep in enumerate(episodes):
             lo, hi = ds.episode_range(ep)
             picks = np.linspace(lo, hi - 1, frames_per_episode).round().astype(int)
@@ -49,7 +52,9 @@ def view(root: str | Path, out: str | Path, episodes: list[int] | None = None, f
         fig.savefig(written["contact_sheet"], dpi=100)
         plt.close(fig)
     keys = [k for k in ("observation.state", "action") if k in ds.features]
-    fig, axes = plt.subplots(len(episodes), len(keys), figsize=(6 * len(keys), 2.5 * len(episodes)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(episodes), len(keys), figsize=(6 * len(keys), 2.5 * len(episodes)), squeeze=False
+    )
     data = ds.arrays()
     for i, ep in enumerate(episodes):
         lo, hi = ds.episode_range(ep)

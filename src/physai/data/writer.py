@@ -64,8 +64,16 @@ class DatasetWriter:
     `format.video_feature`). The bookkeeping columns (timestamp, indices) are added automatically.
     """
 
-    def __init__(self, root: str | Path, fps: float | None = None, features: dict[str, dict] | None = None,
-                 robot_type: str | None = None, codec: str = "h264", crf: int = 23, gop: int = DEFAULT_GOP) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        fps: float | None = None,
+        features: dict[str, dict] | None = None,
+        robot_type: str | None = None,
+        codec: str = "h264",
+        crf: int = 23,
+        gop: int = DEFAULT_GOP,
+    ) -> None:
         self.root = Path(root)
         info_path = self.root / fmt.INFO_PATH
         if info_path.exists():
@@ -78,14 +86,17 @@ class DatasetWriter:
             if features is not None:
                 mine = {k: v for k, v in self.info["features"].items() if k not in fmt.INDEX_KEYS}
                 if set(mine) != set(features):
-                    raise DatasetError(f"{info_path}: existing features {sorted(mine)} differ from the ones being "
-                                       f"recorded {sorted(features)}; write to a new folder")
+                    raise DatasetError(
+                        f"{info_path}: existing features {sorted(mine)} differ from the ones being "
+                        f"recorded {sorted(features)}; write to a new folder"
+                    )
         else:
             if fps is None or features is None:
                 raise ConfigError(f"{self.root} is not a dataset yet; pass fps and features to create it")
-            if (self.root.exists() and any(self.root.iterdir())):
-                raise DatasetError(f"{self.root} exists, is not empty and has no {fmt.INFO_PATH}; "
-                                   "choose an empty folder")
+            if self.root.exists() and any(self.root.iterdir()):
+                raise DatasetError(
+                    f"{self.root} exists, is not empty and has no {fmt.INFO_PATH}; choose an empty folder"
+                )
             for k, f in features.items():
                 if "dtype" not in f or "shape" not in f:
                     raise ConfigError(f"feature {k!r} needs 'dtype' and 'shape', got {f}")
@@ -123,8 +134,10 @@ class DatasetWriter:
         """Add one frame: every feature of the dataset (cameras as uint8 HxWx3)."""
         missing = [k for k in self.data_keys + self.video_keys if k not in frame]
         if missing:
-            raise ConfigError(f"frame {self._n} lacks features {missing}; dataset features: "
-                              f"{self.data_keys + self.video_keys}")
+            raise ConfigError(
+                f"frame {self._n} lacks features {missing}; dataset features: "
+                f"{self.data_keys + self.video_keys}"
+            )
         if self._n == 0 and self.encoder is not None:
             ci, fi = fmt.chunk_file(self.episode_index, self.info["chunks_size"])
             for k in self.video_keys:
@@ -165,18 +178,23 @@ class DatasetWriter:
         counts = self.encoder.finish() if self.encoder is not None else {}
         for k in self.video_keys:
             if counts.get(k) != n:
-                raise DatasetError(f"camera {k}: encoded {counts.get(k)} frames for episode {ep}, expected {n}")
+                raise DatasetError(
+                    f"camera {k}: encoded {counts.get(k)} frames for episode {ep}, expected {n}"
+                )
         # 2. data parquet
         cols: dict[str, pa.Array] = {}
         ep_stats: dict[str, dict] = {}
         for k in self.data_keys:
-            arr = np.stack(self._buf[k]).astype(self.features[k]["dtype"] if self.features[k]["dtype"] != "bool"
-                                                 else bool)
+            arr = np.stack(self._buf[k]).astype(
+                self.features[k]["dtype"] if self.features[k]["dtype"] != "bool" else bool
+            )
             exp = int(np.prod(self.features[k]["shape"]))
             flat = arr.reshape(n, -1)
             if flat.shape[1] != exp:
-                raise ConfigError(f"feature {k!r} has {flat.shape[1]} values per frame, expected {exp} "
-                                  f"(shape {self.features[k]['shape']})")
+                raise ConfigError(
+                    f"feature {k!r} has {flat.shape[1]} values per frame, expected {exp} "
+                    f"(shape {self.features[k]['shape']})"
+                )
             t = self._types[k]
             if pa.types.is_fixed_size_list(t):
                 cols[k] = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), t.value_type), exp)
@@ -190,8 +208,13 @@ class DatasetWriter:
         cols["episode_index"] = pa.array(np.full(n, ep, np.int64))
         cols["index"] = pa.array(start + fidx)
         cols["task_index"] = pa.array(np.full(n, task_index, np.int64))
-        for k, v in (("timestamp", ts), ("frame_index", fidx), ("episode_index", np.full(n, ep)),
-                     ("index", start + fidx), ("task_index", np.full(n, task_index))):
+        for k, v in (
+            ("timestamp", ts),
+            ("frame_index", fidx),
+            ("episode_index", np.full(n, ep)),
+            ("index", start + fidx),
+            ("task_index", np.full(n, task_index)),
+        ):
             ep_stats[k] = episode_stats(np.asarray(v, np.float64))
         for k in self.video_keys:
             ep_stats[k] = episode_stats(np.stack(self._img_sample[k]), is_image=True)
@@ -199,9 +222,15 @@ class DatasetWriter:
         data_path = self.root / self.info["data_path"].format(chunk_index=ci, file_index=fi)
         fmt.write_parquet_atomic(data_path, pa.table(cols))
         # 3. episode row, tasks, stats
-        row: dict[str, Any] = {"episode_index": ep, "tasks": [task], "length": n,
-                               "data/chunk_index": ci, "data/file_index": fi,
-                               "dataset_from_index": start, "dataset_to_index": start + n}
+        row: dict[str, Any] = {
+            "episode_index": ep,
+            "tasks": [task],
+            "length": n,
+            "data/chunk_index": ci,
+            "data/file_index": fi,
+            "dataset_from_index": start,
+            "dataset_to_index": start + n,
+        }
         for k in self.video_keys:
             row[f"videos/{k}/chunk_index"] = ci
             row[f"videos/{k}/file_index"] = fi
@@ -226,7 +255,7 @@ class DatasetWriter:
         out: dict[str, dict] = {}
         for key, v in row.items():
             if key.startswith("stats/"):
-                feat, s = key[len("stats/"):].rsplit("/", 1)
+                feat, s = key[len("stats/") :].rsplit("/", 1)
                 out.setdefault(feat, {})[s] = np.asarray(v)
         return out
 
@@ -243,10 +272,13 @@ class DatasetWriter:
         self.close()
 
 
-def write_metadata(root: Path, info: dict, episodes: list[dict], tasks: list[str],
-                   ep_stats: list[dict[str, dict]]) -> None:
+def write_metadata(
+    root: Path, info: dict, episodes: list[dict], tasks: list[str], ep_stats: list[dict[str, dict]]
+) -> None:
     """Rewrite meta/episodes, tasks, stats and (last, the commit point) info.json for `episodes`."""
-    fmt.write_parquet_atomic(root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0), episodes_table(episodes))
+    fmt.write_parquet_atomic(
+        root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0), episodes_table(episodes)
+    )
     fmt.write_parquet_atomic(root / fmt.TASKS_PATH, fmt.tasks_table(tasks))
     if ep_stats:
         keys = [k for k in ep_stats[0] if all(k in s for s in ep_stats)]

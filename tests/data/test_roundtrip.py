@@ -1,0 +1,106 @@
+"""Write -> read back every value; LeRobot v3.0 layout golden checks; stats."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from data_helpers import decode_image
+
+from physai.data import Dataset
+from physai.data import format as fmt
+
+
+def test_every_value_round_trips(small):
+    root, w = small
+    ds = Dataset(root)
+    assert len(ds) == 20 and ds.num_episodes == 3 and ds.fps == 10
+    for i in range(len(ds)):
+        it = ds[i]
+        np.testing.assert_array_equal(it["observation.state"].numpy(), w["observation.state"][i])
+        np.testing.assert_array_equal(it["action"].numpy(), w["action"][i])
+        assert bool(it["next.success"]) == bool(w["next.success"][i])
+        assert int(it["index"]) == i
+        assert it["observation.images.cam"].shape == (3, 32, 32)
+        assert it["observation.images.cam"].dtype == torch.float32
+        assert decode_image(it["observation.images.cam"].numpy()) == w["image_id"][i]  # frame exact
+    assert [ds[i]["task"] for i in (0, 7, 11)] == ["task 0", "task 1", "task 0"]
+    assert int(ds[8]["frame_index"]) == 1 and int(ds[8]["episode_index"]) == 1
+    assert abs(float(ds[8]["timestamp"]) - 0.1) < 1e-6
+
+
+def test_v3_layout_golden(small):
+    root, _ = small
+    for rel in (
+        "meta/info.json",
+        "meta/stats.json",
+        "meta/tasks.parquet",
+        "meta/episodes/chunk-000/file-000.parquet",
+        "data/chunk-000/file-000.parquet",
+        "videos/observation.images.cam/chunk-000/file-002.mp4",
+    ):
+        assert (root / rel).exists(), rel
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["robot_type"] == "toy" and info["fps"] == 10
+    assert info["total_episodes"] == 3 and info["total_frames"] == 20 and info["total_tasks"] == 2
+    assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    assert info["splits"] == {"train": "0:3"}
+    for k in ("chunks_size", "data_files_size_in_mb", "video_files_size_in_mb"):
+        assert k in info
+    cam = info["features"]["observation.images.cam"]
+    assert cam["dtype"] == "video" and cam["shape"] == [32, 32, 3]
+    assert {"video.height", "video.width", "video.codec", "video.pix_fmt", "video.fps"} <= set(cam["info"])
+    assert info["features"]["observation.state"]["names"] == ["s0", "s1", "s2"]
+    for k in fmt.INDEX_KEYS:
+        assert k in info["features"]
+    data = pq.read_table(root / "data/chunk-000/file-001.parquet")
+    assert set(data.column_names) == {"observation.state", "action", "next.success", *fmt.INDEX_KEYS}
+    assert data.schema.field("observation.state").type.list_size == 3
+    assert data.column("index").to_pylist() == list(range(7, 11))
+    eps = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["length"] for e in eps] == [7, 4, 9]
+    e1 = eps[1]
+    assert (
+        e1["dataset_from_index"],
+        e1["dataset_to_index"],
+        e1["data/chunk_index"],
+        e1["data/file_index"],
+    ) == (7, 11, 0, 1)
+    assert e1["videos/observation.images.cam/from_timestamp"] == 0.0
+    assert abs(e1["videos/observation.images.cam/to_timestamp"] - 0.4) < 1e-9
+    assert e1["tasks"] == ["task 1"]
+    assert len(e1["stats/action/mean"]) == 2 and "stats/observation.images.cam/q99" in e1
+    tasks = pq.read_table(root / "meta/tasks.parquet")
+    assert tasks.column("task").to_pylist() == ["task 0", "task 1"]
+    assert json.loads(tasks.schema.metadata[b"pandas"])["index_columns"] == ["task"]
+
+
+def test_stats_match_numpy(small):
+    root, w = small
+    st = Dataset(root).meta.stats
+    a = w["action"].astype(np.float64)
+    np.testing.assert_allclose(st["action"]["mean"], a.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(st["action"]["std"], a.std(0), rtol=1e-9)
+    np.testing.assert_allclose(st["action"]["min"], a.min(0))
+    np.testing.assert_allclose(st["action"]["max"], a.max(0))
+    assert int(st["action"]["count"][0]) == 20
+    assert np.all(st["action"]["q01"] <= st["action"]["q99"])
+    img = st["observation.images.cam"]
+    assert img["mean"].shape == (3, 1, 1) and 0 <= img["min"].min() and img["max"].max() <= 1
+
+
+def test_running_stats_streaming_matches_exact():
+    from physai.data.stats import RunningStats
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(5000, 4)) * [1, 2, 3, 4]
+    rs = RunningStats(reservoir=5000, rng=np.random.default_rng(0))
+    for chunk in np.array_split(x, 13):
+        rs.update(chunk)
+    r = rs.result()
+    np.testing.assert_allclose(r["mean"], x.mean(0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r["std"], x.std(0), rtol=1e-9)
+    np.testing.assert_allclose(r["q99"], np.quantile(x, 0.99, axis=0), rtol=1e-9)
