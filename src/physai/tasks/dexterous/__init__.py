@@ -1,1 +1,3 @@
-"""The dexterous task suite."""
+"""Dexterous-hand tasks on `hand16` (tactile sensing)."""
+
+from physai.tasks.dexterous import grasp_lift  # noqa: F401
