@@ -8,7 +8,10 @@ controller.
 Control modes:
 - `joint_pos`: 7 absolute joint targets (rad) + gripper closure in [0, 1] (1 = closed).
 - `ee_delta`: TCP displacement (dx, dy, dz in m, world frame), rotation vector (rad, world frame),
-  gripper closure in [0, 1]; solved by damped-least-squares IK that respects joint limits.
+  gripper closure in [0, 1]. The deltas add up on a commanded TCP pose (leashed to the measured one,
+  so a blocked arm pushes with bounded force); joint targets for that pose come from a
+  damped-least-squares IK step on the commanded joints that respects joint limits. Experts steer with
+  `command_twist_to`.
 """
 
 from __future__ import annotations
