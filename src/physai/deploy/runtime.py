@@ -237,6 +237,16 @@ class Runtime:
             if sup.stopped or (cfg.stop_on_done and reading_done):
                 done = bool(reading_done)
                 break
+        if sup.stopped:  # controlled stop: keep cycling brake commands until the robot is at rest
+            for _ in range(int(cfg.hz * 5)):
+                if cfg.realtime:
+                    t_next += period
+                    _sleep_until(t_next, cfg.spin_s)
+                reading = self.driver.read()
+                self.driver.write(sup.filter(None, reading.robot))
+                cycle += 1
+                if sup.at_rest():
+                    break
         final = self.driver.read()
         success = success or final.success
         return _report(cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done,

@@ -174,6 +174,15 @@ class SafetySupervisor:
     def stopped(self) -> bool:
         return self.state == STOPPED
 
+    def at_rest(self) -> bool:
+        """True when the last command asks for no motion (joint velocities zero / zero TCP twist)."""
+        if self._last is None:
+            return True
+        if self.mode == "joint_pos":
+            return bool(np.all(np.abs(self._v) < 1e-9))
+        lin = np.concatenate([self._last[g] for g in self.ee_groups] + [self._last[self.rot_idx]])
+        return bool(np.all(lin == 0))
+
     # ------------------------------------------------------------------ the filter
     def filter(self, action: np.ndarray | None, state: RobotState) -> np.ndarray:
         """The command to send this cycle for the policy's `action` (None: nothing new -> hold)."""

@@ -1,0 +1,121 @@
+"""Runtime in simulation: a signed package completes pick-place with the supervisor in the loop; wrong
+embodiment refused; e-stop and watchdog stop the loop; the network driver carries the same session."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pytest
+from conftest import TinyPolicy, tiny_spec
+
+from physai.core.errors import ConfigError, SafetyError
+from physai.deploy import signing
+from physai.deploy.drivers import DriverAgent, NetworkDriver, SimDriver
+from physai.deploy.package import ExportConfig, export_package, load_package
+from physai.deploy.reference import PickPlaceController, io_spec
+from physai.deploy.runtime import Runtime, RuntimeConfig, merge_chunk
+from physai.embodiments import make_embodiment
+
+TASK = "tabletop/pick-place"
+LIM = make_embodiment("arm7").safety_limits()
+
+
+@pytest.fixture(scope="module")
+def pick_package(tmp_path_factory, keys):
+    out = tmp_path_factory.mktemp("pp") / "pkg"
+    export_package(PickPlaceController(), io_spec(), out, sign_key=keys[0], config=ExportConfig(batched=False))
+    return load_package(out, signing.trusted_keys(keys[1]))
+
+
+class Recording(SimDriver):
+    """Sim driver that keeps every command it receives."""
+
+    def __init__(self, *a, on_write=None, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.commands: list[np.ndarray] = []
+        self.on_write = on_write
+
+    def write(self, command: np.ndarray) -> None:
+        self.commands.append(np.asarray(command, float).copy())
+        if self.on_write:
+            self.on_write(len(self.commands))
+        super().write(command)
+
+
+def test_package_completes_task_with_supervisor_in_the_loop(pick_package):
+    drv = Recording(TASK, seed=1, realtime=False, max_steps=300)
+    rep = Runtime(pick_package, drv, RuntimeConfig(realtime=False)).run()
+    assert rep["success"] and rep["episode_done"]
+    assert rep["safety"]["state"] == "running"
+    assert rep["safety"]["interventions"].get("ee_speed", 0) > 0, "the supervisor capped TCP speed"
+    dt = 1 / 20
+    for c in drv.commands:
+        assert np.linalg.norm(c[:3]) / dt <= LIM.ee_speed_collaborative + 1e-6
+    assert rep["inference"]["chunks"] >= rep["cycles"] // pick_package.execution_horizon
+
+
+def test_wrong_embodiment_is_refused(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    with pytest.raises(SafetyError, match="embodiment 'toy'"):
+        Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(realtime=False)).run()
+
+
+def test_estop_latches_and_brings_the_robot_to_rest(pick_package):
+    rt = None
+
+    def hit(n: int) -> None:
+        if n == 20:
+            rt.estop("test button")
+
+    drv = Recording(TASK, seed=1, realtime=False, on_write=hit)
+    rt = Runtime(pick_package, drv, RuntimeConfig(realtime=False))
+    rep = rt.run()
+    assert rep["safety"]["state"] == "stopped" and "test button" in rep["safety"]["stop_reason"]
+    assert rep["cycles"] == 21, "one brake cycle after the e-stop, then the loop ends"
+    assert np.allclose(drv.commands[-1][:6], 0), "after the e-stop the TCP is commanded to stand still"
+
+
+class SlowPackage:
+    """A package whose inference misses every deadline after the first chunk."""
+
+    def __init__(self, pkg) -> None:
+        self._pkg, self.calls = pkg, 0
+
+    def __getattr__(self, k):
+        return getattr(self._pkg, k)
+
+    def infer(self, obs):
+        self.calls += 1
+        if self.calls > 1:
+            time.sleep(0.5)
+        return self._pkg.infer(obs)
+
+
+def test_watchdog_stops_on_consecutive_late_inference(pick_package):
+    drv = SimDriver(TASK, hz=50, seed=0)
+    rep = Runtime(SlowPackage(pick_package), drv, RuntimeConfig(hz=50, duration=2.0, refill_threshold=0)).run()
+    assert rep["safety"]["state"] == "stopped"
+    assert rep["safety"]["stop_reason"].startswith("watchdog")
+    assert rep["inference"]["late_cycles"] >= 3
+
+
+def test_network_driver_runs_the_same_session(pick_package):
+    agent = DriverAgent(SimDriver(TASK, seed=2, realtime=False, max_steps=300), token="tok").start()
+    try:
+        host, port = agent.address
+        with pytest.raises(ConfigError, match="token"):
+            NetworkDriver(host, port, token="bad").connect()
+        rep = Runtime(pick_package, NetworkDriver(host, port, token="tok"), RuntimeConfig(realtime=False)).run()
+        assert rep["success"]
+    finally:
+        agent.close()
+
+
+def test_merge_chunk_drops_elapsed_and_blends():
+    old = deque(np.full((3, 2), 1.0))
+    new = np.zeros((6, 2))
+    merged = merge_chunk(old, new, elapsed=2, blend=2)
+    assert len(merged) == 4
+    assert np.allclose(merged[0], 2 / 3) and np.allclose(merged[1], 1 / 3) and np.allclose(merged[2], 0)
