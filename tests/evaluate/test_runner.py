@@ -112,3 +112,21 @@ def test_bad_input_fails_before_workers(tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match=msg):
             run_eval(EvalConfig(policy=str(tmp_path), out=tmp_path / "x", tasks=TASK))
     assert not (tmp_path / "x").exists()  # nothing started, nothing written
+
+
+def test_trained_checkpoint_is_evaluated_and_checked(tmp_path):
+    policies = pytest.importorskip("physai.policies.base")
+    from physai.envs import make
+    from physai.policies.spec import IOSpec
+
+    env = make(TASK)
+    spec = IOSpec(embodiment="arm7", state_names=list(env.state_names),
+                  action_names=list(env.action_spec.names), control="ee_delta")
+    path = policies.make_policy("mlp", [spec]).save(tmp_path / "ckpt")
+    doc = run_eval(EvalConfig(policy=str(path), out=tmp_path / "ev", tasks=TASK, episodes=2, workers=0,
+                              max_steps=5, report=False))
+    assert [(e["status"], e["length"]) for e in doc["episodes"]] == [("ok", 5), ("ok", 5)]
+    assert doc["policy"]["kind"] == "checkpoint" and doc["policy"]["sha256"]
+    assert doc["policy"]["io_spec"]["state_dim"] == len(env.state_names)
+    with pytest.raises(ConfigError, match="drives robot 'arm7'"):
+        run_eval(EvalConfig(policy=str(path), out=tmp_path / "x", tasks="bimanual/handover", episodes=1))

@@ -136,6 +136,8 @@ def requirements_from_spec(spec: Any) -> Requirements:
     if action_dim is None and action is not None:
         shp = _shape(action) or _shape(_as_mapping(action))
         action_dim = shp[-1] if shp else None
+    if not cameras and isinstance(d.get("cameras"), list | tuple):
+        cameras = [str(c) for c in d["cameras"]]
     size = _first(d, "image_size")
     return Requirements(
         embodiment=_first(d, "embodiment", "robot", "robot_type"),
@@ -154,7 +156,7 @@ def check_env(req: Requirements, env: Any, who: str) -> None:
     task = env.task.name
     if req.embodiment and req.embodiment != env.robot.name:
         raise ConfigError(f"{who} drives robot {req.embodiment!r} but task {task} uses {env.robot.name!r}; "
-                          f"evaluate it on a {req.embodiment} task (see `physai tasks`)")
+                          f"evaluate it on tasks of robot {req.embodiment} (see `physai tasks`)")
     if req.action_dim is not None and req.action_dim != env.action_spec.shape[0]:
         raise ConfigError(f"{who} outputs {req.action_dim}-wide actions but task {task} in {env.control!r} "
                           f"mode takes {env.action_spec.shape[0]}; use a policy trained for this robot "

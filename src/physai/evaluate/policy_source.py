@@ -129,6 +129,8 @@ def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
         policy = _load_checkpoint(spec)
         io = policy.io_spec() if hasattr(policy, "io_spec") else None
         req = requirements_from_spec(io)
+        if callable(getattr(policy, "env_kwargs", None)):  # physai policies know their env exactly
+            overrides = {**policy.env_kwargs(), **overrides}
         identity.update(path=str(Path(spec).resolve()), sha256=_hash_checkpoint(Path(spec)),
                         io_spec=_json_safe(req.to_dict()), cls=type(policy).__qualname__)
     elif kind == "python":
