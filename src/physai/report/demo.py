@@ -56,12 +56,40 @@ def experts_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     return {"tasks": rows}
 
 
+# Modules whose import registers the later lifecycle stages, in lifecycle order.
+STAGE_MODULES = (
+    "physai.data.demo_stage",
+    "physai.train.demo_stage",
+    "physai.evaluate.demo_stage",
+    "physai.deploy.demo_stage",
+    "physai.hardware.demo_stage",
+    "physai.fleet.demo_stage",
+)
+
+
+def load_stages() -> list[str]:
+    """Import every stage module that this installation has; returns the stage names in order."""
+    import importlib
+    import importlib.util
+
+    for mod in STAGE_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+    return list(STAGES)
+
+
 def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | None = None) -> dict:
     """Run the demo stages into `out`; returns the summary (also written to summary.json, index.html)."""
     out.mkdir(parents=True, exist_ok=True)
+    available = load_stages()
+    unknown = [s for s in stages or [] if s not in available]
+    if unknown:
+        from physai.core.errors import UnknownNameError
+
+        raise UnknownNameError("demo stage", unknown[0], available)
     progress = progress or NullProgress()
     summary: dict = {"stages": {}}
-    for name in stages or list(STAGES):
+    for name in stages or available:
         t0 = time.perf_counter()
         result = STAGES[name](out, progress)
         result["seconds"] = round(time.perf_counter() - t0, 2)
@@ -71,17 +99,42 @@ def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | No
     return summary
 
 
+def _links(value: object, out: list[str]) -> None:
+    """Collect every string in a stage result that names an html/png/mp4 file or a URL."""
+    if isinstance(value, dict):
+        for v in value.values():
+            _links(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _links(v, out)
+    elif isinstance(value, str) and (value.endswith((".html", ".png", ".mp4")) or value.startswith("http")):
+        out.append(value)
+
+
 def _html(summary: dict) -> str:
     parts = ["<html><head><meta charset='utf-8'><title>physai demo</title>",
              "<style>body{font-family:sans-serif;margin:2em}video{width:320px;margin:4px}"
-             ".card{display:inline-block;vertical-align:top;margin:8px}</style></head><body>",
-             "<h1>physai demo</h1>"]
-    experts = summary["stages"].get("experts")
-    if experts:
-        parts.append("<h2>Scripted experts</h2>")
-        for row in experts["tasks"]:
-            parts.append(f"<div class='card'><b>{html.escape(row['task'])}</b> "
-                         f"success {row['success_rate']:.0%}<br><video controls muted loop "
-                         f"src='{html.escape(row['video'])}'></video></div>")
-    parts.append("<h2>Summary</h2><pre>" + html.escape(json.dumps(summary, indent=2)) + "</pre></body></html>")
+             ".card{display:inline-block;vertical-align:top;margin:8px}img{max-width:480px;margin:4px}</style>"
+             "</head><body>", "<h1>physai demo</h1>"]
+    for name, result in summary["stages"].items():
+        parts.append(f"<h2>{html.escape(name)} <small>({result.get('seconds', '?')} s)</small></h2>")
+        if name == "experts":
+            for row in result["tasks"]:
+                parts.append(f"<div class='card'><b>{html.escape(row['task'])}</b> "
+                             f"success {row['success_rate']:.0%}<br><video controls muted loop "
+                             f"src='{html.escape(row['video'])}'></video></div>")
+            continue
+        links: list[str] = []
+        _links(result, links)
+        for link in dict.fromkeys(links):
+            esc = html.escape(link)
+            if link.endswith(".png"):
+                parts.append(f"<a href='{esc}'><img src='{esc}'></a>")
+            elif link.endswith(".mp4"):
+                parts.append(f"<video controls muted loop src='{esc}'></video>")
+            else:
+                parts.append(f"<p><a href='{esc}'>{esc}</a></p>")
+        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
+        parts.append("<pre>" + html.escape(json.dumps(scalars, indent=2)) + "</pre>")
+    parts.append("</body></html>")
     return "\n".join(parts)
