@@ -23,6 +23,7 @@ from physai.tasks.tabletop.common import (
 
 TRAY_HALF = (0.08, 0.08, 0.025)
 TRAY_WALL = 0.008
+TRAY_CLEARANCE = 0.16
 
 
 @dataclass
@@ -66,8 +67,9 @@ class PickPlace(Task):
         idx = rng.choice(len(OBJECTS), size=n, replace=False)
         self.active = [OBJECTS[i] for i in idx]
         self.target = self.active[0]
-        pts = sample_positions(rng, n + 1, min_dist=0.13)
-        tray_xy, obj_xy = pts[0], pts[1:]
+        # objects keep TRAY_CLEARANCE from the tray centre so an open finger never lands on a tray wall
+        tray_xy = sample_positions(rng, 1, min_dist=0.0)[0]
+        obj_xy = sample_positions(rng, n, min_dist=0.13, avoid=[tray_xy], avoid_dist=TRAY_CLEARANCE)
         d.mocap_pos[self.tray_mocap] = [tray_xy[0], tray_xy[1], TABLE_Z]
         for k, xy in zip(self.active, obj_xy, strict=True):
             set_free_pose(m, d, object_joint(k), np.array([xy[0], xy[1], TABLE_Z + k.half_height]),
