@@ -82,7 +82,9 @@ class Hand16(Embodiment):
 
     # ---------------------------------------------------------------- build
     @staticmethod
-    def _servo(spec: mujoco.MjSpec, joint: str, kp: float, kv: float, lo: float, hi: float, eff: float) -> None:
+    def _servo(
+        spec: mujoco.MjSpec, joint: str, kp: float, kv: float, lo: float, hi: float, eff: float
+    ) -> None:
         act = spec.add_actuator(name=joint, target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
         act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
@@ -102,37 +104,87 @@ class Hand16(Embodiment):
             body = parent.add_body(name=f"{name}_link", gravcomp=1.0)
             body.explicitinertial = True
             body.mass, body.inertia = 0.1, [1e-4, 1e-4, 1e-4]
-            body.add_joint(name=name, type=slide if i < 3 else hinge, axis=axes[i],
-                           range=[WRIST_LOWER[i], WRIST_UPPER[i]], armature=0.05, damping=2.0)
+            body.add_joint(
+                name=name,
+                type=slide if i < 3 else hinge,
+                axis=axes[i],
+                range=[WRIST_LOWER[i], WRIST_UPPER[i]],
+                armature=0.05,
+                damping=2.0,
+            )
             parent = body
         palm = parent.add_body(name="palm", gravcomp=1.0)
         col = dict(contype=ROBOT_GROUP, conaffinity=OBJECT_GROUP)
-        palm.add_geom(name="palm", type=GEOM.mjGEOM_BOX, size=[0.055, 0.045, 0.012], mass=0.35,
-                      rgba=[0.2, 0.2, 0.22, 1], **col)
-        palm.add_geom(type=GEOM.mjGEOM_CYLINDER, size=[0.03, 0.03, 0], pos=[0, 0, 0.04], mass=0.1,
-                      rgba=[0.6, 0.6, 0.62, 1], contype=0, conaffinity=0)
+        palm.add_geom(
+            name="palm",
+            type=GEOM.mjGEOM_BOX,
+            size=[0.055, 0.045, 0.012],
+            mass=0.35,
+            rgba=[0.2, 0.2, 0.22, 1],
+            **col,
+        )
+        palm.add_geom(
+            type=GEOM.mjGEOM_CYLINDER,
+            size=[0.03, 0.03, 0],
+            pos=[0, 0, 0.04],
+            mass=0.1,
+            rgba=[0.6, 0.6, 0.62, 1],
+            contype=0,
+            conaffinity=0,
+        )
         palm.add_site(name="palm_center", pos=[0, 0, -0.012], size=[0.005, 0, 0], group=4)
         palm.add_camera(name="wrist", pos=[-0.02, 0, -0.013], xyaxes=[0, -1, 0, 1, 0, 0], fovy=90)
         for f, fname in enumerate(FINGERS):
             yaw = _BASE_YAW[f]
-            base = palm.add_body(name=f"{fname}_base", pos=list(_BASES[f]),
-                                 quat=[np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)], gravcomp=1.0)
-            base.add_joint(name=f"{fname}_j0", type=hinge, axis=[0, 0, 1],
-                           range=[FINGER_LOWER[4 * f], FINGER_UPPER[4 * f]], armature=0.002, damping=0.02)
-            base.add_geom(type=GEOM.mjGEOM_BOX, size=[0.008, LINK_HALF_WIDTH, LINK_HALF_THICK], pos=[0.006, 0, 0],
-                          mass=0.02, rgba=[0.25, 0.25, 0.27, 1], contype=0, conaffinity=0)
+            base = palm.add_body(
+                name=f"{fname}_base",
+                pos=list(_BASES[f]),
+                quat=[np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)],
+                gravcomp=1.0,
+            )
+            base.add_joint(
+                name=f"{fname}_j0",
+                type=hinge,
+                axis=[0, 0, 1],
+                range=[FINGER_LOWER[4 * f], FINGER_UPPER[4 * f]],
+                armature=0.002,
+                damping=0.02,
+            )
+            base.add_geom(
+                type=GEOM.mjGEOM_BOX,
+                size=[0.008, LINK_HALF_WIDTH, LINK_HALF_THICK],
+                pos=[0.006, 0, 0],
+                mass=0.02,
+                rgba=[0.25, 0.25, 0.27, 1],
+                contype=0,
+                conaffinity=0,
+            )
             parent, x = base, 0.014
             for s, seg in enumerate(SEGMENTS):
                 body = parent.add_body(name=f"{fname}_{seg}", pos=[x, 0, 0], gravcomp=1.0)
                 k = s + 1
-                body.add_joint(name=f"{fname}_j{k}", type=hinge, axis=[0, 1, 0],
-                               range=[FINGER_LOWER[4 * f + k], FINGER_UPPER[4 * f + k]], armature=0.002,
-                               damping=0.02)
+                body.add_joint(
+                    name=f"{fname}_j{k}",
+                    type=hinge,
+                    axis=[0, 1, 0],
+                    range=[FINGER_LOWER[4 * f + k], FINGER_UPPER[4 * f + k]],
+                    armature=0.002,
+                    damping=0.02,
+                )
                 half = LINKS[s] / 2
                 rgba = [0.95, 0.95, 0.95, 1] if s == 2 else [0.3, 0.3, 0.33, 1]
-                body.add_geom(name=f"{fname}_{seg}", type=GEOM.mjGEOM_BOX,
-                              size=[half, LINK_HALF_WIDTH, LINK_HALF_THICK], pos=[half, 0, 0], mass=0.03,
-                              rgba=rgba, friction=[1.2, 0.02, 0.001], condim=4, priority=2, **col)
+                body.add_geom(
+                    name=f"{fname}_{seg}",
+                    type=GEOM.mjGEOM_BOX,
+                    size=[half, LINK_HALF_WIDTH, LINK_HALF_THICK],
+                    pos=[half, 0, 0],
+                    mass=0.03,
+                    rgba=rgba,
+                    friction=[1.2, 0.02, 0.001],
+                    condim=4,
+                    priority=2,
+                    **col,
+                )
                 parent, x = body, LINKS[s]
         for i, name in enumerate(WRIST_NAMES):
             kp, kv = (3000.0, 300.0) if i < 3 else (150.0, 15.0)
@@ -141,8 +193,9 @@ class Hand16(Embodiment):
             self._servo(spec, name, FINGER_KP, FINGER_KV, FINGER_LOWER[j], FINGER_UPPER[j], FINGER_EFFORT[j])
         mx, my, mz = self.config.mount_pos
         cam = np.array([mx + 0.55, my - 0.45, mz + 0.15])
-        spec.worldbody.add_camera(name="scene", pos=cam.tolist(),
-                                  xyaxes=lookat_xyaxes(cam, np.array([mx, my, mz - 0.2])), fovy=50)
+        spec.worldbody.add_camera(
+            name="scene", pos=cam.tolist(), xyaxes=lookat_xyaxes(cam, np.array([mx, my, mz - 0.2])), fovy=50
+        )
 
     # ---------------------------------------------------------------- bind / state
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
@@ -174,16 +227,29 @@ class Hand16(Embodiment):
 
     def state_names(self) -> list[str]:
         j = finger_joint_names()
-        return ([f"{n}.pos" for n in j] + [f"{n}.vel" for n in j] + [f"{n}.torque" for n in j]
-                + [f"{n}.pos" for n in WRIST_NAMES] + [f"palm.pos.{a}" for a in "xyz"]
-                + [f"palm.quat.{a}" for a in "wxyz"] + [f"{f}.tactile_sum" for f in FINGERS])
+        return (
+            [f"{n}.pos" for n in j]
+            + [f"{n}.vel" for n in j]
+            + [f"{n}.torque" for n in j]
+            + [f"{n}.pos" for n in WRIST_NAMES]
+            + [f"palm.pos.{a}" for a in "xyz"]
+            + [f"palm.quat.{a}" for a in "wxyz"]
+            + [f"{f}.tactile_sum" for f in FINGERS]
+        )
 
     def state(self) -> np.ndarray:
         d = self.data
-        return np.concatenate([
-            d.qpos[self.finger_q], d.qvel[self.finger_v], d.actuator_force[self.finger_act], d.qpos[self.wrist_q],
-            d.xpos[self.palm_body], d.xquat[self.palm_body], self.tactile().sum(axis=(1, 2, 3)),
-        ]).astype(np.float32)
+        return np.concatenate(
+            [
+                d.qpos[self.finger_q],
+                d.qvel[self.finger_v],
+                d.actuator_force[self.finger_act],
+                d.qpos[self.wrist_q],
+                d.xpos[self.palm_body],
+                d.xquat[self.palm_body],
+                self.tactile().sum(axis=(1, 2, 3)),
+            ]
+        ).astype(np.float32)
 
     def finger_q_now(self) -> np.ndarray:
         return self.data.qpos[self.finger_q].copy()
@@ -201,7 +267,7 @@ class Hand16(Embodiment):
 
     # ---------------------------------------------------------------- tactile
     def tactile(self) -> np.ndarray:
-        """Taxel normal forces (N), shape (4 fingers, 3 segments, 4 rows, 4 cols); see the module docstring."""
+        """Taxel normal forces (N), shape (finger, segment, row, col); layout in the module docstring."""
         m, d = self.model, self.data
         out = np.zeros((4, 3, TAXEL_ROWS, TAXEL_COLS), dtype=np.float32)
         for i in range(d.ncon):
@@ -233,9 +299,13 @@ class Hand16(Embodiment):
         self.check_mode(mode)
         names = tuple(finger_joint_names())
         if mode == "joint_pos":
-            low, high = np.concatenate([WRIST_LOWER, FINGER_LOWER]), np.concatenate([WRIST_UPPER, FINGER_UPPER])
-            return ArraySpec((22,), "float32", low.astype(np.float32), high.astype(np.float32),
-                             WRIST_NAMES + names)
+            low, high = (
+                np.concatenate([WRIST_LOWER, FINGER_LOWER]),
+                np.concatenate([WRIST_UPPER, FINGER_UPPER]),
+            )
+            return ArraySpec(
+                (22,), "float32", low.astype(np.float32), high.astype(np.float32), WRIST_NAMES + names
+            )
         step = np.array([0.03, 0.03, 0.03, 0.25, 0.25, 0.25])
         low, high = np.concatenate([-step, FINGER_LOWER]), np.concatenate([step, FINGER_UPPER])
         wn = ("wrist.dx", "wrist.dy", "wrist.dz", "wrist.dyaw", "wrist.dpitch", "wrist.droll")
@@ -249,7 +319,9 @@ class Hand16(Embodiment):
             wrist = self.wrist_cmd + np.asarray(action[:6], float)
             # leash: the commanded wrist never leads the measured one by more than 3 cm / 0.3 rad
             now = d.qpos[self.wrist_q]
-            wrist = np.clip(wrist, now - [0.03, 0.03, 0.03, 0.3, 0.3, 0.3], now + [0.03, 0.03, 0.03, 0.3, 0.3, 0.3])
+            wrist = np.clip(
+                wrist, now - [0.03, 0.03, 0.03, 0.3, 0.3, 0.3], now + [0.03, 0.03, 0.03, 0.3, 0.3, 0.3]
+            )
         self.wrist_cmd = np.clip(wrist, WRIST_LOWER, WRIST_UPPER)
         q = d.qpos[self.finger_q]
         step = FINGER_VEL * control_dt
@@ -264,10 +336,17 @@ class Hand16(Embodiment):
         lo = np.concatenate([WRIST_LOWER, FINGER_LOWER])
         hi = np.concatenate([WRIST_UPPER, FINGER_UPPER])
         return SafetyLimits(
-            joint_names=WRIST_NAMES + tuple(finger_joint_names()), joint_pos_lower=lo, joint_pos_upper=hi,
+            joint_names=WRIST_NAMES + tuple(finger_joint_names()),
+            joint_pos_lower=lo,
+            joint_pos_upper=hi,
             joint_vel_max=np.concatenate([WRIST_VEL, FINGER_VEL]),
             joint_acc_max=np.concatenate([np.full(6, 10.0), np.full(16, 60.0)]),
-            joint_effort_max=np.concatenate([WRIST_EFFORT, FINGER_EFFORT]), ee_speed_max=0.5,
-            ee_speed_collaborative=0.25, force_max=40.0, torque_max=5.0, tactile_force_max=8.0,
-            workspace_low=np.array([-0.5, -0.5, 0.0]), workspace_high=np.array([0.5, 0.5, 1.2]),
+            joint_effort_max=np.concatenate([WRIST_EFFORT, FINGER_EFFORT]),
+            ee_speed_max=0.5,
+            ee_speed_collaborative=0.25,
+            force_max=40.0,
+            torque_max=5.0,
+            tactile_force_max=8.0,
+            workspace_low=np.array([-0.5, -0.5, 0.0]),
+            workspace_high=np.array([0.5, 0.5, 1.2]),
         )

@@ -20,6 +20,7 @@ base xy position and yaw.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mujoco
@@ -55,15 +56,15 @@ class QuadrupedConfig:
 
 
 def yaw_of(quat: np.ndarray) -> float:
-    w, x, y, z = quat
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+    w, x, y, z = quat.tolist() if isinstance(quat, np.ndarray) else quat
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def roll_pitch_of(quat: np.ndarray) -> tuple[float, float]:
-    w, x, y, z = quat
-    roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
-    return float(roll), float(pitch)
+    w, x, y, z = quat.tolist() if isinstance(quat, np.ndarray) else quat
+    roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+    pitch = math.asin(min(1.0, max(-1.0, 2 * (w * y - z * x))))
+    return roll, pitch
 
 
 @register_embodiment("quadruped")
@@ -255,12 +256,15 @@ class Quadruped(Embodiment):
 
     def base_velocity(self) -> np.ndarray:
         """Base (vx, vy, vz) in the heading frame and yaw rate (world z), m/s and rad/s."""
+        return np.array(self._base_velocity())
+
+    def _base_velocity(self) -> tuple[float, float, float, float]:
         d = self.data
-        v = d.qvel[self.root_v : self.root_v + 3]
+        vx, vy, vz = d.qvel[self.root_v : self.root_v + 3].tolist()
         yaw = yaw_of(d.qpos[self.root_q + 3 : self.root_q + 7])
-        c, s = np.cos(yaw), np.sin(yaw)
+        c, s = math.cos(yaw), math.sin(yaw)
         wz = float(d.cvel[self.trunk_body][2])  # world-frame angular velocity (z)
-        return np.array([c * v[0] + s * v[1], -s * v[0] + c * v[1], v[2], wz])
+        return c * vx + s * vy, -s * vx + c * vy, vz, wz
 
     def upright(self) -> float:
         """z component of the body's up axis (1 = level, <0.5 = fallen)."""
@@ -321,10 +325,10 @@ class Quadruped(Embodiment):
         if mode == "joint_pos":
             target = np.clip(action[:12], JOINT_LOWER, JOINT_UPPER)
         else:
-            v = self.base_velocity()
+            v = self._base_velocity()
             roll, pitch = roll_pitch_of(d.qpos[self.root_q + 3 : self.root_q + 7])
-            target = self.gait.step(action[:3], control_dt, v[:2], roll, pitch, yaw_rate=float(v[3]))
-            target = np.clip(target, JOINT_LOWER, JOINT_UPPER)
+            # the servos' ctrlrange clamps the targets to the joint limits
+            target = self.gait.step(action, control_dt, v[:2], roll, pitch, yaw_rate=v[3])
         d.ctrl[self.act_ids] = target
 
     def report_raised(self) -> bool:

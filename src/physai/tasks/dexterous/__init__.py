@@ -1,3 +1,3 @@
 """Dexterous-hand tasks on `hand16` (tactile sensing)."""
 
-from physai.tasks.dexterous import grasp_lift  # noqa: F401
+from physai.tasks.dexterous import gentle_grasp, grasp_lift, valve  # noqa: F401

@@ -58,7 +58,9 @@ class HandDriver:
         mount = np.array(self.hand.config.mount_pos)
         return np.array([*(np.asarray(palm) - mount + [0, 0, PALM_OFFSET]), yaw, 0.0, 0.0])
 
-    def action(self, palm: np.ndarray, yaw: float, fingers: np.ndarray, max_lin: float | None = None) -> np.ndarray:
+    def action(
+        self, palm: np.ndarray, yaw: float, fingers: np.ndarray, max_lin: float | None = None
+    ) -> np.ndarray:
         target = self.wrist_for_palm(palm, yaw)
         delta = target - self.hand.wrist_cmd
         lin = max_lin or self.max_lin
@@ -105,8 +107,17 @@ class TactileGrip:
     """Closes all four fingers along a horizontal pinch path; each finger stops advancing when its
     tactile force reaches `target` and backs off above `high` — force control from touch alone."""
 
-    def __init__(self, hand: Hand16, target: float, high: float, depth: float = 0.085, rate: float = 0.03) -> None:
-        self.hand, self.target, self.high, self.rate = hand, target, high, rate
+    def __init__(
+        self,
+        hand: Hand16,
+        target: float | np.ndarray,
+        high: float | np.ndarray,
+        depth: float = 0.085,
+        rate: float = 0.03,
+    ) -> None:
+        self.hand, self.rate = hand, rate
+        self.target = np.broadcast_to(np.asarray(target, float), (4,)).copy()
+        self.high = np.broadcast_to(np.asarray(high, float), (4,)).copy()
         self.s = np.zeros(4)  # closing progress per finger, 0 = open, 1 = closed
         self.set_depth(depth)
 
@@ -123,9 +134,9 @@ class TactileGrip:
     def step(self) -> np.ndarray:
         force = self.hand.finger_forces()
         for f in range(4):
-            if force[f] < self.target:
+            if force[f] < self.target[f]:
                 self.s[f] = min(1.0, self.s[f] + self.rate * (1.0 if force[f] < 0.05 else 0.3))
-            elif force[f] > self.high:
+            elif force[f] > self.high[f]:
                 self.s[f] = max(0.0, self.s[f] - self.rate * 0.3)
         return self.pose(self.s)
 
@@ -142,4 +153,5 @@ class TactileGrip:
 
     def holding(self) -> bool:
         f = self.hand.finger_forces()
-        return bool(f[3] > 0.5 * self.target and f[:3].sum() > 0.5 * self.target)
+        settled = (f > 0.5 * self.target) | (self.s >= 1.0)  # each finger either grips or closed on air
+        return bool(f[3] > 0.5 * self.target[3] and np.any(f[:3] > 0.5 * self.target[:3]) and settled.all())

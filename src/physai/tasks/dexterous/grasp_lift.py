@@ -12,8 +12,13 @@ from physai.tasks.dexterous.common import PALM_OFFSET, SHAPES, TABLE_Z, HandDriv
 LIFT = 0.08  # m above the resting height
 PARK = np.array([1.0, 1.0, 0.05])
 _COLOURS = {"cube": "red", "cylinder": "green", "ball": "blue", "bar": "orange", "block": "purple"}
-_RGBA = {"red": (0.85, 0.15, 0.12, 1), "green": (0.15, 0.7, 0.25, 1), "blue": (0.15, 0.3, 0.85, 1),
-         "orange": (0.95, 0.55, 0.1, 1), "purple": (0.55, 0.2, 0.7, 1)}
+_RGBA = {
+    "red": (0.85, 0.15, 0.12, 1),
+    "green": (0.15, 0.7, 0.25, 1),
+    "blue": (0.15, 0.3, 0.85, 1),
+    "orange": (0.95, 0.55, 0.1, 1),
+    "purple": (0.55, 0.2, 0.7, 1),
+}
 HOLD_STEPS = 5
 
 
@@ -40,8 +45,16 @@ class GraspLift(Task):
     def build(self, spec: mujoco.MjSpec) -> None:
         build_table(spec)
         for i, s in enumerate(SHAPES):
-            add_free_object(spec, obj_name(s.name), s.geom, list(s.size), _RGBA[_COLOURS[s.name]], mass=0.1,
-                            friction=1.0, pos=tuple(PARK + [0.1 * i, 0, s.half_height]))
+            add_free_object(
+                spec,
+                obj_name(s.name),
+                s.geom,
+                list(s.size),
+                _RGBA[_COLOURS[s.name]],
+                mass=0.1,
+                friction=1.0,
+                pos=tuple(PARK + [0.1 * i, 0, s.half_height]),
+            )
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
         super().bind(model, data)
@@ -52,7 +65,7 @@ class GraspLift(Task):
         self.hold = 0
 
     def reset(self, rng: np.random.Generator) -> None:
-        m, d = self.model, self.data
+        m = self.model
         for i, s in enumerate(SHAPES):
             self._set_pose(s, PARK[:2] + [0.15 * i, 0.0], 0.0)
         self.shape = SHAPES[int(rng.integers(len(SHAPES)))]
@@ -100,8 +113,9 @@ class GraspLift(Task):
 class GraspExpert(Expert):
     """Above the object, pre-shape, descend, tactile grip, lift and hold."""
 
-    def __init__(self, task: Task, grip_target: float, grip_high: float, lift: float,
-                 descend: float = 0.0) -> None:
+    def __init__(
+        self, task: Task, grip_target: float, grip_high: float, lift: float, descend: float = 0.0
+    ) -> None:
         super().__init__(task)
         hand = task.robot
         self.drv = HandDriver(hand)  # type: ignore[arg-type]
