@@ -22,12 +22,15 @@ class ArraySpec:
     names: tuple[str, ...] = ()
     """One name per element of a 1-D array (empty when unnamed)."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+
     def validate(self, value: object, what: str = "array") -> np.ndarray:
         """Return `value` as an array of this spec; raise ValueError on wrong shape or non-finite values."""
         arr = np.asarray(value, dtype=self.dtype)
-        if arr.shape != tuple(self.shape):
+        if arr.shape != self.shape:
             raise ValueError(f"{what} has shape {arr.shape}, expected {tuple(self.shape)}")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             bad = np.flatnonzero(~np.isfinite(arr.ravel()))[:5].tolist()
             raise ValueError(f"{what} contains NaN or inf at flat indices {bad}; expected shape {self.shape}")
         return arr
@@ -35,9 +38,11 @@ class ArraySpec:
     def clip(self, arr: np.ndarray) -> tuple[np.ndarray, int]:
         """Clip to the bounds; returns the clipped array and how many elements were changed."""
         out = arr
-        if self.low is not None or self.high is not None:
-            out = np.clip(arr, self.low, self.high).astype(arr.dtype, copy=False)
-        return out, int(np.count_nonzero(out != arr))
+        if self.low is not None:
+            out = np.maximum(out, self.low, dtype=arr.dtype)
+        if self.high is not None:
+            out = np.minimum(out, self.high, dtype=arr.dtype)
+        return out, int((out != arr).sum())
 
     def to_dict(self) -> dict:
         """JSON-ready description."""

@@ -87,15 +87,19 @@ class Push(Task):
         return self.data.qpos[a:a + 7].copy()
 
     def in_zone(self, pos: np.ndarray, margin: float = 0.0) -> bool:
-        return bool(np.all(np.abs(pos[:2] - self.zone_pos()[:2]) < ZONE_HALF - margin))
+        zone = self.data.mocap_pos[self.zone_mocap]
+        lim = ZONE_HALF - margin
+        return abs(pos[0] - zone[0]) < lim and abs(pos[1] - zone[1]) < lim
 
-    def success(self) -> bool:
+    def success(self) -> bool:  # runs every control step: plain float arithmetic, no temporaries
         d = self.data
-        pos = self.object_pose()[:3]
+        a = self._qadr[self.target.name]
+        pos = d.qpos[a:a + 3]
+        if not self.in_zone(pos) or abs(pos[2] - TABLE_Z - self.target.half_height) >= 0.01:
+            return False
         dof = self._dof[self.target.name]
-        speed = float(np.linalg.norm(d.qvel[dof:dof + 3]))
-        on_table = abs(pos[2] - TABLE_Z - self.target.half_height) < 0.01
-        return self.in_zone(pos) and on_table and speed < 0.05
+        vx, vy, vz = d.qvel[dof:dof + 3]
+        return vx * vx + vy * vy + vz * vz < 0.05 ** 2
 
     def state_names(self) -> list[str]:
         return [f"object.pos.{a}" for a in "xyz"] + [f"object.quat.{a}" for a in "wxyz"] + \
