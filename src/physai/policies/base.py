@@ -135,6 +135,7 @@ class Policy(nn.Module):
                 f"policy {self.name!r} was not trained on robot {embodiment!r}; it knows {names}"
             )
         self._embodiment = names.index(embodiment)
+        self.reset()
 
     def prepare(self, batch: dict, e: int = 0) -> dict:
         """Raw batch (dataset feature names) -> normalized tensors for embodiment `e`."""

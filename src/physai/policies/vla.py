@@ -102,6 +102,7 @@ class VLAPolicy(Policy):
         if env_task not in tasks:
             raise ConfigError(f"vla was not trained on task {env_task!r}; its datasets come from {tasks}")
         self._embodiment = tasks.index(env_task)
+        self.reset()
 
     def text_ids(self, texts: list[str]) -> torch.Tensor:
         return self.text.token_ids(texts, self.fixed_pos.device)

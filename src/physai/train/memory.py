@@ -160,3 +160,26 @@ def collect_expert(
         "successes": successes,
         "expert_success_rate": successes / max(attempts, 1),
     }
+
+
+def synthetic_episodes(n_eps: int = 4, steps: int = 24, d: int = 5, a: int = 3, seed: int = 0,
+                       camera: str | None = None, size: int = 16) -> list[dict]:
+    """Toy episodes for tests: the action is a smooth function of the state; optional camera frames
+    showing a square whose position encodes state[0]."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(d, a))
+    eps = []
+    for i in range(n_eps):
+        s0 = rng.normal(size=d)
+        t = np.arange(steps)[:, None] / steps
+        state = (s0[None] * (1 - t) + np.sin(3 * t + i)).astype(np.float32)
+        action = np.tanh(state @ w).astype(np.float32)
+        ep = {"state": state, "action": action, "task": f"do thing {i % 2}"}
+        if camera:
+            img = np.zeros((steps, size, size, 3), np.uint8)
+            for k in range(steps):
+                x = int((state[k, 0] % 1.0) * (size - 4))
+                img[k, 2:6, x:x + 4] = 255
+            ep["images"] = {camera: img}
+        eps.append(ep)
+    return eps

@@ -84,20 +84,21 @@ class TrainConfig:
     """'auto' (cuda if available), 'cpu' or 'cuda[:i]'."""
     bf16: bool = True
     """bf16 autocast on CUDA."""
+    num_threads: int | None = None
+    """CPU threads for torch (None: torch's default; 1 is fastest on a shared, oversubscribed CPU)."""
+    max_minutes: float | None = None
+    """Wall-clock budget: stop (and finish the cosine decay) after this many minutes of training."""
     policy_overrides: dict = field(default_factory=dict)
     """Policy config fields to change, e.g. {'chunk_size': 20}."""
 
 
-def _lr_lambda(cfg: TrainConfig):
+def lr_factor(cfg: TrainConfig, step: int, time_frac: float = 0.0) -> float:
+    """Linear warmup, then cosine decay to `min_lr_ratio` over the steps (or the time budget if sooner)."""
     warm = max(1, min(cfg.warmup_steps, cfg.steps // 10))
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        p = min(1.0, (step - warm) / max(1, cfg.steps - warm))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
-
-    return f
+    if step < warm:
+        return (step + 1) / warm
+    p = min(1.0, max((step - warm) / max(1, cfg.steps - warm), time_frac))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
 
 def _dist_env() -> tuple[int, int, int]:
@@ -149,6 +150,8 @@ def train(
             "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
         )
     device = _device(cfg, local_rank)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     if not datasets:
         raise ConfigError("no dataset given; pass --dataset DIR (several for vla)")
     dsets = [open_dataset(d) if isinstance(d, str | Path) else d for d in datasets]
@@ -204,9 +207,7 @@ def train(
         ema_state = {k: v.to(device) for k, v in ema_state.items()} if cfg.ema_decay > 0 else None
     else:
         torch.manual_seed(cfg.seed + 1 + rank)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg), last_epoch=-1)
-    for _ in range(start):
-        sched.step()
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else None
     if cfg.ema_decay > 0 and ema_state is None:
         ema_state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
     model: torch.nn.Module = policy
@@ -238,6 +239,16 @@ def train(
     try:
         while step < cfg.steps:
             t0 = time.perf_counter()
+            time_frac = t_train / budget if budget else 0.0
+            if budget and world > 1:  # every rank stops at the same step
+                tf = torch.tensor(time_frac)
+                torch.distributed.all_reduce(tf, op=torch.distributed.ReduceOp.MAX)
+                time_frac = float(tf)
+            if time_frac >= 1.0:
+                break
+            lr = cfg.lr * lr_factor(cfg, step, time_frac)
+            for group in opt.param_groups:
+                group["lr"] = lr
             batches = []
             for g, (cache, bs) in enumerate(zip(caches, per_group, strict=True)):
                 gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + g)
@@ -252,7 +263,7 @@ def train(
                 torch.distributed.all_reduce(bad)
             if bad.item() > 0:
                 raise TrainingDiverged(
-                    f"loss is {float(loss)} at step {step} (lr {sched.get_last_lr()[0]:.3g}, "
+                    f"loss is {float(loss)} at step {step} (lr {lr:.3g}, "
                     f"last finite loss "
                     f"{last_loss:.4g}); stopped without saving, the last good checkpoint is {ckpt_dir} "
                     "if one was written. Lower --lr, raise warmup, or check the dataset stats for NaN/inf"
@@ -268,7 +279,6 @@ def train(
                     f"stopped without saving, the last good checkpoint is {ckpt_dir}. Lower --lr"
                 )
             opt.step()
-            sched.step()
             if ema_state is not None:
                 d = min(cfg.ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():
@@ -286,7 +296,7 @@ def train(
                 row = {
                     "step": step,
                     "loss": last_loss,
-                    "lr": sched.get_last_lr()[0],
+                    "lr": lr,
                     "grad_norm": float(gnorm),
                     "samples_per_s": samples / max(t_train, 1e-9),
                     "elapsed_s": time.perf_counter() - t_wall,
