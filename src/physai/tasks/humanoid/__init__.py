@@ -1,1 +1,3 @@
-"""The humanoid task suite."""
+"""The humanoid tabletop suite on `humanoid-upper`: pick-and-place between receptacles, drawer tasks."""
+
+from physai.tasks.humanoid import pick_place  # noqa: F401  (registration)
