@@ -21,8 +21,9 @@ class TinyPolicy(torch.nn.Module):
         self.register_buffer("std", torch.rand(state_dim, generator=g) + 0.5)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.net = torch.nn.Sequential(torch.nn.Linear(state_dim, 32), torch.nn.Tanh(),
-                                           torch.nn.Linear(32, chunk * action_dim))
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(state_dim, 32), torch.nn.Tanh(), torch.nn.Linear(32, chunk * action_dim)
+            )
         self.register_buffer("scale", torch.full((action_dim,), 0.5))
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
@@ -31,8 +32,16 @@ class TinyPolicy(torch.nn.Module):
 
 
 def tiny_spec(state_dim: int = 12, chunk: int = 4, action_dim: int = 3) -> dict:
-    return {"state_dim": state_dim, "action_dim": action_dim, "chunk_size": chunk, "execution_horizon": 2,
-            "fps": 20.0, "embodiment": "toy", "cameras": [], "task_names": []}
+    return {
+        "state_dim": state_dim,
+        "action_dim": action_dim,
+        "chunk_size": chunk,
+        "execution_horizon": 2,
+        "fps": 20.0,
+        "embodiment": "toy",
+        "cameras": [],
+        "task_names": [],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +53,9 @@ def keys(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_package(tmp_path_factory, keys):
     out = tmp_path_factory.mktemp("pkg") / "tiny"
-    report = export_package(TinyPolicy(), tiny_spec(), out, sign_key=keys[0], config=ExportConfig(max_batch=16))
+    report = export_package(
+        TinyPolicy(), tiny_spec(), out, sign_key=keys[0], config=ExportConfig(max_batch=16)
+    )
     return out, report
 
 

@@ -9,8 +9,8 @@ import stat
 import numpy as np
 import pytest
 import torch
-from conftest import TinyPolicy, tiny_spec
 
+from conftest import TinyPolicy, tiny_spec
 from physai.core.errors import ConfigError, PackageError
 from physai.deploy import signing
 from physai.deploy.package import ExportConfig, export_package, load_package
@@ -40,8 +40,10 @@ def test_private_key_mode(keys):
         os.chmod(keys[0], 0o600)
 
 
-@pytest.mark.parametrize("name", ["model.onnx", "model_batched.onnx", "policy.json", "MODEL_CARD.md",
-                                  "MANIFEST.json", "MANIFEST.sig"])
+@pytest.mark.parametrize(
+    "name",
+    ["model.onnx", "model_batched.onnx", "policy.json", "MODEL_CARD.md", "MANIFEST.json", "MANIFEST.sig"],
+)
 def test_every_changed_byte_is_refused_naming_the_file(tiny_package, keys, tmp_path, name):
     src, _ = tiny_package
     pkg = tmp_path / "pkg"
@@ -100,4 +102,6 @@ def test_parity_failure_is_refused(tmp_path):
             return super().forward(state) + 1e-3 * torch.sin(state.sum() * 1e4)
 
     with pytest.raises(PackageError, match="parity"):
-        export_package(Noisy(), tiny_spec(), tmp_path / "p", config=ExportConfig(batched=False, parity_tol=1e-12))
+        export_package(
+            Noisy(), tiny_spec(), tmp_path / "p", config=ExportConfig(batched=False, parity_tol=1e-12)
+        )

@@ -17,8 +17,10 @@ LIM = ARM.safety_limits()
 DT = 0.05
 EPS = 1e-7
 
-adversarial = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                        st.sampled_from([0.0, 1e30, -1e30, float("nan"), float("inf"), -float("inf"), 3.0, -3.0]))
+adversarial = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from([0.0, 1e30, -1e30, float("nan"), float("inf"), -float("inf"), 3.0, -3.0]),
+)
 
 
 def make(mode: str, **cfg) -> SafetySupervisor:
@@ -52,8 +54,11 @@ def test_joint_commands_never_violate_limits(stream):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(adversarial, min_size=7, max_size=7), min_size=1, max_size=40),
-       st.lists(st.floats(-2, 2), min_size=3, max_size=3), st.booleans())
+@given(
+    st.lists(st.lists(adversarial, min_size=7, max_size=7), min_size=1, max_size=40),
+    st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+    st.booleans(),
+)
 def test_ee_commands_respect_speed_cap_and_workspace(stream, ee, collaborative):
     sup = make("ee_delta", collaborative=collaborative, nan_hold_cycles=10**6)
     spec = ARM.action_spec("ee_delta")
@@ -139,13 +144,20 @@ def test_watchdog_force_torque_and_tactile_stop():
     sup = make("ee_delta")
     sup.start(s)
     sup.enable()
-    sup.filter(np.zeros(7), RobotState(s.joint_pos, s.ee_pos, np.array([[0, 0, 0, 0, LIM.torque_max + 1, 0]])))
+    sup.filter(
+        np.zeros(7), RobotState(s.joint_pos, s.ee_pos, np.array([[0, 0, 0, 0, LIM.torque_max + 1, 0]]))
+    )
     assert sup.stop_reason.startswith("wrist_torque")
     from dataclasses import replace
 
-    tac = SafetySupervisor(replace(LIM, tactile_force_max=5.0), "ee_delta", DT,
-                           list(ARM.action_spec("ee_delta").names), ARM.action_spec("ee_delta").low,
-                           ARM.action_spec("ee_delta").high)
+    tac = SafetySupervisor(
+        replace(LIM, tactile_force_max=5.0),
+        "ee_delta",
+        DT,
+        list(ARM.action_spec("ee_delta").names),
+        ARM.action_spec("ee_delta").low,
+        ARM.action_spec("ee_delta").high,
+    )
     tac.start(s)
     tac.enable()
     tac.filter(np.zeros(7), RobotState(s.joint_pos, s.ee_pos, None, np.array([0.1, 7.0])))

@@ -22,8 +22,9 @@ TOKEN = "s3cret-token"
 @pytest.fixture(scope="module")
 def server(tiny_package, keys):
     pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
-    srv = ServerThread(PolicyServer(pkg, ServerConfig(port=0, token=TOKEN, max_batch=8, max_wait_ms=5,
-                                                      rate_limit_hz=1000))).start()
+    srv = ServerThread(
+        PolicyServer(pkg, ServerConfig(port=0, token=TOKEN, max_batch=8, max_wait_ms=5, rate_limit_hz=1000))
+    ).start()
     yield srv, pkg
     srv.stop()
 
@@ -62,19 +63,39 @@ def test_metadata_and_concurrent_batched_inference(server):
     assert max(sizes) > 1, "concurrent requests should be batched"
 
 
-@pytest.mark.parametrize("payload,reason", [
-    (mp.packb({"state": np.zeros(11, np.float32)}), "shape"),
-    (mp.packb({"state": np.zeros(12, np.float64)}), "dtype"),
-    (mp.packb({"state": np.zeros(12, np.float32), "evil": 1}), "unknown"),
-    (mp.packb({}), "missing"),
-    (mp.packb({"state": np.full(12, np.nan, np.float32)}), "NaN"),
-    (mp.packb([1, 2, 3]), "map"),
-    (b"\xc1\xff\x00garbage", "malformed"),
-    (mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 48, b"dtype": "|O", b"shape": [12]}}), "not allowed"),
-    (mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 7, b"dtype": "<f4", b"shape": [12]}}), "bytes"),
-    ("text frame", "binary"),
-], ids=["shape", "dtype", "unknown-key", "missing-key", "nan", "not-a-map", "garbage", "object-dtype",
-        "short-data", "text"])
+@pytest.mark.parametrize(
+    "payload,reason",
+    [
+        (mp.packb({"state": np.zeros(11, np.float32)}), "shape"),
+        (mp.packb({"state": np.zeros(12, np.float64)}), "dtype"),
+        (mp.packb({"state": np.zeros(12, np.float32), "evil": 1}), "unknown"),
+        (mp.packb({}), "missing"),
+        (mp.packb({"state": np.full(12, np.nan, np.float32)}), "NaN"),
+        (mp.packb([1, 2, 3]), "map"),
+        (b"\xc1\xff\x00garbage", "malformed"),
+        (
+            mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 48, b"dtype": "|O", b"shape": [12]}}),
+            "not allowed",
+        ),
+        (
+            mp.packb({"state": {b"__ndarray__": True, b"data": b"x" * 7, b"dtype": "<f4", b"shape": [12]}}),
+            "bytes",
+        ),
+        ("text frame", "binary"),
+    ],
+    ids=[
+        "shape",
+        "dtype",
+        "unknown-key",
+        "missing-key",
+        "nan",
+        "not-a-map",
+        "garbage",
+        "object-dtype",
+        "short-data",
+        "text",
+    ],
+)
 def test_bad_requests_are_refused_and_others_keep_working(server, payload, reason):
     srv, _ = server
     bad = PolicyClient(uri(srv), api_key=TOKEN)
@@ -114,8 +135,9 @@ def test_auth_health_and_config_refusals(server, tiny_package, keys):
 
 def test_rate_limit_and_insecure_local(tiny_package, keys):
     pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
-    srv = ServerThread(PolicyServer(pkg, ServerConfig(port=0, insecure_local=True, rate_limit_hz=3,
-                                                      max_batch=1))).start()
+    srv = ServerThread(
+        PolicyServer(pkg, ServerConfig(port=0, insecure_local=True, rate_limit_hz=3, max_batch=1))
+    ).start()
     try:
         c = PolicyClient(uri(srv))
         with pytest.raises(ServerError, match="rate limit"):

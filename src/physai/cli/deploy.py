@@ -11,8 +11,12 @@ from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
 
 keys_app = typer.Typer(help="Signing keys for model packages.", no_args_is_help=True)
 
-PUBLIC_KEY = typer.Option(None, "--public-key", help="Trusted Ed25519 public key (PEM); also $PHYSAI_TRUSTED_KEYS.")
-ALLOW_UNSIGNED = typer.Option(False, "--allow-unsigned", help="Load a package without a signature (hashes checked).")
+PUBLIC_KEY = typer.Option(
+    None, "--public-key", help="Trusted Ed25519 public key (PEM); also $PHYSAI_TRUSTED_KEYS."
+)
+ALLOW_UNSIGNED = typer.Option(
+    False, "--allow-unsigned", help="Load a package without a signature (hashes checked)."
+)
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
 
 
@@ -47,22 +51,27 @@ def export(
     """Export a trained policy as an ONNX package (parity-checked, manifest, signature, model card)."""
     from physai.deploy.package import ExportConfig, export_checkpoint
 
-    cfg = ExportConfig(batched=not no_batched, int8=int8, int8_task=int8_task, int8_episodes=int8_episodes,
-                       force=force)
+    cfg = ExportConfig(
+        batched=not no_batched, int8=int8, int8_task=int8_task, int8_episodes=int8_episodes, force=force
+    )
     rep = export_checkpoint(policy, out_dir, sign_key, cfg, RichProgress(enabled=not json_out))
     if json_out:
         print_json(rep)
         return
     if not rep["signed"]:
         console.print("[yellow]warning:[/yellow] the package is unsigned; loaders need --allow-unsigned")
-    out.print(f"package {rep['path']}: {rep['precision']}, parity max |onnx - torch| = "
-              f"{rep['parity']['max_abs_diff']:.2e}, signed={rep['signed']}")
+    out.print(
+        f"package {rep['path']}: {rep['precision']}, parity max |onnx - torch| = "
+        f"{rep['parity']['max_abs_diff']:.2e}, signed={rep['signed']}"
+    )
 
 
 @keys_app.command("generate")
 @handle_errors
-def keys_generate(out_dir: Path = typer.Option(..., "--out", help="Folder for physai.key and physai.pub."),
-                  json_out: bool = JSON) -> None:
+def keys_generate(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for physai.key and physai.pub."),
+    json_out: bool = JSON,
+) -> None:
     """Create an Ed25519 key pair: DIR/physai.key (mode 0600) and DIR/physai.pub."""
     from physai.deploy.signing import generate_keys, key_id, load_public_key
 
@@ -75,15 +84,21 @@ def keys_generate(out_dir: Path = typer.Option(..., "--out", help="Folder for ph
 
 
 @handle_errors
-def verify(package: Path = typer.Argument(..., help="Package folder."), public_key: Path = PUBLIC_KEY,
-           allow_unsigned: bool = ALLOW_UNSIGNED, json_out: bool = JSON) -> None:
+def verify(
+    package: Path = typer.Argument(..., help="Package folder."),
+    public_key: Path = PUBLIC_KEY,
+    allow_unsigned: bool = ALLOW_UNSIGNED,
+    json_out: bool = JSON,
+) -> None:
     """Verify a package's signature and every file hash (refuses any changed byte, naming the file)."""
     desc = _load(package, public_key, allow_unsigned).describe()
     if json_out:
         print_json({"ok": True, **desc})
         return
-    out.print(f"[green]ok[/green] {package}: signed by {desc['signed_by'] or '(unsigned)'}, "
-              f"{len(desc['files'])} files verified, embodiment {desc['embodiment']}")
+    out.print(
+        f"[green]ok[/green] {package}: signed by {desc['signed_by'] or '(unsigned)'}, "
+        f"{len(desc['files'])} files verified, embodiment {desc['embodiment']}"
+    )
 
 
 @handle_errors
@@ -91,12 +106,18 @@ def run(
     package: Path = typer.Option(..., "--package", help="Package folder."),
     robot: str = typer.Option(..., "--robot", help="sim:<suite/task> or tcp://HOST:PORT (robot agent)."),
     hz: float = typer.Option(None, "--hz", help="Control rate (default: the package's)."),
-    duration: float = typer.Option(None, "--duration", help="Seconds to run (default: until the episode ends)."),
+    duration: float = typer.Option(
+        None, "--duration", help="Seconds to run (default: until the episode ends)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Episode seed (sim)."),
-    collaborative: bool = typer.Option(True, "--collaborative/--normal-speed", help="TCP speed cap 0.25 m/s."),
+    collaborative: bool = typer.Option(
+        True, "--collaborative/--normal-speed", help="TCP speed cap 0.25 m/s."
+    ),
     safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
     token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
-    public_key: Path = PUBLIC_KEY, allow_unsigned: bool = ALLOW_UNSIGNED, json_out: bool = JSON,
+    public_key: Path = PUBLIC_KEY,
+    allow_unsigned: bool = ALLOW_UNSIGNED,
+    json_out: bool = JSON,
 ) -> None:
     """Run a package on a robot at a fixed rate with the safety supervisor in the loop (Ctrl-C = e-stop)."""
     from physai.deploy.drivers import make_driver
@@ -106,14 +127,26 @@ def run(
     pkg = _load(package, public_key, allow_unsigned)
     hz = hz or pkg.fps
     if robot.startswith("sim:"):
-        cams = [i["name"][len("images/"):] for i in pkg.inputs if i["name"].startswith("images/")]
-        size = next((tuple(i["shape"][:2]) for i in pkg.inputs if i["name"].startswith("images/")), (128, 128))
-        driver = make_driver(robot, control=pkg.control, hz=hz, seed=seed, cameras=cams, image_size=size,
-                             tactile=any(i["name"] == "tactile" for i in pkg.inputs))
+        cams = [i["name"][len("images/") :] for i in pkg.inputs if i["name"].startswith("images/")]
+        size = next(
+            (tuple(i["shape"][:2]) for i in pkg.inputs if i["name"].startswith("images/")), (128, 128)
+        )
+        driver = make_driver(
+            robot,
+            control=pkg.control,
+            hz=hz,
+            seed=seed,
+            cameras=cams,
+            image_size=size,
+            tactile=any(i["name"] == "tactile" for i in pkg.inputs),
+        )
     else:
         driver = make_driver(robot, token=token_file.read_text().strip() if token_file else None)
-    cfg = RuntimeConfig(hz=hz, duration=duration,
-                        supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log))
+    cfg = RuntimeConfig(
+        hz=hz,
+        duration=duration,
+        supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
+    )
     rt = Runtime(pkg, driver, cfg)
     previous = signal.signal(signal.SIGINT, lambda *_: rt.estop("SIGINT (operator)"))
     try:
@@ -124,8 +157,12 @@ def run(
         print_json(rep)
         return
     t, s = rep["timing"], rep["safety"]
-    out.print(f"{rep['cycles']} cycles at {hz:g} Hz: success={rep['success']} jitter p99 {t['jitter_p99_ms']:.3f} ms, "
-              f"deadline misses {t['deadline_miss_rate']:.2%}, inference p99 {rep['inference']['latency_p99_ms']:.2f} ms")
+    inf = rep["inference"]
+    out.print(
+        f"{rep['cycles']} cycles at {hz:g} Hz: success={rep['success']} "
+        f"jitter p99 {t['jitter_p99_ms']:.3f} ms, deadline misses {t['deadline_miss_rate']:.2%}, "
+        f"inference p99 {inf['latency_p99_ms']:.2f} ms"
+    )
     out.print(f"safety: {s['state']} {s['stop_reason'] or ''} interventions {s['interventions']}")
 
 
@@ -133,13 +170,16 @@ def run(
 def serve(
     package: Path = typer.Option(..., "--package", help="Package folder."),
     port: int = typer.Option(8000, "--port"),
-    host: str = typer.Option(None, "--host", help="Bind address (default 0.0.0.0 with a token, else 127.0.0.1)."),
+    host: str = typer.Option(
+        None, "--host", help="Bind address (default 0.0.0.0 with a token, else 127.0.0.1)."
+    ),
     token_file: Path = typer.Option(None, "--token-file", help="File holding the client token."),
     insecure_local: bool = typer.Option(False, "--insecure-local", help="No token; loopback only."),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0),
     rate_limit: float = typer.Option(500.0, "--rate-limit", help="Requests/s per connection."),
-    public_key: Path = PUBLIC_KEY, allow_unsigned: bool = ALLOW_UNSIGNED,
+    public_key: Path = PUBLIC_KEY,
+    allow_unsigned: bool = ALLOW_UNSIGNED,
 ) -> None:
     """Serve a package over websocket (openpi msgpack-numpy protocol) with dynamic batching."""
     import asyncio
@@ -150,9 +190,15 @@ def serve(
     if token_file and not token:
         raise ValueError(f"token file {token_file} is empty")
     pkg = _load(package, public_key, allow_unsigned, threads=2)
-    cfg = ServerConfig(host=host or ("0.0.0.0" if token else "127.0.0.1"), port=port, token=token,
-                       insecure_local=insecure_local, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                       rate_limit_hz=rate_limit)
+    cfg = ServerConfig(
+        host=host or ("0.0.0.0" if token else "127.0.0.1"),
+        port=port,
+        token=token,
+        insecure_local=insecure_local,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        rate_limit_hz=rate_limit,
+    )
     server = PolicyServer(pkg, cfg)
 
     async def main() -> None:
@@ -160,7 +206,9 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print(f"serving {package} on ws://{cfg.host}:{port} (token={'yes' if token else 'no'}); Ctrl-C stops")
+        console.print(
+            f"serving {package} on ws://{cfg.host}:{port} (token={'yes' if token else 'no'}); Ctrl-C stops"
+        )
         await server.serve(stop)
 
     asyncio.run(main())
@@ -180,8 +228,9 @@ def agent(
 
     from physai.deploy.drivers import DriverAgent, make_driver
 
-    ag = DriverAgent(make_driver(robot, hz=hz), host, port,
-                     token=token_file.read_text().strip() if token_file else None).start()
+    ag = DriverAgent(
+        make_driver(robot, hz=hz), host, port, token=token_file.read_text().strip() if token_file else None
+    ).start()
     console.print(f"robot agent for {robot} on {ag.address[0]}:{ag.address[1]}; Ctrl-C stops")
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())

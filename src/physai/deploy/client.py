@@ -18,7 +18,9 @@ class PolicyClient:
 
     def __init__(self, uri: str, api_key: str | None = None, timeout: float = 10.0) -> None:
         headers = {"Authorization": f"Api-Key {api_key}"} if api_key else None
-        self.ws = connect(uri, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout)
+        self.ws = connect(
+            uri, compression=None, max_size=None, additional_headers=headers, open_timeout=timeout
+        )
         self.metadata = mp.unpackb(self.ws.recv(timeout=timeout))
 
     def infer_raw(self, payload: bytes | str, timeout: float = 10.0) -> dict:

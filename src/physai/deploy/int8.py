@@ -45,13 +45,21 @@ class ChunkPolicy:
         return self.queue.pop(0)
 
 
-def closed_loop_success(session, spec: dict, inputs: list[dict], task: str, episodes: int, seed: int = 0) -> float:
+def closed_loop_success(
+    session, spec: dict, inputs: list[dict], task: str, episodes: int, seed: int = 0
+) -> float:
     """Success rate of the model in `task` over `episodes` seeded episodes."""
     from physai.envs import make, run_episode
 
     obs_keys = ("state", "images") if spec["cameras"] else ("state",)
-    env = make(task, control=spec.get("control"), obs=obs_keys, render_mode=None,
-               image_size=tuple(spec["image_size"]), cameras=spec["cameras"] or None)
+    env = make(
+        task,
+        control=spec.get("control"),
+        obs=obs_keys,
+        render_mode=None,
+        image_size=tuple(spec["image_size"]),
+        cameras=spec["cameras"] or None,
+    )
     pol = ChunkPolicy(session, inputs, int(spec["execution_horizon"]))
     try:
         wins = sum(run_episode(env, pol, seed=seed + i).success for i in range(episodes))
@@ -60,7 +68,9 @@ def closed_loop_success(session, spec: dict, inputs: list[dict], task: str, epis
     return wins / episodes
 
 
-def quantize_and_check(files: dict[str, bytes], spec: dict, inputs: list[dict], cfg) -> tuple[dict[str, bytes], dict]:
+def quantize_and_check(
+    files: dict[str, bytes], spec: dict, inputs: list[dict], cfg
+) -> tuple[dict[str, bytes], dict]:
     """INT8 versions of the models in `files` and the acceptance report; raises PackageError when the
     INT8 model is outside tolerance and `cfg.force` is false."""
     from physai.deploy.package import MODEL, _session, example_inputs
@@ -84,9 +94,13 @@ def quantize_and_check(files: dict[str, bytes], spec: dict, inputs: list[dict], 
     rng_a = np.where(rng_a > 1e-6, rng_a, 1.0)
     d = np.concatenate(diffs).reshape(-1, outs_a.shape[-1])
     rel = float(np.mean(d / rng_a))
-    report: dict[str, Any] = {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
-                              "action_error_rel": rel, "action_error_max_abs": float(d.max()),
-                              "action_tol": cfg.int8_action_tol, "success_tol": cfg.int8_success_tol}
+    report: dict[str, Any] = {
+        "method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
+        "action_error_rel": rel,
+        "action_error_max_abs": float(d.max()),
+        "action_tol": cfg.int8_action_tol,
+        "success_tol": cfg.int8_success_tol,
+    }
     ok = rel <= cfg.int8_action_tol
     if cfg.int8_task:
         s_fp = closed_loop_success(fp, spec, inputs, cfg.int8_task, cfg.int8_episodes, cfg.seed)
@@ -96,8 +110,14 @@ def quantize_and_check(files: dict[str, bytes], spec: dict, inputs: list[dict], 
     report["accepted"] = bool(ok)
     report["forced"] = bool(not ok and cfg.force)
     if not ok and not cfg.force:
-        extra = (f", closed-loop success fp32 {report['success_fp32']:.0%} vs int8 {report['success_int8']:.0%} "
-                 f"(tolerance {cfg.int8_success_tol:.0%})" if cfg.int8_task else "")
-        raise PackageError(f"INT8 model refused: mean action error {rel:.4f} of the action range (tolerance "
-                           f"{cfg.int8_action_tol}){extra}; export fp32, or pass --force to keep INT8 anyway")
+        extra = (
+            f", closed-loop success fp32 {report['success_fp32']:.0%} vs int8 {report['success_int8']:.0%} "
+            f"(tolerance {cfg.int8_success_tol:.0%})"
+            if cfg.int8_task
+            else ""
+        )
+        raise PackageError(
+            f"INT8 model refused: mean action error {rel:.4f} of the action range (tolerance "
+            f"{cfg.int8_action_tol}){extra}; export fp32, or pass --force to keep INT8 anyway"
+        )
     return q, report

@@ -11,8 +11,22 @@ from __future__ import annotations
 import msgpack
 import numpy as np
 
-ALLOWED_DTYPES = frozenset(np.dtype(t).str for t in (
-    "float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "bool"))
+ALLOWED_DTYPES = frozenset(
+    np.dtype(t).str
+    for t in (
+        "float16",
+        "float32",
+        "float64",
+        "uint8",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint16",
+        "uint32",
+        "bool",
+    )
+)
 MAX_DIMS = 8
 
 
@@ -24,8 +38,12 @@ def _pack_default(obj: object) -> object:
     if isinstance(obj, (np.ndarray, np.generic)) and obj.dtype.kind in ("V", "O", "c"):
         raise ValueError(f"unsupported dtype {obj.dtype}")
     if isinstance(obj, np.ndarray):
-        return {b"__ndarray__": True, b"data": np.ascontiguousarray(obj).tobytes(), b"dtype": obj.dtype.str,
-                b"shape": list(obj.shape)}
+        return {
+            b"__ndarray__": True,
+            b"data": np.ascontiguousarray(obj).tobytes(),
+            b"dtype": obj.dtype.str,
+            b"shape": list(obj.shape),
+        }
     if isinstance(obj, np.generic):
         return {b"__npgeneric__": True, b"data": obj.item(), b"dtype": obj.dtype.str}
     return obj
@@ -45,13 +63,18 @@ def _hook(obj: dict) -> object:
             dtype = dtype.decode()
         if dtype not in ALLOWED_DTYPES:
             raise DecodeError(f"array dtype {dtype!r} is not allowed; allowed: {sorted(ALLOWED_DTYPES)}")
-        if (not isinstance(shape, (list, tuple)) or len(shape) > MAX_DIMS
-                or not all(isinstance(s, int) and 0 <= s < 2**31 for s in shape)):
+        if (
+            not isinstance(shape, (list, tuple))
+            or len(shape) > MAX_DIMS
+            or not all(isinstance(s, int) and 0 <= s < 2**31 for s in shape)
+        ):
             raise DecodeError(f"array shape {shape!r} is invalid")
         dt = np.dtype(dtype)
         if not isinstance(data, bytes) or len(data) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
-            raise DecodeError(f"array data has {len(data) if isinstance(data, bytes) else 'no'} bytes, "
-                              f"expected {int(np.prod(shape))} x {dt.itemsize} for shape {tuple(shape)}")
+            raise DecodeError(
+                f"array data has {len(data) if isinstance(data, bytes) else 'no'} bytes, "
+                f"expected {int(np.prod(shape))} x {dt.itemsize} for shape {tuple(shape)}"
+            )
         return np.frombuffer(data, dtype=dt).reshape(shape)
     if b"__npgeneric__" in obj or "__npgeneric__" in obj:
         dtype = _get(obj, "dtype")
@@ -73,9 +96,16 @@ def unpackb(data: bytes, max_size: int = 64 * 2**20) -> object:
     if len(data) > max_size:
         raise DecodeError(f"message of {len(data)} bytes exceeds the limit of {max_size}")
     try:
-        return msgpack.unpackb(data, object_hook=_hook, raw=False, strict_map_key=False,
-                               max_bin_len=max_size, max_str_len=max_size, max_array_len=2**20,
-                               max_map_len=2**16)
+        return msgpack.unpackb(
+            data,
+            object_hook=_hook,
+            raw=False,
+            strict_map_key=False,
+            max_bin_len=max_size,
+            max_str_len=max_size,
+            max_array_len=2**20,
+            max_map_len=2**16,
+        )
     except DecodeError:
         raise
     except Exception as exc:  # msgpack raises several exception types for malformed input

@@ -54,7 +54,7 @@ class ExportConfig:
     seed: int = 0
     """Seed of the parity inputs."""
     int8: bool = False
-    """Quantize to INT8 (ONNX Runtime dynamic quantization) after the fp32 checks; see `physai.deploy.int8`."""
+    """Quantize to INT8 (ONNX Runtime dynamic quantization) after the fp32 checks (`physai.deploy.int8`)."""
     int8_action_tol: float = 0.02
     """INT8 accepted only if mean |a_int8 - a_fp32| / (action range) stays at or below this."""
     int8_success_tol: float = 0.05
@@ -91,20 +91,29 @@ def normalize_io_spec(io_spec: dict) -> dict:
     spec.setdefault("fps", 20.0)
     spec.setdefault("control", None)
     if len(spec["state_names"]) != spec["state_dim"] or len(spec["action_names"]) != spec["action_dim"]:
-        raise ConfigError(f"io_spec names do not match dims: {len(spec['state_names'])} state names for "
-                          f"state_dim {spec['state_dim']}, {len(spec['action_names'])} action names for "
-                          f"action_dim {spec['action_dim']}")
+        raise ConfigError(
+            f"io_spec names do not match dims: {len(spec['state_names'])} state names for "
+            f"state_dim {spec['state_dim']}, {len(spec['action_names'])} action names for "
+            f"action_dim {spec['action_dim']}"
+        )
     if not 1 <= int(spec["execution_horizon"]) <= int(spec["chunk_size"]):
-        raise ConfigError(f"execution_horizon {spec['execution_horizon']} must be in [1, chunk_size "
-                          f"{spec['chunk_size']}]")
+        raise ConfigError(
+            f"execution_horizon {spec['execution_horizon']} must be in [1, chunk_size {spec['chunk_size']}]"
+        )
     return spec
 
 
 def input_specs(spec: dict) -> list[dict]:
     """The model inputs, in positional order: state, then one uint8 image per camera."""
     h, w = spec["image_size"]
-    ins = [{"name": "state", "dtype": "float32", "shape": [int(spec["state_dim"])],
-            "names": list(spec["state_names"])}]
+    ins = [
+        {
+            "name": "state",
+            "dtype": "float32",
+            "shape": [int(spec["state_dim"])],
+            "names": list(spec["state_names"]),
+        }
+    ]
     ins += [{"name": f"images/{c}", "dtype": "uint8", "shape": [h, w, 3]} for c in spec["cameras"]]
     if spec.get("tactile_dim"):
         ins.append({"name": "tactile", "dtype": "float32", "shape": [int(spec["tactile_dim"])]})
@@ -134,8 +143,17 @@ def _onnx_bytes(module, ins: list[dict], batch: int, dynamic: bool, max_batch: i
         b = torch.export.Dim("batch", min=1, max=max_batch)
         kwargs["dynamic_shapes"] = tuple({0: b} for _ in ins)
     try:
-        prog = torch.onnx.export(module, args, None, dynamo=True, input_names=names, output_names=["actions"],
-                                 external_data=False, verbose=False, **kwargs)
+        prog = torch.onnx.export(
+            module,
+            args,
+            None,
+            dynamo=True,
+            input_names=names,
+            output_names=["actions"],
+            external_data=False,
+            verbose=False,
+            **kwargs,
+        )
     except Exception as exc:  # the exporter raises many types; name the step that failed
         raise PackageError(f"ONNX export (dynamo) of the policy failed: {type(exc).__name__}: {exc}") from exc
     return prog.model_proto.SerializeToString()
@@ -172,8 +190,14 @@ def parity(module, model: bytes, ins: list[dict], samples: int, batch: int, seed
     return worst
 
 
-def export_package(module, io_spec: dict, out: Path, sign_key: Path | None = None,
-                   config: ExportConfig | None = None, progress: Progress | None = None) -> dict:
+def export_package(
+    module,
+    io_spec: dict,
+    out: Path,
+    sign_key: Path | None = None,
+    config: ExportConfig | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Export `module` (raw state [+ images] -> raw action chunk (B, H, A)) as a package in `out`.
 
     Runs the parity check (refuses when ONNX and torch differ by more than `config.parity_tol`), the
@@ -200,22 +224,29 @@ def export_package(module, io_spec: dict, out: Path, sign_key: Path | None = Non
     out_shape = _session(files[MODEL]).get_outputs()[0].shape
     expect = [1, int(spec["chunk_size"]), int(spec["action_dim"])]
     if list(out_shape) != expect:
-        raise PackageError(f"model output shape {out_shape} does not match io_spec (1, chunk_size, action_dim) "
-                           f"= {expect}")
-    report: dict[str, Any] = {"parity": {"max_abs_diff": diff, "tolerance": cfg.parity_tol,
-                                         "samples": cfg.parity_samples}}
+        raise PackageError(
+            f"model output shape {out_shape} does not match io_spec (1, chunk_size, action_dim) = {expect}"
+        )
+    report: dict[str, Any] = {
+        "parity": {"max_abs_diff": diff, "tolerance": cfg.parity_tol, "samples": cfg.parity_samples}
+    }
     if not diff <= cfg.parity_tol:
-        raise PackageError(f"ONNX parity check failed: max |onnx - torch| = {diff:.3g} > {cfg.parity_tol:g}; "
-                           f"the exported graph does not reproduce the policy")
+        raise PackageError(
+            f"ONNX parity check failed: max |onnx - torch| = {diff:.3g} > {cfg.parity_tol:g}; "
+            f"the exported graph does not reproduce the policy"
+        )
     progress.advance(1)
     models = {MODEL: {"batch": 1}}
     if cfg.batched:
         files[MODEL_BATCHED] = _onnx_bytes(module, ins, 2, True, cfg.max_batch)
-        bdiff = parity(module, files[MODEL_BATCHED], ins, max(cfg.parity_samples, 8), min(8, cfg.max_batch),
-                       cfg.seed + 1)
+        bdiff = parity(
+            module, files[MODEL_BATCHED], ins, max(cfg.parity_samples, 8), min(8, cfg.max_batch), cfg.seed + 1
+        )
         report["parity"]["batched_max_abs_diff"] = bdiff
         if not bdiff <= cfg.parity_tol:
-            raise PackageError(f"ONNX parity check of {MODEL_BATCHED} failed: {bdiff:.3g} > {cfg.parity_tol:g}")
+            raise PackageError(
+                f"ONNX parity check of {MODEL_BATCHED} failed: {bdiff:.3g} > {cfg.parity_tol:g}"
+            )
         models[MODEL_BATCHED] = {"batch": "dynamic", "max_batch": cfg.max_batch}
         progress.advance(1)
     precision = "fp32"
@@ -235,21 +266,32 @@ def export_package(module, io_spec: dict, out: Path, sign_key: Path | None = Non
         "chunk_size": int(spec["chunk_size"]),
         "execution_horizon": int(spec["execution_horizon"]),
         "inputs": ins,
-        "output": {"name": "actions", "dtype": "float32",
-                   "shape": [int(spec["chunk_size"]), int(spec["action_dim"])],
-                   "names": list(spec["action_names"])},
+        "output": {
+            "name": "actions",
+            "dtype": "float32",
+            "shape": [int(spec["chunk_size"]), int(spec["action_dim"])],
+            "names": list(spec["action_names"]),
+        },
         "action_low": spec.get("action_low"),
         "action_high": spec.get("action_high"),
         "cameras": list(spec["cameras"]),
         "task_names": list(spec["task_names"]),
-        "normalization": {"embedded": True, "note": "normalization is inside the graph: raw state in, raw "
-                          "actions out", "stats": spec.get("normalization")},
+        "normalization": {
+            "embedded": True,
+            "note": "normalization is inside the graph: raw state in, raw actions out",
+            "stats": spec.get("normalization"),
+        },
         "models": models,
         "precision": precision,
         "export": report,
-        "exporter": {"physai": getattr(physai, "__version__", "0"), "torch": torch.__version__,
-                     "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "dynamo": True,
-                     "opset": int(onnx.load_from_string(files[MODEL]).opset_import[0].version)},
+        "exporter": {
+            "physai": getattr(physai, "__version__", "0"),
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "dynamo": True,
+            "opset": int(onnx.load_from_string(files[MODEL]).opset_import[0].version),
+        },
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     files[POLICY] = (json.dumps(policy, indent=2, default=_json_default) + "\n").encode()
@@ -257,8 +299,13 @@ def export_package(module, io_spec: dict, out: Path, sign_key: Path | None = Non
     write_package(out, files, key)
     progress.advance(1)
     progress.close()
-    return {"path": str(out), "signed": key is not None, **report, "precision": precision,
-            "files": sorted(files)}
+    return {
+        "path": str(out),
+        "signed": key is not None,
+        **report,
+        "precision": precision,
+        "files": sorted(files),
+    }
 
 
 def _json_default(o: Any) -> Any:
@@ -288,10 +335,13 @@ def write_package(out: Path, files: dict[str, bytes], key=None) -> None:
 def model_card(policy: dict, extra: dict[str, Any]) -> str:
     """MODEL_CARD.md text."""
     ev = extra.get("evaluation")
-    ev_text = json.dumps(ev, indent=2, default=str) if ev else "No evaluation results were attached at export."
+    ev_text = (
+        json.dumps(ev, indent=2, default=str) if ev else "No evaluation results were attached at export."
+    )
     par = policy["export"]["parity"]
     lines = [
-        "# Model card", "",
+        "# Model card",
+        "",
         f"- Embodiment: `{policy['embodiment']}` (control mode: `{policy['control']}`)",
         f"- Control rate: {policy['fps']:g} Hz; action chunk {policy['chunk_size']} steps, "
         f"{policy['execution_horizon']} executed per inference",
@@ -299,16 +349,39 @@ def model_card(policy: dict, extra: dict[str, Any]) -> str:
         f"- Output: actions {tuple(policy['output']['shape'])}",
         f"- Precision: {policy['precision']}; ONNX vs torch max abs diff {par['max_abs_diff']:.3g} "
         f"(tolerance {par['tolerance']:g})",
-        f"- Tasks: {', '.join(policy['task_names']) or 'not stated'}", "",
-        "## Training data", "", str(extra.get("training_data", "Not stated by the exporter.")), "",
-        "## Evaluation", "", "```", ev_text, "```", "",
-        "## Intended use", "",
-        str(extra.get("intended_use", f"Closed-loop control of a `{policy['embodiment']}` robot on the tasks "
-                      "above, always behind the physai safety supervisor.")), "",
-        "## Limits", "",
-        str(extra.get("limits", "Trained in simulation; behaviour outside the training distribution (other "
-                      "objects, lighting, dynamics) is unknown. Not a safety function: the supervisor and the "
-                      "robot's own safety system must stay enabled.")), "",
+        f"- Tasks: {', '.join(policy['task_names']) or 'not stated'}",
+        "",
+        "## Training data",
+        "",
+        str(extra.get("training_data", "Not stated by the exporter.")),
+        "",
+        "## Evaluation",
+        "",
+        "```",
+        ev_text,
+        "```",
+        "",
+        "## Intended use",
+        "",
+        str(
+            extra.get(
+                "intended_use",
+                f"Closed-loop control of a `{policy['embodiment']}` robot on the tasks "
+                "above, always behind the physai safety supervisor.",
+            )
+        ),
+        "",
+        "## Limits",
+        "",
+        str(
+            extra.get(
+                "limits",
+                "Trained in simulation; behaviour outside the training distribution (other "
+                "objects, lighting, dynamics) is unknown. Not a safety function: the supervisor and the "
+                "robot's own safety system must stay enabled.",
+            )
+        ),
+        "",
     ]
     return "\n".join(lines)
 
@@ -328,8 +401,10 @@ class Package:
         except (KeyError, ValueError) as exc:
             raise PackageError(f"{self.path}/{POLICY} is missing or not JSON: {exc}") from None
         if self.policy.get("format") != POLICY_FORMAT:
-            raise PackageError(f"{self.path}/{POLICY} has format {self.policy.get('format')!r}, expected "
-                               f"{POLICY_FORMAT!r}; re-export with this physai version")
+            raise PackageError(
+                f"{self.path}/{POLICY} has format {self.policy.get('format')!r}, expected "
+                f"{POLICY_FORMAT!r}; re-export with this physai version"
+            )
         self.inputs: list[dict] = self.policy["inputs"]
 
     embodiment = property(lambda self: self.policy["embodiment"])
@@ -361,15 +436,25 @@ class Package:
 
     def describe(self) -> dict:
         """JSON-ready summary."""
-        return {"path": str(self.path), "signed_by": self.signed_by, "embodiment": self.embodiment,
-                "control": self.control, "fps": self.fps, "chunk_size": self.chunk_size,
-                "execution_horizon": self.execution_horizon, "precision": self.policy.get("precision"),
-                "inputs": self.inputs, "output": self.policy["output"], "files": sorted(self._files),
-                "parity": self.policy.get("export", {}).get("parity")}
+        return {
+            "path": str(self.path),
+            "signed_by": self.signed_by,
+            "embodiment": self.embodiment,
+            "control": self.control,
+            "fps": self.fps,
+            "chunk_size": self.chunk_size,
+            "execution_horizon": self.execution_horizon,
+            "precision": self.policy.get("precision"),
+            "inputs": self.inputs,
+            "output": self.policy["output"],
+            "files": sorted(self._files),
+            "parity": self.policy.get("export", {}).get("parity"),
+        }
 
 
-def load_package(path: Path, trusted_keys: list | None = None, allow_unsigned: bool = False,
-                 threads: int = 1) -> Package:
+def load_package(
+    path: Path, trusted_keys: list | None = None, allow_unsigned: bool = False, threads: int = 1
+) -> Package:
     """Verify the package in `path` (signature, then every hash), then build it from the verified bytes.
 
     `trusted_keys`: Ed25519 public keys (see `signing.trusted_keys`). Unsigned packages load only with
@@ -381,8 +466,13 @@ def load_package(path: Path, trusted_keys: list | None = None, allow_unsigned: b
     return Package(Path(path), v.files, v.signed_by, threads=threads)
 
 
-def export_checkpoint(checkpoint: Path, out: Path, sign_key: Path | None = None, config: ExportConfig | None = None,
-                      progress: Progress | None = None) -> dict:
+def export_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    sign_key: Path | None = None,
+    config: ExportConfig | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Export a `physai.policies` checkpoint (`runs/X/checkpoint` or the run folder) as a package."""
     from physai.policies import load_policy, read_checkpoint_config
 
@@ -390,8 +480,10 @@ def export_checkpoint(checkpoint: Path, out: Path, sign_key: Path | None = None,
     cfg = config or ExportConfig()
     extra = read_checkpoint_config(checkpoint).get("extra") or {}
     card = dict(cfg.model_card)
-    card.setdefault("training_data", extra.get("dataset") or extra.get("training_data")
-                    or f"not recorded in {checkpoint}/config.json")
+    card.setdefault(
+        "training_data",
+        extra.get("dataset") or extra.get("training_data") or f"not recorded in {checkpoint}/config.json",
+    )
     if extra.get("eval") or extra.get("evaluation"):
         card.setdefault("evaluation", extra.get("eval") or extra.get("evaluation"))
     cfg.model_card = card

@@ -14,15 +14,39 @@ from physai.tasks.tabletop.common import TABLE_Z
 
 TASK = "tabletop/pick-place"
 # indices into the privileged pick-place state
-WIDTH, TCP, OBJ, TRAY = 14, slice(15, 18), slice(28, 31), slice(35, 38)
+WIDTH, TCP, TCP_QUAT, OBJ, OBJ_QUAT, TRAY = (
+    14,
+    slice(15, 18),
+    slice(18, 22),
+    slice(28, 31),
+    slice(31, 35),
+    slice(35, 38),
+)
+QUARTER = 1.5707963267948966  # grasps are planned modulo a quarter turn (boxes; round shapes do not care)
+
+
+def _yaw(q: torch.Tensor) -> torch.Tensor:
+    """Heading about +z of wxyz quaternions (B, 4)."""
+    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    return torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def _wrap(x: torch.Tensor, period: float) -> torch.Tensor:
+    return x - torch.floor(x / period + 0.5) * period
 
 
 class PickPlaceController(torch.nn.Module):
-    """Approach, descend, close, lift, carry over the tray, lower, release — decided from state alone."""
+    """Approach, descend, close, lift, carry over the tray, lower, release — decided from state alone.
 
-    def __init__(self, chunk: int = 4, step: float = 0.04) -> None:
+    Each chunk plans `step`-sized TCP moves (0.012 m at 20 Hz = 0.24 m/s, inside the collaborative
+    speed cap), so a chunk stays valid when the runtime drops its first actions (async chunking).
+    """
+
+    def __init__(
+        self, chunk: int = 4, step: float = 0.012, rot_step: float = 0.1, home_yaw: float = 0.0
+    ) -> None:
         super().__init__()
-        self.chunk, self.step = chunk, step
+        self.chunk, self.step, self.rot_step, self.home_yaw = chunk, step, rot_step, home_yaw
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         tcp, obj, tray, width = state[:, TCP], state[:, OBJ], state[:, TRAY], state[:, WIDTH]
@@ -48,7 +72,9 @@ class PickPlaceController(torch.nn.Module):
         over = torch.stack([tray[:, 0], tray[:, 1], carry], 1)
         lower = torch.stack([tray[:, 0], tray[:, 1], z + TABLE_Z + 0.1], 1)
         far = xy_tray_tcp > 0.02
-        hold_t = torch.where((far & (tcp[:, 2] < carry - 0.03))[:, None], lift, torch.where(far[:, None], over, lower))
+        hold_t = torch.where(
+            (far & (tcp[:, 2] < carry - 0.03))[:, None], lift, torch.where(far[:, None], over, lower)
+        )
         target = torch.where(holding[:, None], hold_t, target)
         grip = torch.where(holding, z + 1, grip)
         # A: the object is low over the tray: release and back up
@@ -56,26 +82,53 @@ class PickPlaceController(torch.nn.Module):
         target = torch.where(release[:, None], over, target)
         grip = torch.where(release, z, grip)
 
+        # wrist yaw: align the fingers with the object (modulo a quarter turn) until it is held
+        yaw_err = _wrap(_yaw(state[:, OBJ_QUAT]) - (_yaw(state[:, TCP_QUAT]) - self.home_yaw), QUARTER)
+        yaw_err = torch.where(holding | release, z, yaw_err)
+
         steps, pos = [], tcp
         for _ in range(self.chunk):
             err = target - pos
             n = torch.linalg.vector_norm(err, dim=1, keepdim=True)
             d = err * torch.clamp(self.step / (n + 1e-9), max=1.0)
             pos = pos + d
-            steps.append(torch.cat([d, torch.zeros_like(d), grip[:, None]], 1))
+            r = torch.clamp(yaw_err, -self.rot_step, self.rot_step)
+            yaw_err = yaw_err - r
+            steps.append(torch.cat([d, z[:, None], z[:, None], r[:, None], grip[:, None]], 1))
         return torch.stack(steps, 1)
 
 
-def io_spec(chunk: int = 4, horizon: int = 2) -> dict:
+def io_spec(chunk: int = 4, horizon: int = 1) -> dict:
     """The io_spec of the controller for `export_package` (same keys as `physai.policies`)."""
     from physai.envs import make
 
     env = make(TASK, render_mode=None)
     spec = env.action_spec
-    d = {"embodiment": env.robot.name, "control": env.control, "fps": 1.0 / env.control_dt,
-         "state_names": list(env.state_names), "state_dim": len(env.state_names),
-         "action_names": list(spec.names), "action_dim": int(spec.shape[0]), "chunk_size": chunk,
-         "n_action_steps": horizon, "tasks": [TASK], "cameras": [],
-         "action_low": spec.low.tolist(), "action_high": spec.high.tolist()}
+    d = {
+        "embodiment": env.robot.name,
+        "control": env.control,
+        "fps": 1.0 / env.control_dt,
+        "state_names": list(env.state_names),
+        "state_dim": len(env.state_names),
+        "action_names": list(spec.names),
+        "action_dim": int(spec.shape[0]),
+        "chunk_size": chunk,
+        "n_action_steps": horizon,
+        "tasks": [TASK],
+        "cameras": [],
+        "action_low": spec.low.tolist(),
+        "action_high": spec.high.tolist(),
+    }
     env.close()
     return d
+
+
+def make_controller(chunk: int = 4) -> PickPlaceController:
+    """The controller with the home wrist heading of arm7 measured from the task's env."""
+    from physai.envs import make
+
+    env = make(TASK, render_mode=None)
+    obs, _ = env.reset(seed=0)
+    home = float(_yaw(torch.from_numpy(obs["state"][None, TCP_QUAT].copy()))[0])
+    env.close()
+    return PickPlaceController(chunk=chunk, home_yaw=home)

@@ -34,8 +34,9 @@ class RuntimeConfig:
     """Stop after this many cycles (None: no limit)."""
     refill_threshold: int | None = None
     """Request the next chunk when this many actions are left (None: chunk_size - execution_horizon)."""
-    blend_steps: int = 3
-    """Overlapping actions blended linearly from the old chunk into the new one."""
+    blend_steps: int = 1
+    """Overlapping actions blended linearly from the old chunk into the new one (0: switch at once).
+    More blending is smoother but follows new observations later (a reactive policy wants 0-1)."""
     realtime: bool = True
     """Pace cycles on the monotonic clock; False runs as fast as possible and waits for each inference
     (deterministic; for tests and offline checks)."""
@@ -50,19 +51,28 @@ class RuntimeConfig:
 def check_compatible(pkg: Package, info) -> None:
     """Refuse a package for another embodiment, control mode or I/O layout than the robot's."""
     if pkg.embodiment != info.embodiment:
-        raise SafetyError(f"package {pkg.path} is for embodiment {pkg.embodiment!r} but the robot is "
-                          f"{info.embodiment!r}; refusing to run it")
+        raise SafetyError(
+            f"package {pkg.path} is for embodiment {pkg.embodiment!r} but the robot is "
+            f"{info.embodiment!r}; refusing to run it"
+        )
     if pkg.control and pkg.control != info.control:
-        raise SafetyError(f"package {pkg.path} commands {pkg.control!r} but the robot driver accepts "
-                          f"{info.control!r}")
+        raise SafetyError(
+            f"package {pkg.path} commands {pkg.control!r} but the robot driver accepts {info.control!r}"
+        )
     if pkg.action_dim != len(info.action_names):
-        raise SafetyError(f"package actions have {pkg.action_dim} elements, the robot expects "
-                          f"{len(info.action_names)} ({info.action_names})")
+        raise SafetyError(
+            f"package actions have {pkg.action_dim} elements, the robot expects "
+            f"{len(info.action_names)} ({info.action_names})"
+        )
     if pkg.state_dim != len(info.state_names):
-        raise SafetyError(f"package expects a state of {pkg.state_dim} elements, the robot provides "
-                          f"{len(info.state_names)}")
-    missing = [i["name"] for i in pkg.inputs if i["name"].startswith("images/")
-               and i["name"][len("images/"):] not in info.cameras]
+        raise SafetyError(
+            f"package expects a state of {pkg.state_dim} elements, the robot provides {len(info.state_names)}"
+        )
+    missing = [
+        i["name"]
+        for i in pkg.inputs
+        if i["name"].startswith("images/") and i["name"][len("images/") :] not in info.cameras
+    ]
     if missing:
         raise SafetyError(f"package needs camera inputs {missing}; the robot provides {info.cameras}")
 
@@ -161,8 +171,15 @@ class Runtime:
         try:
             check_compatible(pkg, info)
             period = 1.0 / cfg.hz
-            sup = self.supervisor = SafetySupervisor(info.safety_limits, info.control, period, info.action_names,
-                                                     info.action_low, info.action_high, cfg.supervisor)
+            sup = self.supervisor = SafetySupervisor(
+                info.safety_limits,
+                info.control,
+                period,
+                info.action_names,
+                info.action_low,
+                info.action_high,
+                cfg.supervisor,
+            )
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             threshold = cfg.refill_threshold
@@ -186,8 +203,15 @@ class Runtime:
                 if self.supervisor is not None:
                     self.supervisor.close()
 
-    def _loop(self, sup: SafetySupervisor, worker: _InferenceWorker, queue: deque, threshold: int,
-              period: float, first_latency: float) -> dict:
+    def _loop(
+        self,
+        sup: SafetySupervisor,
+        worker: _InferenceWorker,
+        queue: deque,
+        threshold: int,
+        period: float,
+        first_latency: float,
+    ) -> dict:
         cfg = self.cfg
         max_cycles = cfg.max_cycles if cfg.max_cycles is not None else 2**62
         if cfg.duration is not None:
@@ -249,8 +273,9 @@ class Runtime:
                     break
         final = self.driver.read()
         success = success or final.success
-        return _report(cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done,
-                       sup.summary())
+        return _report(
+            cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done, sup.summary()
+        )
 
 
 def _sleep_until(t: float, spin: float) -> None:
@@ -265,19 +290,46 @@ def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if len(x) else 0.0
 
 
-def _report(cfg: RuntimeConfig, period: float, cycles: int, starts: list, works: list, lat: list, misses: int,
-            late: int, chunks: int, success: bool, done: bool, safety: dict) -> dict:
+def _report(
+    cfg: RuntimeConfig,
+    period: float,
+    cycles: int,
+    starts: list,
+    works: list,
+    lat: list,
+    misses: int,
+    late: int,
+    chunks: int,
+    success: bool,
+    done: bool,
+    safety: dict,
+) -> dict:
     per = np.diff(np.asarray(starts)) if len(starts) > 1 else np.zeros(0)
     jit = np.abs(per - period) * 1e3
     w = np.asarray(works) * 1e3
     la = np.asarray(lat) * 1e3
     return {
-        "cycles": cycles, "hz": cfg.hz, "realtime": cfg.realtime, "success": bool(success), "episode_done": done,
-        "timing": {"period_ms": period * 1e3, "period_mean_ms": float(per.mean() * 1e3) if len(per) else 0.0,
-                   "jitter_p50_ms": _pct(jit, 50), "jitter_p99_ms": _pct(jit, 99), "jitter_max_ms": _pct(jit, 100),
-                   "work_p50_ms": _pct(w, 50), "work_p99_ms": _pct(w, 99),
-                   "deadline_misses": misses, "deadline_miss_rate": misses / max(cycles, 1)},
-        "inference": {"chunks": chunks + 1, "latency_p50_ms": _pct(la, 50), "latency_p99_ms": _pct(la, 99),
-                      "late_cycles": late},
+        "cycles": cycles,
+        "hz": cfg.hz,
+        "realtime": cfg.realtime,
+        "success": bool(success),
+        "episode_done": done,
+        "timing": {
+            "period_ms": period * 1e3,
+            "period_mean_ms": float(per.mean() * 1e3) if len(per) else 0.0,
+            "jitter_p50_ms": _pct(jit, 50),
+            "jitter_p99_ms": _pct(jit, 99),
+            "jitter_max_ms": _pct(jit, 100),
+            "work_p50_ms": _pct(w, 50),
+            "work_p99_ms": _pct(w, 99),
+            "deadline_misses": misses,
+            "deadline_miss_rate": misses / max(cycles, 1),
+        },
+        "inference": {
+            "chunks": chunks + 1,
+            "latency_p50_ms": _pct(la, 50),
+            "latency_p99_ms": _pct(la, 99),
+            "late_cycles": late,
+        },
         "safety": safety,
     }

@@ -72,9 +72,17 @@ def _finite(x: np.ndarray | None) -> bool:
 class SafetySupervisor:
     """Filters commands for one robot in one control mode at a fixed period `dt`."""
 
-    def __init__(self, limits: SafetyLimits, mode: str, dt: float, action_names: list[str],
-                 action_low: np.ndarray, action_high: np.ndarray, config: SupervisorConfig | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        limits: SafetyLimits,
+        mode: str,
+        dt: float,
+        action_names: list[str],
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        config: SupervisorConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if mode not in ("joint_pos", "ee_delta"):
             raise ConfigError(f"the safety supervisor supports joint_pos and ee_delta commands, not {mode!r}")
         if dt <= 0:
@@ -107,8 +115,10 @@ class SafetySupervisor:
             idx = []
             for j in jn:
                 if j not in self.names:
-                    raise ConfigError(f"joint {j!r} of the safety limits is not an action channel; action names: "
-                                      f"{self.names}")
+                    raise ConfigError(
+                        f"joint {j!r} of the safety limits is not an action channel; action names: "
+                        f"{self.names}"
+                    )
                 idx.append(self.names.index(j))
             self.joint_idx = np.array(idx)
             self.lo = self.limits.joint_pos_lower + self.cfg.joint_margin
@@ -126,10 +136,14 @@ class SafetySupervisor:
                 raise ConfigError(f"ee_delta action names carry no 'ee.dx/dy/dz' channels: {self.names}")
             self.ee_groups = [np.array(v) for v in groups.values()]
             lin = {int(i) for g in self.ee_groups for i in g}
-            self.rot_idx = np.array([i for i, nm in enumerate(self.names)
-                                     if nm.endswith(("ee.drx", "ee.dry", "ee.drz"))], dtype=int)
-            self.other_idx = np.array([i for i in range(len(self.names))
-                                       if i not in lin and i not in set(self.rot_idx.tolist())], dtype=int)
+            self.rot_idx = np.array(
+                [i for i, nm in enumerate(self.names) if nm.endswith(("ee.drx", "ee.dry", "ee.drz"))],
+                dtype=int,
+            )
+            self.other_idx = np.array(
+                [i for i in range(len(self.names)) if i not in lin and i not in set(self.rot_idx.tolist())],
+                dtype=int,
+            )
 
     # ------------------------------------------------------------------ control API
     def start(self, state: RobotState) -> None:
@@ -196,8 +210,11 @@ class SafetySupervisor:
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (len(self.names),) or not np.all(np.isfinite(a)):
             self._nan_count += 1
-            self._record("non_finite_action" if a.shape == (len(self.names),) else "bad_shape",
-                         a.tolist() if a.size < 64 else f"shape {a.shape}", "hold")
+            self._record(
+                "non_finite_action" if a.shape == (len(self.names),) else "bad_shape",
+                a.tolist() if a.size < 64 else f"shape {a.shape}",
+                "hold",
+            )
             if self._nan_count > self.cfg.nan_hold_cycles:
                 self._latch("non_finite_action", f"{self._nan_count} invalid actions in a row")
             return self._emit(self._brake_command(state))
@@ -217,8 +234,12 @@ class SafetySupervisor:
 
     def _monitor(self, state: RobotState) -> None:
         L = self.limits
-        if not (_finite(state.joint_pos) and _finite(state.ee_pos) and _finite(state.wrench)
-                and _finite(state.tactile)):
+        if not (
+            _finite(state.joint_pos)
+            and _finite(state.ee_pos)
+            and _finite(state.wrench)
+            and _finite(state.tactile)
+        ):
             self._latch("non_finite_state", "robot state contains NaN/inf")
             return
         if state.wrench is not None:
@@ -243,8 +264,12 @@ class SafetySupervisor:
     def _step_joints(self, q_des: np.ndarray) -> np.ndarray:
         q, v, dt = self._q, self._v, self.dt
         v_des = (q_des - q) / dt
-        v_hi = np.minimum.reduce([self.vmax, v + self.amax * dt, self._brake_bound(np.maximum(self.hi - q, 0))])
-        v_lo = np.maximum.reduce([-self.vmax, v - self.amax * dt, -self._brake_bound(np.maximum(q - self.lo, 0))])
+        v_hi = np.minimum.reduce(
+            [self.vmax, v + self.amax * dt, self._brake_bound(np.maximum(self.hi - q, 0))]
+        )
+        v_lo = np.maximum.reduce(
+            [-self.vmax, v - self.amax * dt, -self._brake_bound(np.maximum(q - self.lo, 0))]
+        )
         v_new = np.minimum(np.maximum(v_des, v_lo), v_hi)
         q_new = np.clip(q + v_new * dt, self.lo, self.hi)
         self._v = (q_new - q) / dt

@@ -70,8 +70,10 @@ def validate_obs(obs: object, inputs: list[dict]) -> list[np.ndarray]:
     unknown = sorted(keys - set(names) - set(TEXT_KEYS))
     missing = [n for n in names if n not in obs]
     if unknown or missing:
-        raise RequestError(f"observation keys: missing {missing}, unknown {unknown}; expected {names} "
-                           f"(optionally {list(TEXT_KEYS)})")
+        raise RequestError(
+            f"observation keys: missing {missing}, unknown {unknown}; expected {names} "
+            f"(optionally {list(TEXT_KEYS)})"
+        )
     for k in TEXT_KEYS:
         if k in obs and not (isinstance(obs[k], str) and len(obs[k]) <= 2048):
             raise RequestError(f"{k!r} must be a string of at most 2048 characters")
@@ -95,15 +97,27 @@ def validate_obs(obs: object, inputs: list[dict]) -> list[np.ndarray]:
 
 def metadata(pkg: Package, cfg: ServerConfig) -> dict:
     """The map sent on connect: what the package expects and returns."""
-    return {"server": "physai", "protocol": "openpi-websocket-msgpack-numpy",
-            "embodiment": pkg.embodiment, "control": pkg.control, "fps": pkg.fps,
-            "chunk_size": pkg.chunk_size, "execution_horizon": pkg.execution_horizon,
-            "observation_spec": {i["name"]: {"shape": list(i["shape"]), "dtype": i["dtype"],
-                                             "names": i.get("names", [])} for i in pkg.inputs},
-            "optional_keys": list(TEXT_KEYS),
-            "action_spec": {"shape": pkg.policy["output"]["shape"], "dtype": "float32",
-                            "names": pkg.policy["output"]["names"]},
-            "signed_by": pkg.signed_by, "max_batch": cfg.max_batch}
+    return {
+        "server": "physai",
+        "protocol": "openpi-websocket-msgpack-numpy",
+        "embodiment": pkg.embodiment,
+        "control": pkg.control,
+        "fps": pkg.fps,
+        "chunk_size": pkg.chunk_size,
+        "execution_horizon": pkg.execution_horizon,
+        "observation_spec": {
+            i["name"]: {"shape": list(i["shape"]), "dtype": i["dtype"], "names": i.get("names", [])}
+            for i in pkg.inputs
+        },
+        "optional_keys": list(TEXT_KEYS),
+        "action_spec": {
+            "shape": pkg.policy["output"]["shape"],
+            "dtype": "float32",
+            "names": pkg.policy["output"]["names"],
+        },
+        "signed_by": pkg.signed_by,
+        "max_batch": cfg.max_batch,
+    }
 
 
 class PolicyServer:
@@ -112,11 +126,14 @@ class PolicyServer:
     def __init__(self, pkg: Package, config: ServerConfig | None = None) -> None:
         cfg = self.cfg = config or ServerConfig()
         if cfg.token is None and not cfg.insecure_local:
-            raise ConfigError("the policy server needs --token-file, or --insecure-local to serve without a token "
-                              "on loopback only")
+            raise ConfigError(
+                "the policy server needs --token-file, or --insecure-local to serve without a token "
+                "on loopback only"
+            )
         if cfg.token is None and cfg.host not in LOOPBACK:
-            raise ConfigError(f"--insecure-local binds loopback only; refusing to serve without a token on "
-                              f"{cfg.host!r}")
+            raise ConfigError(
+                f"--insecure-local binds loopback only; refusing to serve without a token on {cfg.host!r}"
+            )
         if cfg.max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {cfg.max_batch}")
         self.pkg = pkg
@@ -140,8 +157,10 @@ class PolicyServer:
             scheme, _, value = auth.partition(" ")
             if scheme not in ("Api-Key", "Bearer") or not hmac.compare_digest(value.strip(), self.cfg.token):
                 self.stats["refused"] += 1
-                return connection.respond(http.HTTPStatus.UNAUTHORIZED,
-                                          "missing or bad token: send 'Authorization: Api-Key <token>'\n")
+                return connection.respond(
+                    http.HTTPStatus.UNAUTHORIZED,
+                    "missing or bad token: send 'Authorization: Api-Key <token>'\n",
+                )
         return None
 
     # ------------------------------------------------------------------ per connection
@@ -211,23 +230,35 @@ class PolicyServer:
             self.stats["batches"] += 1
             for k, (_, fut, tq) in enumerate(items):
                 if not fut.done():
-                    fut.set_result((out[k], {"infer_ms": infer_ms, "queue_ms": (t0 - tq) * 1e3,
-                                             "batch_size": len(items)}))
+                    fut.set_result(
+                        (
+                            out[k],
+                            {"infer_ms": infer_ms, "queue_ms": (t0 - tq) * 1e3, "batch_size": len(items)},
+                        )
+                    )
 
     def _infer(self, batch: list[list[np.ndarray]]) -> np.ndarray:
         if self.batched:
             arrays = [np.stack([b[j] for b in batch]) for j in range(len(self.pkg.inputs))]
             return self.pkg.infer_batch(arrays)
-        return np.stack([self.pkg.infer({i["name"]: a for i, a in zip(self.pkg.inputs, b, strict=True)})
-                         for b in batch])
+        return np.stack(
+            [self.pkg.infer({i["name"]: a for i, a in zip(self.pkg.inputs, b, strict=True)}) for b in batch]
+        )
 
     # ------------------------------------------------------------------ lifecycle
     async def serve(self, stop: asyncio.Event, ready: threading.Event | None = None) -> None:
         """Serve until `stop` is set; then stop accepting, close connections (1001) and return."""
         self._queue = asyncio.Queue()
         batcher = asyncio.create_task(self._batcher())
-        async with serve(self._handler, self.cfg.host, self.cfg.port, process_request=self._process_request,
-                         max_size=self.max_message, compression=None, ping_interval=20) as server:
+        async with serve(
+            self._handler,
+            self.cfg.host,
+            self.cfg.port,
+            process_request=self._process_request,
+            max_size=self.max_message,
+            compression=None,
+            ping_interval=20,
+        ) as server:
             self.port = server.sockets[0].getsockname()[1]
             if ready is not None:
                 ready.set()

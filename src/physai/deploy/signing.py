@@ -46,14 +46,18 @@ def generate_keys(out: Path, overwrite: bool = False) -> tuple[Path, Path]:
     if not overwrite and (priv_path.exists() or pub_path.exists()):
         raise ConfigError(f"{priv_path} or {pub_path} already exists; choose another --out or delete them")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     os.chmod(priv_path, 0o600)
-    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+    pub_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return priv_path, pub_path
 
 
@@ -63,8 +67,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if not path.is_file():
         raise ConfigError(f"signing key {path} not found; create one with `physai keys generate --out DIR`")
     if os.name == "posix" and path.stat().st_mode & 0o077:
-        raise ConfigError(f"signing key {path} is readable by other users (mode {oct(path.stat().st_mode & 0o777)});"
-                          f" run `chmod 600 {path}`")
+        raise ConfigError(
+            f"signing key {path} is readable by other users (mode {oct(path.stat().st_mode & 0o777)});"
+            f" run `chmod 600 {path}`"
+        )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError as exc:
@@ -88,7 +94,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def trusted_keys(public_keys: list[Path] | Path | None = None, trust_dir: Path | None = None) -> list[Ed25519PublicKey]:
+def trusted_keys(
+    public_keys: list[Path] | Path | None = None, trust_dir: Path | None = None
+) -> list[Ed25519PublicKey]:
     """Explicit public keys plus every `*.pub` in `trust_dir` (default: `$PHYSAI_TRUSTED_KEYS`)."""
     if isinstance(public_keys, (str, Path)):
         public_keys = [Path(public_keys)]
@@ -108,15 +116,20 @@ def sha256(data: bytes) -> str:
 
 def build_manifest(files: dict[str, bytes]) -> bytes:
     """Canonical manifest bytes for `files` (relative name -> content)."""
-    doc = {"format": MANIFEST_FORMAT,
-           "files": {name: {"sha256": sha256(data), "size": len(data)} for name, data in sorted(files.items())}}
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "files": {name: {"sha256": sha256(data), "size": len(data)} for name, data in sorted(files.items())},
+    }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 def sign_manifest(manifest: bytes, key: Ed25519PrivateKey) -> bytes:
     """Signature file content for `manifest`."""
-    doc = {"algorithm": "ed25519", "key_id": key_id(key.public_key()),
-           "signature": base64.b64encode(key.sign(manifest)).decode()}
+    doc = {
+        "algorithm": "ed25519",
+        "key_id": key_id(key.public_key()),
+        "signature": base64.b64encode(key.sign(manifest)).decode(),
+    }
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
@@ -158,8 +171,10 @@ def verify_tree(root: Path, keys: list[Ed25519PublicKey], allow_unsigned: bool =
     signed_by = None
     if sig is None:
         if not allow_unsigned:
-            raise PackageError(f"{root} is unsigned ({SIGNATURE} missing); sign it at export with --sign-key, "
-                               f"or pass --allow-unsigned to load it anyway")
+            raise PackageError(
+                f"{root} is unsigned ({SIGNATURE} missing); sign it at export with --sign-key, "
+                f"or pass --allow-unsigned to load it anyway"
+            )
     else:
         signed_by = _check_signature(root, manifest, sig, keys)
     try:
@@ -171,10 +186,14 @@ def verify_tree(root: Path, keys: list[Ed25519PublicKey], allow_unsigned: bool =
         raise PackageError(f"{root}/{MANIFEST} is malformed: {exc}") from None
     for name, data in files.items():
         if name not in listed:
-            raise PackageError(f"{root}/{name} is not listed in {MANIFEST}; remove it (packages are immutable)")
+            raise PackageError(
+                f"{root}/{name} is not listed in {MANIFEST}; remove it (packages are immutable)"
+            )
         if sha256(data) != listed[name].get("sha256") or len(data) != listed[name].get("size"):
-            raise PackageError(f"{root}/{name} does not match its sha256 in {MANIFEST}: the file was changed "
-                               f"after export; refusing to load")
+            raise PackageError(
+                f"{root}/{name} does not match its sha256 in {MANIFEST}: the file was changed "
+                f"after export; refusing to load"
+            )
     missing = sorted(set(listed) - set(files))
     if missing:
         raise PackageError(f"{root}: files listed in {MANIFEST} are missing: {', '.join(missing)}")
@@ -188,16 +207,22 @@ def _check_signature(root: Path, manifest: bytes, sig: bytes, keys: list[Ed25519
         if doc.get("algorithm") != "ed25519":
             raise ValueError(f"algorithm {doc.get('algorithm')!r}")
     except (ValueError, KeyError, TypeError) as exc:
-        raise PackageError(f"{root}/{SIGNATURE} is malformed ({exc}); the package was changed after export") from None
+        raise PackageError(
+            f"{root}/{SIGNATURE} is malformed ({exc}); the package was changed after export"
+        ) from None
     if not keys:
-        raise PackageError(f"{root} is signed (key id {doc.get('key_id')}) but no trusted public key was given; "
-                           f"pass --public-key KEY.pub or put it in ${TRUST_ENV}")
+        raise PackageError(
+            f"{root} is signed (key id {doc.get('key_id')}) but no trusted public key was given; "
+            f"pass --public-key KEY.pub or put it in ${TRUST_ENV}"
+        )
     for k in keys:
         try:
             k.verify(raw, manifest)
             return key_id(k)
         except InvalidSignature:
             continue
-    raise PackageError(f"{root}/{MANIFEST} / {SIGNATURE}: the signature does not verify with any trusted key "
-                       f"(signed as key id {doc.get('key_id')}); the manifest or signature was changed, or the "
-                       f"signer is not trusted")
+    raise PackageError(
+        f"{root}/{MANIFEST} / {SIGNATURE}: the signature does not verify with any trusted key "
+        f"(signed as key id {doc.get('key_id')}); the manifest or signature was changed, or the "
+        f"signer is not trusted"
+    )

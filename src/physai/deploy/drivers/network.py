@@ -48,10 +48,17 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def _info_to_wire(info: DriverInfo) -> dict:
-    return {"embodiment": info.embodiment, "control": info.control, "hz": info.hz, "state_names": info.state_names,
-            "action_names": info.action_names, "action_low": np.asarray(info.action_low, np.float64),
-            "action_high": np.asarray(info.action_high, np.float64), "cameras": info.cameras,
-            "safety_limits": info.safety_limits.to_dict()}
+    return {
+        "embodiment": info.embodiment,
+        "control": info.control,
+        "hz": info.hz,
+        "state_names": info.state_names,
+        "action_names": info.action_names,
+        "action_low": np.asarray(info.action_low, np.float64),
+        "action_high": np.asarray(info.action_high, np.float64),
+        "cameras": info.cameras,
+        "safety_limits": info.safety_limits.to_dict(),
+    }
 
 
 def _info_from_wire(d: dict) -> DriverInfo:
@@ -60,23 +67,43 @@ def _info_from_wire(d: dict) -> DriverInfo:
         if isinstance(v, list) and k != "joint_names":
             lim[k] = np.asarray(v, float)
     lim["joint_names"] = tuple(lim["joint_names"])
-    return DriverInfo(embodiment=d["embodiment"], control=d["control"], hz=float(d["hz"]),
-                      state_names=list(d["state_names"]), action_names=list(d["action_names"]),
-                      action_low=np.asarray(d["action_low"]), action_high=np.asarray(d["action_high"]),
-                      safety_limits=SafetyLimits(**lim), cameras=list(d["cameras"]))
+    return DriverInfo(
+        embodiment=d["embodiment"],
+        control=d["control"],
+        hz=float(d["hz"]),
+        state_names=list(d["state_names"]),
+        action_names=list(d["action_names"]),
+        action_low=np.asarray(d["action_low"]),
+        action_high=np.asarray(d["action_high"]),
+        safety_limits=SafetyLimits(**lim),
+        cameras=list(d["cameras"]),
+    )
 
 
 def _reading_to_wire(r: Reading) -> dict:
     rs = r.robot
-    return {"obs": r.obs, "joint_pos": rs.joint_pos, "ee_pos": rs.ee_pos, "wrench": rs.wrench,
-            "tactile": rs.tactile, "success": r.success, "done": r.done}
+    return {
+        "obs": r.obs,
+        "joint_pos": rs.joint_pos,
+        "ee_pos": rs.ee_pos,
+        "wrench": rs.wrench,
+        "tactile": rs.tactile,
+        "success": r.success,
+        "done": r.done,
+    }
 
 
 class DriverAgent:
     """Robot-side agent: exposes a local driver on `host:port` to one remote runtime at a time."""
 
-    def __init__(self, driver, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                 idle_timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        driver,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        idle_timeout: float = 1.0,
+    ) -> None:
         self.driver, self.token, self.idle_timeout = driver, token, idle_timeout
         self.sock = socket.create_server((host, port))
         self.address = self.sock.getsockname()[:2]
@@ -130,7 +157,9 @@ class DriverAgent:
                 n = len(self.info.action_names)
                 if not isinstance(cmd, np.ndarray) or cmd.shape != (n,) or not np.all(np.isfinite(cmd)):
                     self.driver.stop()
-                    send_msg(conn, {"ok": False, "error": f"command must be a finite float array of shape ({n},)"})
+                    send_msg(
+                        conn, {"ok": False, "error": f"command must be a finite float array of shape ({n},)"}
+                    )
                     continue
                 self.driver.write(cmd)
                 send_msg(conn, {"ok": True})
@@ -178,9 +207,14 @@ class NetworkDriver:
 
     def read(self) -> Reading:
         r = self._call({"op": "read"})["reading"]
-        return Reading(obs=dict(r["obs"]), robot=RobotState(joint_pos=r["joint_pos"], ee_pos=r["ee_pos"],
-                                                            wrench=r["wrench"], tactile=r["tactile"]),
-                       success=bool(r["success"]), done=bool(r["done"]))
+        return Reading(
+            obs=dict(r["obs"]),
+            robot=RobotState(
+                joint_pos=r["joint_pos"], ee_pos=r["ee_pos"], wrench=r["wrench"], tactile=r["tactile"]
+            ),
+            success=bool(r["success"]),
+            done=bool(r["done"]),
+        )
 
     def write(self, command: np.ndarray) -> None:
         self._call({"op": "write", "command": np.asarray(command, np.float32)})

@@ -21,12 +21,26 @@ from physai.deploy.safety import RobotState
 class SimDriver:
     """Drives a `PhysaiEnv` of `task` as if it were a robot."""
 
-    def __init__(self, task: str, control: str | None = None, hz: float | None = None, seed: int = 0,
-                 cameras: list[str] | None = None, image_size: tuple[int, int] = (128, 128),
-                 realtime: bool = True, max_steps: int | None = None, tactile: bool = False) -> None:
+    def __init__(
+        self,
+        task: str,
+        control: str | None = None,
+        hz: float | None = None,
+        seed: int = 0,
+        cameras: list[str] | None = None,
+        image_size: tuple[int, int] = (128, 128),
+        realtime: bool = True,
+        max_steps: int | None = None,
+        tactile: bool = False,
+    ) -> None:
         self.tactile = tactile
         self.task_name, self.control, self.hz, self.seed = task, control, hz, seed
-        self.cameras, self.image_size, self.realtime, self.max_steps = cameras or [], image_size, realtime, max_steps
+        self.cameras, self.image_size, self.realtime, self.max_steps = (
+            cameras or [],
+            image_size,
+            realtime,
+            max_steps,
+        )
         self.env = None
         self._t0 = 0.0
         self._sim_time = 0.0
@@ -39,13 +53,22 @@ class SimDriver:
         obs = ("state", "images") if self.cameras else ("state",)
         if self.tactile:
             obs = (*obs, "tactile")
-        self.env = env = make(self.task_name, control=self.control, obs=obs, render_mode=None,
-                              cameras=self.cameras or None, image_size=self.image_size, max_steps=self.max_steps)
+        self.env = env = make(
+            self.task_name,
+            control=self.control,
+            obs=obs,
+            render_mode=None,
+            cameras=self.cameras or None,
+            image_size=self.image_size,
+            max_steps=self.max_steps,
+        )
         hz = self.hz or 1.0 / env.control_dt
         substeps = round(1.0 / (hz * env.model.opt.timestep))
         if substeps < 1 or abs(substeps * env.model.opt.timestep * hz - 1) > 0.05:
-            raise ConfigError(f"--hz {hz} is not a multiple of the simulation timestep "
-                              f"{env.model.opt.timestep} s of {self.task_name}; use e.g. 20, 50, 100 or 500")
+            raise ConfigError(
+                f"--hz {hz} is not a multiple of the simulation timestep "
+                f"{env.model.opt.timestep} s of {self.task_name}; use e.g. 20, 50, 100 or 500"
+            )
         env.substeps, env.control_dt = substeps, substeps * env.model.opt.timestep
         self.hz = hz
         self._obs, _ = env.reset(seed=self.seed)
@@ -55,22 +78,35 @@ class SimDriver:
         self._qadr = np.array([env.model.jnt_qposadr[env.model.joint(j).id] for j in lim.joint_names])
         self._t0, self._sim_time, self.steps = time.monotonic(), 0.0, 0
         spec = env.action_spec
-        return DriverInfo(embodiment=env.robot.name, control=env.control, hz=hz, state_names=list(env.state_names),
-                          action_names=list(spec.names), action_low=np.asarray(spec.low),
-                          action_high=np.asarray(spec.high), safety_limits=lim, cameras=list(self.cameras))
+        return DriverInfo(
+            embodiment=env.robot.name,
+            control=env.control,
+            hz=hz,
+            state_names=list(env.state_names),
+            action_names=list(spec.names),
+            action_low=np.asarray(spec.low),
+            action_high=np.asarray(spec.high),
+            safety_limits=lim,
+            cameras=list(self.cameras),
+        )
 
     def _robot_state(self) -> RobotState:
         r = self.env.robot
         wrench = r.wrist_wrench()[None] if hasattr(r, "wrist_wrench") else None
         tac = r.tactile()
-        return RobotState(joint_pos=self.env.data.qpos[self._qadr].copy(), ee_pos=r.ee_positions(),
-                          wrench=wrench, tactile=None if tac is None else np.asarray(tac))
+        return RobotState(
+            joint_pos=self.env.data.qpos[self._qadr].copy(),
+            ee_pos=r.ee_positions(),
+            wrench=wrench,
+            tactile=None if tac is None else np.asarray(tac),
+        )
 
     def read(self) -> Reading:
         self._need()
         obs = {k: v for k, v in self._obs.items() if k in ("state", "tactile") or k.startswith("images/")}
-        return Reading(obs=obs, robot=self._robot_state(), success=bool(self._info.get("is_success")),
-                       done=self._done)
+        return Reading(
+            obs=obs, robot=self._robot_state(), success=bool(self._info.get("is_success")), done=self._done
+        )
 
     def write(self, command: np.ndarray) -> None:
         self._need()
@@ -92,7 +128,9 @@ class SimDriver:
             cmd = np.zeros(env.action_spec.shape, np.float32)
             cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1) if hasattr(r, "gripper_width") else 0.0
         else:
-            cmd = np.clip((env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high)
+            cmd = np.clip(
+                (env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high
+            )
             cmd[: len(self._qadr)] = env.data.qpos[self._qadr]
         r.apply_action(cmd, env.control, env.control_dt)
         mujoco.mj_step(env.model, env.data, nstep=env.substeps)
@@ -116,5 +154,7 @@ def make_driver(uri: str, **kwargs: object):
 
         host, _, port = uri[6:].rpartition(":")
         return NetworkDriver(host or "127.0.0.1", int(port), **kwargs)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown robot {uri!r}; use sim:<suite/task> (e.g. sim:tabletop/pick-place) or "
-                      f"tcp://HOST:PORT for a robot-side agent")
+    raise ConfigError(
+        f"unknown robot {uri!r}; use sim:<suite/task> (e.g. sim:tabletop/pick-place) or "
+        f"tcp://HOST:PORT for a robot-side agent"
+    )
