@@ -60,6 +60,13 @@ def yaw_of(quat: np.ndarray) -> float:
     return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A slice when the ids are contiguous (cheaper to index with), else the ids themselves."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
+
+
 def roll_pitch_of(quat: np.ndarray) -> tuple[float, float]:
     w, x, y, z = quat.tolist() if isinstance(quat, np.ndarray) else quat
     roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
@@ -232,6 +239,8 @@ class Quadruped(Embodiment):
         self.root_q, self.root_v = int(model.jnt_qposadr[root]), int(model.jnt_dofadr[root])
         self.trunk_body = model.body("trunk").id
         self.foot_geoms = np.array([model.geom(f"{leg}_foot").id for leg in LEGS])
+        self._jq, self._jv, self._ja = (_as_slice(a) for a in (self.qpos_ids, self.dof_ids, self.act_ids))
+        self._state = np.zeros(len(self.state_names()), dtype=np.float32)
 
     def reset_pose(self, data: mujoco.MjData) -> None:
         self.gait.reset()
@@ -288,21 +297,18 @@ class Quadruped(Embodiment):
         )
 
     def state(self) -> np.ndarray:
-        d = self.data
+        d, out = self.data, self._state
         q = d.qpos[self.root_q : self.root_q + 7]
-        return np.concatenate(
-            [
-                d.qpos[self.qpos_ids],
-                d.qvel[self.dof_ids],
-                d.actuator_force[self.act_ids],
-                [q[2]],
-                q[3:7],
-                self.base_velocity()[:3],
-                d.qvel[self.root_v + 3 : self.root_v + 6],
-                q[:2],
-                [yaw_of(q[3:7])],
-            ]
-        ).astype(np.float32)
+        out[0:12] = d.qpos[self._jq]
+        out[12:24] = d.qvel[self._jv]
+        out[24:36] = d.actuator_force[self._ja]
+        out[36] = q[2]
+        out[37:41] = q[3:7]
+        out[41:44] = self._base_velocity()[:3]
+        out[44:47] = d.qvel[self.root_v + 3 : self.root_v + 6]
+        out[47:49] = q[:2]
+        out[49] = yaw_of(q[3:7])
+        return out.copy()
 
     # ---------------------------------------------------------------- control
     def action_spec(self, mode: str) -> ArraySpec:
