@@ -67,11 +67,19 @@ def fleet(request, tmp_path: Path, signed_package) -> Fleet:
             data_dir=tmp_path / "data",
             trusted_keys=[signed_package["pub"]],
             rate=0,
+            anon_rate=0,
             max_json_bytes=64 << 10,
         )
     )
     yield f
     f.close()
+    if request.param == "postgresql":
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        eng.dispose()
 
 
 @pytest.fixture
@@ -82,6 +90,7 @@ def sqlite_fleet(tmp_path: Path, signed_package) -> Fleet:
             data_dir=tmp_path / "data",
             trusted_keys=[signed_package["pub"]],
             rate=0,
+            anon_rate=0,
         )
     )
     yield f
@@ -127,3 +136,8 @@ class Env:
 @pytest.fixture
 def env(fleet: Fleet) -> Env:
     return Env(fleet)
+
+
+@pytest.fixture
+def make_env():
+    return Env

@@ -9,13 +9,15 @@ from physai.cli import collect as collect_cmd
 from physai.cli import dataset as dataset_cmd
 from physai.cli import deploy as deploy_cmd
 from physai.cli import eval as eval_cmd
+from physai.cli import fleet as fleet_cmd
+from physai.cli import hardware as hardware_cmd
 from physai.cli import train as train_cmd
 
 app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-for _module in (sim, demo, eval_cmd, collect_cmd, dataset_cmd, deploy_cmd, train_cmd):
+for _module in (sim, demo, eval_cmd, collect_cmd, dataset_cmd, deploy_cmd, train_cmd, fleet_cmd, hardware_cmd):
     _module.register(app)
 
 

@@ -1,0 +1,149 @@
+"""`physai fleet serve|token|enroll|agent` and `physai flywheel`: thin wrappers over `physai.fleet`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from physai.cli.ui import RichProgress, handle_errors, out, print_json
+
+fleet_app = typer.Typer(
+    help="Fleet operations: the service, enrollment and the robot agent.", no_args_is_help=True
+)
+
+
+@fleet_app.command("serve")
+@handle_errors
+def serve(
+    db: str = typer.Option(
+        "sqlite:///fleet/fleet.db", "--db", help="sqlite:///FILE or postgresql://user@host/db"
+    ),
+    data_dir: Path = typer.Option(Path("fleet"), "--data-dir", help="Uploaded episodes and packages."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+    public_key: list[Path] = typer.Option([], "--public-key", help="Trusted package signing key(s) (.pub)."),
+    admin_key_file: Path = typer.Option(
+        Path("fleet/admin.key"), "--admin-key-file", help="Where the first admin key is written (mode 0600)."
+    ),
+) -> None:
+    """Run the fleet service (API, OpenAPI at /docs, dashboard at /)."""
+    import os
+
+    import uvicorn
+
+    from physai.fleet.api import create_app
+    from physai.fleet.service import Fleet, FleetConfig
+
+    fleet = Fleet(FleetConfig(db_url=db, data_dir=data_dir, trusted_keys=list(public_key)))
+    key = fleet.bootstrap_admin()
+    if key:
+        admin_key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(admin_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        out.print(f"first admin key written to {admin_key_file} (paste it into the dashboard to log in)")
+    out.print(f"fleet service on http://{host}:{port}/  (API /api/v1, OpenAPI /docs)")
+    uvicorn.run(create_app(fleet=fleet), host=host, port=port, log_level="info")
+
+
+@fleet_app.command("enroll")
+@handle_errors
+def enroll_cmd(
+    server: str = typer.Option(..., "--server"),
+    token: str = typer.Option(..., "--token", help="One-time enrollment token from an admin/operator."),
+    name: str = typer.Option(..., "--name"),
+    key_file: Path = typer.Option(..., "--key-file", help="Where to write the robot key (mode 0600)."),
+    embodiment: str = typer.Option("", "--embodiment"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Exchange an enrollment token for this robot's API key."""
+    from physai.fleet.agent import enroll
+
+    r = enroll(server, token, name, key_file, embodiment=embodiment)
+    if json_out:
+        print_json(r)
+    else:
+        out.print(f"enrolled robot {r['robot_id']} at site {r['site_id']}; key in {r['key_file']}")
+
+
+@fleet_app.command("agent")
+@handle_errors
+def agent_cmd(
+    server: str = typer.Option(..., "--server"),
+    key_file: Path = typer.Option(..., "--key-file"),
+    robot: str = typer.Option("sim:tabletop/pick-place", "--robot", help="sim:<task>"),
+    work_dir: Path = typer.Option(Path("fleet-agent"), "--work-dir"),
+    episodes: int = typer.Option(5, "--episodes", help="Field episodes to run, then stop."),
+    public_key: list[Path] = typer.Option([], "--public-key", help="Trusted package signing key(s)."),
+    camera: list[str] = typer.Option([], "--camera", help="Camera to record as video (repeatable)."),
+    realtime: bool = typer.Option(True, "--realtime/--fast"),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run the robot agent: pull + verify the assigned package, run episodes, stream telemetry, upload."""
+    from physai.fleet.agent import Agent, AgentConfig
+
+    cfg = AgentConfig(
+        server=server,
+        key_file=key_file,
+        robot=robot,
+        work_dir=work_dir,
+        trusted_keys=list(public_key),
+        cameras=tuple(camera),
+        realtime=realtime,
+        seed=seed,
+    )
+    r = Agent(cfg).run(episodes, progress=None if json_out else RichProgress())
+    if json_out:
+        print_json(r)
+    else:
+        ok = sum(e["success"] for e in r["episodes"])
+        out.print(
+            f"{ok}/{len(r['episodes'])} episodes succeeded; online={r['online']}; "
+            f"pending uploads {r['pending_episodes']}, pending telemetry {r['pending_telemetry']}"
+        )
+
+
+def flywheel_cmd(
+    fleet: str = typer.Option(..., "--fleet", help="Fleet service URL."),
+    key_file: Path = typer.Option(..., "--key-file", help="Admin/operator key file."),
+    base_dataset: Path = typer.Option(..., "--base-dataset"),
+    policy: Path = typer.Option(..., "--policy", help="Current run folder (runs/X) or its checkpoint."),
+    sign_key: Path = typer.Option(..., "--sign-key", help="Private key to sign the new package."),
+    site: int = typer.Option(1, "--site"),
+    group: str = typer.Option("default", "--group"),
+    work_dir: Path = typer.Option(Path("runs/flywheel"), "--work-dir"),
+    steps: int = typer.Option(200, "--steps", help="Extra training steps."),
+    eval_episodes: int = typer.Option(20, "--eval-episodes"),
+    canary: int = typer.Option(10, "--canary", help="Canary percentage of the new deployment."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """One flywheel turn: field failures -> dataset -> retrain -> eval gate -> sign -> canary. Resumable."""
+    from physai.fleet.flywheel import FlywheelConfig, run_flywheel
+
+    cfg = FlywheelConfig(
+        fleet=fleet,
+        key=key_file.read_text().strip(),
+        base_dataset=base_dataset,
+        policy=policy,
+        sign_key=sign_key,
+        site_id=site,
+        group=group,
+        work_dir=work_dir,
+        steps=steps,
+        eval_episodes=eval_episodes,
+        canary_percent=canary,
+    )
+    r = run_flywheel(cfg, progress=None if json_out else RichProgress())
+    if json_out:
+        print_json(r)
+    else:
+        for name, st in r["steps"].items():
+            out.print(f"{name:10s} {st['status']}")
+        out.print(f"result: {r['result']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(fleet_app, name="fleet")
+    app.command("flywheel")(handle_errors(flywheel_cmd))
