@@ -59,11 +59,17 @@ def test_collect_and_dataset_tools(tmp_path):
     assert sp["train"]["episodes"] == 3 and sp["val"]["episodes"] == 1
     v = _json(["dataset", "view", str(out), "--out", str(tmp_path / "view"), "--episodes", "0,1", "--json"])
     assert Path(v["contact_sheet"]).stat().st_size > 1000 and Path(v["signals"]).exists()
-    (out / "data/chunk-000/file-001.parquet").unlink()
+    # merged/collected datasets are packed LeRobot-style: many episodes per data and video file
+    assert (out / "videos/observation.images.scene/chunk-000/file-000.mp4").exists()
+    assert not (out / "data/chunk-000/file-001.parquet").exists()
+    m = Dataset(tmp_path / "m")
+    assert m.meta.episodes[3]["videos/observation.images.scene/from_timestamp"] == 24 / 20
+    assert abs(m[30]["observation.images.scene"] - ds[14]["observation.images.scene"]).max() < 1e-6
+    (out / "data/chunk-000/file-000.parquet").unlink()
     r = runner.invoke(app, ["dataset", "validate", str(out)])
     assert r.exit_code == 1
     rep = _json(["dataset", "repair", str(out), "--json"])
-    assert rep["episodes_kept"] == 1
+    assert rep["episodes_kept"] == 0
     assert _json(["dataset", "validate", str(out), "--json"])["ok"] is True
 
 

@@ -104,3 +104,19 @@ def test_running_stats_streaming_matches_exact():
     np.testing.assert_allclose(r["mean"], x.mean(0), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(r["std"], x.std(0), rtol=1e-9)
     np.testing.assert_allclose(r["q99"], np.quantile(x, 0.99, axis=0), rtol=1e-9)
+
+
+def test_merge_packs_episodes_frame_exact(small, tmp_path):
+    from physai.data.tools import merge, split
+
+    root, w = small
+    merge([root, root], tmp_path / "m")
+    m = Dataset(tmp_path / "m")
+    assert len(m) == 40 and len(list((tmp_path / "m/videos").rglob("*.mp4"))) == 1
+    for i in range(40):
+        assert decode_image(m[i]["observation.images.cam"].numpy()) == w["image_id"][i % 20]
+        np.testing.assert_array_equal(m[i]["action"].numpy(), w["action"][i % 20])
+    split(tmp_path / "m", tmp_path / "sp", {"a": 0.5, "b": 0.5}, rng=np.random.default_rng(3))
+    b = Dataset(tmp_path / "sp/b")
+    ids = {decode_image(b[i]["observation.images.cam"].numpy()) for i in range(len(b))}
+    assert ids <= set(w["image_id"].tolist()) and int(b[0]["index"]) == 0

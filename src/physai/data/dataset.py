@@ -51,7 +51,7 @@ class Dataset(torch.utils.data.Dataset):
         path: str | Path,
         delta_timestamps: dict[str, list[float]] | None = None,
         episodes: list[int] | None = None,
-        video_cache: int = 16,
+        video_cache: int = 64,
     ) -> None:
         self.root = Path(path)
         self.meta = DatasetMeta(self.root)
@@ -191,7 +191,9 @@ class Dataset(torch.utils.data.Dataset):
             off = self.delta_indices.get(k)
             rows = np.array([idx]) if off is None else idx + off
             frames = self._frames(k, ep, np.clip(rows, lo, hi - 1))
-            img = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+            img = torch.from_numpy(
+                np.multiply(frames.transpose(0, 3, 1, 2), np.float32(1 / 255), dtype=np.float32)
+            )
             item[k] = img[0] if off is None else img
             if off is not None:
                 item[f"{k}_is_pad"] = torch.from_numpy((rows < lo) | (rows >= hi))

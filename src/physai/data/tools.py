@@ -13,8 +13,8 @@ from physai.core.errors import ConfigError, DatasetError
 from physai.core.progress import NullProgress, Progress
 from physai.data import format as fmt
 from physai.data.meta import DatasetMeta, read_parquet
+from physai.data.pack import DataPacker, VideoPacker
 from physai.data.stats import episode_stats
-from physai.data.video import VideoReader, write_video
 
 
 def info(root: str | Path) -> dict:
@@ -64,9 +64,9 @@ def copy_episodes(
     sources: list[tuple[str | Path, list[int] | None]],
     out: str | Path,
     progress: Progress | None = None,
-    move: bool = False,
 ) -> dict:
-    """Write the chosen episodes of each source (None: all), in order, into a new dataset at `out`."""
+    """Write the chosen episodes of each source (None: all), in order, into a new dataset at `out`,
+    packed into multi-episode data and video files (videos are remuxed, not re-encoded)."""
     from physai.data.writer import write_metadata
 
     out = Path(out)
@@ -90,6 +90,8 @@ def copy_episodes(
     progress = progress or NullProgress()
     progress.start(total, "copy episodes")
     start = 0
+    data_packer = DataPacker(out, info)
+    video_packers = {k: VideoPacker(out, info, k) for k in metas[0].video_keys}
     for meta, (_, sel) in zip(metas, sources, strict=True):
         chosen = range(len(meta.episodes)) if sel is None else sel
         for src_ep in chosen:
@@ -97,7 +99,6 @@ def copy_episodes(
                 raise ConfigError(f"episode {src_ep} not in {meta.root} ({len(meta.episodes)} episodes)")
             row = dict(meta.episodes[src_ep])
             ep = len(rows)
-            ci, fi = fmt.chunk_file(ep, info["chunks_size"])
             n = row["length"]
             table = read_parquet(meta.data_path(row), meta.root, "data")
             a = row["dataset_from_index"] - int(table.column("index")[0].as_py())
@@ -120,31 +121,18 @@ def copy_episodes(
                 .set_column(table.column_names.index("index"), "index", pa.array(start + np.arange(n)))
                 .set_column(table.column_names.index("task_index"), "task_index", pa.array(new_ti))
             )
-            fmt.write_parquet_atomic(out / info["data_path"].format(chunk_index=ci, file_index=fi), table)
+            dci, dfi = data_packer.add(table)
             for key in meta.video_keys:
-                src = meta.video_path(row, key)
-                dst = out / info["video_path"].format(video_key=key, chunk_index=ci, file_index=fi)
                 first = int(round(row[f"videos/{key}/from_timestamp"] * meta.fps))
-                if first == 0 and _frames_in(src, meta.fps) == n:
-                    _place(src, dst) if not move else os.replace(src, dst)
-                else:  # a multi-episode file (LeRobot writer): cut this episode's frames out
-                    r = VideoReader(src, meta.fps)
-                    codec = meta.features[key].get("info", {}).get("video.codec", "h264")
-                    write_video(
-                        (r.get(first + i) for i in range(n)),
-                        dst,
-                        meta.fps,
-                        codec="h264" if codec not in ("h264", "av1") else codec,
-                    )
-                    r.close()
-                row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = ci, fi
-                row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"] = 0.0, n / meta.fps
+                vci, vfi, t0, t1 = video_packers[key].add(meta.video_path(row, key), first, n)
+                row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = vci, vfi
+                row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"] = t0, t1
             row.update(
                 {
                     "episode_index": ep,
                     "tasks": ep_tasks or row.get("tasks"),
-                    "data/chunk_index": ci,
-                    "data/file_index": fi,
+                    "data/chunk_index": dci,
+                    "data/file_index": dfi,
                     "dataset_from_index": start,
                     "dataset_to_index": start + n,
                     "meta/episodes/chunk_index": 0,
@@ -164,22 +152,12 @@ def copy_episodes(
             rows.append(row)
             start += n
             progress.advance(1)
+    data_packer.flush()
+    for vp in video_packers.values():
+        vp.close()
     progress.close()
     write_metadata(out, info, rows, tasks, ep_stats)
     return {"out": str(out), "episodes": len(rows), "frames": start, "tasks": len(tasks)}
-
-
-def _frames_in(path: Path, fps: float) -> int:
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            if s.frames:
-                return int(s.frames)
-    except av.error.FFmpegError as exc:
-        raise DatasetError(f"{path}: cannot open video ({exc}); run `physai dataset repair`") from exc
-    return VideoReader(path, fps).count()
 
 
 def merge(sources: list[str | Path], out: str | Path, progress: Progress | None = None) -> dict:

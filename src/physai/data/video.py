@@ -177,13 +177,13 @@ class VideoReader:
     requests decode forward without seeking. Memory is bounded by `cache_frames`.
     """
 
-    def __init__(self, path: str | Path, fps: float, cache_frames: int = 32) -> None:
+    def __init__(self, path: str | Path, fps: float, cache_frames: int = 8) -> None:
         self.path, self.fps, self.cache_frames = Path(path), fps, cache_frames
         self._container = None
         self._stream = None
         self._iter = None
         self._pos = -1  # index of the last frame decoded by _iter
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[int, object] = OrderedDict()
 
     def _open(self) -> None:
         try:
@@ -213,9 +213,16 @@ class VideoReader:
     def get(self, index: int) -> np.ndarray:
         """The frame at `index` as uint8 (H, W, 3)."""
         hit = self._cache.get(index)
-        if hit is not None:
+        if hit is None:
+            hit = self._decode_to(index)
+        else:
             self._cache.move_to_end(index)
-            return hit
+        if not isinstance(hit, np.ndarray):  # decoded frames are converted to RGB only when asked for
+            hit = hit.to_ndarray(format="rgb24")
+            self._cache[index] = hit
+        return hit
+
+    def _decode_to(self, index: int):
         if self._container is None:
             self._open()
         if self._iter is None or index <= self._pos or index > self._pos + 2 * DEFAULT_GOP + 1:
@@ -225,9 +232,8 @@ class VideoReader:
                 frame = next(self._iter)
                 i = self._index(frame)
                 self._pos = i
-                if i >= index - 2 * DEFAULT_GOP:
-                    arr = frame.to_ndarray(format="rgb24")
-                    self._cache[i] = arr
+                if i >= index - DEFAULT_GOP:
+                    self._cache[i] = frame
                     if len(self._cache) > self.cache_frames:
                         self._cache.popitem(last=False)
                 if i >= index:

@@ -1,0 +1,205 @@
+"""Data I/O benchmark: loader throughput (state only, video vs uncompressed numpy), peak RSS with 2 workers,
+real-time recording of two cameras, parallel collect speed-up. Writes bench/results/data_io.json.
+
+    .venv/bin/python bench/data_io.py [--frames 20000] [--collect-episodes 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from physai.data import Dataset
+from physai.data import format as fmt
+from physai.data.writer import DatasetWriter
+
+
+def frame(i: int, size: int = 128) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.stack([(xx + i) % 256, (yy * 2 + i) % 256, (xx + yy + 3 * i) % 256], -1).astype(np.uint8)
+
+
+def build(root: Path, frames: int, video: bool, ep_len: int = 200) -> None:
+    feats = {
+        "observation.state": {"dtype": "float32", "shape": [14], "names": None},
+        "action": {"dtype": "float32", "shape": [7], "names": None},
+    }
+    if video:
+        feats["observation.images.cam"] = fmt.video_feature(128, 128, 20, "h264")
+    rng = np.random.default_rng(0)
+    with DatasetWriter(root, fps=20, features=feats, robot_type="bench") as w:
+        for e in range(frames // ep_len):
+            for t in range(ep_len):
+                fr = {"observation.state": rng.normal(size=14), "action": rng.normal(size=7)}
+                if video:
+                    fr["observation.images.cam"] = frame(e * ep_len + t)
+                w.add_frame(fr)
+            w.save_episode("bench")
+
+
+def loader_state(root: Path) -> dict:
+    ds = Dataset(root, delta_timestamps={"action": [i / 20 for i in range(10)]})
+    rng = np.random.default_rng(0)
+    ds.get_batch(rng.integers(0, len(ds), 64))
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 2.0:
+        ds.get_batch(rng.integers(0, len(ds), 64))
+        n += 64
+    batched = n / (time.perf_counter() - t0)
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 1.0:
+        ds[int(rng.integers(len(ds)))]
+        n += 1
+    return {
+        "state_batch64_samples_per_s": round(batched),
+        "state_per_item_samples_per_s": round(n / (time.perf_counter() - t0)),
+    }
+
+
+def loader_video(root: Path, frames: int) -> dict:
+    ds = Dataset(root)
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, len(ds), 3000)
+    for i in idx[:50]:
+        ds[int(i)]
+    t0 = time.perf_counter()
+    for i in idx:
+        ds[int(i)]["observation.images.cam"]
+    video_rate = len(idx) / (time.perf_counter() - t0)
+    raw_path = root.parent / "raw.npy"
+    arr = np.lib.format.open_memmap(raw_path, mode="w+", dtype=np.uint8, shape=(frames, 128, 128, 3))
+    for i in range(frames):
+        arr[i] = frame(i)
+    arr.flush()
+    raw = np.load(raw_path, mmap_mode="r")
+    state = ds.arrays()["observation.state"]
+    t0 = time.perf_counter()
+    for i in idx:  # the same item work with frames from an uncompressed array
+        int(i)
+        _ = torch.from_numpy(np.array(state[i]))
+        _ = torch.from_numpy(np.multiply(raw[i].transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32))
+    raw_rate = len(idx) / (time.perf_counter() - t0)
+    # correctness spot check: decoded frame equals the written one up to compression error
+    err = np.abs(ds[1234]["observation.images.cam"].numpy() * 255 - frame(1234).transpose(2, 0, 1)).mean()
+    return {
+        "video_samples_per_s_1worker": round(video_rate),
+        "numpy_samples_per_s": round(raw_rate),
+        "video_vs_numpy": round(video_rate / raw_rate, 3),
+        "decode_mean_abs_err": round(float(err), 2),
+    }
+
+
+RSS_SCRIPT = r"""
+import sys, os, torch
+from physai.data import Dataset
+ds = Dataset(sys.argv[1])
+dl = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=2, persistent_workers=True,
+                                 multiprocessing_context="spawn", generator=torch.Generator().manual_seed(0))
+it = iter(dl)
+for _ in range(150):
+    next(it)
+def hwm(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+pids = [w.pid for w in it._workers]
+print(sum(hwm(p) for p in [os.getpid(), *pids]))
+"""
+
+
+def peak_rss(root: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(root)], capture_output=True, text=True, check=True
+    )
+    return {"peak_rss_2workers_mb": round(int(out.stdout.strip().splitlines()[-1]) / 2**20)}
+
+
+def recording() -> dict:
+    import physai.envs as envs
+    from physai.data.recorder import Recorder
+
+    d = Path(tempfile.mkdtemp())
+    env = envs.make(
+        "tabletop/pick-place", obs=("state", "images"), cameras=["scene", "wrist"], image_size=(128, 128)
+    )
+    steps = late = 0
+    with Recorder(env, d / "rec", keep_failures=True) as rec:
+        for s in range(2):
+            r = rec.record(env.expert(), seed=s, realtime=True)
+            steps, late = steps + r.length, late + r.late_frames
+    env.close()
+    shutil.rmtree(d)
+    return {"record_2cams_20hz_frames": steps, "late_frames_pct": round(100 * late / steps, 2)}
+
+
+def collect_speedup(episodes: int) -> dict:
+    from physai.data.collect import CollectConfig, collect
+
+    d = Path(tempfile.mkdtemp())
+    rates = {}
+    for w in (1, 2):
+        doc = collect(
+            CollectConfig(
+                task="tabletop/pick-place",
+                episodes=episodes,
+                workers=w,
+                out=str(d / f"w{w}"),
+                cameras=("scene",),
+                keep_failures=True,
+            )
+        )
+        rates[w] = doc["episodes_per_min"]
+    shutil.rmtree(d)
+    return {
+        "collect_eps_per_min_1w": rates[1],
+        "collect_eps_per_min_2w": rates[2],
+        "collect_speedup_2w": round(rates[2] / rates[1], 2),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=20_000)
+    ap.add_argument("--collect-episodes", type=int, default=6)
+    ap.add_argument("--skip", default="", help="comma list of: state,video,rss,record,collect")
+    a = ap.parse_args()
+    torch.set_num_threads(1)  # the targets are per core / per worker (DataLoader workers use 1 thread too)
+    skip = set(a.skip.split(","))
+    tmp = Path(tempfile.mkdtemp())
+    res: dict = {"frames": a.frames}
+    if "state" not in skip:
+        build(tmp / "state", a.frames, video=False)
+        res.update(loader_state(tmp / "state"))
+    if not {"video", "rss"} <= skip:
+        t0 = time.perf_counter()
+        build(tmp / "video", a.frames, video=True)
+        res["write_video_dataset_s"] = round(time.perf_counter() - t0, 1)
+        if "video" not in skip:
+            res.update(loader_video(tmp / "video", a.frames))
+        if "rss" not in skip:
+            res.update(peak_rss(tmp / "video"))
+    if "record" not in skip:
+        res.update(recording())
+    if "collect" not in skip:
+        res.update(collect_speedup(a.collect_episodes))
+    shutil.rmtree(tmp)
+    out = Path(__file__).parent / "results" / "data_io.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
