@@ -126,6 +126,9 @@ class ObsVector(nn.Module):
 
 
 def masked_mean(err: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-    """Mean of `err` (B, H, A) over the steps where `pad` (B, H) is False."""
-    w = (~pad).float()[..., None].expand_as(err)
-    return (err * w).sum() / w.sum().clamp(min=1.0)
+    """Mean of `err` (B, H, A) with padded steps (`pad` (B, H) True) counted as zero, as in LeRobot.
+
+    The denominator does not depend on the padding, so the mean over a global batch equals the mean of
+    equal-sized shard means (what DDP computes).
+    """
+    return (err * (~pad).to(err.dtype)[..., None]).mean()

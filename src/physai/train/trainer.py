@@ -263,7 +263,7 @@ def train(
                 torch.distributed.all_reduce(bad)
             if bad.item() > 0:
                 raise TrainingDiverged(
-                    f"loss is {float(loss)} at step {step} (lr {lr:.3g}, "
+                    f"loss is {float(loss.detach())} at step {step} (lr {lr:.3g}, "
                     f"last finite loss "
                     f"{last_loss:.4g}); stopped without saving, the last good checkpoint is {ckpt_dir} "
                     "if one was written. Lower --lr, raise warmup, or check the dataset stats for NaN/inf"
@@ -291,7 +291,6 @@ def train(
             last_loss = float(loss.detach())
             t_train += time.perf_counter() - t0
             samples += cfg.batch_size
-            progress.advance(1, loss=last_loss)
             if metrics_f is not None and (step % cfg.log_every == 0 or step == cfg.steps):
                 row = {
                     "step": step,
@@ -304,6 +303,7 @@ def train(
                 }
                 metrics_f.write(json.dumps(row) + "\n")
                 metrics_f.flush()
+            progress.advance(1, loss=last_loss)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 evals.append(_eval(policy, ema_state, cfg, step, metrics_f, rank, world))
             if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
