@@ -54,12 +54,11 @@ def resolve(value: str | float | None) -> GridIntensity:
         g = float(value)
     except (TypeError, ValueError):
         region, _, year = str(value).partition(":")
-        try:
-            return lookup(region, int(year) if year else None)
-        except ValueError:
+        if year and not year.isdigit():
             raise ConfigError(
                 f"--grid-intensity {value!r}: give g/kWh (e.g. 417.3), a region (KR) or region:year (KR:2022)"
             ) from None
+        return lookup(region, int(year) if year else None)
     if not g >= 0:
         raise ConfigError(f"--grid-intensity {value!r} must be a non-negative number of gCO2e/kWh")
     return GridIntensity("override", None, g, "--grid-intensity override")
