@@ -31,9 +31,12 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     if not (pkg_dir / "MANIFEST.sig").exists() or not pub.exists():
         priv, pub = signing.generate_keys(root / "keys")
         pkg_dir = root / "pick-place"
-        export_package(PickPlaceController(), io_spec(), pkg_dir, sign_key=priv, config=ExportConfig(batched=False))
-    srv = BackgroundServer(FleetConfig(db_url=f"sqlite:///{root}/fleet.db", data_dir=root / "data",
-                                       trusted_keys=[pub])).start()
+        export_package(
+            PickPlaceController(), io_spec(), pkg_dir, sign_key=priv, config=ExportConfig(batched=False)
+        )
+    srv = BackgroundServer(
+        FleetConfig(db_url=f"sqlite:///{root}/fleet.db", data_dir=root / "data", trusted_keys=[pub])
+    ).start()
     (root / "admin.key").write_text(srv.admin_key + "\n")
     (root / "admin.key").chmod(0o600)
     admin = FleetClient(srv.url, srv.admin_key)
@@ -48,16 +51,35 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
         tok = admin.post("/enrollment-tokens", {"site_id": site})["token"]
         key = root / f"robot{i}.key"
         r = enroll(srv.url, tok, f"sim-arm-{i}", key, embodiment="arm7")
-        rep = Agent(AgentConfig(server=srv.url, key_file=key, work_dir=root / f"agent{i}", trusted_keys=[pub],
-                                cameras=("scene",), seed=100 * i)).run(episodes)
+        rep = Agent(
+            AgentConfig(
+                server=srv.url,
+                key_file=key,
+                work_dir=root / f"agent{i}",
+                trusted_keys=[pub],
+                cameras=("scene",),
+                seed=100 * i,
+            )
+        ).run(episodes)
         progress.advance(episodes)
-        robots.append({"robot_id": r["robot_id"], "success": [e["success"] for e in rep["episodes"]],
-                       "package": rep["package"]["version"] if rep["package"] else None})
+        robots.append(
+            {
+                "robot_id": r["robot_id"],
+                "success": [e["success"] for e in rep["episodes"]],
+                "package": rep["package"]["version"] if rep["package"] else None,
+            }
+        )
     progress.close()
     eps = admin.get("/episodes")
-    result = {"dashboard_url": srv.url + "/", "admin_key_file": str((root / "admin.key").relative_to(out)),
-              "robots": robots, "episodes_stored": len(eps), "deployment": dep["id"],
-              "audit": admin.get("/audit/verify"), "database": "sqlite"}
+    result = {
+        "dashboard_url": srv.url + "/",
+        "admin_key_file": str((root / "admin.key").relative_to(out)),
+        "robots": robots,
+        "episodes_stored": len(eps),
+        "deployment": dep["id"],
+        "audit": admin.get("/audit/verify"),
+        "database": "sqlite",
+    }
     if keep_running:
         result["server"] = srv
     else:

@@ -43,7 +43,7 @@ class FlywheelConfig:
     group: str = "default"
     """Robot group the canary goes to."""
     task: str | None = None
-    """Evaluation task (default: the base dataset's first task)."""
+    """Evaluation task (default: the task the current policy was trained on)."""
     max_field_episodes: int = 200
     """Most field episodes selected per turn."""
     steps: int = 200
@@ -157,10 +157,13 @@ class Flywheel:
         }
 
     def evaluate(self) -> dict:
-        from physai.data.meta import DatasetMeta
         from physai.evaluate import EvalConfig, compare_results, run_eval
+        from physai.policies import read_checkpoint_config
 
-        task = self.cfg.task or DatasetMeta(self.cfg.base_dataset).tasks[0]
+        specs = read_checkpoint_config(_ckpt(self.cfg.policy)).get("specs") or [{}]
+        task = self.cfg.task or specs[0].get("env_task")
+        if not task:
+            raise ConfigError(f"{self.cfg.policy} does not record its training task; pass --task SUITE/TASK")
         runs = {}
         for name, pol in (
             ("current", _ckpt(self.cfg.policy)),
