@@ -160,3 +160,10 @@ def test_cli(package, keys, tmp_path):
         app, ["profile", "--package", str(package), "--out", str(tmp_path / "q"), "--hz", "0"]
     )
     assert r.exit_code == 2 and "positive" in r.output
+
+
+def test_demo_stage_registered():
+    from physai.report.demo import STAGES, load_stages
+
+    names = load_stages()
+    assert "profile" in STAGES and names.index("profile") > names.index("package")

@@ -136,6 +136,11 @@ class TorchGraph:
             "Reciprocal": t.reciprocal,
             "Log": t.log,
             "Floor": t.floor,
+            "Ceil": t.ceil,
+            "Atan": t.atan,
+            "Sign": t.sign,
+            "IsNaN": t.isnan,
+            "Softplus": f.softplus,
         }
         binary = {
             "Add": t.add,
@@ -338,15 +343,30 @@ class TorchGraph:
 
         return step
 
-    def _op_ReduceMean(self, node, a):
+    def _reduce(self, node, a, fn):
         i, o, keep = node.input[0], node.output[0], bool(a.get("keepdims", 1))
-        axes = self._shape_arg(node.input[1]) if len(node.input) > 1 else a.get("axes")
+        axes = self._shape_arg(node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("axes")
 
         def step(env):
             x = env[i]
-            env[o] = x.mean(dim=tuple(axes) if axes else tuple(range(x.dim())), keepdim=keep)
+            env[o] = fn(x, tuple(axes) if axes else tuple(range(x.dim())), keep)
 
         return step
+
+    def _op_ReduceMean(self, node, a):
+        return self._reduce(node, a, lambda x, d, k: x.mean(dim=d, keepdim=k))
+
+    def _op_ReduceSum(self, node, a):
+        return self._reduce(node, a, lambda x, d, k: x.sum(dim=d, keepdim=k))
+
+    def _op_ReduceL2(self, node, a):
+        return self._reduce(node, a, lambda x, d, k: self.torch.linalg.vector_norm(x, dim=d, keepdim=k))
+
+    def _op_ReduceMax(self, node, a):
+        return self._reduce(node, a, lambda x, d, k: self.torch.amax(x, dim=d, keepdim=k))
+
+    def _op_ReduceMin(self, node, a):
+        return self._reduce(node, a, lambda x, d, k: self.torch.amin(x, dim=d, keepdim=k))
 
     def _op_Clip(self, node, a):
         i, o = node.input[0], node.output[0]
