@@ -1,3 +1,3 @@
-"""Kitchen tasks on `arm7`: operate articulated fixtures (drawer, cabinet door, stove, faucet, microwave)."""
+"""Kitchen tasks on `arm7`: operate articulated fixtures; pick-and-place into the sink."""
 
-from physai.tasks.kitchen import articulated  # noqa: F401  (registration)
+from physai.tasks.kitchen import articulated, pick_place  # noqa: F401  (registration)
