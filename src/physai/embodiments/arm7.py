@@ -198,13 +198,24 @@ class Arm7(Embodiment):
         # preallocated buffers for the per-step ee_delta solve and state read-out
         self._q1, self._q2, self._q3, self._v3 = np.empty(4), np.empty(4), np.empty(4), np.empty(3)
         self._err, self._y6, self._jac = np.empty(6), np.empty(6), np.empty((6, 7))
-        self._jacp, self._jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+        self._err_p, self._err_r = self._err[:3], self._err[3:]  # views, written in place
+        self._jfull = np.zeros((6, model.nv))  # mj_jacSite writes its rows 0-2 (jacp) and 3-5 (jacr)
+        self._jacp, self._jacr = self._jfull[:3], self._jfull[3:]
         self._diag = np.diag_indices(6)
         # the arm's joints are consecutive in qpos/qvel (built in one chain): slices beat index arrays
         assert np.all(np.diff(self.qpos_ids) == 1) and np.all(np.diff(self.dof_ids) == 1)
         self._qsl = slice(int(self.qpos_ids[0]), int(self.qpos_ids[-1]) + 1)
         self._dsl = slice(int(self.dof_ids[0]), int(self.dof_ids[-1]) + 1)
         self._state = np.empty(32, np.float32)
+        self._f0, self._f1 = int(self.finger_qpos[0]), int(self.finger_qpos[1])
+        self._asl = (slice(int(self.arm_act[0]), int(self.arm_act[-1]) + 1)
+                     if np.all(np.diff(self.arm_act) == 1) else self.arm_act)
+        self._fsl = (slice(int(self.finger_act[0]), int(self.finger_act[-1]) + 1)
+                     if np.all(np.diff(self.finger_act) == 1) else self.finger_act)
+        self._jjt, self._jn = np.empty((6, 6)), np.empty(6)
+        self._dq = np.empty(7)
+        self._damp = np.eye(6) * self.ik.damping ** 2
+        self._max_step: tuple[float, np.ndarray] | None = None
 
     def reset_pose(self, data: mujoco.MjData, q: np.ndarray | None = None) -> None:
         q = HOME if q is None else np.asarray(q)
@@ -229,9 +240,10 @@ class Arm7(Embodiment):
 
     def state(self) -> np.ndarray:
         d, out = self.data, self._state
-        out[0:7] = d.qpos[self.qpos_ids]
-        out[7:14] = d.qvel[self.dof_ids]
-        out[14] = d.qpos[self.finger_qpos[0]] + d.qpos[self.finger_qpos[1]]
+        out[0:7] = d.qpos[self._qsl]
+        out[7:14] = d.qvel[self._dsl]
+        qpos = d.qpos
+        out[14] = qpos[self._f0] + qpos[self._f1]
         out[15:18] = d.site_xpos[self.tcp_site]
         mujoco.mju_mat2Quat(self._q3, d.site_xmat[self.tcp_site])
         out[18:22] = self._q3
@@ -272,8 +284,10 @@ class Arm7(Embodiment):
 
     def apply_action(self, action: np.ndarray, mode: str, control_dt: float) -> None:
         d = self.data
-        q = d.qpos[self.qpos_ids]
-        max_step = JOINT_VEL * control_dt
+        q = d.qpos[self._qsl]  # a view: only read before the next mj_step
+        if self._max_step is None or self._max_step[0] != control_dt:
+            self._max_step = (control_dt, JOINT_VEL * control_dt)
+        max_step = self._max_step[1]
         if mode == "joint_pos":
             target = np.clip(action[:7], JOINT_LOWER, JOINT_UPPER)
             target = q + np.clip(target - q, -max_step, max_step)
@@ -281,8 +295,8 @@ class Arm7(Embodiment):
         else:
             target = self._track_pose(np.asarray(action[:6], dtype=float), q, max_step)
         self.q_cmd = target
-        d.ctrl[self.arm_act] = target
-        d.ctrl[self.finger_act] = FINGER_MAX * (1.0 - float(action[-1]))
+        d.ctrl[self._asl] = target
+        d.ctrl[self._fsl] = FINGER_MAX * (1.0 - float(action[-1]))
 
     def _track_pose(self, twist: np.ndarray, q: np.ndarray, max_step: np.ndarray) -> np.ndarray:
         """ee_delta: add the twist to the commanded TCP pose, then solve joint targets for that pose.
@@ -331,23 +345,24 @@ class Arm7(Embodiment):
             kin.qpos[self._qsl] = qc
             mujoco.mj_kinematics(m, kin)
             mujoco.mj_comPos(m, kin)
-            np.subtract(pos_cmd, kin.site_xpos[site], out=err[:3])
+            np.subtract(pos_cmd, kin.site_xpos[site], out=self._err_p)
             mujoco.mju_mat2Quat(buf, kin.site_xmat[site])
             mujoco.mju_negQuat(rot, buf)
             mujoco.mju_mulQuat(buf, quat_cmd, rot)
-            mujoco.mju_quat2Vel(self._v3, buf, 1.0)
-            err[3:] = self._v3
+            mujoco.mju_quat2Vel(self._err_r, buf, 1.0)
             mujoco.mj_jacSite(m, kin, self._jacp, self._jacr, site)
-            jac[:3] = self._jacp[:, self._dsl]
-            jac[3:] = self._jacr[:, self._dsl]
+            jac[:] = self._jfull[:, self._dsl]
             n = ik.nullspace_gain * (HOME - qc)
-            jjt = jac @ jac.T
-            jjt[self._diag] += ik.damping ** 2
+            jjt, jn, dq = self._jjt, self._jn, self._dq
+            mujoco.mju_mulMatMatT(jjt, jac, jac)  # mju_* beat numpy's per-call overhead at 6x7
+            jjt += self._damp
             mujoco.mju_cholFactor(jjt, 0.0)  # 6x6 SPD: far cheaper than np.linalg.solve here
-            err -= jac @ n
+            mujoco.mju_mulMatVec(jn, jac, n)
+            err -= jn
             mujoco.mju_cholSolve(self._y6, jjt, err)
             n += qc
-            n += jac.T @ self._y6
+            mujoco.mju_mulMatTVec(dq, jac, self._y6)
+            n += dq
             qc = np.minimum(np.maximum(n, lo), hi)
         return qc
 

@@ -44,6 +44,7 @@ class Bimanual(Embodiment):
         self.model, self.data = model, data
         for arm in self.arms:
             arm.bind(model, data)
+        self._state = np.empty(56, np.float32)
 
     def reset_pose(self, data: mujoco.MjData) -> None:
         for arm in self.arms:
@@ -53,7 +54,10 @@ class Bimanual(Embodiment):
         return self.left.state_names() + self.right.state_names()
 
     def state(self) -> np.ndarray:
-        return np.concatenate([self.left.state(), self.right.state()])
+        out = self._state
+        out[:28] = self.left.state()
+        out[28:] = self.right.state()
+        return out.copy()
 
     def action_spec(self, mode: str) -> ArraySpec:
         self.check_mode(mode)
@@ -62,7 +66,7 @@ class Bimanual(Embodiment):
                          np.concatenate([a.high, b.high]), a.names + b.names)
 
     def apply_action(self, action: np.ndarray, mode: str, control_dt: float) -> None:
-        n = self.left.action_spec(mode).shape[0]
+        n = 8 if mode == "joint_pos" else 7  # the left arm's action length (Arm7.action_spec)
         self.left.apply_action(action[:n], mode, control_dt)
         self.right.apply_action(action[n:], mode, control_dt)
 

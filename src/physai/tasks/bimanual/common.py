@@ -26,11 +26,14 @@ def body_geoms(model: mujoco.MjModel, body: str) -> set[int]:
     return {int(g) for g in np.flatnonzero(model.geom_bodyid == bid)}
 
 
+def _contact_pairs(data: mujoco.MjData) -> list[list[int]]:
+    """(geom1, geom2) of every active contact, as Python ints (one array read, not one per contact)."""
+    return data.contact.geom.tolist() if data.ncon else []
+
+
 def touching(data: mujoco.MjData, geoms_a: set[int], geoms_b: set[int]) -> bool:
     """True when any geom of `geoms_a` is in contact with any geom of `geoms_b`."""
-    for i in range(data.ncon):
-        c = data.contact[i]
-        g1, g2 = int(c.geom1), int(c.geom2)
+    for g1, g2 in _contact_pairs(data):
         if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
             return True
     return False
@@ -38,7 +41,14 @@ def touching(data: mujoco.MjData, geoms_a: set[int], geoms_b: set[int]) -> bool:
 
 def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int]) -> int:
     """How many of `arm`'s two finger pads touch `geoms` (2 = a pinch grasp)."""
-    return sum(touching(data, {int(p)}, geoms) for p in arm.pad_geoms)
+    pads = {int(p) for p in arm.pad_geoms}
+    hit = set()
+    for g1, g2 in _contact_pairs(data):
+        if g1 in pads and g2 in geoms:
+            hit.add(g1)
+        if g2 in pads and g1 in geoms:
+            hit.add(g2)
+    return len(hit)
 
 
 class Steer(WaypointArm):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from physai.sim.scene import GEOM, add_free_object, add_marker, free_pose, set_free_pose
+from physai.sim.scene import GEOM, add_free_object, add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
 from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
@@ -65,6 +65,8 @@ class Handover(Task):
         self.target_mocap = int(model.body("target").mocapid[0])
         self.bar_geoms = body_geoms(model, "bar")
         self.bar_dof = int(model.jnt_dofadr[model.joint("bar").id])
+        self._bar_q = int(model.jnt_qposadr[model.joint("bar").id])  # cached: read every step
+        self._state = np.empty(10, np.float32)
         self.handed_over = False
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -81,7 +83,7 @@ class Handover(Task):
     # ------------------------------------------------------------ state and success
     def bar_pose(self) -> np.ndarray:
         """Position (3) and quaternion (4) of the bar."""
-        return free_pose(self.model, self.data, "bar")
+        return self.data.qpos[self._bar_q:self._bar_q + 7].copy()  # = free_pose(model, data, "bar")
 
     def target_pos(self) -> np.ndarray:
         return self.data.mocap_pos[self.target_mocap].copy()
@@ -106,8 +108,11 @@ class Handover(Task):
                 + [f"target.pos.{a}" for a in "xy"] + ["bar.handed_over"])
 
     def state(self) -> np.ndarray:
-        return np.concatenate([self.bar_pose(), self.target_pos()[:2],
-                               [float(self.handed_over)]]).astype(np.float32)
+        out, q = self._state, self._bar_q
+        out[:7] = self.data.qpos[q:q + 7]
+        out[7:9] = self.data.mocap_pos[self.target_mocap, :2]
+        out[9] = float(self.handed_over)
+        return out.copy()
 
     def make_expert(self) -> Expert:
         return HandoverExpert(self)

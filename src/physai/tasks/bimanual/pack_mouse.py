@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from physai.sim.scene import GEOM, add_free_object, add_marker, add_open_box, free_pose, set_free_pose
+from physai.sim.scene import GEOM, add_free_object, add_marker, add_open_box, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
 from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
@@ -100,6 +100,9 @@ class PackMouse(Task):
         self.lid_qpos = int(model.jnt_qposadr[model.joint("lid_hinge").id])
         self.lid_dof = int(model.jnt_dofadr[model.joint("lid_hinge").id])
         self.mouse_dof = int(model.jnt_dofadr[model.joint("mouse").id])
+        self._mouse_q = int(model.jnt_qposadr[model.joint("mouse").id])  # cached: read every step
+        self._box_q = int(model.jnt_qposadr[model.joint("box").id])
+        self._state = np.empty(14, np.float32)
 
     def reset(self, rng: np.random.Generator) -> None:
         cfg: PackMouseConfig = self.config  # type: ignore[assignment]
@@ -116,11 +119,11 @@ class PackMouse(Task):
 
     # ------------------------------------------------------------ geometry queries
     def mouse_pose(self) -> np.ndarray:
-        return free_pose(self.model, self.data, "mouse")
+        return self.data.qpos[self._mouse_q:self._mouse_q + 7].copy()  # = free_pose(.., "mouse")
 
     def box_pose(self) -> tuple[np.ndarray, float]:
         """Box origin (centre of its floor's underside) and heading."""
-        pose = free_pose(self.model, self.data, "box")
+        pose = self.data.qpos[self._box_q:self._box_q + 7].copy()  # = free_pose(.., "box")
         return pose[:3], quat_yaw(pose[3:])
 
     def lid_angle(self) -> float:
@@ -155,7 +158,7 @@ class PackMouse(Task):
 
     def box_tilt(self) -> float:
         """Angle between the box's up axis and world +z (rad)."""
-        q = free_pose(self.model, self.data, "box")[3:]
+        q = self.data.qpos[self._box_q + 3:self._box_q + 7].tolist()
         up_z = 1 - 2 * (q[1] ** 2 + q[2] ** 2)
         return float(np.arccos(np.clip(up_z, -1, 1)))
 
@@ -171,8 +174,12 @@ class PackMouse(Task):
 
     def state(self) -> np.ndarray:
         pos, yaw = self.box_pose()
-        return np.concatenate([self.mouse_pose(), pos, [yaw, self.lid_angle()],
-                               self.area_pos()[:2]]).astype(np.float32)
+        out, d = self._state, self.data
+        out[:7] = d.qpos[self._mouse_q:self._mouse_q + 7]
+        out[7:10] = pos
+        out[10], out[11] = yaw, d.qpos[self.lid_qpos]
+        out[12:14] = d.mocap_pos[self.area_mocap, :2]
+        return out.copy()
 
     def make_expert(self) -> Expert:
         return PackMouseExpert(self)
