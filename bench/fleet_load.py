@@ -51,8 +51,16 @@ def load(url: str, admin_key: str, robots: int, seconds: int, workers: int) -> d
     def send(rid_key: tuple[int, str], second: int) -> None:
         _, key = rid_key
         t = datetime.now(UTC).isoformat()
-        msgs = [{"seq": second * HZ + k, "t": t, "state": "running", "energy_j": 4.0,
-                 "outcome": ("success" if k == HZ - 1 else None)} for k in range(HZ)]
+        msgs = [
+            {
+                "seq": second * HZ + k,
+                "t": t,
+                "state": "running",
+                "energy_j": 4.0,
+                "outcome": ("success" if k == HZ - 1 else None),
+            }
+            for k in range(HZ)
+        ]
         t0 = time.perf_counter()
         r = client().post("/telemetry", json={"messages": msgs}, headers={"Authorization": f"Bearer {key}"})
         dt = time.perf_counter() - t0
@@ -88,12 +96,23 @@ def load(url: str, admin_key: str, robots: int, seconds: int, workers: int) -> d
         lost += seconds * HZ - len(set(seqs))
         dup += len(seqs) - len(set(seqs))
     a, h = np.asarray(lat) * 1e3, np.asarray(hl) * 1e3
-    return {"robots": robots, "seconds": seconds, "messages": robots * seconds * HZ, "requests": len(lat),
-            "errors": len(errors), "first_errors": errors[:3], "lost": lost, "duplicated": dup,
-            "wall_s": round(wall, 2), "seconds_behind_schedule": behind,
-            "telemetry_p50_ms": float(np.percentile(a, 50)), "telemetry_p99_ms": float(np.percentile(a, 99)),
-            "healthz_p50_ms": float(np.percentile(h, 50)), "healthz_p99_ms": float(np.percentile(h, 99)),
-            "p99_ratio_vs_healthz": float(np.percentile(a, 99) / max(np.percentile(h, 99), 1e-9))}
+    return {
+        "robots": robots,
+        "seconds": seconds,
+        "messages": robots * seconds * HZ,
+        "requests": len(lat),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "lost": lost,
+        "duplicated": dup,
+        "wall_s": round(wall, 2),
+        "seconds_behind_schedule": behind,
+        "telemetry_p50_ms": float(np.percentile(a, 50)),
+        "telemetry_p99_ms": float(np.percentile(a, 99)),
+        "healthz_p50_ms": float(np.percentile(h, 50)),
+        "healthz_p99_ms": float(np.percentile(h, 99)),
+        "p99_ratio_vs_healthz": float(np.percentile(a, 99) / max(np.percentile(h, 99), 1e-9)),
+    }
 
 
 class _DropAfter(httpx.HTTPTransport):
@@ -120,13 +139,19 @@ def upload_resume(url: str, admin_key: str, tmp: Path) -> dict:
     site = admin.post("/sites", {"org_id": org, "name": "up"})["id"]
     tok = admin.post("/enrollment-tokens", {"site_id": site})["token"]
     key = admin.post("/enroll", {"token": tok, "name": "uploader"})["key"]
-    feats = {"observation.state": {"dtype": "float32", "shape": [64], "names": None},
-             "action": {"dtype": "float32", "shape": [8], "names": None}}
+    feats = {
+        "observation.state": {"dtype": "float32", "shape": [64], "names": None},
+        "action": {"dtype": "float32", "shape": [8], "names": None},
+    }
     rng = np.random.default_rng(0)
     with DatasetWriter(tmp / "ep", fps=20, features=feats) as w:
         for _ in range(4000):
-            w.add_frame({"observation.state": rng.standard_normal(64).astype(np.float32),
-                         "action": rng.standard_normal(8).astype(np.float32)})
+            w.add_frame(
+                {
+                    "observation.state": rng.standard_normal(64).astype(np.float32),
+                    "action": rng.standard_normal(8).astype(np.float32),
+                }
+            )
         w.save_episode("bench")
     data = tar_dir(tmp / "ep")
     chunk = 64 * 1024
@@ -140,9 +165,15 @@ def upload_resume(url: str, admin_key: str, tmp: Path) -> dict:
     counter = _DropAfter(10**9)
     ep = FleetClient(url, key, transport=counter).upload_episode(data, {"task": "bench"}, chunk_size=chunk)
     got = FleetClient(url, key).download(f"/episodes/{ep}/archive")
-    return {"archive_bytes": len(data), "chunks": n, "sent_before_drop": n // 2, "dropped": dropped,
-            "chunks_resent_after_resume": counter.puts, "resumed_without_resending": counter.puts == n - n // 2,
-            "stored_sha256_matches": hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()}
+    return {
+        "archive_bytes": len(data),
+        "chunks": n,
+        "sent_before_drop": n // 2,
+        "dropped": dropped,
+        "chunks_resent_after_resume": counter.puts,
+        "resumed_without_resending": counter.puts == n - n // 2,
+        "stored_sha256_matches": hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest(),
+    }
 
 
 def main() -> None:
@@ -151,14 +182,20 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--pg-url", default=None, help="also run on this PostgreSQL database")
+    ap.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL run")
     ap.add_argument("--out", default="bench/results/fleet_load.json")
     a = ap.parse_args()
     res: dict = {"command": "bench/fleet_load.py " + f"--robots {a.robots} --seconds {a.seconds}"}
-    dbs = [("sqlite", None)] + ([("postgresql", a.pg_url)] if a.pg_url else [])
+    dbs = ([] if a.skip_sqlite else [("sqlite", None)]) + ([("postgresql", a.pg_url)] if a.pg_url else [])
     for name, url in dbs:
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = FleetConfig(db_url=url or f"sqlite:///{tmp}/fleet.db", data_dir=Path(tmp) / "data",
-                              anon_rate=0, rate=100, burst=200)
+            cfg = FleetConfig(
+                db_url=url or f"sqlite:///{tmp}/fleet.db",
+                data_dir=Path(tmp) / "data",
+                anon_rate=0,
+                rate=100,
+                burst=200,
+            )
             with BackgroundServer(cfg) as srv:
                 key = srv.admin_key
                 if key is None:  # existing PostgreSQL database: make a new admin key directly
@@ -167,8 +204,15 @@ def main() -> None:
 
                     key = new_key("admin")
                     with srv.fleet.sessions() as s:
-                        s.add(dbm.ApiKey(role="admin", name="bench", key_hash=hash_key(key), prefix=key[:16],
-                                         site_ids=[]))
+                        s.add(
+                            dbm.ApiKey(
+                                role="admin",
+                                name="bench",
+                                key_hash=hash_key(key),
+                                prefix=key[:16],
+                                site_ids=[],
+                            )
+                        )
                         s.commit()
                 res[name] = load(srv.url, key, a.robots, a.seconds, a.workers)
                 res[name]["upload_resume"] = upload_resume(srv.url, key, Path(tmp))
