@@ -115,6 +115,7 @@ def run(
     ),
     safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
     token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
+    rt_priority: int = typer.Option(None, "--rt-priority", help="SCHED_FIFO priority of the control thread."),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -145,6 +146,7 @@ def run(
     cfg = RuntimeConfig(
         hz=hz,
         duration=duration,
+        rt_priority=rt_priority,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
     rt = Runtime(pkg, driver, cfg)

@@ -10,6 +10,8 @@ cycle with no action ready counts as late for the supervisor's deadline watchdog
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from collections import deque
@@ -33,7 +35,10 @@ class RuntimeConfig:
     max_cycles: int | None = None
     """Stop after this many cycles (None: no limit)."""
     refill_threshold: int | None = None
-    """Request the next chunk when this many actions are left (None: chunk_size - execution_horizon)."""
+    """Request the next chunk when this many actions are left (None: chunk_size - execution_horizon, but
+    at least `min_lead_s` worth of cycles and at most chunk_size - 1)."""
+    min_lead_s: float = 0.01
+    """Least time the background inference gets before the queue runs dry (default threshold only)."""
     blend_steps: int = 1
     """Overlapping actions blended linearly from the old chunk into the new one (0: switch at once).
     More blending is smoother but follows new observations later (a reactive policy wants 0-1)."""
@@ -44,6 +49,9 @@ class RuntimeConfig:
     """End the session when the driver reports the episode done (simulation)."""
     spin_s: float = 0.0003
     """Busy-wait this long before each deadline instead of sleeping (tighter jitter, more CPU)."""
+    rt_priority: int | None = None
+    """Run the control thread under SCHED_FIFO at this priority (1-99; Linux, needs CAP_SYS_NICE);
+    None keeps the normal scheduler. The inference thread stays at normal priority."""
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     """Safety supervisor settings."""
 
@@ -184,7 +192,8 @@ class Runtime:
                 sup.estop(self._estop_reason)
             threshold = cfg.refill_threshold
             if threshold is None:
-                threshold = pkg.chunk_size - pkg.execution_horizon
+                lead = math.ceil(cfg.min_lead_s * cfg.hz)
+                threshold = min(pkg.chunk_size - 1, max(pkg.chunk_size - pkg.execution_horizon, lead))
             reading = self.driver.read()
             sup.start(reading.robot)
             worker = _InferenceWorker(pkg)
@@ -204,6 +213,23 @@ class Runtime:
                     self.supervisor.close()
 
     def _loop(
+        self,
+        sup: SafetySupervisor,
+        worker: _InferenceWorker,
+        queue: deque,
+        threshold: int,
+        period: float,
+        first_latency: float,
+    ) -> dict:
+        cfg = self.cfg
+        previous = _set_rt_priority(cfg.rt_priority) if cfg.rt_priority else None
+        try:
+            return self._cycles(sup, worker, queue, threshold, period, first_latency)
+        finally:
+            if previous is not None:
+                os.sched_setscheduler(0, *previous)
+
+    def _cycles(
         self,
         sup: SafetySupervisor,
         worker: _InferenceWorker,
@@ -276,6 +302,21 @@ class Runtime:
         return _report(
             cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done, sup.summary()
         )
+
+
+def _set_rt_priority(prio: int) -> tuple:
+    """Switch the calling thread to SCHED_FIFO; returns what to restore. Raises ConfigError if refused."""
+    if not hasattr(os, "sched_setscheduler"):
+        raise ConfigError("rt_priority needs Linux (os.sched_setscheduler)")
+    previous = (os.sched_getscheduler(0), os.sched_getparam(0))
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(prio)))
+    except (PermissionError, OSError) as exc:
+        raise ConfigError(
+            f"cannot switch the control thread to SCHED_FIFO priority {prio}: {exc}; run with "
+            f"CAP_SYS_NICE (or as root), or drop --rt-priority"
+        ) from None
+    return previous
 
 
 def _sleep_until(t: float, spin: float) -> None:
