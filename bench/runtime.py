@@ -5,8 +5,7 @@
 An MLP policy (`physai.policies` mlp, random hidden weights, zeroed output layer so the arm holds
 still instead of tripping protective stops; the compute per inference is the MLP's) is exported to a
 package and run by `physai.deploy.runtime.Runtime` on the `sim:tabletop/pick-place` driver (MuJoCo stepped
-one control
-period per cycle) with the safety supervisor in the loop. Baseline, measured in the same run right
+one control period per cycle) with the safety supervisor in the loop. Baseline, measured in the same run right
 before each rate: a bare fixed-rate loop (same sleep/spin pacing, no work), so the figures separate the
 runtime's own cost from the machine's scheduling noise. Goal: < 0.5% deadline misses at 500 Hz.
 Writes bench/results/runtime.json (runtime_rt.json with --rt-priority).
