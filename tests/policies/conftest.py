@@ -35,6 +35,7 @@ def small() -> dict:
         },
         "flow": {
             "d_model": 32,
+            "hidden_dim": 64,
             "n_heads": 2,
             "n_layers": 1,
             "ff_dim": 64,

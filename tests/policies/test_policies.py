@@ -221,3 +221,10 @@ def test_vla_serves_several_embodiments_with_instructions(small, tmp_path):
     assert loaded.io_spec()["embodiment"] == "arm-b"
     with pytest.raises(Exception, match="arm-c"):
         loaded.select_embodiment("arm-c")
+
+
+def test_flow_transformer_backbone_overfits(tiny_ds, small):
+    torch.manual_seed(0)
+    pol, cache = _build("flow", tiny_ds, {**small["flow"], "backbone": "transformer"})
+    losses = _fit(pol, cache, 150)
+    assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 4

@@ -22,15 +22,15 @@ class ACTConfig(PolicyConfig):
     """Actions predicted per inference (H)."""
     n_action_steps: int = 10
     """Actions executed per chunk when temporal ensembling is off."""
-    d_model: int = 128
-    """Transformer width."""
+    d_model: int = 64
+    """Transformer width (small by default: state-based tasks, CPU training budgets)."""
     n_heads: int = 4
     """Attention heads."""
-    n_encoder_layers: int = 3
+    n_encoder_layers: int = 2
     """Observation encoder layers."""
-    n_decoder_layers: int = 2
-    """Action decoder layers."""
-    ff_dim: int = 512
+    n_decoder_layers: int = 1
+    """Action decoder layers (the original ACT effectively uses 1)."""
+    ff_dim: int = 256
     """Feed-forward width inside the transformer."""
     dropout: float = 0.1
     """Dropout inside the transformer."""
@@ -40,7 +40,7 @@ class ACTConfig(PolicyConfig):
     """Size of the CVAE latent z."""
     kl_weight: float = 10.0
     """Weight of the KL term of the CVAE loss."""
-    vae_encoder_layers: int = 2
+    vae_encoder_layers: int = 1
     """Layers of the CVAE posterior encoder (training only)."""
 
 

@@ -21,8 +21,12 @@ from physai.policies.spec import IOSpec
 class FlowConfig(PolicyConfig):
     """Options of the flow-matching policy."""
 
+    backbone: str = "mlp"
+    """Velocity network: 'mlp' (residual MLP over the flattened chunk, fast on CPU) or 'transformer'."""
+    hidden_dim: int = 512
+    """Width of the residual MLP backbone."""
     d_model: int = 128
-    """Transformer width of the velocity network."""
+    """Transformer width of the velocity network (and of the condition/time embeddings)."""
     n_heads: int = 4
     """Attention heads."""
     n_layers: int = 3
@@ -40,6 +44,10 @@ class FlowConfig(PolicyConfig):
 
     def validate(self) -> None:
         super().validate()
+        if self.backbone not in ("mlp", "transformer"):
+            from physai.core.errors import ConfigError
+
+            raise ConfigError(f"backbone must be 'mlp' or 'transformer', got {self.backbone!r}")
         if self.inference_noise not in ("zeros", "random"):
             from physai.core.errors import ConfigError
 
@@ -72,6 +80,39 @@ class VelocityNet(nn.Module):
         return self.out(self.norm(self.trunk(h)[:, 2:]))
 
 
+class ResBlock(nn.Module):
+    def __init__(self, dim: int, cond: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.film = nn.Linear(cond, 2 * dim)
+        self.ff = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(c).chunk(2, dim=-1)
+        return h + self.ff(self.norm(h) * (1 + scale) + shift)
+
+
+class MLPVelocityNet(nn.Module):
+    """(noisy chunk, time, condition vector) -> velocity, a FiLM-conditioned residual MLP over the chunk."""
+
+    def __init__(self, cond_dim: int, action_dim: int, chunk: int, cfg: FlowConfig) -> None:
+        super().__init__()
+        d, h = cfg.d_model, cfg.hidden_dim
+        self.cond = mlp(cond_dim, d, d, layers=1)
+        self.time = mlp(d, d, d, layers=1)
+        self.inp = nn.Linear(chunk * action_dim + d, h)
+        self.blocks = nn.ModuleList([ResBlock(h, d) for _ in range(cfg.n_layers)])
+        self.out = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, chunk * action_dim))
+        self.d, self.shape = d, (chunk, action_dim)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        c = self.cond(cond) + self.time(time_embedding(t, self.d))
+        h = self.inp(torch.cat([x.flatten(1), c], dim=-1))
+        for blk in self.blocks:
+            h = blk(h, c)
+        return self.out(h).view(x.shape[0], *self.shape)
+
+
 def integrate(v_fn, x: torch.Tensor, steps: int) -> torch.Tensor:
     """Euler integration of dx/dt = v_fn(x, t) from t = 0 to 1."""
     dt = 1.0 / steps
@@ -91,7 +132,8 @@ class FlowPolicy(Policy):
         super().__init__(config, specs, stats)
         s = specs[0]
         self.obs = ObsVector(s.state_dim, len(s.cameras), s.tactile_dim, config.image_feature_dim)
-        self.velocity = VelocityNet(self.obs.dim, s.action_dim, config.chunk_size, config)
+        net = MLPVelocityNet if config.backbone == "mlp" else VelocityNet
+        self.velocity = net(self.obs.dim, s.action_dim, config.chunk_size, config)
 
     def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
         x1 = nb["action"]
