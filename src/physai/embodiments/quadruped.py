@@ -298,16 +298,17 @@ class Quadruped(Embodiment):
 
     def state(self) -> np.ndarray:
         d, out = self.data, self._state
-        q = d.qpos[self.root_q : self.root_q + 7]
+        rq, rv = self.root_q, self.root_v
         out[0:12] = d.qpos[self._jq]
         out[12:24] = d.qvel[self._jv]
         out[24:36] = d.actuator_force[self._ja]
-        out[36] = q[2]
-        out[37:41] = q[3:7]
-        out[41:44] = self._base_velocity()[:3]
-        out[44:47] = d.qvel[self.root_v + 3 : self.root_v + 6]
-        out[47:49] = q[:2]
-        out[49] = yaw_of(q[3:7])
+        out[36:41] = d.qpos[rq + 2 : rq + 7]  # base height, quaternion
+        # the rest in scalar math (one read per array; numpy is slow on 3-element pieces)
+        x, y, _, w, qx, qy, qz = d.qpos[rq : rq + 7].tolist()
+        yaw = math.atan2(2 * (w * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz))  # = yaw_of
+        vx, vy, vz, wx, wy, wz = d.qvel[rv : rv + 6].tolist()
+        c, s = math.cos(yaw), math.sin(yaw)
+        out[41:50] = (c * vx + s * vy, -s * vx + c * vy, vz, wx, wy, wz, x, y, yaw)
         return out.copy()
 
     # ---------------------------------------------------------------- control
@@ -331,11 +332,19 @@ class Quadruped(Embodiment):
         if mode == "joint_pos":
             target = np.clip(action[:12], JOINT_LOWER, JOINT_UPPER)
         else:
-            v = self._base_velocity()
-            roll, pitch = roll_pitch_of(d.qpos[self.root_q + 3 : self.root_q + 7])
+            rq, rv = self.root_q, self.root_v
+            w, x, y, z = d.qpos[rq + 3 : rq + 7].tolist()
+            yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # = yaw_of
+            roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))  # = roll_pitch_of
+            pitch = math.asin(min(1.0, max(-1.0, 2 * (w * y - z * x))))
+            vx, vy = d.qvel[rv : rv + 2].tolist()
+            c, s = math.cos(yaw), math.sin(yaw)
+            wz = float(d.cvel[self.trunk_body, 2])  # world-frame angular velocity (z)
+            # the same as gait.step(action, dt, base_velocity()[:2], roll, pitch, base_velocity()[3])
             # the servos' ctrlrange clamps the targets to the joint limits
-            target = self.gait.step(action, control_dt, v[:2], roll, pitch, yaw_rate=v[3])
-        d.ctrl[self.act_ids] = target
+            target = self.gait.step(action, control_dt, (c * vx + s * vy, -s * vx + c * vy), roll, pitch,
+                                    yaw_rate=wz)
+        d.ctrl[self._ja] = target
 
     def report_raised(self) -> bool:
         """Whether the last action raised the `report` bit (robots built with `report_action`)."""

@@ -73,6 +73,14 @@ class PhysaiEnv(gym.Env):
         self._video_renderer: Renderer | None = None
         self._rng = np.random.default_rng()
         self._steps = 0
+        # per-step fast paths (same results as the general code they short-cut)
+        spec = self.action_spec
+        bounded = (spec.low is not None and spec.high is not None
+                   and bool(np.isfinite(spec.low).all() and np.isfinite(spec.high).all()))
+        self._bounds = list(zip(np.asarray(spec.low, float).tolist(), np.asarray(spec.high, float).tolist(),
+                                strict=True)) if bounded else None
+        self._n_robot_state = len(self.robot.state_names())
+        self._state_buf = np.empty(len(self.state_names), np.float32)
         self.clipped_total = 0
 
     # ---------------------------------------------------------------- spaces
@@ -109,8 +117,7 @@ class PhysaiEnv(gym.Env):
         return self._obs(), {"is_success": False, "instruction": self.task.instruction}
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
-        act = self.action_spec.validate(action, what=f"action for {self.task.name} ({self.control})")
-        act, n_clipped = self.action_spec.clip(act)
+        act, n_clipped = self._check_action(action)
         self.clipped_total += n_clipped
         self.robot.apply_action(act, self.control, self.control_dt)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
@@ -144,12 +151,30 @@ class PhysaiEnv(gym.Env):
         self._renderer = self._video_renderer = None
 
     # ---------------------------------------------------------------- helpers
+    def _check_action(self, action: Any) -> tuple[np.ndarray, int]:
+        """`action_spec.validate` then `.clip`; an action strictly inside finite bounds skips the
+        array work (NaN fails every comparison, so it still reaches validate's error)."""
+        spec = self.action_spec
+        arr = np.asarray(action, dtype=spec.dtype)
+        bounds = self._bounds
+        if bounds is not None and arr.shape == spec.shape:
+            for v, (lo, hi) in zip(arr.tolist(), bounds, strict=True):
+                if not lo <= v <= hi:
+                    break
+            else:
+                return (arr.copy() if arr is action else arr), 0  # never hand the caller's array on
+        act = spec.validate(action, what=f"action for {self.task.name} ({self.control})")
+        return spec.clip(act)
+
     def _obs(self) -> dict:
         obs: dict[str, Any] = {}
         if "state" in self.obs_keys:
             st = self.robot.state()
             if self.privileged:
-                st = np.concatenate([st, self.task.state()]).astype(np.float32)
+                buf, n = self._state_buf, self._n_robot_state
+                buf[:n] = st
+                buf[n:] = self.task.state()
+                st = buf.copy()
             obs["state"] = st
         if "images" in self.obs_keys:
             for cam in self.camera_names:
@@ -168,6 +193,7 @@ class PhysaiEnv(gym.Env):
     def expert(self):
         """The task's scripted expert (acts in `task.expert_control` mode)."""
         if self.control != self.task.expert_control:
-            raise ConfigError(f"the {self.task.name} expert acts in {self.task.expert_control!r} mode, "
-                              f"this env uses {self.control!r}; make the env with control={self.task.expert_control!r}")
+            mode = self.task.expert_control
+            raise ConfigError(f"the {self.task.name} expert acts in {mode!r} mode, "
+                              f"this env uses {self.control!r}; make the env with control={mode!r}")
         return self.task.make_expert()

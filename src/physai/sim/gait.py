@@ -25,6 +25,7 @@ import numpy as np
 
 LEGS = ("FL", "FR", "RL", "RR")
 TROT_OFFSETS = np.array([0.0, 0.5, 0.5, 0.0])  # gait phase offset per leg (diagonal pairs)
+_OFFSETS = tuple(TROT_OFFSETS.tolist())  # the same as Python floats for the per-step scalar loop
 
 
 @dataclass
@@ -147,49 +148,63 @@ class TrotGait:
         cfg, cmd, bias = self.cfg, self.cmd, self.bias
         lims = (cfg.accel * dt, cfg.accel * dt, cfg.yaw_accel * dt)
         meas = (float(lin_vel[0]), float(lin_vel[1]), float(yaw_rate))
+        com = command.tolist() if isinstance(command, np.ndarray) else [float(c) for c in command]
         for k in range(3):
-            cmd[k] += min(lims[k], max(-lims[k], float(command[k]) - cmd[k]))
+            cmd[k] += min(lims[k], max(-lims[k], com[k] - cmd[k]))
         self.t += dt
         activity = min(1.0, max(math.hypot(cmd[0], cmd[1]) / 0.1, abs(cmd[2]) / 0.2))
-        decay, bmax = 0.6 + 0.4 * activity, cfg.speed_bias_max
+        decay, bmax, ki = 0.6 + 0.4 * activity, cfg.speed_bias_max, cfg.speed_ki
         for k in range(3):
-            b = bias[k] + activity * cfg.speed_ki * (cmd[k] - meas[k]) * dt
+            b = bias[k] + activity * ki * (cmd[k] - meas[k]) * dt
             bias[k] = min(bmax, max(-bmax, b)) * decay
         vx, vy, wz = cmd[0] + bias[0], cmd[1] + bias[1], cmd[2] + bias[2]
         errx = min(0.5, max(-0.5, meas[0] - cmd[0]))
         erry = min(0.5, max(-0.5, meas[1] - cmd[1]))
         gain = activity * cfg.raibert_gain
+        period, height = cfg.period, cfg.height
+        lift_amp = activity * cfg.step_height
         feet = []
-        cycle = self.t / cfg.period
+        cycle = self.t / period
+        nominal, was_stance, liftoff = self.nominal, self.was_stance, self.liftoff
         for i in range(4):
-            nx, ny = self.nominal[i]
+            nx, ny = nominal[i]
             vlx, vly = vx - wz * ny, vy + wz * nx  # hip velocity over the ground
-            ph = (cycle + TROT_OFFSETS[i]) % 1.0
+            ph = (cycle + _OFFSETS[i]) % 1.0
             f = self.feet[i]
             lift = 0.0
             if ph < 0.5:  # stance: the foot moves back at the hip's ground velocity
                 f[0] -= vlx * dt
                 f[1] -= vly * dt
-                self.was_stance[i] = True
+                was_stance[i] = True
             else:
-                if self.was_stance[i]:
-                    self.liftoff[i] = list(f)
-                    self.was_stance[i] = False
+                if was_stance[i]:
+                    liftoff[i] = list(f)
+                    was_stance[i] = False
                 s = (ph - 0.5) / 0.5  # swing progress 0..1
                 w = s * s * (3 - 2 * s)  # smoothstep horizontal interpolation
-                lx = nx + vlx * cfg.period / 4 + gain * errx  # Raibert landing point
-                ly = ny + vly * cfg.period / 4 + gain * erry
-                f[0] = (1 - w) * self.liftoff[i][0] + w * lx
-                f[1] = (1 - w) * self.liftoff[i][1] + w * ly
-                lift = activity * cfg.step_height * math.sin(math.pi * s)
-            feet.append((f[0], f[1], lift - cfg.height))
+                lx = nx + vlx * period / 4 + gain * errx  # Raibert landing point
+                ly = ny + vly * period / 4 + gain * erry
+                lo = liftoff[i]
+                f[0] = (1 - w) * lo[0] + w * lx
+                f[1] = (1 - w) * lo[1] + w * ly
+                lift = lift_amp * math.sin(math.pi * s)
+            feet.append((f[0], f[1], lift - height))
         if cfg.attitude_gain:
             rot = _rot_rp(cfg.attitude_gain * roll, cfg.attitude_gain * pitch)
             feet = (np.array(feet) @ rot).tolist()  # row-wise R^T @ foot
+        # `_leg_ik_scalar` per leg, inlined with its constants hoisted (same arithmetic, same order)
         q: list[float] = []
-        for i in range(4):
-            hx, hy, hz = self._hips[i]
-            _leg_ik_scalar(feet[i][0] - hx, feet[i][1] - hy, feet[i][2] - hz, cfg.l1, cfg.l2, q)
+        l1, l2 = cfg.l1, cfg.l2
+        d_max, d_min = l1 + l2 - 1e-3, abs(l1 - l2) + 1e-3
+        l1sq, l2sq, den = l1 * l1, l2 * l2, 2 * l1 * l2
+        hypot, atan2 = math.hypot, math.atan2
+        for (fx, fy, fz), (hx, hy, hz) in zip(feet, self._hips, strict=True):
+            x, y, z = fx - hx, fy - hy, fz - hz
+            h = hypot(y, z)
+            d = min(d_max, max(d_min, hypot(x, h)))
+            q2 = -math.acos(min(1.0, max(-1.0, (d * d - l1sq - l2sq) / den)))
+            beta = atan2(l2 * math.sin(q2), l1 + l2 * math.cos(q2))
+            q += (atan2(y, -z), atan2(-x, h) - beta, q2)
         return np.array(q)
 
     def stand_pose(self) -> np.ndarray:

@@ -81,6 +81,7 @@ class Inspect(Task):
         super().bind(model, data)
         self.hazard_mocap = model.body("hazard").mocapid[0]
         self.distractor_mocap = [model.body(f"distractor{i}").mocapid[0] for i in range(N_DISTRACTORS)]
+        self._posts = np.array([self.hazard_mocap, *self.distractor_mocap])
         self.reported = False
         self.false_alarm = False
 
@@ -154,8 +155,7 @@ class Inspect(Task):
         return names
 
     def state(self) -> np.ndarray:
-        xs = [self.hazard_pos()] + [self.data.mocap_pos[m][:2] for m in self.distractor_mocap]
-        return np.concatenate(xs).astype(np.float32)
+        return self.data.mocap_pos[self._posts, :2].ravel().astype(np.float32)  # hazard, distractors
 
     def make_expert(self) -> Expert:
         return InspectExpert(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mujoco
@@ -105,12 +106,12 @@ class Patrol(Task):
         return {"n": str(self.config.n_waypoints)}
 
     def _update(self) -> None:
-        pos, _ = self.robot.base_pose()
-        if (
-            self.next < len(self.waypoints)
-            and np.linalg.norm(pos[:2] - self.waypoints[self.next]) < VISIT_RADIUS
-        ):
-            self.next += 1
+        if self.next < len(self.waypoints):  # scalar math: runs every control step
+            rq = self.robot.root_q  # type: ignore[attr-defined]
+            x, y = self.data.qpos[rq : rq + 2].tolist()
+            wx, wy = self.waypoints[self.next].tolist()
+            if math.sqrt((x - wx) ** 2 + (y - wy) ** 2) < VISIT_RADIUS:
+                self.next += 1
 
     def success(self) -> bool:
         self._update()
@@ -126,8 +127,8 @@ class Patrol(Task):
         return ["waypoint.x", "waypoint.y", "waypoint.index", "waypoints.left"]
 
     def state(self) -> np.ndarray:
-        t = self.current_target()
-        return np.array([t[0], t[1], self.next, len(self.waypoints) - self.next], dtype=np.float32)
+        tx, ty = self.current_target().tolist()
+        return np.array([tx, ty, self.next, len(self.waypoints) - self.next], dtype=np.float32)
 
     def make_expert(self) -> Expert:
         return PatrolExpert(self)
