@@ -162,3 +162,23 @@ def test_watchdog_force_torque_and_tactile_stop():
     tac.enable()
     tac.filter(np.zeros(7), RobotState(s.joint_pos, s.ee_pos, None, np.array([0.1, 7.0])))
     assert tac.stop_reason.startswith("tactile_force")
+
+
+def test_joint_mode_monitors_measured_tcp_speed_and_workspace():
+    s = home_state()
+    sup = make("joint_pos")
+    sup.start(s)
+    sup.enable()
+    for x in (0.5, 0.505, 0.51):  # 0.1 m/s: fine
+        sup.filter(np.append(s.joint_pos, 0.0), RobotState(s.joint_pos, np.array([[x, 0, 0.8]])))
+    assert sup.state == RUNNING
+    sup.filter(np.append(s.joint_pos, 0.0), RobotState(s.joint_pos, np.array([[0.53, 0, 0.8]])))  # 0.4 m/s
+    assert sup.stop_reason.startswith("ee_speed_measured")
+    sup = make("joint_pos")
+    sup.start(s)
+    sup.enable()
+    sup.filter(
+        np.append(s.joint_pos, 0.0),
+        RobotState(s.joint_pos, np.array([[0.5, 0, LIM.workspace_low[2] - 0.05]])),
+    )
+    assert sup.stop_reason.startswith("workspace_measured")

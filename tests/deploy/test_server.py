@@ -145,3 +145,35 @@ def test_rate_limit_and_insecure_local(tiny_package, keys):
                 c.infer({"state": np.zeros(12, np.float32)})
     finally:
         srv.stop()
+
+
+class Broken:
+    """A package whose inference raises (e.g. an accelerator fault)."""
+
+    def __init__(self, pkg) -> None:
+        self._pkg = pkg
+
+    def __getattr__(self, k):
+        return getattr(self._pkg, k)
+
+    def infer_batch(self, arrays):
+        raise RuntimeError("accelerator fault")
+
+
+def test_internal_error_closes_1011_and_shutdown_closes_1001(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    srv = ServerThread(PolicyServer(Broken(pkg), ServerConfig(port=0, insecure_local=True))).start()
+    try:
+        c = PolicyClient(uri(srv))
+        with pytest.raises(ServerError, match="accelerator fault"):
+            c.infer({"state": np.zeros(12, np.float32)})
+        with pytest.raises(ConnectionClosed) as exc:
+            c.ws.recv(timeout=5)
+        assert exc.value.rcvd.code == 1011
+        idle = PolicyClient(uri(srv))  # the server still accepts and greets new clients
+        assert idle.metadata["embodiment"] == "toy"
+    finally:
+        srv.stop()
+    with pytest.raises(ConnectionClosed) as exc:
+        idle.ws.recv(timeout=5)
+    assert exc.value.rcvd.code == 1001, "graceful shutdown says 'going away'"

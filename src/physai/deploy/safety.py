@@ -10,6 +10,8 @@ Configured from the embodiment's `SafetyLimits`. Rules, in the order they apply 
   braking bound so the arm can always stop before a joint limit without exceeding the acceleration;
 - `ee_delta`: workspace box on the commanded TCP target and TCP speed cap (0.25 m/s in collaborative
   mode, ISO 10218 reduced speed), other channels (gripper) clamped to the action bounds;
+- `joint_pos` TCP monitor: the measured TCP leaving the workspace box or exceeding the speed cap (with a
+  margin) is a protective stop, since joint targets cannot be shaped in Cartesian space without a model;
 - inference deadline watchdog: `watchdog(late)` each cycle; N consecutive late cycles -> controlled stop.
 
 Every intervention is logged (time, rule, values before/after) in memory and, with `log_path`, as JSONL.
@@ -45,6 +47,10 @@ class SupervisorConfig:
     """Consecutive cycles with a missed inference deadline that trigger a controlled stop."""
     nan_hold_cycles: int = 2
     """Consecutive non-finite actions answered by holding before the supervisor stops."""
+    monitor_margin: float = 0.01
+    """joint_pos mode: measured TCP this far (m) outside the workspace box is a protective stop."""
+    monitor_speed_factor: float = 1.2
+    """joint_pos mode: measured TCP speed above this multiple of the cap is a protective stop."""
     log_path: Path | None = None
     """JSONL file for interventions (None: keep them in memory only)."""
     max_log: int = 10000
@@ -106,6 +112,7 @@ class SafetySupervisor:
         self._late_count = 0
         self._last: np.ndarray | None = None
         self._q = self._v = None
+        self._ee_prev: np.ndarray | None = None
         self._logf = open(self.cfg.log_path, "a") if self.cfg.log_path else None  # noqa: SIM115
 
     # ------------------------------------------------------------------ layout
@@ -249,6 +256,20 @@ class SafetySupervisor:
                 self._latch("wrist_force", f"{f:.1f} N > {L.force_max} N")
             if t > L.torque_max:
                 self._latch("wrist_torque", f"{t:.2f} Nm > {L.torque_max} Nm")
+        if self.mode == "joint_pos" and state.ee_pos is not None:
+            # joint commands cannot be shaped in Cartesian space without a model, so the TCP is
+            # monitored: leaving the workspace box or moving faster than the cap is a protective stop
+            ee = np.asarray(state.ee_pos, float).reshape(-1, 3)
+            m = self.cfg.monitor_margin
+            if np.any(ee < L.workspace_low - m) or np.any(ee > L.workspace_high + m):
+                self._latch(
+                    "workspace_measured", f"TCP at {np.round(ee, 3).tolist()} outside the workspace box"
+                )
+            if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
+                speed = float(np.linalg.norm(ee - self._ee_prev, axis=1).max()) / self.dt
+                if speed > self.ee_cap * self.cfg.monitor_speed_factor:
+                    self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
+            self._ee_prev = ee.copy()
         if state.tactile is not None and L.tactile_force_max is not None:
             m = float(np.max(state.tactile)) if np.size(state.tactile) else 0.0
             if m > L.tactile_force_max:
