@@ -155,7 +155,7 @@ class Dataset(torch.utils.data.Dataset):
         return np.searchsorted(self._ep_to, idx, side="right")
 
     def _frames(self, key: str, ep_pos: int, rows: np.ndarray) -> np.ndarray:
-        """Decoded frames (T, H, W, 3) uint8 of camera `key` at dataset rows `rows` of one episode."""
+        """Frames (T, 3, H, W) float32 in [0, 1] of camera `key` at dataset rows `rows` of one episode."""
         e = self._episodes[ep_pos]
         path = self.meta.video_path(e, key)
         assert self._readers is not None
@@ -168,7 +168,7 @@ class Dataset(torch.utils.data.Dataset):
         else:
             self._readers.move_to_end(path)
         base = int(round(e[f"videos/{key}/from_timestamp"] * self.fps)) - int(self._ep_from[ep_pos])
-        return np.stack([reader.get(int(r) + base) for r in rows])
+        return np.stack([reader.get_float(int(r) + base) for r in rows])
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         if idx < 0:
@@ -191,9 +191,7 @@ class Dataset(torch.utils.data.Dataset):
             off = self.delta_indices.get(k)
             rows = np.array([idx]) if off is None else idx + off
             frames = self._frames(k, ep, np.clip(rows, lo, hi - 1))
-            img = torch.from_numpy(
-                np.multiply(frames.transpose(0, 3, 1, 2), np.float32(1 / 255), dtype=np.float32)
-            )
+            img = torch.from_numpy(frames)
             item[k] = img[0] if off is None else img
             if off is not None:
                 item[f"{k}_is_pad"] = torch.from_numpy((rows < lo) | (rows >= hi))
