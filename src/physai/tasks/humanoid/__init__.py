@@ -1,3 +1,3 @@
 """The humanoid tabletop suite on `humanoid-upper`: pick-and-place between receptacles, drawer tasks."""
 
-from physai.tasks.humanoid import pick_place  # noqa: F401  (registration)
+from physai.tasks.humanoid import drawer, pick_place  # noqa: F401  (registration)
