@@ -9,6 +9,7 @@ a background encoder so the control loop never waits on video.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,13 @@ class Recorder:
                 t_next += dt
             if terminated or truncated:
                 break
+        if realtime and late > max(1, 0.01 * n):
+            warnings.warn(
+                f"recording {env.task.name}: {late} of {n} steps ({100 * late / n:.1f}%) missed the "
+                f"{w.fps} Hz deadline; lower the camera count/size or the control rate",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         instruction = env.task.instruction
         res = RecordResult(
             seed=seed, success=success, length=n, kept=False, late_frames=late, instruction=instruction
