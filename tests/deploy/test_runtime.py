@@ -142,3 +142,11 @@ def test_merge_chunk_drops_elapsed_and_blends():
     merged = merge_chunk(old, new, elapsed=2, blend=2)
     assert len(merged) == 4
     assert np.allclose(merged[0], 2 / 3) and np.allclose(merged[1], 1 / 3) and np.allclose(merged[2], 0)
+
+
+def test_int8_closed_loop_check_in_sim(tmp_path):
+    cfg = ExportConfig(batched=False, int8=True, int8_task=TASK, int8_episodes=2, parity_samples=8)
+    rep = export_package(make_controller(), io_spec(), tmp_path / "q", config=cfg)
+    q = rep["int8"]
+    assert q["task"] == TASK and q["episodes"] == 2
+    assert q["success_fp32"] == 1.0 and q["accepted"] and q["success_fp32"] - q["success_int8"] <= 0.05
