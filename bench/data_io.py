@@ -1,7 +1,7 @@
 """Data I/O benchmark: loader throughput (state only, video vs uncompressed numpy), peak RSS with 2 workers,
 real-time recording of two cameras, parallel collect speed-up. Writes bench/results/data_io.json.
 
-    .venv/bin/python bench/data_io.py [--frames 20000] [--collect-episodes 6]
+    .venv/bin/python bench/data_io.py [--frames 20000] [--collect-episodes 20]
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def collect_speedup(episodes: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20_000)
-    ap.add_argument("--collect-episodes", type=int, default=6)
+    ap.add_argument("--collect-episodes", type=int, default=20)
     ap.add_argument("--skip", default="", help="comma list of: state,video,rss,record,collect")
     a = ap.parse_args()
     torch.set_num_threads(1)  # the targets are per core / per worker (DataLoader workers use 1 thread too)
