@@ -106,3 +106,17 @@ def test_truncated_video_never_gives_wrong_frames(tmp_path):
     vid.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DatasetError, match=r"file-000\.mp4.*repair"):
         Dataset(root)[25]
+
+
+def test_info_disagreeing_with_files(small):
+    root, _ = small
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"]["observation.state"]["shape"] = [5]
+    (root / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match=r"file-000\.parquet.*observation.state.*\[5\]"):
+        Dataset(root)[0]
+    info["features"]["observation.state"]["shape"] = [3]
+    info["features"]["observation.extra"] = {"dtype": "float32", "shape": [2], "names": None}
+    (root / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match=r"observation.extra.*missing"):
+        Dataset(root)[0]

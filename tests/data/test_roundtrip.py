@@ -120,3 +120,15 @@ def test_merge_packs_episodes_frame_exact(small, tmp_path):
     b = Dataset(tmp_path / "sp/b")
     ids = {decode_image(b[i]["observation.images.cam"].numpy()) for i in range(len(b))}
     assert ids <= set(w["image_id"].tolist()) and int(b[0]["index"]) == 0
+
+
+def test_av1_codec_round_trips(tmp_path):
+    from data_helpers import frame_image
+
+    from physai.data.video import VideoReader, write_video
+
+    frames = [frame_image(i, 64) for i in range(12)]
+    assert write_video(frames, tmp_path / "a.mp4", fps=10, codec="av1", gop=2) == 12
+    r = VideoReader(tmp_path / "a.mp4", 10)
+    assert r.count() == 12
+    assert [decode_image(r.get(i)) for i in (7, 3, 11, 0)] == [7, 3, 11, 0]

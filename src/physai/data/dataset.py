@@ -111,7 +111,16 @@ class Dataset(torch.utils.data.Dataset):
                 )
             idx = table.column("index").to_numpy()
             file_start = int(idx[0]) if len(idx) else 0
-            cols = {k: column_to_numpy(table.column(k), self.features[k]) for k in self.data_keys}
+            cols = {}
+            for k in self.data_keys:
+                try:
+                    cols[k] = column_to_numpy(table.column(k), self.features[k])
+                except ValueError as exc:
+                    raise DatasetError(
+                        f"{path}: column {k!r} does not match shape {self.features[k]['shape']} declared in "
+                        f"meta/info.json ({exc}); fix info.json or re-record — `physai dataset validate "
+                        f"{self.root}` lists every violation"
+                    ) from exc
             for e in eps:
                 a, b = e["dataset_from_index"] - file_start, e["dataset_to_index"] - file_start
                 if (
