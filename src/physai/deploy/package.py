@@ -133,7 +133,12 @@ def example_inputs(ins: list[dict], batch: int, rng: np.random.Generator) -> lis
 
 # ---------------------------------------------------------------------------- export
 def _onnx_bytes(module, ins: list[dict], batch: int, dynamic: bool, max_batch: int) -> bytes:
+    import logging
+
     import torch
+
+    # the exporter logs one warning per missing optional op library (torchvision); not actionable here
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
 
     rng = np.random.default_rng(0)
     args = tuple(torch.from_numpy(a) for a in example_inputs(ins, batch, rng))
@@ -276,6 +281,7 @@ def export_package(
         "action_high": spec.get("action_high"),
         "cameras": list(spec["cameras"]),
         "task_names": list(spec["task_names"]),
+        "env_task": spec.get("env_task"),
         "normalization": {
             "embedded": True,
             "note": "normalization is inside the graph: raw state in, raw actions out",
@@ -349,7 +355,8 @@ def model_card(policy: dict, extra: dict[str, Any]) -> str:
         f"- Output: actions {tuple(policy['output']['shape'])}",
         f"- Precision: {policy['precision']}; ONNX vs torch max abs diff {par['max_abs_diff']:.3g} "
         f"(tolerance {par['tolerance']:g})",
-        f"- Tasks: {', '.join(policy['task_names']) or 'not stated'}",
+        f"- Simulation task: {policy.get('env_task') or 'not stated'}; instructions/tasks: "
+        f"{', '.join(policy['task_names']) or 'not stated'}",
         "",
         "## Training data",
         "",
@@ -474,17 +481,42 @@ def export_checkpoint(
     progress: Progress | None = None,
 ) -> dict:
     """Export a `physai.policies` checkpoint (`runs/X/checkpoint` or the run folder) as a package."""
-    from physai.policies import load_policy, read_checkpoint_config
+    from physai.policies import load_policy, read_checkpoint_config, resolve_checkpoint
 
+    ckpt_dir = resolve_checkpoint(checkpoint)
     policy = load_policy(checkpoint)
     cfg = config or ExportConfig()
     extra = read_checkpoint_config(checkpoint).get("extra") or {}
     card = dict(cfg.model_card)
-    card.setdefault(
-        "training_data",
-        extra.get("dataset") or extra.get("training_data") or f"not recorded in {checkpoint}/config.json",
-    )
-    if extra.get("eval") or extra.get("evaluation"):
-        card.setdefault("evaluation", extra.get("eval") or extra.get("evaluation"))
+    card.setdefault("training_data", _training_data(ckpt_dir, extra))
+    evals = _evaluations(ckpt_dir.parent / "metrics.jsonl")
+    if evals:
+        card.setdefault("evaluation", evals)
     cfg.model_card = card
     return export_package(policy.export_module(), policy.io_spec(), out, sign_key, cfg, progress)
+
+
+def _training_data(ckpt_dir: Path, extra: dict) -> str:
+    """Datasets and step from the trainer's files next to the checkpoint, when present."""
+    try:
+        doc = json.loads((ckpt_dir / "trainer.json").read_text())
+        names = doc.get("datasets") or []
+        return (
+            f"datasets: {', '.join(map(str, names)) or 'not recorded'}; step {doc.get('step')}; "
+            f"weights: {extra.get('weights', 'n/a')}"
+        )
+    except (OSError, ValueError):
+        return str(extra.get("dataset") or f"not recorded in {ckpt_dir}")
+
+
+def _evaluations(metrics: Path) -> list[dict]:
+    """Closed-loop evaluation rows the trainer logged (`eval_success_rate`), oldest first."""
+    rows = []
+    try:
+        for line in metrics.read_text().splitlines():
+            row = json.loads(line)
+            if "eval_success_rate" in row:
+                rows.append(row)
+    except (OSError, ValueError):
+        return []
+    return rows[-5:]
