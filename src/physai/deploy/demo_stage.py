@@ -84,10 +84,24 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     if trained:
         ck = trained[0].parent
         rep = export_checkpoint(ck, root / "trained", sign_key=priv, config=ExportConfig(batched=False))
-        load_package(root / "trained", keys)
+        tpkg = load_package(root / "trained", keys)
         result["trained"] = {
             "checkpoint": str(ck),
             "parity_max_abs_diff": rep["parity"]["max_abs_diff"],
             "verified": True,
         }
+        task = tpkg.policy.get("env_task")
+        if task and not any(i["name"] != "state" for i in tpkg.inputs):
+            # the trained policy through the runtime; collaborative speed cap, so allow longer episodes
+            wins = 0
+            for seed in range(episodes):
+                r = Runtime(
+                    tpkg,
+                    SimDriver(task, seed=100_000 + seed, realtime=False, max_steps=400),
+                    RuntimeConfig(realtime=False, supervisor=sup),
+                ).run()
+                wins += r["success"]
+            result["trained"].update(
+                task=task, runtime_episodes=episodes, runtime_success_rate=wins / episodes
+            )
     return result
