@@ -253,6 +253,10 @@ class Runtime:
             t0 = time.monotonic()
             starts.append(t0)
             reading = self.driver.read()
+            success = success or reading.success
+            if cfg.stop_on_done and reading.done:
+                done = True
+                break
             res = worker.poll(wait=not cfg.realtime and worker.pending)
             if res is not None:
                 k, chunk, dt_inf = res
@@ -282,10 +286,7 @@ class Runtime:
                 if t1 > t_next + period:  # fell more than a period behind: skip the lost ticks
                     skipped = int((t1 - t_next) // period)
                     t_next += skipped * period
-            reading_done = reading.done or getattr(self.driver, "_done", False)
-            success = success or reading.success
-            if sup.stopped or (cfg.stop_on_done and reading_done):
-                done = bool(reading_done)
+            if sup.stopped:
                 break
         if sup.stopped:  # controlled stop: keep cycling brake commands until the robot is at rest
             for _ in range(int(cfg.hz * 5)):

@@ -107,7 +107,7 @@ class SafetySupervisor:
         self.state = HOLDING
         self.stop_reason: str | None = None
         self.log: list[dict] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # estop() may come from a signal handler on this thread
         self._nan_count = 0
         self._late_count = 0
         self._last: np.ndarray | None = None
