@@ -64,3 +64,14 @@ def test_report_bit_is_an_extra_action_element():
     r.apply_action(np.array([0, 0, 0, 0.0], np.float32), "base_velocity", 0.02)
     assert not r.report_raised()
     assert len(r.state()) == len(r.state_names())
+
+
+def test_gait_step_same_for_list_and_array_commands():
+    from physai.sim.gait import TrotGait
+
+    a, b = TrotGait(), TrotGait()
+    for i in range(40):
+        cmd = [0.4, 0.1 * (i % 3), -0.3]
+        qa = a.step(cmd, 0.02, (0.2, 0.0), 0.01, -0.02, yaw_rate=0.1)
+        qb = b.step(np.array(cmd), 0.02, np.array([0.2, 0.0]), 0.01, -0.02, 0.1)
+        assert np.array_equal(qa, qb)
