@@ -150,3 +150,29 @@ def test_int8_closed_loop_check_in_sim(tmp_path):
     q = rep["int8"]
     assert q["task"] == TASK and q["episodes"] == 2
     assert q["success_fp32"] == 1.0 and q["accepted"] and q["success_fp32"] - q["success_int8"] <= 0.05
+
+
+def test_agent_refuses_bad_commands_and_stops_on_link_loss():
+    class Counting(SimDriver):
+        stops = 0
+
+        def stop(self) -> None:
+            Counting.stops += 1
+            super().stop()
+
+    agent = DriverAgent(Counting(TASK, realtime=False), idle_timeout=0.3).start()
+    try:
+        drv = NetworkDriver(*agent.address)
+        info = drv.connect()
+        assert info.embodiment == "arm7" and info.safety_limits.ee_speed_collaborative == 0.25
+        assert drv.read().obs["state"].shape == (len(info.state_names),)
+        with pytest.raises(ConfigError, match="finite"):
+            drv.write(np.full(7, np.nan, np.float32))
+        with pytest.raises(ConfigError, match="shape"):
+            drv.write(np.zeros(3, np.float32))
+        before = Counting.stops
+        time.sleep(0.6)  # the runtime goes silent: the agent stops the robot
+        assert Counting.stops > before
+        drv.sock.close()
+    finally:
+        agent.close()

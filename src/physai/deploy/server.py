@@ -9,7 +9,9 @@ the server keeps serving every other client. `GET /healthz` answers 200.
 Requests from all clients are batched dynamically (up to `max_batch`, waiting at most `max_wait_ms`
 for more) and run on the package's batched model. A token is required (header `Authorization: Api-Key
 <token>` as openpi sends it, or `Bearer <token>`) unless the server is bound to loopback with
-`insecure_local`. Decoding never unpickles.
+`insecure_local`. Decoding never unpickles. Checked against the `openpi-client` 0.1.2 wheel from PyPI:
+its `WebsocketClientPolicy` (with `api_key`) reads the metadata, gets actions, and raises with the
+server's reason on an invalid observation.
 """
 
 from __future__ import annotations
