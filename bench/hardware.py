@@ -51,7 +51,7 @@ def overhead(seconds: float) -> dict:
     g = helper.make_graph([helper.make_node("Identity", ["state"], ["actions"])], "noop",
                           [helper.make_tensor_value_info("state", TensorProto.FLOAT, [1, 8])],
                           [helper.make_tensor_value_info("actions", TensorProto.FLOAT, [1, 8])])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
     onnx.checker.check_model(model)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1

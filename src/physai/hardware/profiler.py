@@ -358,13 +358,13 @@ def _throughput(
             art = plugin.compile(
                 package, CompileSpec(precision=precision, batch=b, threads=cfg.threads), cache
             )
-        except PhysaiError as exc:
-            rows.append({"batch": b, "error": str(exc)})
+            s = plugin.load(art)
+            xb = _inputs(package, b, rng)
+            s.warmup(xb, 5)
+            lat = single_stream(s, xb, max(0.05, cfg.duration_s / 10))
+        except Exception as exc:  # one batch size failing must not lose the device's other results
+            rows.append({"batch": b, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        s = plugin.load(art)
-        xb = _inputs(package, b, rng)
-        s.warmup(xb, 5)
-        lat = single_stream(s, xb, max(0.05, cfg.duration_s / 10))
         rows.append(
             {
                 "batch": b,

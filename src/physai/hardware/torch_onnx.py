@@ -321,7 +321,8 @@ class TorchGraph:
             for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
                 ax = axes[k] if axes else k
                 st = steps[k] if steps else 1
-                sl[ax] = slice(s, min(e, 2**62) if e > 0 else e, st)
+                dim = x.shape[ax]
+                sl[ax] = slice(max(-dim, min(s, dim)), max(-dim, min(e, dim)), st)
             env[o] = x[tuple(sl)]
 
         return step
@@ -395,7 +396,9 @@ class TorchGraph:
     def _op_Shape(self, node, a):
         i, o = node.input[0], node.output[0]
 
+        lo, hi = a.get("start", 0), a.get("end")
+
         def step(env):
-            env[o] = self.torch.tensor(list(env[i].shape), dtype=self.torch.int64)
+            env[o] = self.torch.tensor(list(env[i].shape)[lo:hi], dtype=self.torch.int64)
 
         return step
