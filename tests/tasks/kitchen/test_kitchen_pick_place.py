@@ -4,7 +4,7 @@ import numpy as np
 
 import physai
 from physai.tasks.kitchen.pick_place import SINK_INNER, grasp_yaw
-from physai.tasks.kitchen.scene import COUNTER_Z, GEOMS, OBJECTS
+from physai.tasks.kitchen.scene import COUNTER_Z, GEOMS, MW_FLOOR_Z, OBJECTS
 
 
 def test_layout_item_kinds_and_instructions_vary():
@@ -46,3 +46,30 @@ def test_grasp_yaw_takes_the_smallest_equivalent_turn():
     assert abs(grasp_yaw(juice, 3.0) - (3.0 - np.pi)) < 1e-9
     can = next(o for o in OBJECTS if o.name == "soda can")
     assert grasp_yaw(can, 2.0) == 0.0
+
+
+def test_cabinet_to_counter_opens_the_door_and_needs_the_item_out_on_the_counter():
+    env = physai.make("kitchen/pick-cabinet-to-counter")
+    env.reset(seed=1)
+    t = env.task
+    assert t.kitchen.joint("cabinet_door") > 1.7  # open, so the shelf is reachable
+    assert t.obj.side_graspable and t.obj.name in t.instruction
+    inside = t.item_pos()
+    assert inside[0] > t.kitchen.origin["cabinet"][0] and not t.success()
+    t.kitchen.place_object(t.obj, np.array([0.33, inside[1]]), COUNTER_Z, 0.0)
+    assert t.success()
+    t.robot.data.qpos[t.robot.finger_qpos] = 0.0  # not let go
+    assert not t.success()
+
+
+def test_counter_to_microwave_needs_the_item_inside_the_cavity():
+    env = physai.make("kitchen/pick-counter-to-microwave")
+    env.reset(seed=2)
+    t = env.task
+    assert t.kitchen.joint("microwave_door") > 1.7 and 2 * t.obj.half_height <= 0.12
+    assert not t.success()
+    cavity = t.kitchen.world("microwave", np.array([0.12, 0.02, MW_FLOOR_Z]))
+    t.kitchen.place_object(t.obj, cavity[:2], cavity[2], 0.0)
+    assert t.success()
+    t.kitchen.place_object(t.obj, cavity[:2] - [0.2, 0], COUNTER_Z, 0.0)  # in front of it
+    assert not t.success()
