@@ -48,6 +48,7 @@ def test_collect_and_dataset_tools(tmp_path):
     ds = Dataset(out, delta_timestamps={"action": [0, 0.05]})
     assert ds[3]["observation.images.scene"].shape == (3, 64, 64) and ds[3]["action"].shape == (2, 7)
     assert ds.meta.info["robot_type"] == "arm7" and ds.features["action"]["names"][0] == "ee.dx"
+    assert ds.meta.info["physai"]["control_mode"] == "ee_delta"
     info = _json(["dataset", "info", str(out), "--json"])
     assert info["episodes"] == 2 and info["frames"] == 16
     assert _json(["dataset", "validate", str(out), "--json"])["ok"] is True

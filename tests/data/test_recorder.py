@@ -21,6 +21,11 @@ def test_recorder_features_and_keep_policy(tmp_path):
     env.close()
     ds = Dataset(tmp_path / "ds")
     assert len(ds) == 6 and ds.meta.info["robot_type"] == env.robot.name
+    assert ds.meta.info["physai"] == {
+        "task": "tabletop/pick-place",
+        "control_mode": env.control,
+        "cameras": ["wrist"],
+    }
     assert ds.features["observation.state"]["names"] == list(env.state_names)
     assert ds.features["action"]["names"] == list(env.action_spec.names)
     assert ds.features["observation.images.wrist"]["info"]["video.codec"] == "h264"

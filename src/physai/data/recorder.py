@@ -116,6 +116,7 @@ class Recorder:
             codec=codec,
             crf=crf,
             gop=gop,
+            extra_info={"task": env.task.name, "control_mode": env.control, "cameras": self.cameras},
         )
         self.keep_failures = keep_failures
 

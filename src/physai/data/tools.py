@@ -79,6 +79,9 @@ def copy_episodes(
         _same_schema(metas[0], m)
     info = fmt.new_info(metas[0].fps, metas[0].features, metas[0].info.get("robot_type"))
     info["data_path"], info["video_path"] = fmt.DATA_PATH, fmt.VIDEO_PATH if metas[0].video_keys else None
+    extras = [m.info.get("physai") for m in metas]
+    if extras[0] and all(e == extras[0] for e in extras):
+        info["physai"] = extras[0]
     out.mkdir(parents=True, exist_ok=True)
     fmt.write_json_atomic(out / fmt.INFO_PATH, info)
     tasks: list[str] = []

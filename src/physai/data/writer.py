@@ -62,6 +62,7 @@ class DatasetWriter:
 
     `features` maps feature names to {"dtype", "shape", "names"}; cameras use dtype "video" (see
     `format.video_feature`). The bookkeeping columns (timestamp, indices) are added automatically.
+    `extra_info` (e.g. control mode, task name) is stored under info.json's "physai" key.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class DatasetWriter:
         codec: str = "h264",
         crf: int = 23,
         gop: int = DEFAULT_GOP,
+        extra_info: dict | None = None,
     ) -> None:
         self.root = Path(root)
         info_path = self.root / fmt.INFO_PATH
@@ -102,6 +104,8 @@ class DatasetWriter:
                     raise ConfigError(f"feature {k!r} needs 'dtype' and 'shape', got {f}")
             feats = {**features, **fmt.index_features()}
             self.info = fmt.new_info(fps, feats, robot_type)
+            if extra_info:
+                self.info["physai"] = extra_info  # LeRobot ignores unknown info.json keys
             self.episodes, self.tasks = [], []
             fmt.write_json_atomic(info_path, self.info)
         self.fps = self.info["fps"]
