@@ -216,6 +216,7 @@ class Arm7(Embodiment):
         self._dq = np.empty(7)
         self._damp = np.eye(6) * self.ik.damping ** 2
         self._max_step: tuple[float, np.ndarray] | None = None
+        self._qc = self._lo = self._hi = HOME.copy()  # ee_delta seed and leash, set by _ee_begin
 
     def reset_pose(self, data: mujoco.MjData, q: np.ndarray | None = None) -> None:
         q = HOME if q is None else np.asarray(q)
@@ -239,7 +240,12 @@ class Arm7(Embodiment):
         return names
 
     def state(self) -> np.ndarray:
-        d, out = self.data, self._state
+        self._fill_state(self._state)
+        return self._state[:28].copy()
+
+    def _fill_state(self, out: np.ndarray) -> None:
+        """Write `state()` into `out[:28]` (multi-arm robots fill their own buffer, no copies)."""
+        d = self.data
         out[0:7] = d.qpos[self._qsl]
         out[7:14] = d.qvel[self._dsl]
         qpos = d.qpos
@@ -249,7 +255,6 @@ class Arm7(Embodiment):
         out[18:22] = self._q3
         out[22:25] = d.sensordata[self.force_adr:self.force_adr + 3]
         out[25:28] = d.sensordata[self.torque_adr:self.torque_adr + 3]
-        return out[:28].copy()
 
     def tcp_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """World position and quaternion (wxyz) of the tool centre point."""
@@ -283,23 +288,44 @@ class Arm7(Embodiment):
         return ArraySpec((7,), "float32", low, high, names)
 
     def apply_action(self, action: np.ndarray, mode: str, control_dt: float) -> None:
-        d = self.data
-        q = d.qpos[self._qsl]  # a view: only read before the next mj_step
-        if self._max_step is None or self._max_step[0] != control_dt:
-            self._max_step = (control_dt, JOINT_VEL * control_dt)
-        max_step = self._max_step[1]
         if mode == "joint_pos":
+            d = self.data
+            q = d.qpos[self._qsl]  # a view: only read before the next mj_step
+            if self._max_step is None or self._max_step[0] != control_dt:
+                self._max_step = (control_dt, JOINT_VEL * control_dt)
+            max_step = self._max_step[1]
             target = np.clip(action[:7], JOINT_LOWER, JOINT_UPPER)
             target = q + np.clip(target - q, -max_step, max_step)
             self._pose_cmd = None
+            self._command(target, action)
         else:
-            target = self._track_pose(np.asarray(action[:6], dtype=float), q, max_step)
+            self._ee_begin(action)
+            mujoco.mj_kinematics(self.model, self._kin)
+            mujoco.mj_comPos(self.model, self._kin)
+            self._ee_end(action)
+
+    def _command(self, target: np.ndarray, action: np.ndarray) -> None:
+        d = self.data
         self.q_cmd = target
         d.ctrl[self._asl] = target
         d.ctrl[self._fsl] = FINGER_MAX * (1.0 - float(action[-1]))
 
-    def _track_pose(self, twist: np.ndarray, q: np.ndarray, max_step: np.ndarray) -> np.ndarray:
-        """ee_delta: add the twist to the commanded TCP pose, then solve joint targets for that pose.
+    def _ee_begin(self, action: np.ndarray) -> None:
+        """ee_delta, first half: update the commanded pose, put the joint seed into the scratch data.
+
+        Then the caller runs `mj_kinematics` + `mj_comPos` on `self._kin` (robots with several arms
+        share one scratch data and one pass) and calls `_ee_end`.
+        """
+        self._qc = self._pose_and_seed(np.asarray(action[:6], dtype=float), self.data.qpos[self._qsl])
+        self._kin.qpos[self._qsl] = self._qc
+
+    def _ee_end(self, action: np.ndarray) -> None:
+        """ee_delta, second half: IK step(s) from the computed kinematics, then the actuator commands."""
+        self._command(self._ik_steps(self._qc), action)
+
+    def _pose_and_seed(self, twist: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """ee_delta: add the twist to the commanded TCP pose; return the IK seed (joint command clamped
+        to the leash around the measured joints `q`). `_ik_steps` then solves joint targets for the pose.
 
         The commanded pose (not the lagging measured one) integrates the deltas, so a sequence of
         deltas adds up exactly and a zero delta holds still. It is leashed to within `POS_LEASH` /
@@ -316,35 +342,46 @@ class Arm7(Embodiment):
         angle = (wx * wx + wy * wy + wz * wz) ** 0.5
         if angle > 0:
             mujoco.mju_axisAngle2Quat(rot, twist[3:] / angle, angle)
-            mujoco.mju_mulQuat(buf, rot, quat_cmd)
-            quat_cmd[:] = buf
+            mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
         d, site = self.data, self.tcp_site
-        off = pos_cmd - d.site_xpos[site]
-        dist = float(off @ off) ** 0.5
+        # leash distances in scalar math (numpy's per-call cost dominates on 3-vectors)
+        px, py, pz = pos_cmd.tolist()
+        sx, sy, sz = d.site_xpos[site].tolist()
+        dist = ((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2) ** 0.5
         if dist > POS_LEASH:
-            pos_cmd -= off * (1.0 - POS_LEASH / dist)
+            pos_cmd -= (pos_cmd - d.site_xpos[site]) * (1.0 - POS_LEASH / dist)
         mujoco.mju_mat2Quat(buf, d.site_xmat[site])
         mujoco.mju_negQuat(rot, buf)
         mujoco.mju_mulQuat(self._q2, quat_cmd, rot)
         mujoco.mju_quat2Vel(self._v3, self._q2, 1.0)
-        ang = float(self._v3 @ self._v3) ** 0.5
+        vx, vy, vz = self._v3.tolist()
+        ang = (vx * vx + vy * vy + vz * vz) ** 0.5
         if ang > ROT_LEASH:
             mujoco.mju_axisAngle2Quat(rot, self._v3 / ang, ROT_LEASH)
             mujoco.mju_mulQuat(quat_cmd, rot, buf)
         mujoco.mju_normalize4(quat_cmd)
-        # Newton steps of damped-least-squares IK on the commanded joints (kinematics only):
-        # dq = n + J^T (J J^T + l^2 I)^-1 (e - J n), n = k (q_rest - q): the task-space step plus a
-        # pull towards the rest pose projected (up to damping) into the null space
         lo = q - Q_LEASH
         np.maximum(lo, self.ik.lower, out=lo)
         hi = q + Q_LEASH
         np.minimum(hi, self.ik.upper, out=hi)
-        qc = np.minimum(np.maximum(self.q_cmd, lo), hi)
+        self._lo, self._hi = lo, hi
+        return np.minimum(np.maximum(self.q_cmd, lo), hi)
+
+    def _ik_steps(self, qc: np.ndarray) -> np.ndarray:
+        """`IK_ITERS` Newton steps from seed `qc`; `self._kin` already holds its kinematics.
+
+        Damped-least-squares IK on the commanded joints (kinematics only):
+        dq = n + J^T (J J^T + l^2 I)^-1 (e - J n), n = k (q_rest - q): the task-space step plus a
+        pull towards the rest pose projected (up to damping) into the null space.
+        """
         kin, m, ik, err, jac = self._kin, self.model, self.ik, self._err, self._jac
-        for _ in range(IK_ITERS):
-            kin.qpos[self._qsl] = qc
-            mujoco.mj_kinematics(m, kin)
-            mujoco.mj_comPos(m, kin)
+        site, buf, rot, lo, hi = self.tcp_site, self._q3, self._q1, self._lo, self._hi
+        pos_cmd, quat_cmd = self._pose_cmd  # type: ignore[misc]
+        for it in range(IK_ITERS):
+            if it:
+                kin.qpos[self._qsl] = qc
+                mujoco.mj_kinematics(m, kin)
+                mujoco.mj_comPos(m, kin)
             np.subtract(pos_cmd, kin.site_xpos[site], out=self._err_p)
             mujoco.mju_mat2Quat(buf, kin.site_xmat[site])
             mujoco.mju_negQuat(rot, buf)

@@ -45,6 +45,7 @@ class Bimanual(Embodiment):
         for arm in self.arms:
             arm.bind(model, data)
         self._state = np.empty(56, np.float32)
+        self.right._kin = self.left._kin  # one forward-kinematics pass serves both arms' IK (ee_delta)
 
     def reset_pose(self, data: mujoco.MjData) -> None:
         for arm in self.arms:
@@ -55,8 +56,8 @@ class Bimanual(Embodiment):
 
     def state(self) -> np.ndarray:
         out = self._state
-        out[:28] = self.left.state()
-        out[28:] = self.right.state()
+        self.left._fill_state(out[:28])
+        self.right._fill_state(out[28:])
         return out.copy()
 
     def action_spec(self, mode: str) -> ArraySpec:
@@ -66,9 +67,20 @@ class Bimanual(Embodiment):
                          np.concatenate([a.high, b.high]), a.names + b.names)
 
     def apply_action(self, action: np.ndarray, mode: str, control_dt: float) -> None:
-        n = 8 if mode == "joint_pos" else 7  # the left arm's action length (Arm7.action_spec)
-        self.left.apply_action(action[:n], mode, control_dt)
-        self.right.apply_action(action[n:], mode, control_dt)
+        if mode == "joint_pos":
+            self.left.apply_action(action[:8], mode, control_dt)
+            self.right.apply_action(action[8:], mode, control_dt)
+            return
+        # ee_delta: both arms' IK seeds into the shared scratch data, one kinematics pass, both solves
+        # (the same result as two `apply_action` calls: the arms' chains are independent)
+        left, right = action[:7], action[7:]
+        self.left._ee_begin(left)
+        self.right._ee_begin(right)
+        kin = self.left._kin
+        mujoco.mj_kinematics(self.model, kin)
+        mujoco.mj_comPos(self.model, kin)
+        self.left._ee_end(left)
+        self.right._ee_end(right)
 
     def ee_positions(self) -> np.ndarray:
         return np.vstack([self.left.ee_positions(), self.right.ee_positions()])

@@ -26,24 +26,25 @@ def body_geoms(model: mujoco.MjModel, body: str) -> set[int]:
     return {int(g) for g in np.flatnonzero(model.geom_bodyid == bid)}
 
 
-def _contact_pairs(data: mujoco.MjData) -> list[list[int]]:
+def contact_pairs(data: mujoco.MjData) -> list[list[int]]:
     """(geom1, geom2) of every active contact, as Python ints (one array read, not one per contact)."""
     return data.contact.geom.tolist() if data.ncon else []
 
 
 def touching(data: mujoco.MjData, geoms_a: set[int], geoms_b: set[int]) -> bool:
     """True when any geom of `geoms_a` is in contact with any geom of `geoms_b`."""
-    for g1, g2 in _contact_pairs(data):
+    for g1, g2 in contact_pairs(data):
         if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
             return True
     return False
 
 
-def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int]) -> int:
-    """How many of `arm`'s two finger pads touch `geoms` (2 = a pinch grasp)."""
+def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int], pairs: list[list[int]] | None = None) -> int:
+    """How many of `arm`'s two finger pads touch `geoms` (2 = a pinch grasp); `pairs`: the contact
+    pairs when the caller has read them already (`contact_pairs`)."""
     pads = {int(p) for p in arm.pad_geoms}
     hit = set()
-    for g1, g2 in _contact_pairs(data):
+    for g1, g2 in contact_pairs(data) if pairs is None else pairs:
         if g1 in pads and g2 in geoms:
             hit.add(g1)
         if g2 in pads and g1 in geoms:

@@ -14,7 +14,14 @@ import numpy as np
 
 from physai.sim.scene import GEOM, add_free_object, add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
-from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
+from physai.tasks.bimanual.common import (
+    TABLE_Z,
+    body_geoms,
+    build_table,
+    contact_pairs,
+    pads_on,
+    two_arm_steer,
+)
 from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
 
 BAR_HALF = (0.018, 0.08, 0.018)  # m; the bar's long axis is its local y
@@ -89,8 +96,9 @@ class Handover(Task):
         return self.data.mocap_pos[self.target_mocap].copy()
 
     def _grip_counts(self) -> tuple[int, int]:
-        return (pads_on(self.data, self.robot.left, self.bar_geoms),  # type: ignore[attr-defined]
-                pads_on(self.data, self.robot.right, self.bar_geoms))  # type: ignore[attr-defined]
+        pairs = contact_pairs(self.data)  # read once for both arms
+        return (pads_on(self.data, self.robot.left, self.bar_geoms, pairs),  # type: ignore[attr-defined]
+                pads_on(self.data, self.robot.right, self.bar_geoms, pairs))  # type: ignore[attr-defined]
 
     def success(self) -> bool:
         left, right = self._grip_counts()
