@@ -149,17 +149,25 @@ class TrotGait:
         lims = (cfg.accel * dt, cfg.accel * dt, cfg.yaw_accel * dt)
         meas = (float(lin_vel[0]), float(lin_vel[1]), float(yaw_rate))
         com = command.tolist() if isinstance(command, np.ndarray) else [float(c) for c in command]
+        # min(hi, max(lo, v)) is spelled `v = v if v > lo else lo; v = v if v < hi else hi` below:
+        # the same selection as the builtins, without their call overhead
         for k in range(3):
-            cmd[k] += min(lims[k], max(-lims[k], com[k] - cmd[k]))
+            lim, dv = lims[k], com[k] - cmd[k]
+            dv = dv if dv > -lim else -lim
+            cmd[k] += dv if dv < lim else lim
         self.t += dt
         activity = min(1.0, max(math.hypot(cmd[0], cmd[1]) / 0.1, abs(cmd[2]) / 0.2))
         decay, bmax, ki = 0.6 + 0.4 * activity, cfg.speed_bias_max, cfg.speed_ki
         for k in range(3):
             b = bias[k] + activity * ki * (cmd[k] - meas[k]) * dt
-            bias[k] = min(bmax, max(-bmax, b)) * decay
+            b = b if b > -bmax else -bmax
+            bias[k] = (b if b < bmax else bmax) * decay
         vx, vy, wz = cmd[0] + bias[0], cmd[1] + bias[1], cmd[2] + bias[2]
-        errx = min(0.5, max(-0.5, meas[0] - cmd[0]))
-        erry = min(0.5, max(-0.5, meas[1] - cmd[1]))
+        errx, erry = meas[0] - cmd[0], meas[1] - cmd[1]
+        errx = errx if errx > -0.5 else -0.5
+        errx = errx if errx < 0.5 else 0.5
+        erry = erry if erry > -0.5 else -0.5
+        erry = erry if erry < 0.5 else 0.5
         gain = activity * cfg.raibert_gain
         period, height = cfg.period, cfg.height
         lift_amp = activity * cfg.step_height
@@ -201,8 +209,12 @@ class TrotGait:
         for (fx, fy, fz), (hx, hy, hz) in zip(feet, self._hips, strict=True):
             x, y, z = fx - hx, fy - hy, fz - hz
             h = hypot(y, z)
-            d = min(d_max, max(d_min, hypot(x, h)))
-            q2 = -math.acos(min(1.0, max(-1.0, (d * d - l1sq - l2sq) / den)))
+            d = hypot(x, h)
+            d = d if d > d_min else d_min
+            d = d if d < d_max else d_max
+            c = (d * d - l1sq - l2sq) / den
+            c = c if c > -1.0 else -1.0
+            q2 = -math.acos(c if c < 1.0 else 1.0)
             beta = atan2(l2 * math.sin(q2), l1 + l2 * math.cos(q2))
             q += (atan2(y, -z), atan2(-x, h) - beta, q2)
         return np.array(q)
