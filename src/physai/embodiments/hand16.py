@@ -270,17 +270,22 @@ class Hand16(Embodiment):
         """Taxel normal forces (N), shape (finger, segment, row, col); layout in the module docstring."""
         m, d = self.model, self.data
         out = np.zeros((4, 3, TAXEL_ROWS, TAXEL_COLS), dtype=np.float32)
-        for i in range(d.ncon):
-            c = d.contact[i]
-            for g in (int(c.geom1), int(c.geom2)):
-                hit = self._pad_index.get(g)
+        if not d.ncon:
+            return out
+        pads = self._pad_index
+        # one read of every contact's geom pair; only contacts on a pad touch the per-contact struct
+        for i, (g1, g2) in enumerate(d.contact.geom.tolist()):
+            if g1 not in pads and g2 not in pads:
+                continue
+            for g in (g1, g2):
+                hit = pads.get(g)
                 if hit is None:
                     continue
                 mujoco.mj_contactForce(m, d, i, self._force)
                 fn = float(self._force[0])
                 if fn <= 0:
                     continue
-                local = d.geom_xmat[g].reshape(3, 3).T @ (c.pos - d.geom_xpos[g])
+                local = d.geom_xmat[g].reshape(3, 3).T @ (d.contact.pos[i] - d.geom_xpos[g])
                 hx, hy = m.geom_size[g][0], m.geom_size[g][1]
                 row = int(np.clip((local[0] + hx) / (2 * hx) * TAXEL_ROWS, 0, TAXEL_ROWS - 1))
                 col = int(np.clip((hy - local[1]) / (2 * hy) * TAXEL_COLS, 0, TAXEL_COLS - 1))
