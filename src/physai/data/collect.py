@@ -4,6 +4,7 @@ part dataset (durable episode by episode), merged into one dataset at the end.""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import shutil
 import tempfile
@@ -44,6 +45,9 @@ class CollectConfig:
 
 
 def _worker(wid: int, cfg: dict, part: str, counter, lock, results) -> None:
+    # Mesa's software GL (llvmpipe) spreads every render over all cores; with one worker per core that
+    # only adds contention (measured: 0.48 ms vs 1.3 ms per 128x128 frame), so keep each worker on one.
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     try:
         import physai.envs as envs
         from physai.data.recorder import Recorder
