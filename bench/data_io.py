@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from physai.data import Dataset
 from physai.data import format as fmt
 from physai.data.writer import DatasetWriter
+
+# torch and the loader are imported inside the functions that use them: `collect` spawns workers that
+# re-import this module, and they should start like `physai collect` workers do (without torch).
 
 
 def frame(i: int, size: int = 128) -> np.ndarray:
@@ -48,6 +49,8 @@ def build(root: Path, frames: int, video: bool, ep_len: int = 200) -> None:
 
 
 def loader_state(root: Path) -> dict:
+    from physai.data import Dataset
+
     ds = Dataset(root, delta_timestamps={"action": [i / 20 for i in range(10)]})
     rng = np.random.default_rng(0)
     ds.get_batch(rng.integers(0, len(ds), 64))
@@ -66,16 +69,17 @@ def loader_state(root: Path) -> dict:
     }
 
 
-class NumpyFrames(Dataset):
-    """The same loader with camera frames read from an uncompressed (N, H, W, 3) uint8 memmap."""
-
-    raw: np.ndarray
-
-    def _frames(self, key, ep_pos, rows):
-        return np.multiply(self.raw[rows].transpose(0, 3, 1, 2), np.float32(1 / 255), dtype=np.float32)
-
-
 def loader_video(root: Path, frames: int) -> dict:
+    from physai.data import Dataset
+
+    class NumpyFrames(Dataset):
+        """The same loader with camera frames read from an uncompressed (N, H, W, 3) uint8 memmap."""
+
+        raw: np.ndarray
+
+        def _frames(self, key, ep_pos, rows):
+            return np.multiply(self.raw[rows].transpose(0, 3, 1, 2), np.float32(1 / 255), dtype=np.float32)
+
     ds = Dataset(root)
     rng = np.random.default_rng(1)
     idx = rng.integers(0, len(ds), 3000)
@@ -187,6 +191,8 @@ def main() -> None:
     ap.add_argument("--collect-episodes", type=int, default=20)
     ap.add_argument("--skip", default="", help="comma list of: state,video,rss,record,collect")
     a = ap.parse_args()
+    import torch
+
     torch.set_num_threads(1)  # the targets are per core / per worker (DataLoader workers use 1 thread too)
     skip = set(a.skip.split(","))
     tmp = Path(tempfile.mkdtemp())
