@@ -132,3 +132,41 @@ def test_av1_codec_round_trips(tmp_path):
     r = VideoReader(tmp_path / "a.mp4", 10)
     assert r.count() == 12
     assert [decode_image(r.get(i)) for i in (7, 3, 11, 0)] == [7, 3, 11, 0]
+
+
+def test_reads_lerobot_style_multi_episode_files(small, tmp_path):
+    """LeRobot's writer puts many episodes in one parquet and one mp4, episodes need not start on a
+    keyframe; physai reads them frame-exact by integer index and re-encodes only unaligned episodes."""
+    import pyarrow as pa
+    from data_helpers import frame_image
+
+    from physai.data.tools import merge
+    from physai.data.video import write_video
+    from physai.data.writer import episodes_table
+
+    root, w = small
+    ep_path = root / "meta/episodes/chunk-000/file-000.parquet"
+    rows = pq.read_table(ep_path).to_pylist()
+    tables = [pq.read_table(root / f"data/chunk-000/file-{i:03d}.parquet") for i in range(3)]
+    for i in range(3):
+        (root / f"data/chunk-000/file-{i:03d}.parquet").unlink()
+        (root / f"videos/observation.images.cam/chunk-000/file-{i:03d}.mp4").unlink()
+    pq.write_table(pa.concat_tables(tables), root / "data/chunk-000/file-000.parquet")
+    write_video(
+        [frame_image(int(i)) for i in w["image_id"]],
+        root / "videos/observation.images.cam/chunk-000/file-000.mp4",
+        fps=10,
+        gop=2,
+    )
+    for r in rows:
+        r["data/file_index"] = 0
+        r["videos/observation.images.cam/file_index"] = 0
+        r["videos/observation.images.cam/from_timestamp"] = r["dataset_from_index"] / 10
+        r["videos/observation.images.cam/to_timestamp"] = r["dataset_to_index"] / 10
+    pq.write_table(episodes_table(rows), ep_path)
+    ds = Dataset(root)
+    for i in (19, 7, 8, 0, 11, 6):
+        assert decode_image(ds[i]["observation.images.cam"].numpy()) == w["image_id"][i]
+    merge([root], tmp_path / "m")  # episode 1 starts on frame 7, not a keyframe: re-encoded, still exact
+    m = Dataset(tmp_path / "m")
+    assert [decode_image(m[i]["observation.images.cam"].numpy()) for i in range(20)] == w["image_id"].tolist()
