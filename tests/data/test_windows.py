@@ -72,3 +72,14 @@ def test_multi_dataset_pads_and_masks(tmp_path, state_ds):
     assert b["action_dim_mask"][-1].all()
     assert (b["action"][:17, :, 2:] == 0).all()
     assert b["embodiment"][0] == "toy"
+
+
+def test_multi_dataset_with_and_without_cameras(tmp_path, state_ds):
+    cams = tmp_path / "cams"
+    make_dataset(cams, [3, 2], video=True, seed=5)
+    md = MultiDataset([state_ds[0], cams])
+    b = next(iter(torch.utils.data.DataLoader(md, batch_size=len(md))))
+    img = b["observation.images.cam"]
+    assert img.shape == (22, 3, 32, 32)
+    assert b["observation.images.cam_mask"].tolist() == [False] * 17 + [True] * 5
+    assert img[:17].abs().sum() == 0 and img[17:].abs().sum() > 0

@@ -3,7 +3,8 @@
 Each item keeps its own dataset's feature values, padded with zeros to the widest dimension across
 datasets, with a `<key>_dim_mask` bool (D,) saying which entries are real; features a dataset lacks are
 all zeros with an all-False mask. `dataset_index` says where an item came from (use it to pick
-per-dataset stats: `multi.stats[i]`) and `embodiment` is the dataset's robot_type.
+per-dataset stats: `multi.stats[i]`) and `embodiment` is the dataset's robot_type. Cameras a dataset
+lacks are zero images with `<camera>_mask` False.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from physai.core.errors import ConfigError
 from physai.data.dataset import Dataset
 
 PADDED = ("observation.state", "action", "observation.tactile")
@@ -36,6 +38,16 @@ class MultiDataset(torch.utils.data.Dataset):
             if dims:
                 self.widths[key] = max(dims)
         self.camera_keys = sorted({k for d in self.datasets for k in d.video_keys})
+        self.camera_shapes: dict[str, tuple[int, ...]] = {}
+        for key in self.camera_keys:
+            shapes = {tuple(d.features[key]["shape"]) for d in self.datasets if key in d.features}
+            if len(shapes) > 1:
+                raise ConfigError(
+                    f"camera {key!r} has different sizes {sorted(shapes)} across datasets; record them at "
+                    "one image size (physai collect --image-size) to train on them together"
+                )
+            h, w, c = shapes.pop()
+            self.camera_shapes[key] = (c, h, w)
 
     @property
     def stats(self) -> list[dict[str, dict[str, np.ndarray]]]:
@@ -67,6 +79,14 @@ class MultiDataset(torch.utils.data.Dataset):
                 if ref:
                     item[pad_key] = torch.ones(ref[0], dtype=torch.bool)
             item[f"{key}_dim_mask"] = mask
+        for key, chw in self.camera_shapes.items():
+            present = key in item
+            if not present:
+                off = next((d.delta_indices[key] for d in self.datasets if key in d.delta_indices), None)
+                item[key] = torch.zeros(*(() if off is None else (len(off),)), *chw)
+                if off is not None:
+                    item[f"{key}_is_pad"] = torch.ones(len(off), dtype=torch.bool)
+            item[f"{key}_mask"] = torch.tensor(present)
         item["dataset_index"] = torch.tensor(di)
         item["embodiment"] = ds.meta.info.get("robot_type") or ""
         return item
