@@ -213,7 +213,7 @@ class Arm7(Embodiment):
         self._fsl = (slice(int(self.finger_act[0]), int(self.finger_act[-1]) + 1)
                      if np.all(np.diff(self.finger_act) == 1) else self.finger_act)
         self._jjt, self._jn = np.empty((6, 6)), np.empty(6)
-        self._dq = np.empty(7)
+        self._dq, self._n = np.empty(7), np.empty(7)
         self._damp = np.eye(6) * self.ik.damping ** 2
         self._max_step: tuple[float, np.ndarray] | None = None
         self._qc = self._lo = self._hi = HOME.copy()  # ee_delta seed and leash, set by _ee_begin
@@ -316,7 +316,7 @@ class Arm7(Embodiment):
         Then the caller runs `mj_kinematics` + `mj_comPos` on `self._kin` (robots with several arms
         share one scratch data and one pass) and calls `_ee_end`.
         """
-        self._qc = self._pose_and_seed(np.asarray(action[:6], dtype=float), self.data.qpos[self._qsl])
+        self._qc = self._pose_and_seed(np.asarray(action, dtype=float), self.data.qpos[self._qsl])
         self._kin.qpos[self._qsl] = self._qc
 
     def _ee_end(self, action: np.ndarray) -> None:
@@ -336,12 +336,15 @@ class Arm7(Embodiment):
         if self._pose_cmd is None:
             self._pose_cmd = self.tcp_pose()
         pos_cmd, quat_cmd = self._pose_cmd  # updated in place below
-        pos_cmd += twist[:3]
+        dx, dy, dz, wx, wy, wz = twist[:6].tolist()  # Python floats: cheaper than numpy on 3-vectors
+        pos_cmd[0] += dx
+        pos_cmd[1] += dy
+        pos_cmd[2] += dz
         rot, buf = self._q1, self._q3
-        wx, wy, wz = float(twist[3]), float(twist[4]), float(twist[5])
         angle = (wx * wx + wy * wy + wz * wz) ** 0.5
         if angle > 0:
-            mujoco.mju_axisAngle2Quat(rot, twist[3:] / angle, angle)
+            self._v3[:] = (wx / angle, wy / angle, wz / angle)
+            mujoco.mju_axisAngle2Quat(rot, self._v3, angle)
             mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
         d, site = self.data, self.tcp_site
         # leash distances in scalar math (numpy's per-call cost dominates on 3-vectors)
@@ -389,7 +392,9 @@ class Arm7(Embodiment):
             mujoco.mju_quat2Vel(self._err_r, buf, 1.0)
             mujoco.mj_jacSite(m, kin, self._jacp, self._jacr, site)
             jac[:] = self._jfull[:, self._dsl]
-            n = ik.nullspace_gain * (HOME - qc)
+            n = self._n
+            mujoco.mju_sub(n, HOME, qc)
+            mujoco.mju_scl(n, n, ik.nullspace_gain)
             jjt, jn, dq = self._jjt, self._jn, self._dq
             mujoco.mju_mulMatMatT(jjt, jac, jac)  # mju_* beat numpy's per-call overhead at 6x7
             jjt += self._damp

@@ -9,6 +9,7 @@ box into the area. Success needs all three at once: the mouse inside the box vol
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mujoco
@@ -139,10 +140,16 @@ class PackMouse(Task):
 
     def mouse_in_box(self) -> bool:
         """Mouse centre inside the box's inner volume (box frame)."""
-        pos, yaw = self.box_pose()
-        local = _rotz(yaw).T @ (self.mouse_pose()[:3] - pos)
-        inner = np.array(BOX_HALF[:2]) - BOX_WALL
-        return bool(np.all(np.abs(local[:2]) < inner) and BOX_WALL < local[2] < 2 * BOX_HALF[2])
+        # scalar math (checked every control step): _rotz(yaw).T @ (mouse - box)
+        qpos = self.data.qpos
+        bx, by, bz, w, x, y, z = qpos[self._box_q:self._box_q + 7].tolist()
+        mx, my, mz = qpos[self._mouse_q:self._mouse_q + 3].tolist()
+        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # = quat_yaw
+        c, s = math.cos(yaw), math.sin(yaw)
+        dx, dy = mx - bx, my - by
+        lx, ly, lz = c * dx + s * dy, -s * dx + c * dy, mz - bz
+        return (abs(lx) < BOX_HALF[0] - BOX_WALL and abs(ly) < BOX_HALF[1] - BOX_WALL
+                and BOX_WALL < lz < 2 * BOX_HALF[2])
 
     def lid_closed(self) -> bool:
         return self.lid_angle() < LID_CLOSED
