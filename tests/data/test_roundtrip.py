@@ -170,3 +170,15 @@ def test_reads_lerobot_style_multi_episode_files(small, tmp_path):
     merge([root], tmp_path / "m")  # episode 1 starts on frame 7, not a keyframe: re-encoded, still exact
     m = Dataset(tmp_path / "m")
     assert [decode_image(m[i]["observation.images.cam"].numpy()) for i in range(20)] == w["image_id"].tolist()
+
+
+def test_image_windows_pad_at_episode_start(small):
+    root, w = small
+    ds = Dataset(root, delta_timestamps={"observation.images.cam": [-0.2, -0.1, 0.0]})
+    it = ds[8]  # episode 1 starts at 7: offsets -2 is padded (repeats frame 7)
+    assert it["observation.images.cam"].shape == (3, 3, 32, 32)
+    assert it["observation.images.cam_is_pad"].tolist() == [True, False, False]
+    ids = [decode_image(f.numpy()) for f in it["observation.images.cam"]]
+    assert ids == [w["image_id"][7], w["image_id"][7], w["image_id"][8]]
+    b = ds.get_batch([8, 19])
+    assert b["observation.images.cam"].shape == (2, 3, 3, 32, 32) and b["task"] == ["task 1", "task 0"]

@@ -117,6 +117,7 @@ class DatasetWriter:
         self.codec = codec_info.pop() if len(codec_info) == 1 else codec
         self.encoder = BackgroundEncoder(self.fps, self.codec, crf, gop) if self.video_keys else None
         self._ep_stats = [self._stats_of_row(r) for r in self.episodes]
+        self._tasks_on_disk = len(self.tasks) if self.episodes else -1
         self._reset_buffer()
 
     # ------------------------------------------------------------------ per frame
@@ -252,7 +253,11 @@ class DatasetWriter:
         return ep
 
     def _commit(self) -> None:
-        write_metadata(self.root, self.info, self.episodes, self.tasks, self._ep_stats)
+        write_tasks = len(self.tasks) != self._tasks_on_disk
+        write_metadata(
+            self.root, self.info, self.episodes, self.tasks, self._ep_stats, write_tasks=write_tasks
+        )
+        self._tasks_on_disk = len(self.tasks)
 
     @staticmethod
     def _stats_of_row(row: dict) -> dict[str, dict]:
@@ -277,13 +282,20 @@ class DatasetWriter:
 
 
 def write_metadata(
-    root: Path, info: dict, episodes: list[dict], tasks: list[str], ep_stats: list[dict[str, dict]]
+    root: Path,
+    info: dict,
+    episodes: list[dict],
+    tasks: list[str],
+    ep_stats: list[dict[str, dict]],
+    write_tasks: bool = True,
 ) -> None:
-    """Rewrite meta/episodes, tasks, stats and (last, the commit point) info.json for `episodes`."""
+    """Rewrite meta/episodes, tasks (unless unchanged: `write_tasks=False`), stats and — last, the
+    commit point — info.json for `episodes`."""
     fmt.write_parquet_atomic(
         root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0), episodes_table(episodes)
     )
-    fmt.write_parquet_atomic(root / fmt.TASKS_PATH, fmt.tasks_table(tasks))
+    if write_tasks:
+        fmt.write_parquet_atomic(root / fmt.TASKS_PATH, fmt.tasks_table(tasks))
     if ep_stats:
         keys = [k for k in ep_stats[0] if all(k in s for s in ep_stats)]
         stats = {k: aggregate([s[k] for s in ep_stats]) for k in keys}
