@@ -1,1 +1,25 @@
-"""physai.hardware."""
+"""physai.hardware: device plugins (`plugins`, `builtin`, `torch_onnx`), the control-loop profiler
+(`profiler`, `stats`), energy meters (`energy`), the carbon model (`carbon`) and the system description
+(`sysinfo`). See docs/plugins.md."""
+
+from physai.hardware.plugins import (
+    ENTRY_POINT_GROUP,
+    ArtifactCache,
+    CompileSpec,
+    DevicePlugin,
+    Probe,
+    discover,
+    get_plugin,
+    list_devices,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ArtifactCache",
+    "CompileSpec",
+    "DevicePlugin",
+    "Probe",
+    "discover",
+    "get_plugin",
+    "list_devices",
+]
