@@ -182,3 +182,32 @@ def test_image_windows_pad_at_episode_start(small):
     assert ids == [w["image_id"][7], w["image_id"][7], w["image_id"][8]]
     b = ds.get_batch([8, 19])
     assert b["observation.images.cam"].shape == (2, 3, 3, 32, 32) and b["task"] == ["task 1", "task 0"]
+
+
+def test_image_features_stored_in_parquet(small):
+    """LeRobot `image` features (PNG bytes in the rows) are decoded like video frames."""
+    import io
+
+    import pyarrow as pa
+    from data_helpers import frame_image
+    from PIL import Image
+
+    root, w = small
+    for i in range(3):
+        path = root / f"data/chunk-000/file-{i:03d}.parquet"
+        t = pq.read_table(path)
+        pngs = []
+        for g in t.column("index").to_pylist():
+            buf = io.BytesIO()
+            Image.fromarray(frame_image(g + 100)).save(buf, format="PNG")
+            pngs.append({"bytes": buf.getvalue(), "path": None})
+        col = pa.array(pngs, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        pq.write_table(t.append_column("observation.images.png", col), path)
+    info = json.loads((root / "meta/info.json").read_text())
+    info["features"]["observation.images.png"] = {"dtype": "image", "shape": [32, 32, 3], "names": None}
+    (root / "meta/info.json").write_text(json.dumps(info))
+    ds = Dataset(root)
+    assert ds.camera_keys == ["observation.images.cam", "observation.images.png"]
+    for i in (0, 9, 19):
+        img = ds[i]["observation.images.png"]
+        assert img.shape == (3, 32, 32) and decode_image(img.numpy()) == i + 100

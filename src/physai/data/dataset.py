@@ -58,6 +58,9 @@ class Dataset(torch.utils.data.Dataset):
         self.fps = self.meta.fps
         self.features = self.meta.features
         self.video_keys = self.meta.video_keys
+        self.image_keys = [k for k, f in self.features.items() if f["dtype"] == "image"]
+        self.camera_keys = self.video_keys + self.image_keys
+        """Cameras: `video` features (mp4) and `image` features (PNG/JPEG bytes in the parquet rows)."""
         self.data_keys = [k for k, f in self.features.items() if f["dtype"] not in ("video", "image")]
         self.video_cache = video_cache
         eps = self.meta.episodes if episodes is None else [self.meta.episodes[i] for i in episodes]
@@ -71,6 +74,7 @@ class Dataset(torch.utils.data.Dataset):
         self._len = int(lengths.sum())
         self.delta_indices = self._check_deltas(delta_timestamps or {})
         self._data: dict[str, np.ndarray] | None = None
+        self._images: dict[str, pa.Array] = {}
         self._readers: OrderedDict | None = None
         self._pid = -1
 
@@ -98,12 +102,13 @@ class Dataset(torch.utils.data.Dataset):
         if self._data is not None and self._pid == os.getpid():
             return self._data
         parts: dict[str, list[np.ndarray]] = {k: [] for k in self.data_keys}
+        images: dict[str, list[pa.Array]] = {k: [] for k in self.image_keys}
         by_file: dict[Path, list[dict]] = OrderedDict()
         for e in self._episodes:
             by_file.setdefault(self.meta.data_path(e), []).append(e)
         for path, eps in by_file.items():
             table = read_parquet(path, self.root, "data")
-            missing = [k for k in self.data_keys if k not in table.column_names]
+            missing = [k for k in self.data_keys + self.image_keys if k not in table.column_names]
             if missing:
                 raise DatasetError(
                     f"{path}: columns {missing} declared in meta/info.json are missing; "
@@ -136,9 +141,13 @@ class Dataset(torch.utils.data.Dataset):
                     )
                 for k in self.data_keys:
                     parts[k].append(cols[k][a:b])
+                for k in self.image_keys:
+                    col = table.column(k).combine_chunks().slice(a, b - a)
+                    images[k].append(col.field("bytes") if pa.types.is_struct(col.type) else col)
         self._data = {
             k: (np.concatenate(v) if len(v) > 1 else v[0]) if v else np.zeros(0) for k, v in parts.items()
         }
+        self._images = {k: pa.concat_arrays(v) for k, v in images.items() if v}
         self._readers = OrderedDict()
         self._pid = os.getpid()
         return self._data
@@ -146,6 +155,7 @@ class Dataset(torch.utils.data.Dataset):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_data"], state["_readers"], state["_pid"] = None, None, -1
+        state["_images"] = {}
         return state
 
     # ------------------------------------------------------------------ access
@@ -165,6 +175,8 @@ class Dataset(torch.utils.data.Dataset):
 
     def _frames(self, key: str, ep_pos: int, rows: np.ndarray) -> np.ndarray:
         """Frames (T, 3, H, W) float32 in [0, 1] of camera `key` at dataset rows `rows` of one episode."""
+        if key in self.image_keys:
+            return np.stack([self._decode_image(key, int(r)) for r in rows])
         e = self._episodes[ep_pos]
         path = self.meta.video_path(e, key)
         assert self._readers is not None
@@ -178,6 +190,21 @@ class Dataset(torch.utils.data.Dataset):
             self._readers.move_to_end(path)
         base = int(round(e[f"videos/{key}/from_timestamp"] * self.fps)) - int(self._ep_from[ep_pos])
         return np.stack([reader.get_float(int(r) + base) for r in rows])
+
+    def _decode_image(self, key: str, row: int) -> np.ndarray:
+        import io
+
+        from PIL import Image
+
+        raw = self._images[key][row].as_py()
+        try:
+            img = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
+        except Exception as exc:  # PIL raises many types on corrupt bytes
+            raise DatasetError(
+                f"{self.root}: image {key!r} at row {row} does not decode ({exc}); "
+                f"run `physai dataset validate {self.root}`"
+            ) from exc
+        return np.multiply(img.transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32)
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         if idx < 0:
@@ -196,7 +223,7 @@ class Dataset(torch.utils.data.Dataset):
                 rows = idx + off
                 item[k] = torch.from_numpy(data[k][np.clip(rows, lo, hi - 1)])
                 item[f"{k}_is_pad"] = torch.from_numpy((rows < lo) | (rows >= hi))
-        for k in self.video_keys:
+        for k in self.camera_keys:
             off = self.delta_indices.get(k)
             rows = np.array([idx]) if off is None else idx + off
             frames = self._frames(k, ep, np.clip(rows, lo, hi - 1))
@@ -222,9 +249,9 @@ class Dataset(torch.utils.data.Dataset):
                 rows = idx[:, None] + off[None]
                 out[k] = torch.from_numpy(data[k][np.clip(rows, lo[:, None], hi[:, None] - 1)])
                 out[f"{k}_is_pad"] = torch.from_numpy((rows < lo[:, None]) | (rows >= hi[:, None]))
-        if self.video_keys:
+        if self.camera_keys:
             items = [self[int(i)] for i in idx]
-            for k in self.video_keys:
+            for k in self.camera_keys:
                 out[k] = torch.stack([it[k] for it in items])
                 if f"{k}_is_pad" in items[0]:
                     out[f"{k}_is_pad"] = torch.stack([it[f"{k}_is_pad"] for it in items])

@@ -112,6 +112,12 @@ class DatasetWriter:
         self.features = self.info["features"]
         self.video_keys = fmt.video_keys(self.features)
         self.data_keys = [k for k in self.features if k not in self.video_keys and k not in fmt.INDEX_KEYS]
+        images = [k for k in self.data_keys if self.features[k]["dtype"] == "image"]
+        if images:
+            raise ConfigError(
+                f"{self.root}: features {images} are stored as images in parquet; physai records cameras "
+                "as video (dtype 'video') — append to a new dataset and merge, or convert the cameras"
+            )
         self._types = {k: arrow_type(self.features[k]) for k in self.data_keys}
         codec_info = {self.features[k]["info"].get("video.codec", codec) for k in self.video_keys}
         self.codec = codec_info.pop() if len(codec_info) == 1 else codec
