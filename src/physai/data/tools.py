@@ -36,6 +36,7 @@ def info(root: str | Path) -> dict:
             "mean": float(np.mean(lengths)) if lengths else 0.0,
         },
         "seconds": meta.total_frames / meta.fps,
+        "physai": meta.info.get("physai"),
     }
 
 
