@@ -40,6 +40,7 @@ def profile_stage(out: Path, progress: Progress, duration_s: float = 1.0) -> dic
             rates_hz=sorted({fps, 100.0, 500.0, 1000.0}),
             duration_s=duration_s,
             batches=[1, 8],
+            realtime=True,  # SCHED_FIFO where permitted, as a robot control process would run
         )
         doc = run_profile(path, cfg, out / "profile" / name, keys, progress=progress)
         rows = {}
