@@ -39,6 +39,12 @@ SPEC = {
 
 
 @pytest.fixture(scope="session")
+def tiny_policy():
+    """(module, io_spec) of the tiny test policy, for tests that export their own package."""
+    return Tiny(), dict(SPEC)
+
+
+@pytest.fixture(scope="session")
 def keys(tmp_path_factory):
     return signing.generate_keys(tmp_path_factory.mktemp("hwkeys"))
 

@@ -96,7 +96,7 @@ def test_profile_schema(profile_doc):
 
 
 def test_plugin_device_benchmarked(package, keys, tmp_path, test_plugin):
-    cfg = ProfileConfig(devices=["testnpu:sim"], **FAST)
+    cfg = ProfileConfig(devices=["testnpu:sim"], cache_dir=tmp_path, **FAST)
     doc = run_profile(package, cfg, None, trusted_keys(keys[1]))
     (d,) = doc["devices"]
     assert d["status"] == "ok", d
@@ -121,7 +121,7 @@ def test_tampered_package_refused_before_loading(package, keys, tmp_path, monkey
         run_profile(bad, ProfileConfig(devices=["ort:cpu"], **FAST), tmp_path / "out", trusted_keys(keys[1]))
     assert not (tmp_path / "out").exists()
     with pytest.raises(PackageError, match="no trusted public key"):
-        run_profile(package, ProfileConfig(devices=["ort:cpu"], **FAST), None, [])
+        run_profile(package, ProfileConfig(devices=["ort:cpu"], cache_dir=tmp_path, **FAST), None, [])
 
 
 def test_cli(package, keys, tmp_path):
@@ -167,3 +167,22 @@ def test_demo_stage_registered():
     from physai.report.demo import STAGE_MODULES, STAGES
 
     assert "profile" in STAGES and "physai.hardware.demo_stage" in STAGE_MODULES
+
+
+def test_int8_package(keys, tmp_path, tiny_policy):
+    """An INT8 package runs as INT8 on ort:cpu; torch:cpu says it cannot, and is not measured."""
+    from physai.deploy.package import ExportConfig, export_package
+
+    pkg = tmp_path / "int8"
+    export_package(
+        *tiny_policy,
+        pkg,
+        sign_key=keys[0],
+        config=ExportConfig(batched=False, parity_samples=4, int8=True, force=True),
+    )
+    cfg = ProfileConfig(devices=["ort:cpu", "torch:cpu"], cache_dir=tmp_path / "c", **FAST)
+    doc = run_profile(pkg, cfg, None, trusted_keys(keys[1]))
+    ort, torch_ = doc["devices"]
+    assert ort["status"] == "ok" and ort["precision"] == "int8" and doc["package"]["precision"] == "int8"
+    assert "no batched variant" in ort["throughput"]["skipped"]
+    assert torch_["status"] == "error" and "precision 'int8'" in torch_["error"]

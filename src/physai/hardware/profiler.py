@@ -70,7 +70,7 @@ class ProfileConfig:
     watts_per_core: float | None = None
     """Rated W per busy core for the energy estimate (only used when no meter is readable)."""
     cache_dir: Path | None = None
-    """Compiled-artifact cache (None: `<out>/cache`)."""
+    """Compiled-artifact cache (None: `<out>/cache`, or `default_cache_dir()` without an output folder)."""
     seed: int = 0
     """Seed of the random observations."""
     realtime: bool = False
@@ -377,6 +377,11 @@ def _throughput(
 
 
 # ---------------------------------------------------------------------------- run
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/physai/artifacts` (default `~/.cache/physai/artifacts`)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "physai" / "artifacts"
+
+
 def run_profile(
     package_path: Path,
     cfg: ProfileConfig,
@@ -398,7 +403,7 @@ def run_profile(
     plugin_errors: dict[str, str] = {}
     if plugins is None:
         plugins, plugin_errors = discover()
-    cache = ArtifactCache(cfg.cache_dir or (Path(out) / "cache" if out else Path(".physai-cache")))
+    cache = ArtifactCache(cfg.cache_dir or (Path(out) / "cache" if out else default_cache_dir()))
     rng = np.random.default_rng(cfg.seed + 1)
     ref_in = [_inputs(package, 1, rng) for _ in range(cfg.accuracy_samples)]
     ref_sess = package.session(False)
