@@ -21,8 +21,8 @@ def test_tasks_and_robots_json():
 
 def test_rollout_json_and_video(tmp_path):
     video = tmp_path / "r.mp4"
-    r = runner.invoke(app, ["rollout", "--task", "tabletop/pick-place", "--policy", "random", "--episodes", "1",
-                            "--video", str(video), "--json"])
+    r = runner.invoke(app, ["rollout", "--task", "tabletop/pick-place", "--policy", "random",
+                            "--episodes", "1", "--video", str(video), "--json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["episodes"][0]["length"] > 0 and doc["success_rate"] == 0.0

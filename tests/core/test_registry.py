@@ -1,9 +1,9 @@
+import numpy as np
 import pytest
 
 from physai.core.errors import UnknownNameError
 from physai.core.registry import Registry
 from physai.core.specs import ArraySpec
-import numpy as np
 
 
 def test_register_and_get():

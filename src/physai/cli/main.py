@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from physai.cli import demo, sim
 from physai.cli import collect as collect_cmd
 from physai.cli import dataset as dataset_cmd
+from physai.cli import demo, sim
 from physai.cli import deploy as deploy_cmd
 from physai.cli import eval as eval_cmd
 from physai.cli import fleet as fleet_cmd
@@ -17,7 +17,8 @@ app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchma
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-for _module in (sim, demo, eval_cmd, collect_cmd, dataset_cmd, deploy_cmd, train_cmd, fleet_cmd, hardware_cmd):
+_MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, demo)
+for _module in _MODULES:
     _module.register(app)
 
 

@@ -44,9 +44,11 @@ def tasks(json_out: bool = typer.Option(False, "--json", help="Print one JSON do
     for name in TASKS.names():
         cls = TASKS.get(name)
         task = cls()
-        rows.append({"name": name, "embodiment": task.robot.name, "control_modes": list(task.robot.control_modes),
+        rows.append({"name": name, "embodiment": task.robot.name,
+                     "control_modes": list(task.robot.control_modes),
                      "expert_control": cls.expert_control, "max_steps": task.max_steps,
-                     "control_hz": cls.control_hz, "instruction": cls.instructions[0] if cls.instructions else ""})
+                     "control_hz": cls.control_hz,
+                     "instruction": cls.instructions[0] if cls.instructions else ""})
     if json_out:
         print_json(rows)
         return

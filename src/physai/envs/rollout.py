@@ -46,7 +46,8 @@ class EpisodeResult:
 
     def to_dict(self) -> dict:
         return {"seed": self.seed, "success": self.success, "length": self.length,
-                "duration_s": round(self.duration_s, 4), "instruction": self.instruction, "clipped": self.clipped}
+                "duration_s": round(self.duration_s, 4), "instruction": self.instruction,
+                "clipped": self.clipped}
 
 
 def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,

@@ -32,7 +32,7 @@ class Expert(abc.ABC):
     def __init__(self, task: Task) -> None:
         self.task = task
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Called after every env reset."""
 
     @abc.abstractmethod
