@@ -133,6 +133,12 @@ def main() -> None:
                 "ratio_to_expert": ev["success_rate"] / max(rec["expert_eval_success"], 1e-9),
                 **latency(policy, task),
             }
+            if pol == "act":  # the other execution mode on the same checkpoint
+                te = policy.config.temporal_ensemble
+                policy.set_execution(None if te is not None else 0.01)
+                key = "success_rate_chunk_queue" if te is not None else "success_rate_temporal_ensemble"
+                res[key] = evaluate_policy(policy, task, args.episodes, eval_seed)["success_rate"]
+                policy.set_execution(te)
             row["policies"][pol] = res
             print(task, pol, json.dumps(res), flush=True)
             results["tasks"][task] = row

@@ -22,6 +22,8 @@ class ACTConfig(PolicyConfig):
     """Actions predicted per inference (H)."""
     n_action_steps: int = 10
     """Actions executed per chunk when temporal ensembling is off."""
+    temporal_ensemble: float | None = 0.01
+    """Predict every step and average overlapping chunks with weights exp(-coef*i) (None: chunk queue)."""
     d_model: int = 64
     """Transformer width (small by default: state-based tasks, CPU training budgets)."""
     n_heads: int = 4

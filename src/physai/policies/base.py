@@ -206,6 +206,19 @@ class Policy(nn.Module):
         if self._ensembler is not None:
             self._ensembler.reset()
 
+    def set_execution(self, temporal_ensemble: float | None, n_action_steps: int | None = None) -> None:
+        """Change how chunks are executed (ensembling coefficient or queue length) without retraining."""
+        self.config.temporal_ensemble = temporal_ensemble
+        if n_action_steps is not None:
+            self.config.n_action_steps = n_action_steps
+        self.config.validate()
+        self._queue = ChunkQueue(self.config.n_action_steps)
+        self._ensembler = (
+            TemporalEnsembler(temporal_ensemble, self.config.chunk_size)
+            if temporal_ensemble is not None
+            else None
+        )
+
     def obs_to_batch(self, obs: dict) -> dict:
         """One env observation -> a raw batch of size 1."""
         spec = self.spec
