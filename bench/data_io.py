@@ -1,7 +1,7 @@
 """Data I/O benchmark: loader throughput (state only, video vs uncompressed numpy), peak RSS with 2 workers,
 real-time recording of two cameras, parallel collect speed-up. Writes bench/results/data_io.json.
 
-    .venv/bin/python bench/data_io.py [--frames 20000] [--collect-episodes 20]
+    .venv/bin/python bench/data_io.py [--frames 20000] [--collect-episodes 20] [--gop N] [--skip ...]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def frame(i: int, size: int = 128) -> np.ndarray:
     return np.stack([(xx + i) % 256, (yy * 2 + i) % 256, (xx + yy + 3 * i) % 256], -1).astype(np.uint8)
 
 
-def build(root: Path, frames: int, video: bool, ep_len: int = 200) -> None:
+def build(root: Path, frames: int, video: bool, ep_len: int = 200, gop: int | None = None) -> None:
     feats = {
         "observation.state": {"dtype": "float32", "shape": [14], "names": None},
         "action": {"dtype": "float32", "shape": [7], "names": None},
@@ -38,7 +38,8 @@ def build(root: Path, frames: int, video: bool, ep_len: int = 200) -> None:
     if video:
         feats["observation.images.cam"] = fmt.video_feature(128, 128, 20, "h264")
     rng = np.random.default_rng(0)
-    with DatasetWriter(root, fps=20, features=feats, robot_type="bench") as w:
+    kw = {} if gop is None else {"gop": gop}
+    with DatasetWriter(root, fps=20, features=feats, robot_type="bench", **kw) as w:
         for e in range(frames // ep_len):
             for t in range(ep_len):
                 fr = {"observation.state": rng.normal(size=14), "action": rng.normal(size=7)}
@@ -82,7 +83,6 @@ def loader_video(root: Path, frames: int) -> dict:
 
     ds = Dataset(root)
     rng = np.random.default_rng(1)
-    idx = rng.integers(0, len(ds), 3000)
     raw_path = root.parent / "raw.npy"
     arr = np.lib.format.open_memmap(raw_path, mode="w+", dtype=np.uint8, shape=(frames, 128, 128, 3))
     for i in range(frames):
@@ -90,28 +90,33 @@ def loader_video(root: Path, frames: int) -> dict:
     arr.flush()
     base = NumpyFrames(root)
     base.raw = np.load(raw_path, mmap_mode="r")
-    rates = {}
-    for name, d in (
-        ("video", ds),
-        ("numpy", base),
-        ("video2", ds),
-        ("numpy2", base),
-    ):  # interleaved: fair under load
-        for i in idx[:50]:
-            d[int(i)]
-        t0 = time.perf_counter()
-        for i in idx:
-            d[int(i)]["observation.images.cam"]
-        rates[name] = len(idx) / (time.perf_counter() - t0)
-    video_rate, raw_rate = max(rates["video"], rates["video2"]), max(rates["numpy"], rates["numpy2"])
+    start = int(rng.integers(0, frames - 3000))
+    patterns = {  # both sides get the same indices, same __getitem__, same float (3, H, W) output
+        "random": rng.integers(0, len(ds), 3000),  # what a shuffling sampler does (the headline)
+        "sequential": np.arange(start, start + 3000),  # in order (evaluation, replay, episode-local)
+    }
+    res: dict = {}
+    for pat, idx in patterns.items():
+        rates = {}
+        for name, d in (("video", ds), ("numpy", base), ("video2", ds), ("numpy2", base)):
+            for i in idx[:50]:  # interleaved: fair under load
+                d[int(i)]
+            t0 = time.perf_counter()
+            for i in idx:
+                d[int(i)]["observation.images.cam"]
+            rates[name] = len(idx) / (time.perf_counter() - t0)
+        video_rate, raw_rate = max(rates["video"], rates["video2"]), max(rates["numpy"], rates["numpy2"])
+        sfx = "" if pat == "random" else f"_{pat}"
+        res[f"video_samples_per_s_1worker{sfx}"] = round(video_rate)
+        res[f"numpy_samples_per_s{sfx}"] = round(raw_rate)
+        res[f"video_vs_numpy{sfx}"] = round(video_rate / raw_rate, 3)
     # correctness spot check: decoded frame equals the written one up to compression error
     err = np.abs(ds[1234]["observation.images.cam"].numpy() * 255 - frame(1234).transpose(2, 0, 1)).mean()
     return {
-        "video_samples_per_s_1worker": round(video_rate),
-        "numpy_samples_per_s": round(raw_rate),
-        "video_vs_numpy": round(video_rate / raw_rate, 3),
+        **res,
         "decode_mean_abs_err": round(float(err), 2),
         "video_files": len(list(root.rglob("*.mp4"))),
+        "video_mb": round(sum(p.stat().st_size for p in root.rglob("*.mp4")) / 2**20, 1),
     }
 
 
@@ -189,6 +194,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20_000)
     ap.add_argument("--collect-episodes", type=int, default=20)
+    ap.add_argument("--gop", type=int, default=None, help="keyframe interval (default: the writer's)")
     ap.add_argument("--skip", default="", help="comma list of: state,video,rss,record,collect")
     a = ap.parse_args()
     import torch
@@ -196,7 +202,9 @@ def main() -> None:
     torch.set_num_threads(1)  # the targets are per core / per worker (DataLoader workers use 1 thread too)
     skip = set(a.skip.split(","))
     tmp = Path(tempfile.mkdtemp())
-    res: dict = {"frames": a.frames}
+    from physai.data.video import DEFAULT_GOP
+
+    res: dict = {"frames": a.frames, "gop": a.gop or DEFAULT_GOP}
     if "state" not in skip:
         build(tmp / "state", a.frames, video=False)
         res.update(loader_state(tmp / "state"))
@@ -204,7 +212,7 @@ def main() -> None:
         from physai.data.tools import merge
 
         t0 = time.perf_counter()
-        build(tmp / "video-episodes", a.frames, video=True)
+        build(tmp / "video-episodes", a.frames, video=True, gop=a.gop)
         res["write_video_dataset_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         merge([tmp / "video-episodes"], tmp / "video")  # packed like a collected dataset
@@ -220,6 +228,8 @@ def main() -> None:
     shutil.rmtree(tmp)
     out = Path(__file__).parent / "results" / "data_io.json"
     out.parent.mkdir(exist_ok=True)
+    if skip - {""} and out.exists():  # a partial run updates the figures it measured, keeps the others
+        res = {**json.loads(out.read_text()), **res}
     out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 

@@ -76,6 +76,7 @@ class Dataset(torch.utils.data.Dataset):
         self._data: dict[str, np.ndarray] | None = None
         self._images: dict[str, pa.Array] = {}
         self._readers: OrderedDict | None = None
+        self._video_paths: dict[tuple[int, str], str] = {}
         self._pid = -1
 
     # ------------------------------------------------------------------ setup
@@ -178,7 +179,9 @@ class Dataset(torch.utils.data.Dataset):
         if key in self.image_keys:
             return np.stack([self._decode_image(key, int(r)) for r in rows])
         e = self._episodes[ep_pos]
-        path = self.meta.video_path(e, key)
+        path = self._video_paths.get((ep_pos, key))
+        if path is None:
+            path = self._video_paths[(ep_pos, key)] = str(self.meta.video_path(e, key))
         assert self._readers is not None
         reader = self._readers.get(path)
         if reader is None:
@@ -189,7 +192,10 @@ class Dataset(torch.utils.data.Dataset):
         else:
             self._readers.move_to_end(path)
         base = int(round(e[f"videos/{key}/from_timestamp"] * self.fps)) - int(self._ep_from[ep_pos])
-        return np.stack([reader.get_float(int(r) + base) for r in rows])
+        out = np.empty((len(rows), *reader.frame_shape), np.float32)
+        for j, r in enumerate(rows):
+            reader.get_float(int(r) + base, out=out[j])
+        return out
 
     def _decode_image(self, key: str, row: int) -> np.ndarray:
         import io

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from physai.data import format as fmt
-from physai.data.video import VideoReader, write_video
+from physai.data.video import DEFAULT_GOP, VideoReader, write_video
 
 
 def _next(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
@@ -115,7 +115,7 @@ class VideoPacker:
                 tmp,
                 self.fps,
                 codec=codec if codec in ("h264", "av1") else "h264",
-                gop=2,
+                gop=DEFAULT_GOP,
             )
             r.close()
             return self.add(tmp, 0, n)

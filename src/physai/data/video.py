@@ -7,6 +7,7 @@ integer index, so many frames never drift the way float timestamps do.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import OrderedDict
@@ -16,12 +17,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from physai.core.errors import DatasetError
 
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
-DEFAULT_GOP = 2
-"""Keyframe interval (LeRobot's default): random access decodes at most this many frames."""
+DEFAULT_GOP = 1
+"""Keyframe interval: 1 = every frame is a keyframe, so a random sample decodes exactly one frame (LeRobot
+uses 2, which decodes 1.5 on average). With x264 `ultrafast` + `fastdecode` at 128x128 the all-intra file is
+no bigger than GOP 2 at `veryfast` (bench/data_io.py, `video_mb`)."""
 
 
 def _open_stream(
@@ -40,10 +44,12 @@ def _open_stream(
         elif lib == "libsvtav1":
             opts["svtav1-params"] = f"keyint={gop}:fast-decode=1"
     if lib == "libx264":
-        # zerolatency: no B-frames (pts == dts, packets remux cleanly); fastdecode: no CABAC/deblocking,
-        # ~1.8x faster random-access decoding for ~25% larger files (measured in bench/data_io.py).
-        opts["preset"] = "veryfast"
+        # zerolatency: no B-frames (pts == dts, packets remux cleanly); fastdecode: no CABAC/deblocking
+        # (~1.8x faster decoding); ultrafast + one thread (one slice per frame): a 128x128 intra frame
+        # decodes in ~20 us instead of ~28 us with veryfast's sliced threads, in ~15% fewer bytes.
+        opts["preset"] = "ultrafast"
         opts["tune"] = "zerolatency,fastdecode"
+        opts["threads"] = "1"
     elif lib == "libsvtav1":
         opts["preset"] = "10"
     stream.options = opts
@@ -172,123 +178,128 @@ class BackgroundEncoder:
                 self._error = exc
 
 
-_BT601 = (1.164383 / 255, 1.596027 / 255, -0.391762 / 255, -0.812968 / 255, 2.017232 / 255)
-
-
-def frame_to_float(frame: av.VideoFrame) -> np.ndarray:
-    """Decoded frame -> float32 (3, H, W) RGB in [0, 1].
-
-    yuv420p limited-range BT.601 (what libx264/libsvtav1 produce from RGB by default) is converted in
-    numpy straight to planar floats, about 3x faster than swscale's packed RGB plus a float pass; any
-    other pixel format goes through swscale.
-    """
-    h, w = frame.height, frame.width
-    fast = (
-        frame.format.name == "yuv420p"
-        and h % 2 == 0
-        and w % 2 == 0
-        and int(getattr(frame, "color_range", 0) or 0) != 2
-        and int(getattr(frame, "colorspace", 2) or 2) in (2, 5, 6)
-    )
-    if not fast:
-        return np.multiply(
-            frame.to_ndarray(format="rgb24").transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32
-        )
-    a = frame.to_ndarray()
-    ky, kv_r, ku_g, kv_g, ku_b = _BT601
-    y = (a[:h].astype(np.float32) - 16.0) * ky
-    u = (a[h : h + h // 4].reshape(h // 2, w // 2).astype(np.float32) - 128.0).repeat(2, 0).repeat(2, 1)
-    v = (a[h + h // 4 :].reshape(h // 2, w // 2).astype(np.float32) - 128.0).repeat(2, 0).repeat(2, 1)
-    out = np.empty((3, h, w), np.float32)
-    np.add(y, v * kv_r, out=out[0])
-    np.add(y, u * ku_g, out=out[1])
-    out[1] += v * kv_g
-    np.add(y, u * ku_b, out=out[2])
-    return np.clip(out, 0.0, 1.0, out=out)
+_INV255 = np.float32(1 / 255)
 
 
 class VideoReader:
     """Frame-exact random access into one mp4 by integer frame index.
 
-    Keeps the container open (lazily, per process) and a small LRU of decoded frames; consecutive
-    requests decode forward without seeking. Memory is bounded by `cache_frames`.
+    Opening demuxes the file once into a packet index (byte offset, size, keyframe flag and frame index
+    of every packet, in decode order); a frame is then decoded by reading its packets with `pread` and
+    feeding them to a bare decoder, from the keyframe at or before it, or onward from where the decoder
+    stopped when the frame lies ahead in the same GOP. No container seeks (a seek plus decoder reset
+    cost more than decoding a 128x128 frame). Decoded frames of the GOPs visited stay in a small LRU
+    (`cache_frames`), so windows and episode-local samplers reuse them; memory is bounded by that LRU
+    and the index (~20 bytes per frame).
     """
 
     def __init__(self, path: str | Path, fps: float, cache_frames: int = 8) -> None:
         self.path, self.fps, self.cache_frames = Path(path), fps, cache_frames
-        self._container = None
-        self._stream = None
-        self._iter = None
-        self._pos = -1  # index of the last frame decoded by _iter
-        self._cache: OrderedDict[int, object] = OrderedDict()
+        self._ctx = None
+        self._fd = -1
+        self._cache: OrderedDict[int, av.VideoFrame] = OrderedDict()
+        self._next = -1  # decode position of the next packet the decoder can take without a reset
+        self._pending = 0  # packets fed whose frames the decoder still holds (B-frame delay)
+        self._rgb = VideoReformatter()
 
+    # ------------------------------------------------------------------ open
     def _open(self) -> None:
         try:
-            self._container = av.open(str(self.path))
-            self._stream = self._container.streams.video[0]
-        except (av.error.FFmpegError, OSError) as exc:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                tb = float(stream.time_base)
+                rows, blobs = [], []
+                for pkt in container.demux(stream):
+                    if pkt.size == 0 or pkt.pts is None:
+                        continue
+                    rows.append((pkt.pos, pkt.size, pkt.is_keyframe, int(round(pkt.pts * tb * self.fps))))
+                    blobs.append(bytes(pkt) if pkt.pos < 0 else None)
+                src = stream.codec_context
+                ctx = av.CodecContext.create(src.name, "r")
+                ctx.extradata = src.extradata
+                self.width, self.height = src.width, src.height
+        except (av.error.FFmpegError, OSError, IndexError) as exc:
             raise DatasetError(
                 f"{self.path}: cannot open video ({exc}); the file is missing or truncated — "
                 f"run `physai dataset repair {self._root()}`"
             ) from exc
-        self._stream.thread_type = "NONE"
-        self._tb = float(self._stream.time_base)
+        ctx.thread_type = "NONE"  # one 128x128 frame is far too small to split across threads
+        ctx.thread_count = 1
+        a = np.array(rows, np.int64).reshape(-1, 4)
+        self._offset, self._size, self._frame_of = a[:, 0], a[:, 1], a[:, 3]
+        pos = np.arange(len(a))
+        self._key_before = np.maximum.accumulate(np.where(a[:, 2] > 0, pos, -1)) if len(a) else pos
+        self._dpos = np.full(int(a[:, 3].max()) + 1 if len(a) else 0, -1, np.int64)
+        self._dpos[a[:, 3]] = pos  # frame index -> decode position of its packet
+        self._blobs = blobs if any(b is not None for b in blobs) else None
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self._ctx = ctx
+        self._next, self._pending = -1, 0
 
     def _root(self) -> Path:
         parts = self.path.parts
         return Path(*parts[: parts.index("videos")]) if "videos" in parts else self.path.parent
 
-    def _index(self, frame) -> int:
-        return int(round(frame.pts * self._tb * self.fps))
-
-    def _seek(self, index: int) -> None:
-        target = int(round(index / self.fps / self._tb))
-        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-        self._iter = self._container.decode(self._stream)
-        self._pos = -1
-
-    def get(self, index: int) -> np.ndarray:
-        """The frame at `index` as uint8 (H, W, 3)."""
-        hit = self._cache.get(index)
-        if hit is None:
-            hit = self._decode_to(index)
-        else:
-            self._cache.move_to_end(index)
-        if not isinstance(hit, np.ndarray):  # decoded frames are converted to RGB only when asked for
-            hit = hit.to_ndarray(format="rgb24")
-            self._cache[index] = hit
-        return hit
-
-    def get_float(self, index: int) -> np.ndarray:
-        """The frame at `index` as float32 (3, H, W) in [0, 1] (what the loader returns)."""
-        hit = self._cache.get(index)
-        if hit is None:
-            hit = self._decode_to(index)
-        else:
-            self._cache.move_to_end(index)
-        if isinstance(hit, np.ndarray):
-            return np.multiply(hit.transpose(2, 0, 1), np.float32(1 / 255), dtype=np.float32)
-        return frame_to_float(hit)
-
-    def _decode_to(self, index: int):
-        if self._container is None:
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(3, H, W) of `get_float`."""
+        if self._ctx is None:
             self._open()
-        if self._iter is None or index <= self._pos or index > self._pos + 2 * DEFAULT_GOP + 1:
-            self._seek(index)
+        return 3, self.height, self.width
+
+    # ------------------------------------------------------------------ decode
+    def _packet(self, d: int) -> av.Packet:
+        blob = self._blobs[d] if self._blobs is not None else None
+        if blob is None:
+            blob = os.pread(self._fd, int(self._size[d]), int(self._offset[d]))
+            if len(blob) != self._size[d]:
+                raise DatasetError(
+                    f"{self.path}: packet {d} lies past the end of the file (truncated); "
+                    f"run `physai dataset repair {self._root()}`"
+                )
+        pkt = av.Packet(blob)
+        pkt.pts = int(self._frame_of[d])
+        return pkt
+
+    def _frame(self, index: int) -> av.VideoFrame:
+        hit = self._cache.get(index)
+        if hit is not None:
+            self._cache.move_to_end(index)
+            return hit
+        if self._ctx is None:
+            self._open()
+        d = int(self._dpos[index]) if 0 <= index < len(self._dpos) else -1
+        if d < 0 or self._key_before[d] < 0:
+            raise DatasetError(
+                f"{self.path}: frame {index} is not in the video (it has {len(self._dpos)} frames); "
+                f"the file is truncated or disagrees with the episode metadata — "
+                f"run `physai dataset repair {self._root()}`"
+            )
+        start = int(self._key_before[d])
+        if not start <= self._next <= d:  # behind, or more than a GOP ahead: restart at the keyframe
+            if self._pending:
+                self._ctx.flush_buffers()
+            self._next, self._pending = start, 0
+        ctx, n = self._ctx, len(self._size)
         try:
-            while True:
-                frame = next(self._iter)
-                i = self._index(frame)
-                self._pos = i
-                if i >= index - DEFAULT_GOP:
-                    self._cache[i] = frame
+            while index not in self._cache:
+                if self._next < n:
+                    frames = ctx.decode(self._packet(self._next))
+                    self._next += 1
+                    self._pending += 1 - len(frames)
+                elif self._pending:  # end of file: drain the delayed frames, then reset
+                    frames = ctx.decode(None)
+                    ctx.flush_buffers()
+                    self._next, self._pending = -1, 0
+                else:
+                    break
+                for f in frames:
+                    self._cache[int(f.pts)] = f
                     if len(self._cache) > self.cache_frames:
                         self._cache.popitem(last=False)
-                if i >= index:
-                    break
-        except StopIteration:
-            self._iter = None
         except av.error.FFmpegError as exc:
+            self._next, self._pending = -1, 0
+            ctx.flush_buffers()
             raise DatasetError(
                 f"{self.path}: decoding frame {index} failed ({exc}); "
                 f"run `physai dataset validate {self._root()}`"
@@ -296,23 +307,50 @@ class VideoReader:
         got = self._cache.get(index)
         if got is None:
             raise DatasetError(
-                f"{self.path}: frame {index} is not in the video (last frame {self._pos}); "
-                f"the file is truncated or disagrees with the episode metadata — "
-                f"run `physai dataset repair {self._root()}`"
+                f"{self.path}: frame {index} did not decode; the file disagrees with its packet index — "
+                f"run `physai dataset validate {self._root()}`"
             )
         return got
 
+    def get(self, index: int) -> np.ndarray:
+        """The frame at `index` as uint8 (H, W, 3) RGB."""
+        return self._rgb.reformat(self._frame(index), format="rgb24", threads=1).to_ndarray()
+
+    def get_float(self, index: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The frame at `index` as float32 (3, H, W) in [0, 1] (what the loader returns), into `out` if given.
+
+        swscale's planar RGB through a single-threaded reformatter kept per reader, then one contiguous
+        float pass per plane.
+        PyAV's `to_ndarray(format=...)` builds a new scaler per frame and swscale's default thread pool
+        costs ~30 us of hand-offs per 128x128 frame: each alone is more than the H.264 decode itself.
+        """
+        f = self._rgb.reformat(self._frame(index), format="gbrp", threads=1)
+        h, w = f.height, f.width
+        if out is None:
+            out = np.empty((3, h, w), np.float32)
+        for c, plane in zip((1, 2, 0), f.planes, strict=True):  # gbrp: G, B, R planes, each contiguous
+            src = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w]
+            np.multiply(src, _INV255, out=out[c])
+        return out
+
     def count(self) -> int:
-        """Number of frames (decodes the whole file; for validation)."""
-        if self._container is None:
-            self._open()
-        self._container.seek(0)
-        n = sum(1 for _ in self._container.decode(self._stream))
-        self._iter = None
-        return n
+        """Number of frames (decodes the whole file through the demuxer; for validation)."""
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "NONE"
+                return sum(1 for _ in container.decode(stream))
+        except (av.error.FFmpegError, OSError, IndexError) as exc:
+            raise DatasetError(
+                f"{self.path}: cannot decode video ({exc}); run `physai dataset repair {self._root()}`"
+            ) from exc
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-        self._container = self._stream = self._iter = None
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._ctx = -1, None
         self._cache.clear()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
