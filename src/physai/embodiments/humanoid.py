@@ -64,6 +64,7 @@ FINGER_MAX = 0.045  # per finger: 9 cm opening
 HOME_LEFT = np.array([-0.516, 0.035, -0.027, -2.119, 0.069, 0.912, 0.067])
 HOME_WAIST = np.array([0.0, 0.15])
 POS_LEASH, ROT_LEASH, Q_LEASH = 0.1, 0.5, 0.3
+IK_DAMPING, NULLSPACE_GAIN = 0.05, 0.2
 PAD_FRICTION = [1.5, 0.02, 0.001]
 PAD_SOLREF = [0.005, 1.0]
 PAD_SOLIMP = [0.9, 0.95, 0.001, 0.5, 2.0]
@@ -166,7 +167,22 @@ class HumanoidArm:
         self.torque_adr = int(model.sensor_adr[model.sensor(f"{p}wrist_torque").id])
         self.pad_geoms = np.array([model.geom(f"{p}pad_{f}").id for f in "ab"])
         self.hand_body = model.body(f"{p}hand").id
-        self._jacp, self._jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+        # the per-step hot path uses slices (the arm is built as one chain: consecutive joints and
+        # actuators) and preallocated buffers with MuJoCo's small-matrix functions: numpy's per-call
+        # overhead dominates on 3- to 7-vectors
+        self._qsl, self._dsl = _slice(self.qpos_ids), _slice(self.dof_ids)
+        self._asl, self._fsl = _slice(self.arm_act), _slice(self.finger_act)
+        self._f0, self._f1 = int(self.finger_qpos[0]), int(self.finger_qpos[1])
+        self._q1, self._q2, self._q3, self._v3 = np.empty(4), np.empty(4), np.empty(4), np.empty(3)
+        self._err = np.empty(6)
+        self._err_p, self._err_r = self._err[:3], self._err[3:]  # views, written in place
+        self._jfull = np.zeros((6, model.nv))  # mj_jacSite writes rows 0-2 (jacp) and 3-5 (jacr)
+        self._jacp, self._jacr = self._jfull[:3], self._jfull[3:]
+        self._jac, self._jjt = np.empty((6, 7)), np.empty((6, 6))
+        self._y6, self._jn = np.empty(6), np.empty(6)
+        self._n, self._dq = np.empty(7), np.empty(7)
+        self._damp = np.eye(6) * IK_DAMPING ** 2
+        self._qc, self._lo, self._hi = np.empty(7), np.empty(7), np.empty(7)
         self.q_cmd = self.home.copy()
         self._pose_cmd: tuple[np.ndarray, np.ndarray] | None = None
         # IK stays a little inside the joint limits
@@ -188,15 +204,27 @@ class HumanoidArm:
         return self.data.site_xpos[self.tcp_site].copy(), quat
 
     def gripper_width(self) -> float:
-        return float(self.data.qpos[self.finger_qpos].sum())
+        qpos = self.data.qpos
+        return float(qpos[self._f0] + qpos[self._f1])
 
     def wrench(self) -> np.ndarray:
         d = self.data
         return np.concatenate([d.sensordata[self.force_adr:self.force_adr + 3],
                                d.sensordata[self.torque_adr:self.torque_adr + 3]])
 
+    def _fill_state(self, out: np.ndarray) -> None:
+        """Write this hand's 14 state values (width, TCP pos, quat, force, torque) into `out`."""
+        d, site = self.data, self.tcp_site
+        qpos = d.qpos
+        out[0] = qpos[self._f0] + qpos[self._f1]
+        out[1:4] = d.site_xpos[site]
+        mujoco.mju_mat2Quat(self._q3, d.site_xmat[site])
+        out[4:8] = self._q3
+        out[8:11] = d.sensordata[self.force_adr:self.force_adr + 3]
+        out[11:14] = d.sensordata[self.torque_adr:self.torque_adr + 3]
+
     def set_grasp(self, closure: float) -> None:
-        self.data.ctrl[self.finger_act] = FINGER_MAX * (1.0 - closure)
+        self.data.ctrl[self._fsl] = FINGER_MAX * (1.0 - closure)
 
     def command_joints(self, target: np.ndarray, control_dt: float) -> None:
         q = self.data.qpos[self.qpos_ids]
@@ -213,61 +241,105 @@ class HumanoidArm:
         return self._pose_cmd[0].copy(), self._pose_cmd[1].copy()
 
     def command_twist(self, twist: np.ndarray, control_dt: float) -> None:
-        """ee_delta: integrate the twist on the leashed commanded pose, then one DLS IK step."""
-        d, m, site = self.data, self.model, self.tcp_site
+        """ee_delta: integrate the twist on the leashed commanded pose, then one DLS IK step.
+
+        `self._kin` must hold the measured waist pose (`HumanoidUpper.apply_action` copies `qpos`).
+        """
+        self._ee_begin(np.asarray(twist, dtype=float).tolist())
+        mujoco.mj_kinematics(self.model, self._kin)
+        mujoco.mj_comPos(self.model, self._kin)
+        self._ee_end()
+
+    def _ee_begin(self, twist: list[float]) -> None:
+        """ee_delta, first half: update the commanded pose, put the IK seed into the scratch data.
+
+        The deltas add up on the commanded TCP pose, which is leashed to within `POS_LEASH` /
+        `ROT_LEASH` of the measured one; the seed is the last joint command clamped to `Q_LEASH`
+        around the measured joints. Then the caller runs `mj_kinematics` + `mj_comPos` on the
+        scratch data (one pass serves both arms: their chains are independent) and calls `_ee_end`.
+        """
         if self._pose_cmd is None:
             self._pose_cmd = self.tcp_pose()
-        pos_cmd, quat_cmd = self._pose_cmd
-        pos_cmd += twist[:3]
-        angle = float(np.linalg.norm(twist[3:6]))
-        rot, buf = np.empty(4), np.empty(4)
+        pos_cmd, quat_cmd = self._pose_cmd  # updated in place below
+        dx, dy, dz, wx, wy, wz = twist[:6]  # Python floats: cheaper than numpy on 3-vectors
+        pos_cmd[0] += dx
+        pos_cmd[1] += dy
+        pos_cmd[2] += dz
+        rot, meas = self._q1, self._q3
+        angle = (wx * wx + wy * wy + wz * wz) ** 0.5
         if angle > 0:
-            mujoco.mju_axisAngle2Quat(rot, twist[3:6] / angle, angle)
-            mujoco.mju_mulQuat(buf, rot, quat_cmd)
-            quat_cmd[:] = buf
-        off = pos_cmd - d.site_xpos[site]
-        dist = float(np.linalg.norm(off))
+            self._v3[:] = (wx / angle, wy / angle, wz / angle)
+            mujoco.mju_axisAngle2Quat(rot, self._v3, angle)
+            mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
+        d, site = self.data, self.tcp_site
+        px, py, pz = pos_cmd.tolist()
+        sx, sy, sz = d.site_xpos[site].tolist()
+        dist = ((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2) ** 0.5
         if dist > POS_LEASH:
-            pos_cmd -= off * (1.0 - POS_LEASH / dist)
-        meas = np.empty(4)
+            pos_cmd -= (pos_cmd - d.site_xpos[site]) * (1.0 - POS_LEASH / dist)
         mujoco.mju_mat2Quat(meas, d.site_xmat[site])
-        err_rot = _quat_err(quat_cmd, meas)
-        ang = float(np.linalg.norm(err_rot))
+        mujoco.mju_negQuat(rot, meas)
+        mujoco.mju_mulQuat(self._q2, quat_cmd, rot)
+        mujoco.mju_quat2Vel(self._v3, self._q2, 1.0)
+        vx, vy, vz = self._v3.tolist()
+        ang = (vx * vx + vy * vy + vz * vz) ** 0.5
         if ang > ROT_LEASH:
-            mujoco.mju_axisAngle2Quat(rot, err_rot / ang, ROT_LEASH)
+            mujoco.mju_axisAngle2Quat(rot, self._v3 / ang, ROT_LEASH)
             mujoco.mju_mulQuat(quat_cmd, rot, meas)
         mujoco.mju_normalize4(quat_cmd)
-        q = d.qpos[self.qpos_ids]
-        lo = np.maximum(q - Q_LEASH, self._ik_lo)
-        hi = np.minimum(q + Q_LEASH, self._ik_hi)
-        qc = np.clip(self.q_cmd, lo, hi)
-        kin = self._kin  # its waist and other arm already hold the measured pose (set by the embodiment)
-        kin.qpos[self.qpos_ids] = qc
-        mujoco.mj_kinematics(m, kin)
-        mujoco.mj_comPos(m, kin)
-        err = np.empty(6)
-        err[:3] = pos_cmd - kin.site_xpos[site]
+        q = d.qpos[self._qsl]  # a view: read before the next mj_step
+        lo, hi, qc = self._lo, self._hi, self._qc
+        np.subtract(q, Q_LEASH, out=lo)
+        np.maximum(lo, self._ik_lo, out=lo)
+        np.add(q, Q_LEASH, out=hi)
+        np.minimum(hi, self._ik_hi, out=hi)
+        np.maximum(self.q_cmd, lo, out=qc)
+        np.minimum(qc, hi, out=qc)
+        self._kin.qpos[self._qsl] = qc
+
+    def _ee_end(self) -> None:
+        """ee_delta, second half: one damped-least-squares IK step from the scratch kinematics.
+
+        dq = n + J^T (J J^T + l^2 I)^-1 (e - J n), n = 0.2 (q_home - q): the task-space step plus a
+        pull towards the home pose projected (up to damping) into the null space.
+        """
+        m, kin, site = self.model, self._kin, self.tcp_site
+        pos_cmd, quat_cmd = self._pose_cmd  # type: ignore[misc]
+        buf, rot, err, jac, qc = self._q3, self._q1, self._err, self._jac, self._qc
+        np.subtract(pos_cmd, kin.site_xpos[site], out=self._err_p)
         mujoco.mju_mat2Quat(buf, kin.site_xmat[site])
-        err[3:] = _quat_err(quat_cmd, buf)
+        mujoco.mju_negQuat(rot, buf)
+        mujoco.mju_mulQuat(buf, quat_cmd, rot)
+        mujoco.mju_quat2Vel(self._err_r, buf, 1.0)
         mujoco.mj_jacSite(m, kin, self._jacp, self._jacr, site)
-        jac = np.vstack([self._jacp[:, self.dof_ids], self._jacr[:, self.dof_ids]])
-        n = 0.2 * (self.home - qc)
-        jjt = jac @ jac.T + 0.05 ** 2 * np.eye(6)
-        dq = n + jac.T @ np.linalg.solve(jjt, err - jac @ n)
-        self.q_cmd = np.clip(qc + dq, lo, hi)
-        d.ctrl[self.arm_act] = self.q_cmd
+        jac[:] = self._jfull[:, self._dsl]
+        n, jjt, jn, dq = self._n, self._jjt, self._jn, self._dq
+        mujoco.mju_sub(n, self.home, qc)
+        mujoco.mju_scl(n, n, NULLSPACE_GAIN)
+        mujoco.mju_mulMatMatT(jjt, jac, jac)
+        jjt += self._damp
+        mujoco.mju_cholFactor(jjt, 0.0)  # 6x6 SPD: far cheaper than np.linalg.solve here
+        mujoco.mju_mulMatVec(jn, jac, n)
+        err -= jn
+        mujoco.mju_cholSolve(self._y6, jjt, err)
+        mujoco.mju_mulMatTVec(dq, jac, self._y6)
+        dq += n
+        dq += qc
+        q_cmd = np.maximum(dq, self._lo)
+        np.minimum(q_cmd, self._hi, out=q_cmd)
+        self.q_cmd = q_cmd
+        self.data.ctrl[self._asl] = q_cmd
 
     def command_twist_to(self, pos: np.ndarray, quat: np.ndarray | None = None) -> np.ndarray:
         """The (dpos, drot) that moves the *commanded* TCP pose to `pos`/`quat` (see `Arm7`)."""
         return Arm7._twist(self.commanded_tcp(), pos, quat)
 
 
-def _quat_err(target: np.ndarray, current: np.ndarray) -> np.ndarray:
-    neg, q, v = np.empty(4), np.empty(4), np.empty(3)
-    mujoco.mju_negQuat(neg, current)
-    mujoco.mju_mulQuat(q, target, neg)
-    mujoco.mju_quat2Vel(v, q, 1.0)
-    return v
+def _slice(ids: np.ndarray) -> slice | np.ndarray:
+    """A slice over `ids` when they are consecutive (cheaper indexing), else the index array."""
+    if np.all(np.diff(ids) == 1):
+        return slice(int(ids[0]), int(ids[-1]) + 1)
+    return ids
 
 
 @register_embodiment("humanoid-upper")
@@ -326,6 +398,9 @@ class HumanoidUpper(Embodiment):
         for arm in self.arms.values():
             arm.bind(model, data, self._kin)
         self.waist_cmd = HOME_WAIST.copy()
+        self._wqsl, self._wdsl = _slice(self.waist_qpos), _slice(self.waist_dof)
+        self._wasl = _slice(self.waist_act)
+        self._state = np.empty(60, np.float32)
 
     def reset_pose(self, data: mujoco.MjData) -> None:
         data.qpos[self.waist_qpos] = HOME_WAIST
@@ -348,14 +423,17 @@ class HumanoidUpper(Embodiment):
         return names
 
     def state(self) -> np.ndarray:
-        d = self.data
-        qids = np.concatenate([self.waist_qpos] + [a.qpos_ids for a in self.arms.values()])
-        dids = np.concatenate([self.waist_dof] + [a.dof_ids for a in self.arms.values()])
-        parts = [d.qpos[qids], d.qvel[dids]]
-        for a in self.arms.values():
-            pos, quat = a.tcp_pose()
-            parts += [[a.gripper_width()], pos, quat, a.wrench()]
-        return np.concatenate(parts).astype(np.float32)
+        d, out = self.data, self._state  # filled in place, slice by slice (no index arrays)
+        left, right = self.arms["left"], self.arms["right"]
+        out[0:2] = d.qpos[self._wqsl]
+        out[2:9] = d.qpos[left._qsl]
+        out[9:16] = d.qpos[right._qsl]
+        out[16:18] = d.qvel[self._wdsl]
+        out[18:25] = d.qvel[left._dsl]
+        out[25:32] = d.qvel[right._dsl]
+        left._fill_state(out[32:46])
+        right._fill_state(out[46:60])
+        return out.copy()
 
     def action_spec(self, mode: str) -> ArraySpec:
         self.check_mode(mode)
@@ -383,12 +461,21 @@ class HumanoidUpper(Embodiment):
                 self.arms[s].command_joints(np.asarray(action[2 + 7 * i:9 + 7 * i], float), control_dt)
                 self.arms[s].set_grasp(float(action[16 + i]))
             return
-        d.ctrl[self.waist_act] = self.waist_cmd  # the waist holds
-        self._kin.qpos[:] = d.qpos
-        for i, s in enumerate(SIDES):
-            a = np.asarray(action[7 * i:7 * i + 7], dtype=float)
-            self.arms[s].command_twist(a[:6], control_dt)
-            self.arms[s].set_grasp(float(a[6]))
+        d.ctrl[self._wasl] = self.waist_cmd  # the waist holds
+        kin = self._kin
+        kin.qpos[:] = d.qpos
+        # both arms' IK seeds into the scratch data, one kinematics pass, both solves (the arms'
+        # chains are independent, so this equals one pass per arm)
+        a = np.asarray(action, dtype=float).tolist()
+        left, right = self.arms["left"], self.arms["right"]
+        left._ee_begin(a[0:6])
+        right._ee_begin(a[7:13])
+        mujoco.mj_kinematics(self.model, kin)
+        mujoco.mj_comPos(self.model, kin)
+        left._ee_end()
+        right._ee_end()
+        left.set_grasp(a[6])
+        right.set_grasp(a[13])
 
     def tcp_pose(self, side: str) -> tuple[np.ndarray, np.ndarray]:
         return self.arms[side].tcp_pose()

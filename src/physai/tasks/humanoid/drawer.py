@@ -24,7 +24,6 @@ from physai.tasks.humanoid.common import (
     HandDriver,
     Item,
     build_table,
-    item_pos,
     park_items,
 )
 
@@ -99,7 +98,9 @@ class HumanoidDrawer(Task):
         self._mocap = int(model.body("chest").mocapid[0])
         jid = model.joint("chest_drawer").id
         self._dq, self._dv = int(model.jnt_qposadr[jid]), int(model.jnt_dofadr[jid])
-        self._dof = int(model.jnt_dofadr[model.joint("item_" + self.item.name).id])
+        jid = model.joint("item_" + self.item.name).id
+        self._dof, self._qadr = int(model.jnt_dofadr[jid]), int(model.jnt_qposadr[jid])
+        self._state = np.empty(7, np.float32)
 
     def reset(self, rng: np.random.Generator) -> None:
         m, d = self.model, self.data
@@ -122,17 +123,24 @@ class HumanoidDrawer(Task):
         return float(self.data.qpos[self._dq])
 
     def item_pos(self) -> np.ndarray:
-        return item_pos(self.model, self.data, self.item)
+        return self.data.qpos[self._qadr:self._qadr + 3].copy()
 
     def in_drawer(self) -> bool:
         """True when the item's centre lies inside the drawer box (wherever the drawer is)."""
-        local = self.item_pos() - self.chest_pos() + [self.drawer_q(), 0.0, 0.0]
+        d, a = self.data, self._qadr
+        ix, iy, iz = d.qpos[a:a + 3].tolist()  # scalar math: no temporaries
+        cx, cy, cz = d.mocap_pos[self._mocap].tolist()
+        lx, ly, lz = ix - cx + float(d.qpos[self._dq]), iy - cy, iz - cz
         din, hw = DRAWER_IN
-        return bool(0.0 < local[0] < din + 0.008 and abs(local[1]) < hw and local[2] < CHEST_H)
+        return 0.0 < lx < din + 0.008 and abs(ly) < hw and lz < CHEST_H
 
     def success(self) -> bool:
-        released = all(self.robot.gripper_width(s) > 0.06 for s in ("left", "right"))  # type: ignore[call-arg]
-        return self.drawer_q() < CLOSED_Q and self.in_drawer() and released
+        # cheapest test first (runs every control step)
+        if not self.data.qpos[self._dq] < CLOSED_Q:
+            return False
+        robot = self.robot
+        released = robot.gripper_width("left") > 0.06 and robot.gripper_width("right") > 0.06  # type: ignore[call-arg]
+        return released and self.in_drawer()
 
     def instruction_fields(self) -> dict[str, str]:
         return {"item": self.item.name}
@@ -141,7 +149,11 @@ class HumanoidDrawer(Task):
         return [f"item.pos.{a}" for a in "xyz"] + [f"chest.pos.{a}" for a in "xyz"] + ["drawer.q"]
 
     def state(self) -> np.ndarray:
-        return np.concatenate([self.item_pos(), self.chest_pos(), [self.drawer_q()]]).astype(np.float32)
+        d, out, a = self.data, self._state, self._qadr
+        out[0:3] = d.qpos[a:a + 3]
+        out[3:6] = d.mocap_pos[self._mocap]
+        out[6] = d.qpos[self._dq]
+        return out.copy()
 
     def make_expert(self) -> Expert:
         return DrawerExpert(self)

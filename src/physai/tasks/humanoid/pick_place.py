@@ -25,7 +25,6 @@ from physai.tasks.humanoid.common import (
     build_table,
     inside,
     item_joint,
-    item_pos,
     park_items,
     rec_body,
 )
@@ -91,6 +90,8 @@ class HumanoidPickPlace(Task):
         self._dst_mocap = model.body(rec_body(self.dest)).mocapid[0]
         jid = model.joint(item_joint(self.item)).id
         self._dof = int(model.jnt_dofadr[jid])
+        self._qadr = int(model.jnt_qposadr[jid])
+        self._state = np.empty(9, np.float32)
 
     def reset(self, rng: np.random.Generator) -> None:
         m, d = self.model, self.data
@@ -114,21 +115,31 @@ class HumanoidPickPlace(Task):
         return self.data.mocap_pos[self._dst_mocap].copy()
 
     def item_pos(self) -> np.ndarray:
-        return item_pos(self.model, self.data, self.item)
+        return self.data.qpos[self._qadr:self._qadr + 3].copy()
 
     def success(self) -> bool:
-        pos = self.item_pos()
-        resting = pos[2] < TABLE_Z + self.dest.floor + self.item.half_height + 0.03
-        still = float(np.linalg.norm(self.data.qvel[self._dof:self._dof + 3])) < 0.05
-        released = all(self.robot.gripper_width(s) > 0.06 for s in ("left", "right"))
-        return inside(self.dest, self.dest_pos(), pos) and resting and still and released
+        # cheapest tests first, scalar math, no temporaries (runs every control step)
+        d, a, v = self.data, self._qadr, self._dof
+        pos = d.qpos[a:a + 3]
+        if not pos[2] < TABLE_Z + self.dest.floor + self.item.half_height + 0.03:  # resting
+            return False
+        vx, vy, vz = d.qvel[v:v + 3].tolist()
+        if not (vx * vx + vy * vy + vz * vz) ** 0.5 < 0.05:  # still
+            return False
+        if not (self.robot.gripper_width("left") > 0.06 and self.robot.gripper_width("right") > 0.06):
+            return False  # not released
+        return inside(self.dest, d.mocap_pos[self._dst_mocap], pos)
 
     def state_names(self) -> list[str]:
         return ([f"item.pos.{a}" for a in "xyz"] + [f"source.pos.{a}" for a in "xyz"]
                 + [f"dest.pos.{a}" for a in "xyz"])
 
     def state(self) -> np.ndarray:
-        return np.concatenate([self.item_pos(), self.source_pos(), self.dest_pos()]).astype(np.float32)
+        d, out, a = self.data, self._state, self._qadr
+        out[0:3] = d.qpos[a:a + 3]
+        out[3:6] = d.mocap_pos[self._src_mocap]
+        out[6:9] = d.mocap_pos[self._dst_mocap]
+        return out.copy()
 
     def make_expert(self) -> Expert:
         return PickPlaceExpert(self)
