@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,20 +148,25 @@ def _onnx_bytes(module, ins: list[dict], batch: int, dynamic: bool, max_batch: i
     if dynamic:
         b = torch.export.Dim("batch", min=1, max=max_batch)
         kwargs["dynamic_shapes"] = tuple({0: b} for _ in ins)
-    try:
-        prog = torch.onnx.export(
-            module,
-            args,
-            None,
-            dynamo=True,
-            input_names=names,
-            output_names=["actions"],
-            external_data=False,
-            verbose=False,
-            **kwargs,
-        )
-    except Exception as exc:  # the exporter raises many types; name the step that failed
-        raise PackageError(f"ONNX export (dynamo) of the policy failed: {type(exc).__name__}: {exc}") from exc
+    with warnings.catch_warnings():
+        # torch's own exporter trips its pytree deprecation warning (LeafSpec); not actionable here
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        try:
+            prog = torch.onnx.export(
+                module,
+                args,
+                None,
+                dynamo=True,
+                input_names=names,
+                output_names=["actions"],
+                external_data=False,
+                verbose=False,
+                **kwargs,
+            )
+        except Exception as exc:  # the exporter raises many types; name the step that failed
+            raise PackageError(
+                f"ONNX export (dynamo) of the policy failed: {type(exc).__name__}: {exc}"
+            ) from exc
     return prog.model_proto.SerializeToString()
 
 
