@@ -116,14 +116,17 @@ def _html(summary: dict) -> str:
              "<style>body{font-family:sans-serif;margin:2em}video{width:320px;margin:4px}"
              ".card{display:inline-block;vertical-align:top;margin:8px}img{max-width:480px;margin:4px}</style>"
              "</head><body>", "<h1>physai demo</h1>"]
-    for name, result in summary["stages"].items():
-        parts.append(f"<h2>{html.escape(name)} <small>({result.get('seconds', '?')} s)</small></h2>")
+    stages = summary["stages"]
+    experts = stages.get("experts")
+    if experts:
+        rates = [row["success_rate"] for row in experts["tasks"]]
+        mean = sum(rates) / len(rates)
+        parts.append(f"<p>{len(rates)} tasks; scripted experts solved {mean:.0%} of the demo episodes "
+                     "(videos at the bottom).</p>")
+    for name, result in stages.items():  # lifecycle stages first, the long video grid last
         if name == "experts":
-            for row in result["tasks"]:
-                parts.append(f"<div class='card'><b>{html.escape(row['task'])}</b> "
-                             f"success {row['success_rate']:.0%}<br><video controls muted loop "
-                             f"src='{html.escape(row['video'])}'></video></div>")
             continue
+        parts.append(f"<h2>{html.escape(name)} <small>({result.get('seconds', '?')} s)</small></h2>")
         links: list[str] = []
         _links(result, links)
         for link in dict.fromkeys(links):
@@ -136,5 +139,11 @@ def _html(summary: dict) -> str:
                 parts.append(f"<p><a href='{esc}'>{esc}</a></p>")
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
         parts.append("<pre>" + html.escape(json.dumps(scalars, indent=2)) + "</pre>")
+    if experts:
+        parts.append(f"<h2>Scripted experts <small>({experts.get('seconds', '?')} s)</small></h2>")
+        for row in experts["tasks"]:
+            parts.append(f"<div class='card'><b>{html.escape(row['task'])}</b> "
+                         f"success {row['success_rate']:.0%}<br><video controls muted loop "
+                         f"src='{html.escape(row['video'])}'></video></div>")
     parts.append("</body></html>")
     return "\n".join(parts)
