@@ -13,15 +13,13 @@ chunk is used up, so a remote policy is benchmarked exactly like a local one.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections import deque
-from typing import Any
 
-import msgpack
 import numpy as np
 
 from physai.core.errors import ConfigError, PhysaiError
+from physai.deploy import msgpack_numpy
 
 API_KEY_ENV = "PHYSAI_API_KEY"
 """Environment variable holding the token sent as `Authorization: Api-Key <token>` (openpi's header)."""
@@ -31,33 +29,10 @@ class RemotePolicyError(PhysaiError, RuntimeError):
     """The remote policy server failed, answered something invalid, or could not be reached."""
 
 
-# ------------------------------------------------------------------ msgpack with numpy (openpi convention)
-def _pack_default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray | np.generic) and obj.dtype.kind in ("V", "O", "c"):
-        raise ValueError(f"unsupported dtype for msgpack-numpy: {obj.dtype}")
-    if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(obj)
-        return {b"__ndarray__": True, b"data": arr.tobytes(), b"dtype": arr.dtype.str, b"shape": arr.shape}
-    if isinstance(obj, np.generic):
-        return {b"__npgeneric__": True, b"data": obj.item(), b"dtype": obj.dtype.str}
-    return obj
-
-
-def _unpack_hook(obj: dict) -> Any:
-    if b"__ndarray__" in obj:
-        return np.ndarray(buffer=obj[b"data"], dtype=np.dtype(obj[b"dtype"]), shape=tuple(obj[b"shape"]))
-    if b"__npgeneric__" in obj:
-        return np.dtype(obj[b"dtype"]).type(obj[b"data"])
-    return obj
-
-
-def packb(obj: Any) -> bytes:
-    """msgpack bytes of `obj`, numpy arrays in the openpi convention."""
-    return msgpack.packb(obj, default=_pack_default, use_bin_type=True)
-
-
-unpackb = functools.partial(msgpack.unpackb, object_hook=_unpack_hook, raw=False)
-"""Inverse of `packb`."""
+# msgpack with numpy arrays in the openpi convention: the one validated codec the server uses too
+# (allow-listed dtypes, byte counts checked against shapes, size limits, never unpickles).
+packb = msgpack_numpy.packb
+unpackb = msgpack_numpy.unpackb
 
 
 # ------------------------------------------------------------------ client
