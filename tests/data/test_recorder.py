@@ -25,6 +25,7 @@ def test_recorder_features_and_keep_policy(tmp_path):
         "task": "tabletop/pick-place",
         "control_mode": env.control,
         "cameras": ["wrist"],
+        "privileged": True,
     }
     assert ds.features["observation.state"]["names"] == list(env.state_names)
     assert ds.features["action"]["names"] == list(env.action_spec.names)

@@ -116,7 +116,12 @@ class Recorder:
             codec=codec,
             crf=crf,
             gop=gop,
-            extra_info={"task": env.task.name, "control_mode": env.control, "cameras": self.cameras},
+            extra_info={
+                "task": env.task.name,
+                "control_mode": env.control,
+                "cameras": self.cameras,
+                "privileged": bool(getattr(env, "privileged", True)),
+            },
         )
         self.keep_failures = keep_failures
 

@@ -262,6 +262,8 @@ class Policy(nn.Module):
         kw: dict[str, Any] = {"obs": tuple(obs)}
         if spec.control:
             kw["control"] = spec.control
+        if spec.privileged is not None:
+            kw["privileged"] = spec.privileged
         if spec.cameras:
             kw["cameras"] = list(spec.cameras)
             kw["image_size"] = tuple(spec.image_size)

@@ -39,6 +39,8 @@ class IOSpec:
     """The physai task the data came from (e.g. 'tabletop/pick-place'), when the dataset says."""
     control: str | None = None
     """Control mode of the actions (e.g. 'ee_delta'), when the dataset says."""
+    privileged: bool | None = None
+    """Whether `state` holds privileged task state (False: proprioception only), when the dataset says."""
 
     @property
     def state_dim(self) -> int:

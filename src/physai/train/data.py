@@ -81,7 +81,8 @@ def spec_from_dataset(ds: Any, cfg: PolicyConfig, where: str = "dataset") -> IOS
         fps=float(info.get("fps", 20)),
         tasks=tasks,
         env_task=extra.get("task"),
-        control=extra.get("control"),
+        control=extra.get("control") or extra.get("control_mode"),
+        privileged=extra.get("privileged"),
     )
 
 

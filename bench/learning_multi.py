@@ -1,0 +1,195 @@
+"""Learning benchmark, multi-task and image variants (issue 5 targets not covered by learning.py).
+
+`--mode vla`: record `--demos` expert demos on each of `--tasks` (one dataset per task, different robots),
+train ONE `vla` on all of them for `--minutes`, evaluate `--episodes` seeded episodes per task (seeds
+disjoint from the demo seeds); the baseline measured in the same run is the scripted expert on the same
+seeds. Single-task `act` figures to compare against come from learning.py runs (docs/BENCHMARKS.md).
+
+`--mode images`: record demos with `rgb` cameras + proprioception only (`privileged=False`: no object
+state), train `--policies` (default act) on them, evaluate closed loop from images.
+
+    .venv/bin/python bench/learning_multi.py --mode vla --demos 30 --minutes 15 --episodes 50
+    .venv/bin/python bench/learning_multi.py --mode images --demos 50 --minutes 15 --image-size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+VLA_TASKS = "tabletop/pick-place,tabletop/stack,tabletop/push,bimanual/handover,bimanual/pack-mouse"
+
+
+def record(task: str, root: Path, demos: int, seed: int = 0, **make_kw: object) -> dict:
+    """Record `demos` successful expert episodes of `task` (env made with `make_kw`) into `root`."""
+    import physai
+    from physai.data import Recorder
+
+    env = physai.make(task, **make_kw)
+    rec = Recorder(env, root)
+    kept = attempts = 0
+    t0 = time.perf_counter()
+    while kept < demos and attempts < demos * 4:
+        r = rec.record(env.expert(), seed=seed + attempts)
+        attempts += 1
+        kept += r.kept
+    rec.close()
+    env.close()
+    return {
+        "demos": kept,
+        "attempts": attempts,
+        "expert_demo_success": kept / attempts,
+        "record_seconds": time.perf_counter() - t0,
+    }
+
+
+def expert_success(task: str, episodes: int, seed: int) -> float:
+    import physai
+    from physai.envs import run_episode
+
+    env = physai.make(task)
+    s = [run_episode(env, env.expert(), seed=seed + i).success for i in range(episodes)]
+    env.close()
+    return float(np.mean(s))
+
+
+def _write(results: dict, out: str) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=2))
+
+
+def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
+    from physai.policies import load_policy
+    from physai.train import TrainConfig, evaluate_policy, train
+
+    tasks = args.tasks.split(",")
+    roots = []
+    for task in tasks:
+        root = runs / task.replace("/", "__")
+        results["data"][task] = record(task, root, args.demos, obs=("state", "instruction"))
+        roots.append(root)
+        print(task, results["data"][task], flush=True)
+    out = runs / "vla"
+    cfg = TrainConfig(
+        policy="vla",
+        steps=args.steps,
+        batch_size=args.batch_size,
+        save_every=0,
+        log_every=50,
+        num_threads=args.threads,
+        max_minutes=args.minutes,
+    )
+    r = train(roots, out, cfg)
+    results["train"] = {
+        "steps": r["steps"],
+        "train_minutes": r["wall_seconds"] / 60,
+        "samples_per_s": r["samples_per_s"],
+        "final_loss": r["final_loss"],
+        "parameters": r["num_parameters"],
+    }
+    _write(results, args.out)
+    policy = load_policy(out / "checkpoint")
+    for task in tasks:
+        t1 = time.perf_counter()
+        ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
+        exp = expert_success(task, args.episodes, args.eval_seed)
+        results["tasks"][task] = {
+            "vla_success": ev["success_rate"],
+            "expert_success": exp,
+            "eval_seconds": time.perf_counter() - t1,
+        }
+        print(task, results["tasks"][task], flush=True)
+        _write(results, args.out)
+    results["vla_mean_success"] = float(np.mean([v["vla_success"] for v in results["tasks"].values()]))
+
+
+def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
+    from physai.policies import load_policy
+    from physai.train import TrainConfig, evaluate_policy, train
+
+    size = (args.image_size, args.image_size)
+    for task in args.tasks.split(","):
+        root = runs / task.replace("/", "__") / "data"
+        kw = {"obs": ("state", "images"), "privileged": False, "image_size": size, "cameras": args.cameras}
+        rec = record(task, root, args.demos, **kw)
+        rec["expert_eval_success"] = expert_success(task, args.episodes, args.eval_seed)
+        row: dict = {"data": rec, "policies": {}}
+        results["tasks"][task] = row
+        print(task, rec, flush=True)
+        for pol in args.policies.split(","):
+            out = runs / task.replace("/", "__") / pol
+            cfg = TrainConfig(
+                policy=pol,
+                steps=args.steps,
+                batch_size=args.batch_size,
+                save_every=0,
+                log_every=50,
+                num_threads=args.threads,
+                max_minutes=args.minutes,
+            )
+            r = train([root], out, cfg)
+            policy = load_policy(out / "checkpoint")
+            t1 = time.perf_counter()
+            ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
+            row["policies"][pol] = {
+                "success_rate": ev["success_rate"],
+                "steps": r["steps"],
+                "train_minutes": r["wall_seconds"] / 60,
+                "samples_per_s": r["samples_per_s"],
+                "final_loss": r["final_loss"],
+                "parameters": r["num_parameters"],
+                "eval_seconds": time.perf_counter() - t1,
+                "env_kwargs": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in policy.env_kwargs().items()
+                },
+            }
+            print(task, pol, row["policies"][pol], flush=True)
+            _write(results, args.out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("vla", "images"), required=True)
+    ap.add_argument("--tasks", default=None, help="default: 5 tabletop+bimanual (vla), pick-place (images)")
+    ap.add_argument("--policies", default="act", help="images mode: policies to train")
+    ap.add_argument("--demos", type=int, default=50)
+    ap.add_argument("--episodes", type=int, default=100)
+    ap.add_argument("--eval-seed", type=int, default=100_000)
+    ap.add_argument("--steps", type=int, default=100_000, help="upper bound of steps (time budget rules)")
+    ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument("--cameras", type=lambda s: s.split(","), default=["scene", "wrist"])
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")
+    args = ap.parse_args()
+    args.tasks = args.tasks or (VLA_TASKS if args.mode == "vla" else "tabletop/pick-place")
+    args.out = args.out or f"bench/results/learning_{args.mode}.json"
+    runs = Path(args.runs or tempfile.mkdtemp(prefix=f"physai-learning-{args.mode}-"))
+    skip = ("out", "runs")
+    results: dict = {
+        "command": "python bench/learning_multi.py "
+        + " ".join(
+            f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}"
+            for k, v in vars(args).items()
+            if v is not None and k not in skip
+        ),
+        "data": {},
+        "tasks": {},
+    }
+    (run_vla if args.mode == "vla" else run_images)(args, runs, results)
+    _write(results, args.out)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
