@@ -1,9 +1,11 @@
 """`vla`: one language-conditioned model for many tasks and robots.
 
-Instruction text -> a small learned hashed word/bigram encoder (no download); each embodiment (state and
-action layout) has its own linear adapters into the shared transformer width; a shared transformer trunk
-reads [text tokens, embodiment token, state token, time token, image tokens, noisy action tokens]; a
-flow-matching head predicts the velocity of the action chunk, decoded by the embodiment's adapter.
+Instruction text -> a small learned hashed word/bigram encoder (no download), or a frozen pretrained
+static sentence encoder read from a local folder (`text_encoder=DIR`, physai.policies.text); each
+embodiment (state and action layout) has its own linear adapters into the shared transformer width; a
+shared transformer trunk reads [text tokens, embodiment token, state token, time token, image tokens,
+noisy action tokens]; a flow-matching head predicts the velocity of the action chunk, decoded by the
+embodiment's adapter.
 Trained on several datasets at once; `select_embodiment` / `select_task` pick the adapter at inference.
 """
 
@@ -26,6 +28,7 @@ from physai.policies.layers import (
     time_embedding,
 )
 from physai.policies.spec import IOSpec
+from physai.policies.text import PretrainedTextEncoder, read_local_encoder
 
 
 @dataclass
@@ -50,6 +53,13 @@ class VLAConfig(PolicyConfig):
     """Words + bigrams kept per instruction."""
     inference_noise: str = "zeros"
     """'zeros' (deterministic) or 'random' start of the flow integration."""
+    text_encoder: str = "hashed"
+    """'hashed' (learned word/bigram encoder, no download) or a LOCAL folder with a pretrained static
+    sentence encoder (model.safetensors 'embeddings' + tokenizer.json/vocab.txt; see physai.policies.text)."""
+    text_vocab: list[str] | None = None
+    """Vocabulary of the pretrained encoder, filled from the folder so a checkpoint loads without it."""
+    text_dim: int = 0
+    """Width of the pretrained encoder's embeddings (filled from the folder)."""
 
 
 @register_policy("vla")
@@ -63,7 +73,7 @@ class VLAPolicy(Policy):
     def __init__(self, config: VLAConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
         d = config.d_model
-        self.text = HashedTextEncoder(d, config.text_buckets, config.text_max_tokens)
+        self.text = self._text_encoder(config)
         self.embodiment = nn.Embedding(len(specs), d)
         self.state_in = nn.ModuleList([nn.Linear(s.state_dim, d) for s in specs])
         self.tactile_in = nn.ModuleList([nn.Linear(max(s.tactile_dim, 1), d) for s in specs])
@@ -95,6 +105,19 @@ class VLAPolicy(Policy):
         )
         self.trunk = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
+
+    @staticmethod
+    def _text_encoder(config: VLAConfig) -> nn.Module:
+        if config.text_encoder == "hashed":
+            return HashedTextEncoder(config.d_model, config.text_buckets, config.text_max_tokens)
+        if config.text_vocab is None:  # building from the folder (training); a checkpoint carries both
+            vocab, table = read_local_encoder(config.text_encoder)
+            config.text_vocab, config.text_dim = vocab, int(table.shape[1])
+            enc = PretrainedTextEncoder(config.d_model, vocab, config.text_dim, config.text_max_tokens)
+            enc.table.copy_(table[: len(vocab)])
+            return enc
+        vocab, dim = config.text_vocab, config.text_dim
+        return PretrainedTextEncoder(config.d_model, vocab, dim, config.text_max_tokens)
 
     def select_task(self, env_task: str) -> None:
         """Pick the adapter of the dataset recorded on `env_task`."""
