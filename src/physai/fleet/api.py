@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from physai.fleet.auth import Principal, hash_key, install_log_redaction, new_ke
 from physai.fleet.service import (
     Fleet,
     FleetConfig,
+    Id,
     check_site,
     get_db,
     iso,
@@ -31,6 +34,23 @@ from physai.fleet.service import (
 
 router = APIRouter(prefix="/api/v1")
 Name = Field(min_length=1, max_length=120, pattern=r"^[\w .:/@+-]+$")
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+"""Free text: no control characters (PostgreSQL refuses NUL; logs and the dashboard need none)."""
+
+
+def json_safe(o: object) -> object:
+    """`o` with what JSON cannot carry made printable: NaN/inf floats and bytes become strings."""
+    if isinstance(o, dict):
+        return {str(k): json_safe(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [json_safe(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return repr(o)
+    if isinstance(o, bytes):
+        return o.decode("utf-8", "replace")
+    if o is None or isinstance(o, str | int | float | bool):
+        return o
+    return str(o)
 
 
 class BodyLimit:
@@ -99,6 +119,11 @@ def create_app(cfg: FleetConfig | None = None, fleet: Fleet | None = None) -> Fa
     async def _physai_error(_req: Request, exc: PhysaiError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, 422)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, which fails to encode for NaN or undecodable bytes (500)
+        return JSONResponse({"detail": json_safe(list(exc.errors()))}, 422)
+
     @app.exception_handler(IntegrityError)
     async def _integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
         return JSONResponse({"detail": "conflicts with an existing record (name or id already used)"}, 409)
@@ -114,7 +139,7 @@ class OrgIn(BaseModel):
 class SiteIn(BaseModel):
     org_id: int = Field(ge=1, le=2**31 - 1)
     name: str = Name
-    carbon_g_per_kwh: float = Field(400.0, ge=0, le=5000)
+    carbon_g_per_kwh: float = Field(400.0, ge=0, le=5000, allow_inf_nan=False)
 
 
 @router.get("/healthz")
@@ -167,7 +192,7 @@ class KeyIn(BaseModel):
     role: str = Field(pattern="^(admin|operator)$")
     name: str = Name
     site_ids: list[int] = Field(default_factory=list, max_length=1000)
-    expires_days: float | None = Field(None, gt=0, le=3650)
+    expires_days: float | None = Field(None, gt=0, le=3650, allow_inf_nan=False)
 
 
 def key_json(k: dbm.ApiKey) -> dict:
@@ -216,7 +241,7 @@ def list_keys(p: Principal = Depends(principal), db: Session = Depends(get_db)) 
 
 
 @router.post("/keys/{key_id}/revoke")
-def revoke_key(key_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def revoke_key(key_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     """Admins revoke any key; operators revoke robot keys of their sites."""
     require(p, "admin", "operator")
     k = db.get(dbm.ApiKey, key_id)
@@ -237,15 +262,15 @@ def revoke_key(key_id: int, p: Principal = Depends(principal), db: Session = Dep
 class TokenIn(BaseModel):
     site_id: int = Field(ge=1, le=2**31 - 1)
     group: str = Field("default", min_length=1, max_length=64, pattern=r"^[\w.-]+$")
-    ttl_s: float = Field(3600.0, gt=0, le=30 * 86400)
+    ttl_s: float = Field(3600.0, gt=0, le=30 * 86400, allow_inf_nan=False)
 
 
 class EnrollIn(BaseModel):
     token: str = Field(min_length=10, max_length=200)
     name: str = Name
-    embodiment: str = Field("", max_length=64)
-    hardware: str = Field("", max_length=120)
-    software_version: str = Field("", max_length=64)
+    embodiment: str = Field("", max_length=64, pattern=TEXT)
+    hardware: str = Field("", max_length=120, pattern=TEXT)
+    software_version: str = Field("", max_length=64, pattern=TEXT)
 
 
 @router.post("/enrollment-tokens", status_code=201)
@@ -374,7 +399,7 @@ def robot_me(p: Principal = Depends(principal), db: Session = Depends(get_db)) -
 
 
 @router.get("/robots/{robot_id}")
-def get_robot(robot_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def get_robot(robot_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     return robot_json(robot_visible(p, db.get(dbm.Robot, robot_id)))
 
 

@@ -17,7 +17,7 @@ from physai.fleet import audit
 from physai.fleet import db as dbm
 from physai.fleet.api_robot import OCTET, raw_body
 from physai.fleet.auth import Principal
-from physai.fleet.service import check_site, get_db, iso, principal, require
+from physai.fleet.service import Id, check_site, get_db, iso, principal, require
 
 router = APIRouter(prefix="/api/v1")
 
@@ -82,7 +82,7 @@ def list_packages(p: Principal = Depends(principal), db: Session = Depends(get_d
 
 @router.get("/packages/{package_id}/archive")
 def package_archive(
-    package_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)
+    package_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)
 ) -> Response:
     """The package folder as tar; a robot may fetch only the package it is assigned."""
     from physai.fleet.storage import tar_dir
@@ -214,13 +214,13 @@ def _transition(p: Principal, db: Session, deployment_id: int, state: str, allow
 
 
 @router.post("/deployments/{deployment_id}/promote")
-def promote(deployment_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def promote(deployment_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     """Canary -> every robot of the group."""
     return _transition(p, db, deployment_id, "promoted", ("canary",))
 
 
 @router.post("/deployments/{deployment_id}/rollback")
-def rollback(deployment_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def rollback(deployment_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     """Withdraw a deployment; robots fall back to the previous one of their group."""
     return _transition(p, db, deployment_id, "rolled_back", ("canary", "promoted"))
 

@@ -9,13 +9,23 @@ import shutil
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from physai.fleet import db as dbm
 from physai.fleet.auth import Principal
-from physai.fleet.service import Fleet, get_db, iso, principal, require, robot_visible
+from physai.fleet.service import (
+    ChunkIndex,
+    Fleet,
+    Id,
+    OptionalId,
+    get_db,
+    iso,
+    principal,
+    require,
+    robot_visible,
+)
 
 router = APIRouter(prefix="/api/v1")
 OCTET = {
@@ -35,20 +45,35 @@ def _fleet(request: Request) -> Fleet:
 
 
 # ------------------------------------------------------------------------ heartbeat and telemetry
+Text = r"^[^\x00-\x1f\x7f]*$"
+"""Free text: no control characters (PostgreSQL refuses NUL; logs and the dashboard need none)."""
+MAX_CHUNKS = 1 << 16
+"""Most chunks one upload may have (bounds the bookkeeping of `received`)."""
+
+
 class HeartbeatIn(BaseModel):
     state: str = Field("idle", max_length=32, pattern=r"^[\w-]*$")
-    software_version: str | None = Field(None, max_length=64)
+    software_version: str | None = Field(None, max_length=64, pattern=Text)
     package_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 class TelemetryMsg(BaseModel):
     seq: int = Field(ge=0, le=2**31 - 1)
     t: dt.datetime
-    state: str = Field("", max_length=32)
+    state: str = Field("", max_length=32, pattern=Text)
     interventions: int = Field(0, ge=0, le=10**6)
     outcome: str | None = Field(None, pattern="^(success|failure)$")
-    energy_j: float = Field(0.0, ge=0, le=1e9)
+    energy_j: float = Field(0.0, ge=0, le=1e9, allow_inf_nan=False)
     package_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+    @field_validator("t")
+    @classmethod
+    def _utc(cls, t: dt.datetime) -> dt.datetime:
+        """Stored as naive UTC; a time whose UTC value falls outside years 1..9999 is refused (422)."""
+        try:
+            return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
+        except OverflowError:
+            raise ValueError(f"time {t.isoformat()} is out of range in UTC") from None
 
 
 class TelemetryIn(BaseModel):
@@ -90,12 +115,11 @@ def telemetry(body: TelemetryIn, p: Principal = Depends(principal), db: Session 
         if m.seq in seen:
             continue
         seen.add(m.seq)
-        t = m.t.astimezone(dt.UTC).replace(tzinfo=None) if m.t.tzinfo else m.t
         new.append(
             {
                 "robot_id": r.id,
                 "seq": m.seq,
-                "t": t,
+                "t": m.t,
                 "state": m.state,
                 "interventions": m.interventions,
                 "outcome": m.outcome,
@@ -114,7 +138,7 @@ def telemetry(body: TelemetryIn, p: Principal = Depends(principal), db: Session 
 
 @router.get("/robots/{robot_id}/telemetry")
 def get_telemetry(
-    robot_id: int, limit: int = 500, p: Principal = Depends(principal), db: Session = Depends(get_db)
+    robot_id: Id, limit: int = 500, p: Principal = Depends(principal), db: Session = Depends(get_db)
 ) -> dict:
     r = robot_visible(p, db.get(dbm.Robot, robot_id))
     limit = max(1, min(limit, 100_000))
@@ -152,11 +176,18 @@ class UploadIn(BaseModel):
     sha256: str = Field(pattern="^[0-9a-f]{64}$")
     size: int = Field(gt=0, le=1 << 34)
     chunk_size: int = Field(1 << 20, ge=1024, le=8 << 20)
-    task: str = Field("", max_length=120)
+    task: str = Field("", max_length=120, pattern=Text)
     success: bool = False
     interventions: int = Field(0, ge=0, le=10**6)
-    energy_j: float = Field(0.0, ge=0, le=1e12)
+    energy_j: float = Field(0.0, ge=0, le=1e12, allow_inf_nan=False)
     package_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _chunks(self) -> UploadIn:
+        n = -(-self.size // self.chunk_size)
+        if n > MAX_CHUNKS:
+            raise ValueError(f"{n} chunks of {self.chunk_size} bytes; at most {MAX_CHUNKS}: larger chunks")
+        return self
 
 
 def _n_chunks(u: dbm.Upload) -> int:
@@ -211,14 +242,14 @@ def start_upload(
 
 
 @router.get("/uploads/{upload_id}")
-def get_upload(upload_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def get_upload(upload_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     return upload_json(_upload_of(p, db, upload_id))
 
 
 @router.put("/uploads/{upload_id}/chunks/{index}", openapi_extra=OCTET)
 def put_chunk(
-    upload_id: int,
-    index: int,
+    upload_id: Id,
+    index: ChunkIndex,
     request: Request,
     body: bytes = Depends(raw_body),
     p: Principal = Depends(principal),
@@ -248,7 +279,7 @@ def put_chunk(
 
 @router.post("/uploads/{upload_id}/complete")
 def complete_upload(
-    upload_id: int, request: Request, p: Principal = Depends(principal), db: Session = Depends(get_db)
+    upload_id: Id, request: Request, p: Principal = Depends(principal), db: Session = Depends(get_db)
 ) -> dict:
     """Check the whole archive's sha256, store it as a LeRobot v3 dataset, register the episode."""
     from physai.fleet.storage import store_episode
@@ -256,7 +287,7 @@ def complete_upload(
     u = _upload_of(p, db, upload_id)
     if u.episode_id is not None:
         return {"episode_id": u.episode_id, "upload": upload_json(u)}
-    missing = sorted(set(range(_n_chunks(u))) - set(u.received or []))
+    missing = sorted(set(range(min(_n_chunks(u), MAX_CHUNKS))) - set(u.received or []))
     if missing:
         raise HTTPException(409, f"upload {u.id} is missing chunks {missing[:20]}; send them first")
     fleet = _fleet(request)
@@ -320,7 +351,7 @@ def _episode(p: Principal, db: Session, episode_id: int) -> dbm.Episode:
 
 @router.get("/episodes")
 def list_episodes(
-    robot_id: int | None = None,
+    robot_id: OptionalId = None,
     only_failures: bool = False,
     limit: int = 200,
     p: Principal = Depends(principal),
@@ -341,13 +372,13 @@ def list_episodes(
 
 
 @router.get("/episodes/{episode_id}")
-def get_episode(episode_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def get_episode(episode_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     return episode_json(_episode(p, db, episode_id))
 
 
 @router.get("/episodes/{episode_id}/archive")
 def episode_archive(
-    episode_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)
+    episode_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)
 ) -> Response:
     """The episode as a tar of its LeRobot v3 dataset folder."""
     from pathlib import Path
@@ -359,7 +390,7 @@ def episode_archive(
 
 
 @router.get("/episodes/{episode_id}/video")
-def episode_video(episode_id: int, p: Principal = Depends(principal), db: Session = Depends(get_db)):
+def episode_video(episode_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)):
     from pathlib import Path
 
     e = _episode(p, db, episode_id)

@@ -8,13 +8,25 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi import Query as QueryParam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from physai.fleet import db as dbm
 from physai.fleet.auth import Principal, RateLimiter, hash_key
+
+MAX_ID = 2**31 - 1
+"""Largest object id (the id columns are 32-bit INTEGER on PostgreSQL)."""
+Id = Annotated[int, PathParam(ge=1, le=MAX_ID, description="object id")]
+"""An object id in a route path; out-of-range ids get 422 instead of reaching the database."""
+OptionalId = Annotated[int | None, QueryParam(ge=1, le=MAX_ID)]
+"""An optional object id filter in a query string."""
+ChunkIndex = Annotated[int, PathParam(ge=0, le=MAX_ID, description="0-based chunk index")]
+"""A chunk index in an upload route."""
 
 
 @dataclass
