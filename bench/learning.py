@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget per policy")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--overrides", default=None, help='policy config changes as JSON, e.g. {"act": {"d_model": 128}}'
+    )
     ap.add_argument("--out", default="bench/results/learning.json")
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")
     args = ap.parse_args()
@@ -117,6 +120,7 @@ def main() -> None:
                 num_threads=args.threads,
                 eval_task=task,
                 max_minutes=args.minutes,
+                policy_overrides=json.loads(args.overrides or "{}").get(pol, {}),
             )
             r = train([ds_root], out, cfg)
             policy = load_policy(out / "checkpoint")
@@ -133,7 +137,7 @@ def main() -> None:
                 "ratio_to_expert": ev["success_rate"] / max(rec["expert_eval_success"], 1e-9),
                 **latency(policy, task),
             }
-            if pol == "act":  # the other execution mode on the same checkpoint
+            if pol in ("act", "flow"):  # the other execution mode on the same checkpoint
                 te = policy.config.temporal_ensemble
                 policy.set_execution(None if te is not None else 0.01)
                 key = "success_rate_chunk_queue" if te is not None else "success_rate_temporal_ensemble"

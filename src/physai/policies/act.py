@@ -4,12 +4,14 @@ tokens, a CVAE latent during training (z = 0 at inference), chunked actions, tem
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from physai.policies.base import Policy, PolicyConfig, register_policy
+from physai.policies.features import NOISY_STATE
 from physai.policies.layers import ImageEncoder, conv_grid, masked_mean
 from physai.policies.spec import IOSpec
 
@@ -44,6 +46,10 @@ class ACTConfig(PolicyConfig):
     """Weight of the KL term of the CVAE loss."""
     vae_encoder_layers: int = 1
     """Layers of the CVAE posterior encoder (training only)."""
+    angle_features: bool = True
+    """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
+    exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
+    """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
 
 
 def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
@@ -68,7 +74,7 @@ class ACTPolicy(Policy):
     def __init__(self, config: ACTConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
         s, d = specs[0], config.d_model
-        self.state_in = nn.Linear(s.state_dim, d)
+        self.state_in = nn.Linear(self.state_in_dim(), d)
         self.tactile_in = nn.Linear(s.tactile_dim, d) if s.tactile_dim else None
         self.latent_in = nn.Linear(config.latent_dim, d)
         n_fixed = 2 + (1 if s.tactile_dim else 0)
@@ -92,7 +98,7 @@ class ACTPolicy(Policy):
         self.final_norm = nn.LayerNorm(d)
         if config.use_vae:
             self.vae_cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-            self.vae_state = nn.Linear(s.state_dim, d)
+            self.vae_state = nn.Linear(self.state_in_dim(), d)
             self.vae_action = nn.Linear(s.action_dim, d)
             self.vae_pos = nn.Parameter(torch.randn(config.chunk_size + 2, d) * 0.02)
             self.vae_encoder = _encoder(config, config.vae_encoder_layers)

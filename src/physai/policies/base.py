@@ -25,6 +25,7 @@ from torch import nn
 from physai.core.errors import ConfigError
 from physai.core.registry import Registry
 from physai.policies.chunking import ChunkQueue, TemporalEnsembler
+from physai.policies.features import StateFeatures
 from physai.policies.spec import ACTION, ACTION_PAD, IMAGE_PREFIX, STATE, TACTILE, IOSpec, Normalizer
 
 FORMAT = "physai-policy"
@@ -53,6 +54,10 @@ class PolicyConfig:
     """Read the tactile array when the dataset has it."""
     cameras: list[str] | None = None
     """Subset of cameras to read (None: every camera in the dataset)."""
+    angle_features: bool = False
+    """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
+    exclude_state: list[str] | None = None
+    """Leave out state elements whose name contains one of these substrings (e.g. 'wrist.force')."""
 
     def validate(self) -> None:
         if self.chunk_size < 1 or not 1 <= self.n_action_steps <= self.chunk_size:
@@ -97,6 +102,9 @@ class Policy(nn.Module):
         self.state_norm = nn.ModuleList(
             [Normalizer(s.state_dim, st and st.get(STATE)) for s, st in zip(specs, stats, strict=True)]
         )
+        self.state_feats = nn.ModuleList(
+            [StateFeatures(s.state_names, config.angle_features, config.exclude_state) for s in specs]
+        )
         self.action_norm = nn.ModuleList(
             [Normalizer(s.action_dim, st and st.get(ACTION)) for s, st in zip(specs, stats, strict=True)]
         )
@@ -122,6 +130,10 @@ class Policy(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------ inputs
+    def state_in_dim(self, e: int = 0) -> int:
+        """Width of the state vector `prepare` hands the network for embodiment `e` (after features)."""
+        return self.state_feats[e].out_dim
+
     @property
     def spec(self) -> IOSpec:
         """The IOSpec of the selected embodiment."""
@@ -144,7 +156,11 @@ class Policy(nn.Module):
         state = torch.as_tensor(batch[STATE], device=dev).float()
         if state.ndim == 3:
             state = state[:, -1]
-        nb: dict[str, Any] = {"e": e, "state": self.state_norm[e](state), "batch_size": state.shape[0]}
+        nb: dict[str, Any] = {
+            "e": e,
+            "state": self.state_feats[e](state, self.state_norm[e](state)),
+            "batch_size": state.shape[0],
+        }
         imgs = []
         for cam in spec.cameras:
             img = torch.as_tensor(batch[IMAGE_PREFIX + cam], device=dev)

@@ -7,12 +7,14 @@ default, so the policy and its export are deterministic).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from physai.policies.base import Policy, PolicyConfig, register_policy
+from physai.policies.features import NOISY_STATE
 from physai.policies.layers import ObsVector, masked_mean, mlp, time_embedding
 from physai.policies.spec import IOSpec
 
@@ -39,8 +41,14 @@ class FlowConfig(PolicyConfig):
     """Euler integration steps at inference."""
     image_feature_dim: int = 64
     """Keypoint feature size per camera."""
+    temporal_ensemble: float | None = 0.01
+    """Predict every step and average overlapping chunks with weights exp(-coef*i) (None: chunk queue)."""
     inference_noise: str = "zeros"
     """Start of the integration at inference: 'zeros' (deterministic) or 'random' (a sample per call)."""
+    angle_features: bool = True
+    """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
+    exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
+    """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
 
     def validate(self) -> None:
         super().validate()
@@ -131,7 +139,7 @@ class FlowPolicy(Policy):
     def __init__(self, config: FlowConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
         s = specs[0]
-        self.obs = ObsVector(s.state_dim, len(s.cameras), s.tactile_dim, config.image_feature_dim)
+        self.obs = ObsVector(self.state_in_dim(), len(s.cameras), s.tactile_dim, config.image_feature_dim)
         net = MLPVelocityNet if config.backbone == "mlp" else VelocityNet
         self.velocity = net(self.obs.dim, s.action_dim, config.chunk_size, config)
 

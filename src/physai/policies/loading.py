@@ -64,6 +64,9 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     try:
         names = {f.name for f in dataclasses.fields(cls.config_cls)}
         cfg_doc = dict(doc["config"])
+        for key, old in (("angle_features", False), ("exclude_state", None)):  # pre-features checkpoints
+            if key in names:
+                cfg_doc.setdefault(key, old)
         unknown = sorted(set(cfg_doc) - names)
         if unknown:
             raise CheckpointError(f"{p / 'config.json'}: unknown {cls.name} config fields {unknown}")

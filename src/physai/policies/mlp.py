@@ -34,7 +34,7 @@ class MLPPolicy(Policy):
     def __init__(self, config: MLPConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
         s = specs[0]
-        self.obs = ObsVector(s.state_dim, len(s.cameras), s.tactile_dim, config.image_feature_dim)
+        self.obs = ObsVector(self.state_in_dim(), len(s.cameras), s.tactile_dim, config.image_feature_dim)
         self.net = mlp(
             self.obs.dim, config.hidden_dim, config.chunk_size * s.action_dim, config.n_layers, config.dropout
         )
