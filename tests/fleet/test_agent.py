@@ -48,6 +48,11 @@ def test_agent_offline_buffering(tmp_path, signed_package) -> None:
         admin = FleetClient(srv2.url, srv.admin_key)
         eps = admin.get("/episodes")
         assert len(eps) == 3 and all(e["frames"] > 0 for e in eps)
+        # the stored dataset's task is the episode's instruction (as in collected datasets), not the task id
+        from physai.data.meta import DatasetMeta
+
+        stored = DatasetMeta(sorted((tmp_path / "data" / "episodes").iterdir())[0])
+        assert stored.tasks and all(" " in t and "/" not in t for t in stored.tasks)
         tel = admin.get("/robots/1/telemetry", params={"limit": 100000})
         seqs = [m["seq"] for m in tel["messages"]]
         assert seqs == list(range(len(seqs))) and tel["count"] == len(seqs)  # none lost, none twice

@@ -77,6 +77,7 @@ def agent_cmd(
     episodes: int = typer.Option(5, "--episodes", help="Field episodes to run, then stop."),
     public_key: list[Path] = typer.Option([], "--public-key", help="Trusted package signing key(s)."),
     camera: list[str] = typer.Option([], "--camera", help="Camera to record as video (repeatable)."),
+    image_size: int = typer.Option(64, "--image-size", help="Square camera image size (pixels)."),
     realtime: bool = typer.Option(True, "--realtime/--fast"),
     seed: int = typer.Option(0, "--seed"),
     json_out: bool = typer.Option(False, "--json"),
@@ -91,6 +92,7 @@ def agent_cmd(
         work_dir=work_dir,
         trusted_keys=list(public_key),
         cameras=tuple(camera),
+        image_size=image_size,
         realtime=realtime,
         seed=seed,
     )
@@ -118,6 +120,9 @@ def flywheel_cmd(
     steps: int = typer.Option(200, "--steps", help="Extra training steps."),
     eval_episodes: int = typer.Option(20, "--eval-episodes"),
     canary: int = typer.Option(10, "--canary", help="Canary percentage of the new deployment."),
+    all_episodes: bool = typer.Option(
+        False, "--all-episodes", help="Select every field episode, not only failures/interventions."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """One flywheel turn: field failures -> dataset -> retrain -> eval gate -> sign -> canary. Resumable."""
@@ -136,6 +141,7 @@ def flywheel_cmd(
         steps=steps,
         eval_episodes=eval_episodes,
         canary_percent=canary,
+        only_failures=not all_episodes,
     )
     r = run_flywheel(cfg, progress=None if json_out else RichProgress())
     if json_out:

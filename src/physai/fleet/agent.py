@@ -272,7 +272,9 @@ class Agent:
         with DatasetWriter(tmp, fps=fps, features=feats, robot_type=pkg.embodiment) as w:
             for fr in rec.frames:
                 w.add_frame(fr)
-            w.save_episode(self.task)
+            # the dataset's task is the episode's instruction, as in `physai collect` datasets
+            instr = getattr(getattr(rec.env, "task", None), "instruction", "") if rec.env is not None else ""
+            w.save_episode(instr or self.task)
         name = f"{n:06d}"
         (self.dir / "outbox" / f"{name}.tar").write_bytes(tar_dir(tmp))
         meta = {

@@ -10,6 +10,20 @@ from physai.core.progress import Progress
 from physai.report.demo import stage
 
 
+def _base_cameras(dataset: Path) -> tuple[tuple[str, ...], int]:
+    """Cameras and image size of the `collect` stage's dataset, so field episodes can be merged with it by
+    the flywheel; ("scene",) at 64 px without one."""
+    import json
+
+    info = dataset / "meta" / "info.json"
+    if not info.exists():
+        return ("scene",), 64
+    feats = json.loads(info.read_text())["features"]
+    pre = "observation.images."
+    cams = {k[len(pre) :]: v["shape"][0] for k, v in feats.items() if k.startswith(pre)}
+    return (tuple(sorted(cams)), int(next(iter(cams.values())))) if cams else ((), 64)
+
+
 @stage("fleet")
 def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: bool = False) -> dict:
     """Serve, enroll `sim:tabletop/pick-place` x2, deploy the signed demo package, run field episodes.
@@ -45,6 +59,7 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     pk = admin.upload_package(pkg_dir, "pick-place", "1.0.0")
     dep = admin.post("/deployments", {"package_id": pk["id"], "site_id": site, "canary_percent": 50})
     admin.post(f"/deployments/{dep['id']}/promote")
+    cameras, size = _base_cameras(out / "dataset")
     progress.start(2 * episodes, "fleet field episodes")
     robots = []
     for i in range(2):
@@ -57,7 +72,8 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
                 key_file=key,
                 work_dir=root / f"agent{i}",
                 trusted_keys=[pub],
-                cameras=("scene",),
+                cameras=cameras,
+                image_size=size,
                 seed=100 * i,
             )
         ).run(episodes)

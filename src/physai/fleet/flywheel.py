@@ -46,6 +46,9 @@ class FlywheelConfig:
     """Evaluation task (default: the task the current policy was trained on)."""
     max_field_episodes: int = 200
     """Most field episodes selected per turn."""
+    only_failures: bool = True
+    """Select only failed or intervened field episodes (False: every field episode, e.g. when the field
+    runs an expert whose successes are new demonstrations)."""
     steps: int = 200
     """Extra optimizer steps on the merged data."""
     eval_episodes: int = 20
@@ -60,6 +63,25 @@ class FlywheelConfig:
     """Package version (default: a timestamp)."""
     workers: int = 0
     """Evaluation worker processes (0: in this process)."""
+
+
+def _features(root: Path) -> dict:
+    info = json.loads((root / "meta" / "info.json").read_text())
+    return {k: (v.get("dtype"), list(v.get("shape") or [])) for k, v in info["features"].items()}
+
+
+def _check_features(sources: list[Path]) -> None:
+    """Field episodes must carry the base dataset's features (same cameras and sizes) to be merged."""
+    base = _features(sources[0])
+    for s in sources[1:]:
+        got = _features(s)
+        if got != base:
+            diff = sorted(k for k in base.keys() | got.keys() if base.get(k) != got.get(k))
+            raise ConfigError(
+                f"field episode {s} does not match the base dataset {sources[0]} in features {diff} "
+                f"(base: {[base.get(k) for k in diff]}, field: {[got.get(k) for k in diff]}); record the "
+                "field episodes with the base dataset's cameras and image size (agent --camera/--image-size)"
+            )
 
 
 def _ckpt(p: Path) -> Path:
@@ -95,9 +117,10 @@ class Flywheel:
 
     # ------------------------------------------------------------------ steps
     def select(self) -> dict:
-        """Download failed episodes and episodes with safety interventions."""
+        """Download failed episodes and episodes with safety interventions (or all: `only_failures`)."""
         eps = self.client.get(
-            "/episodes", params={"only_failures": True, "limit": self.cfg.max_field_episodes}
+            "/episodes",
+            params={"only_failures": self.cfg.only_failures, "limit": self.cfg.max_field_episodes},
         )
         field_dir = self.dir / "field"
         got = []
@@ -123,7 +146,9 @@ class Flywheel:
         sel = self.state["steps"]["select"]["episodes"]
         out = self.dir / "merged"
         shutil.rmtree(out, ignore_errors=True)
-        rep = merge([self.cfg.base_dataset, *[e["path"] for e in sel]], out)
+        sources = [Path(self.cfg.base_dataset), *[Path(e["path"]) for e in sel]]
+        _check_features(sources)
+        rep = merge(sources, out)
         return {"dataset": str(out), "field_episodes": len(sel), "report": rep}
 
     def retrain(self) -> dict:

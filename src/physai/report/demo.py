@@ -64,6 +64,7 @@ STAGE_MODULES = (
     "physai.deploy.demo_stage",
     "physai.hardware.demo_stage",
     "physai.fleet.demo_stage",
+    "physai.fleet.demo_flywheel",
 )
 
 
