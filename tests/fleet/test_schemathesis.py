@@ -144,6 +144,13 @@ def test_out_of_range_ids_are_422(client, seeded, method, url, who) -> None:
     assert r.status_code == 422, r.text
 
 
+def test_out_of_range_site_id_in_a_key_is_422(client, seeded) -> None:
+    """A site id beyond 64 bits in `site_ids` reached SQLite (OverflowError, 500); found by the slow run."""
+    body = {"name": "op", "role": "operator", "site_ids": [2**63]}
+    r = client.post("/api/v1/keys", json=body, headers=seeded["admin"])
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "site_ids"]
+
+
 @pytest.mark.parametrize("t", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
 def test_telemetry_time_outside_utc_range_is_422(client, seeded, t) -> None:
     """A valid ISO time whose UTC value is before year 1 or after 9999 used to raise OverflowError (500)."""

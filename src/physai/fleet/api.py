@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from physai.fleet import audit
 from physai.fleet import db as dbm
 from physai.fleet.auth import Principal, hash_key, install_log_redaction, new_key
 from physai.fleet.service import (
+    MAX_ID,
     Fleet,
     FleetConfig,
     Id,
@@ -191,7 +193,7 @@ def list_sites(p: Principal = Depends(principal), db: Session = Depends(get_db))
 class KeyIn(BaseModel):
     role: str = Field(pattern="^(admin|operator)$")
     name: str = Name
-    site_ids: list[int] = Field(default_factory=list, max_length=1000)
+    site_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=1000)
     expires_days: float | None = Field(None, gt=0, le=3650, allow_inf_nan=False)
 
 
