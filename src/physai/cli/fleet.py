@@ -79,6 +79,9 @@ def agent_cmd(
     camera: list[str] = typer.Option([], "--camera", help="Camera to record as video (repeatable)."),
     image_size: int = typer.Option(64, "--image-size", help="Square camera image size (pixels)."),
     realtime: bool = typer.Option(True, "--realtime/--fast"),
+    collaborative: bool = typer.Option(
+        True, "--collaborative/--normal-speed", help="TCP speed cap 0.25 m/s (people nearby)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -94,6 +97,7 @@ def agent_cmd(
         cameras=tuple(camera),
         image_size=image_size,
         realtime=realtime,
+        collaborative=collaborative,
         seed=seed,
     )
     r = Agent(cfg).run(episodes, progress=None if json_out else RichProgress())

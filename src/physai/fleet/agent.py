@@ -43,6 +43,8 @@ class AgentConfig:
     """Episode step limit."""
     realtime: bool = False
     """Pace the control loop in real time (False: as fast as possible, same behaviour)."""
+    collaborative: bool = True
+    """Cap TCP speed at the ISO 10218 collaborative 250 mm/s; False for cells without people."""
     seed: int = 0
     """Seed of the first episode; episode k uses seed + k."""
     telemetry_every: int = 10
@@ -223,6 +225,7 @@ class Agent:
         from physai.deploy.drivers import SimDriver
         from physai.deploy.package import load_package
         from physai.deploy.runtime import Runtime, RuntimeConfig
+        from physai.deploy.safety import SupervisorConfig
         from physai.fleet.storage import tar_dir
 
         info = self.state["package"]
@@ -251,7 +254,8 @@ class Agent:
 
         self._energy_sent = 0.0
         rec = _Recorder(drv, on_cycle)
-        rep = Runtime(pkg, rec, RuntimeConfig(realtime=self.cfg.realtime)).run()
+        sup = SupervisorConfig(collaborative=self.cfg.collaborative)
+        rep = Runtime(pkg, rec, RuntimeConfig(realtime=self.cfg.realtime, supervisor=sup)).run()
         interventions = int(sum(rep["safety"]["interventions"].values()))
         outcome = "success" if rep["success"] else "failure"
         self.emit(

@@ -75,6 +75,7 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
                 cameras=cameras,
                 image_size=size,
                 seed=100 * i,
+                collaborative=False,  # a simulated cell with nobody in it: the normal speed limits
             )
         ).run(episodes)
         progress.advance(episodes)
