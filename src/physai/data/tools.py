@@ -43,12 +43,13 @@ def info(root: str | Path) -> dict:
 def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
     if a.fps != b.fps:
         raise DatasetError(f"{b.root}: fps {b.fps} != {a.fps} of {a.root}; datasets to merge need one fps")
-    fa = {k: (f["dtype"], list(f["shape"])) for k, f in a.features.items()}
-    fb = {k: (f["dtype"], list(f["shape"])) for k, f in b.features.items()}
+    fa = {k: (f["dtype"], tuple(f["shape"])) for k, f in a.features.items()}
+    fb = {k: (f["dtype"], tuple(f["shape"])) for k, f in b.features.items()}
     if fa != fb:
-        diff = sorted(set(fa.items()) ^ set((k, (d, tuple(s))) for k, (d, s) in fb.items()), key=str)[:4]
+        diff = [f"{k}: {fa.get(k, 'missing')} vs {fb.get(k, 'missing')}"
+                for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)][:4]
         raise DatasetError(
-            f"{b.root}: features differ from {a.root} ({diff}); merge needs identical features "
+            f"{b.root}: features differ from {a.root} ({'; '.join(diff)}); merge needs identical features "
             "(train on both with physai.data.MultiDataset instead)"
         )
 
