@@ -90,11 +90,17 @@ def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | No
         raise UnknownNameError("demo stage", unknown[0], available)
     progress = progress or NullProgress()
     summary: dict = {"stages": {}}
+    previous = out / "summary.json"
+    if stages and previous.exists():  # a partial run updates its stages and keeps the others
+        summary = json.loads(previous.read_text())
+        summary.setdefault("stages", {})
     for name in stages or available:
         t0 = time.perf_counter()
         result = STAGES[name](out, progress)
         result["seconds"] = round(time.perf_counter() - t0, 2)
         summary["stages"][name] = result
+    order = {n: i for i, n in enumerate(available)}
+    summary["stages"] = dict(sorted(summary["stages"].items(), key=lambda kv: order.get(kv[0], len(order))))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "index.html").write_text(_html(summary))
     return summary

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from physai.core.errors import UnknownNameError
+from physai.report import demo
+
+
+@pytest.fixture
+def fake_stages(monkeypatch):
+    calls = []
+
+    def make(name):
+        def fn(out, progress):
+            calls.append(name)
+            (out / f"{name}.png").write_bytes(b"png")
+            return {"value": len(calls), "picture": f"{name}.png"}
+
+        return fn
+
+    stages = {"first": make("first"), "second": make("second")}
+    monkeypatch.setattr(demo, "STAGES", stages)
+    monkeypatch.setattr(demo, "load_stages", lambda: list(stages))
+    return calls
+
+
+def test_runs_every_stage_in_order_and_links_pictures(tmp_path, fake_stages):
+    summary = demo.run_demo(tmp_path)
+    assert fake_stages == ["first", "second"]
+    assert list(summary["stages"]) == ["first", "second"]
+    page = (tmp_path / "index.html").read_text()
+    assert "<img src='first.png'>" in page and "<img src='second.png'>" in page
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+
+
+def test_partial_run_updates_its_stage_and_keeps_the_others(tmp_path, fake_stages):
+    demo.run_demo(tmp_path)
+    summary = demo.run_demo(tmp_path, stages=["first"])
+    assert fake_stages == ["first", "second", "first"]
+    assert list(summary["stages"]) == ["first", "second"]
+    assert summary["stages"]["first"]["value"] == 3 and summary["stages"]["second"]["value"] == 2
+
+
+def test_unknown_stage_lists_the_valid_ones(tmp_path, fake_stages):
+    with pytest.raises(UnknownNameError, match="first, second"):
+        demo.run_demo(tmp_path, stages=["nope"])
+    assert fake_stages == []
