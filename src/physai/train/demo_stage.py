@@ -14,10 +14,11 @@ def train_stage(
     out: Path,
     progress: Progress,
     task: str = "tabletop/pick-place",
-    demos: int = 30,
-    minutes: float = 3.0,
+    demos: int = 50,
+    minutes: float = 4.0,
     episodes: int = 20,
     policy: str = "mlp",
+    steps: int = 40_000,
 ) -> dict:
     """Expert demos -> `policy` trained for `minutes` -> success vs the expert on `episodes` new seeds."""
     import numpy as np
@@ -35,7 +36,7 @@ def train_stage(
         shutil.rmtree(run)
     cfg = TrainConfig(
         policy=policy,
-        steps=20_000,
+        steps=steps,
         batch_size=64,
         lr=1e-3,
         warmup_steps=100,
