@@ -69,6 +69,10 @@ def run_inline(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord) -> None:
         runner.close()
 
 
+IN_FLIGHT = 2
+"""Jobs queued per local worker (the one running plus the next)."""
+
+
 class _Worker:
     def __init__(self, ctx: Any, name: str, cfg: WorkerConfig) -> None:
         self.name = name
@@ -77,12 +81,23 @@ class _Worker:
                                 daemon=True)
         self.proc.start()
         child.close()
-        self.job: Job | None = None
-        self.t0 = 0.0
+        self.jobs: deque[Job] = deque()  # in flight, in order; the front one is running
+        self.t0 = 0.0  # when the front job started
+
+    @property
+    def job(self) -> Job | None:
+        return self.jobs[0] if self.jobs else None
 
     def send(self, job: Job) -> None:
-        self.job, self.t0 = job, time.monotonic()
+        if not self.jobs:
+            self.t0 = time.monotonic()
+        self.jobs.append(job)
         self.conn.send(job)
+
+    def done(self) -> Job:
+        """The front job finished; the next one (already queued in the worker) starts now."""
+        self.t0 = time.monotonic()
+        return self.jobs.popleft()
 
     def stop(self, timeout: float = 5.0) -> None:
         try:
@@ -119,9 +134,11 @@ def run_local(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord, workers: 
     try:
         pool = [spawn() for _ in range(min(workers, len(jobs)))]
         while True:
-            for w in pool:
-                if w.job is None and (job := sched.next()) is not None:
-                    w.send(job)
+            # keep IN_FLIGHT jobs queued per worker so it never idles waiting for the parent
+            for depth in range(1, IN_FLIGHT + 1):
+                for w in pool:
+                    if len(w.jobs) < depth and (job := sched.next()) is not None:
+                        w.send(job)
             busy = [w for w in pool if w.job is not None]
             if not busy:
                 break
@@ -135,8 +152,7 @@ def run_local(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord, workers: 
                     except (EOFError, OSError):
                         rec = None
                     if rec is not None:
-                        job, w.job = w.job, None
-                        sched.finish(job, rec)
+                        sched.finish(w.done(), rec)
                         continue
                 timed_out = episode_timeout_s is not None and time.monotonic() - w.t0 > episode_timeout_s
                 if w.proc.sentinel in ready or w.conn in ready or timed_out or not w.proc.is_alive():
@@ -146,9 +162,10 @@ def run_local(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord, workers: 
                                f"worker {w.name} was stopped")
                     else:
                         why = f"worker process {w.name} died (exit code {w.proc.exitcode}) during the episode"
-                    job = w.job
+                    job, queued = w.jobs.popleft(), list(w.jobs)
                     w.kill()
                     pool[i] = spawn()
+                    sched.pending.extendleft(reversed(queued))  # never started: not an attempt
                     sched.crashed(job, w.name, why)
     finally:
         for w in pool:
