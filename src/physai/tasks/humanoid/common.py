@@ -169,3 +169,41 @@ class HandDriver:
 
     def dist(self, pos: np.ndarray) -> float:
         return float(np.linalg.norm(self.pos() - np.asarray(pos)))
+
+
+def side_grasp_and_lift(expert, drv: HandDriver, obj: np.ndarray, behind: np.ndarray, grasp_z: float,
+                        carry_z: float, clearance: float) -> np.ndarray:
+    """Phases 0-4 of the humanoid side grasp, advancing `expert.phase` (0..5), `.wait` and `.offset`.
+
+    0: behind the item at `clearance` above the grasp height (never sweep down across it); 1: down;
+    2: in, fingers around the item; 3: close; 4: lift to `carry_z` keeping the grasp offset.
+    """
+    if expert.phase == 0:
+        tgt = behind + [0, 0, clearance]
+        a = drv.action(tgt, 0.0)
+        expert.wait += 1
+        err = drv.pos() - tgt
+        if (np.linalg.norm(err[:2]) < 0.015 and abs(err[2]) < 0.04) or expert.wait > 30:
+            expert.phase = 1
+    elif expert.phase == 1:  # down
+        a = drv.action(behind, 0.0, max_lin=0.02)
+        if drv.dist(behind) < 0.012:
+            expert.phase = 2
+    elif expert.phase == 2:  # in, fingers around the item
+        tgt = np.array([obj[0] + 0.005, obj[1], grasp_z])
+        a = drv.action(tgt, 0.0, max_lin=0.02)
+        if drv.dist(tgt) < 0.01:
+            expert.phase, expert.wait = 3, 0
+    elif expert.phase == 3:  # close
+        a = drv.action(np.array([obj[0] + 0.005, obj[1], grasp_z]), 1.0)
+        expert.wait += 1
+        if expert.wait >= 6:
+            expert.phase = 4
+            expert.offset = drv.pos() - obj
+    else:  # 4: lift
+        tgt = np.array([obj[0], obj[1], 0.0]) + expert.offset
+        tgt[2] = carry_z
+        a = drv.action(tgt, 1.0, max_lin=0.02)
+        if drv.pos()[2] > carry_z - 0.015:
+            expert.phase = 5
+    return a

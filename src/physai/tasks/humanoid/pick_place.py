@@ -27,6 +27,7 @@ from physai.tasks.humanoid.common import (
     item_joint,
     park_items,
     rec_body,
+    side_grasp_and_lift,
 )
 
 PICK_PLACE_TASKS: tuple[tuple[str, str, str], ...] = (
@@ -165,35 +166,9 @@ class PickPlaceExpert(Expert):
         grasp_z = TABLE_Z + t.source.floor + it.grasp_h
         carry_z = TABLE_Z + max(t.dest.wall, 0.04) + 0.03 + it.grasp_h
         behind = np.array([obj[0] - 0.095, obj[1], grasp_z])
-        if self.phase == 0:  # behind the item, level and above it (never sweep down across it)
-            top = TABLE_Z + t.source.floor + 2 * it.half_height
-            tgt = behind + [0, 0, max(top + 0.04 - grasp_z, 0.05)]
-            a = drv.action(tgt, 0.0)
-            self.wait += 1
-            err = drv.pos() - tgt
-            if (np.linalg.norm(err[:2]) < 0.015 and abs(err[2]) < 0.04) or self.wait > 30:
-                self.phase = 1
-        elif self.phase == 1:  # down
-            a = drv.action(behind, 0.0, max_lin=0.02)
-            if drv.dist(behind) < 0.012:
-                self.phase = 2
-        elif self.phase == 2:  # in, fingers around the item
-            tgt = np.array([obj[0] + 0.005, obj[1], grasp_z])
-            a = drv.action(tgt, 0.0, max_lin=0.02)
-            if drv.dist(tgt) < 0.01:
-                self.phase, self.wait = 3, 0
-        elif self.phase == 3:  # close
-            a = drv.action(np.array([obj[0] + 0.005, obj[1], grasp_z]), 1.0)
-            self.wait += 1
-            if self.wait >= 6:
-                self.phase = 4
-                self.offset = drv.pos() - obj
-        elif self.phase == 4:  # lift
-            tgt = np.array([obj[0], obj[1], 0.0]) + self.offset
-            tgt[2] = carry_z
-            a = drv.action(tgt, 1.0, max_lin=0.02)
-            if drv.pos()[2] > carry_z - 0.015:
-                self.phase = 5
+        if self.phase < 5:  # behind the item, down, in, close, lift (shared with the other experts)
+            clearance = max(TABLE_Z + t.source.floor + 2 * it.half_height + 0.04 - grasp_z, 0.05)
+            a = side_grasp_and_lift(self, drv, obj, behind, grasp_z, carry_z, clearance)
         elif self.phase in (5, 6):  # over the destination, then down to the release height
             dst = t.dest_pos()
             release_z = TABLE_Z + max(t.dest.floor + 0.006, t.dest.wall + 0.012) + it.grasp_h
