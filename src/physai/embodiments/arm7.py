@@ -23,7 +23,7 @@ import numpy as np
 
 from physai.core.specs import ArraySpec
 from physai.embodiments.base import Embodiment, SafetyLimits, register_embodiment
-from physai.sim.ik import DLSIK, quat_error
+from physai.sim.ik import DLSIK, PoseLeash, quat_error
 from physai.sim.scene import GEOM, OBJECT_GROUP
 
 ROBOT_GROUP = 2  # robot geoms collide with objects (group 1) but not with each other
@@ -196,7 +196,8 @@ class Arm7(Embodiment):
         self.q_cmd = HOME.copy()
         self._pose_cmd: tuple[np.ndarray, np.ndarray] | None = None
         # preallocated buffers for the per-step ee_delta solve and state read-out
-        self._q1, self._q2, self._q3, self._v3 = np.empty(4), np.empty(4), np.empty(4), np.empty(3)
+        self._q1, self._q3 = np.empty(4), np.empty(4)
+        self._leash = PoseLeash(POS_LEASH, ROT_LEASH)
         self._err, self._y6, self._jac = np.empty(6), np.empty(6), np.empty((6, 7))
         self._err_p, self._err_r = self._err[:3], self._err[3:]  # views, written in place
         self._jfull = np.zeros((6, model.nv))  # mj_jacSite writes its rows 0-2 (jacp) and 3-5 (jacr)
@@ -336,33 +337,9 @@ class Arm7(Embodiment):
         if self._pose_cmd is None:
             self._pose_cmd = self.tcp_pose()
         pos_cmd, quat_cmd = self._pose_cmd  # updated in place below
-        dx, dy, dz, wx, wy, wz = twist[:6].tolist()  # Python floats: cheaper than numpy on 3-vectors
-        pos_cmd[0] += dx
-        pos_cmd[1] += dy
-        pos_cmd[2] += dz
-        rot, buf = self._q1, self._q3
-        angle = (wx * wx + wy * wy + wz * wz) ** 0.5
-        if angle > 0:
-            self._v3[:] = (wx / angle, wy / angle, wz / angle)
-            mujoco.mju_axisAngle2Quat(rot, self._v3, angle)
-            mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
-        d, site = self.data, self.tcp_site
-        # leash distances in scalar math (numpy's per-call cost dominates on 3-vectors)
-        px, py, pz = pos_cmd.tolist()
-        sx, sy, sz = d.site_xpos[site].tolist()
-        dist = ((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2) ** 0.5
-        if dist > POS_LEASH:
-            pos_cmd -= (pos_cmd - d.site_xpos[site]) * (1.0 - POS_LEASH / dist)
-        mujoco.mju_mat2Quat(buf, d.site_xmat[site])
-        mujoco.mju_negQuat(rot, buf)
-        mujoco.mju_mulQuat(self._q2, quat_cmd, rot)
-        mujoco.mju_quat2Vel(self._v3, self._q2, 1.0)
-        vx, vy, vz = self._v3.tolist()
-        ang = (vx * vx + vy * vy + vz * vz) ** 0.5
-        if ang > ROT_LEASH:
-            mujoco.mju_axisAngle2Quat(rot, self._v3 / ang, ROT_LEASH)
-            mujoco.mju_mulQuat(quat_cmd, rot, buf)
-        mujoco.mju_normalize4(quat_cmd)
+        d = self.data
+        self._leash.advance(pos_cmd, quat_cmd, twist[:6].tolist(), d.site_xpos[self.tcp_site],
+                            d.site_xmat[self.tcp_site])
         lo = q - Q_LEASH
         np.maximum(lo, self.ik.lower, out=lo)
         hi = q + Q_LEASH

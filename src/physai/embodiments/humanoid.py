@@ -32,6 +32,7 @@ import numpy as np
 from physai.core.specs import ArraySpec
 from physai.embodiments.arm7 import Arm7, lookat_xyaxes
 from physai.embodiments.base import Embodiment, SafetyLimits, register_embodiment
+from physai.sim.ik import PoseLeash
 from physai.sim.scene import GEOM, OBJECT_GROUP
 
 ROBOT_GROUP = 2
@@ -173,7 +174,8 @@ class HumanoidArm:
         self._qsl, self._dsl = _slice(self.qpos_ids), _slice(self.dof_ids)
         self._asl, self._fsl = _slice(self.arm_act), _slice(self.finger_act)
         self._f0, self._f1 = int(self.finger_qpos[0]), int(self.finger_qpos[1])
-        self._q1, self._q2, self._q3, self._v3 = np.empty(4), np.empty(4), np.empty(4), np.empty(3)
+        self._q1, self._q3 = np.empty(4), np.empty(4)
+        self._leash = PoseLeash(POS_LEASH, ROT_LEASH)
         self._err = np.empty(6)
         self._err_p, self._err_r = self._err[:3], self._err[3:]  # views, written in place
         self._jfull = np.zeros((6, model.nv))  # mj_jacSite writes rows 0-2 (jacp) and 3-5 (jacr)
@@ -261,32 +263,8 @@ class HumanoidArm:
         if self._pose_cmd is None:
             self._pose_cmd = self.tcp_pose()
         pos_cmd, quat_cmd = self._pose_cmd  # updated in place below
-        dx, dy, dz, wx, wy, wz = twist[:6]  # Python floats: cheaper than numpy on 3-vectors
-        pos_cmd[0] += dx
-        pos_cmd[1] += dy
-        pos_cmd[2] += dz
-        rot, meas = self._q1, self._q3
-        angle = (wx * wx + wy * wy + wz * wz) ** 0.5
-        if angle > 0:
-            self._v3[:] = (wx / angle, wy / angle, wz / angle)
-            mujoco.mju_axisAngle2Quat(rot, self._v3, angle)
-            mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
         d, site = self.data, self.tcp_site
-        px, py, pz = pos_cmd.tolist()
-        sx, sy, sz = d.site_xpos[site].tolist()
-        dist = ((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2) ** 0.5
-        if dist > POS_LEASH:
-            pos_cmd -= (pos_cmd - d.site_xpos[site]) * (1.0 - POS_LEASH / dist)
-        mujoco.mju_mat2Quat(meas, d.site_xmat[site])
-        mujoco.mju_negQuat(rot, meas)
-        mujoco.mju_mulQuat(self._q2, quat_cmd, rot)
-        mujoco.mju_quat2Vel(self._v3, self._q2, 1.0)
-        vx, vy, vz = self._v3.tolist()
-        ang = (vx * vx + vy * vy + vz * vz) ** 0.5
-        if ang > ROT_LEASH:
-            mujoco.mju_axisAngle2Quat(rot, self._v3 / ang, ROT_LEASH)
-            mujoco.mju_mulQuat(quat_cmd, rot, meas)
-        mujoco.mju_normalize4(quat_cmd)
+        self._leash.advance(pos_cmd, quat_cmd, twist, d.site_xpos[site], d.site_xmat[site])
         q = d.qpos[self._qsl]  # a view: read before the next mj_step
         lo, hi, qc = self._lo, self._hi, self._qc
         np.subtract(q, Q_LEASH, out=lo)

@@ -63,3 +63,46 @@ class DLSIK:
         quat = np.empty(4)
         mujoco.mju_mat2Quat(quat, data.site_xmat[self.site_id])
         return data.site_xpos[self.site_id].copy(), quat
+
+
+class PoseLeash:
+    """Moves a commanded TCP pose by twists and keeps it on a leash to the measured site pose.
+
+    The commanded pose leads the measured one by at most `pos_leash` metres and `rot_leash` radians,
+    so an arm that is blocked never winds up an unbounded command. Scalar math on 3-vectors and
+    preallocated buffers: this runs every control step.
+    """
+
+    def __init__(self, pos_leash: float, rot_leash: float) -> None:
+        self.pos_leash, self.rot_leash = pos_leash, rot_leash
+        self._rot, self._meas, self._err = np.empty(4), np.empty(4), np.empty(4)
+        self._v3 = np.empty(3)
+
+    def advance(self, pos_cmd: np.ndarray, quat_cmd: np.ndarray, twist: list[float],
+                site_xpos: np.ndarray, site_xmat: np.ndarray) -> None:
+        """Add `twist` (dx, dy, dz, wx, wy, wz as Python floats) to the pose in place, then leash it."""
+        dx, dy, dz, wx, wy, wz = twist[:6]
+        pos_cmd[0] += dx
+        pos_cmd[1] += dy
+        pos_cmd[2] += dz
+        rot, meas, v3 = self._rot, self._meas, self._v3
+        angle = (wx * wx + wy * wy + wz * wz) ** 0.5
+        if angle > 0:
+            v3[:] = (wx / angle, wy / angle, wz / angle)
+            mujoco.mju_axisAngle2Quat(rot, v3, angle)
+            mujoco.mju_mulQuat(quat_cmd, rot, quat_cmd)  # mju_mulQuat is safe in place
+        px, py, pz = pos_cmd.tolist()
+        sx, sy, sz = site_xpos.tolist()
+        dist = ((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2) ** 0.5
+        if dist > self.pos_leash:
+            pos_cmd -= (pos_cmd - site_xpos) * (1.0 - self.pos_leash / dist)
+        mujoco.mju_mat2Quat(meas, site_xmat)
+        mujoco.mju_negQuat(rot, meas)
+        mujoco.mju_mulQuat(self._err, quat_cmd, rot)
+        mujoco.mju_quat2Vel(v3, self._err, 1.0)
+        vx, vy, vz = v3.tolist()
+        ang = (vx * vx + vy * vy + vz * vz) ** 0.5
+        if ang > self.rot_leash:
+            mujoco.mju_axisAngle2Quat(rot, v3 / ang, self.rot_leash)
+            mujoco.mju_mulQuat(quat_cmd, rot, meas)
+        mujoco.mju_normalize4(quat_cmd)
