@@ -129,12 +129,13 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
         for p in procs:
             p.join(timeout=30)
         progress.close()
-    elapsed = time.perf_counter() - t0
     if error:
         raise PhysaiError(f"collect worker failed: {error} (parts kept in {parts_dir})")
+    t_merge = time.perf_counter()
     sources = [(p, None) for p in parts if (Path(p) / "meta" / "info.json").exists() and _n_episodes(p) > 0]
     merged = copy_episodes(sources, out) if sources else {"episodes": 0, "frames": 0}
     shutil.rmtree(parts_dir, ignore_errors=True)
+    elapsed = time.perf_counter() - t0  # the whole job: start-up, recording and the merge
     kept = sum(e["kept"] for e in episodes)
     succ = sum(e["success"] for e in episodes)
     return {
@@ -148,6 +149,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
         "success_rate": succ / max(1, len(episodes)),
         "frames": merged["frames"],
         "seconds": round(elapsed, 2),
+        "merge_seconds": round(elapsed - (t_merge - t0), 2),
         "episodes_per_min": round(60 * len(episodes) / max(elapsed, 1e-9), 2),
     }
 

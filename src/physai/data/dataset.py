@@ -76,7 +76,7 @@ class Dataset(torch.utils.data.Dataset):
         self._data: dict[str, np.ndarray] | None = None
         self._images: dict[str, pa.Array] = {}
         self._readers: OrderedDict | None = None
-        self._video_paths: dict[tuple[int, str], str] = {}
+        self._video_paths: dict[tuple[int, str], tuple[str, int]] = {}
         self._pid = -1
 
     # ------------------------------------------------------------------ setup
@@ -178,20 +178,24 @@ class Dataset(torch.utils.data.Dataset):
         """Frames (T, 3, H, W) float32 in [0, 1] of camera `key` at dataset rows `rows` of one episode."""
         if key in self.image_keys:
             return np.stack([self._decode_image(key, int(r)) for r in rows])
-        e = self._episodes[ep_pos]
-        path = self._video_paths.get((ep_pos, key))
-        if path is None:
-            path = self._video_paths[(ep_pos, key)] = str(self.meta.video_path(e, key))
-        assert self._readers is not None
-        reader = self._readers.get(path)
+        loc = self._video_paths.get((ep_pos, key))
+        if loc is None:  # (file, first frame of the episode in it minus its first dataset row)
+            e = self._episodes[ep_pos]
+            base = int(round(e[f"videos/{key}/from_timestamp"] * self.fps)) - int(self._ep_from[ep_pos])
+            loc = self._video_paths[(ep_pos, key)] = (str(self.meta.video_path(e, key)), base)
+        path, base = loc
+        readers = self._readers
+        assert readers is not None
+        reader = readers.get(path)
         if reader is None:
             reader = VideoReader(path, self.fps)
-            self._readers[path] = reader
-            if len(self._readers) > self.video_cache:
-                self._readers.popitem(last=False)[1].close()
-        else:
-            self._readers.move_to_end(path)
-        base = int(round(e[f"videos/{key}/from_timestamp"] * self.fps)) - int(self._ep_from[ep_pos])
+            readers[path] = reader
+            if len(readers) > self.video_cache:
+                readers.popitem(last=False)[1].close()
+        elif len(readers) > 1:
+            readers.move_to_end(path)
+        if len(rows) == 1:
+            return reader.get_float(int(rows[0]) + base)[None]
         out = np.empty((len(rows), *reader.frame_shape), np.float32)
         for j, r in enumerate(rows):
             reader.get_float(int(r) + base, out=out[j])

@@ -28,20 +28,22 @@ class DataPacker:
         self.root, self.info = root, info
         self.chunk, self.file = 0, 0
         self.tables: list[pa.Table] = []
+        self.nbytes = 0  # of self.tables
         self.limit = info["data_files_size_in_mb"] * 2**20
 
     def add(self, table: pa.Table) -> tuple[int, int]:
-        if self.tables and sum(t.nbytes for t in self.tables) + table.nbytes > self.limit:
+        if self.tables and self.nbytes + table.nbytes > self.limit:
             self.flush()
             self.chunk, self.file = _next(self.chunk, self.file, self.info["chunks_size"])
         self.tables.append(table)
+        self.nbytes += table.nbytes
         return self.chunk, self.file
 
     def flush(self) -> None:
         if self.tables:
             path = self.root / self.info["data_path"].format(chunk_index=self.chunk, file_index=self.file)
             fmt.write_parquet_atomic(path, pa.concat_tables(self.tables))
-            self.tables = []
+            self.tables, self.nbytes = [], 0
 
 
 class VideoPacker:
@@ -77,13 +79,20 @@ class VideoPacker:
         try:
             s = inp.streams.video[0]
             tb = s.time_base
-            packets = []
+            to_frame = float(tb) * self.fps
+            if first > 0:  # a packed source: start at the keyframe at or before the episode's first frame
+                inp.seek(int(first / to_frame), stream=s, backward=True, any_frame=False)
+            packets, past = [], 0
             for pkt in inp.demux(s):
                 if pkt.pts is None:
                     continue
-                i = round(float(pkt.pts * tb) * self.fps)
+                i = round(pkt.pts * to_frame)
                 if first <= i < first + n:
                     packets.append((i, pkt))
+                elif i >= first + n:
+                    past += 1
+                    if len(packets) == n or past > 16:  # the episode is complete (16: B-frame reorder slack)
+                        break
             aligned = len(packets) == n and packets[0][1].is_keyframe
             if not aligned:  # the episode does not start on a keyframe: re-encode it, then remux that
                 inp.close()
