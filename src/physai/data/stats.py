@@ -114,25 +114,74 @@ class RunningStats:
         return out
 
 
+class EpisodeAggregate:
+    """Dataset stats of one feature folded from per-episode stats one episode at a time (O(1) per episode):
+    exact min/max/mean/std (Chan et al.'s pairwise update of count, mean and squared deviations),
+    count-weighted quantiles (an approximation, as LeRobot does)."""
+
+    def __init__(self) -> None:
+        self.n = 0.0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+        self.min: np.ndarray | None = None
+        self.max: np.ndarray | None = None
+        self.q: dict[str, np.ndarray] = {}
+
+    def add(self, st: dict[str, np.ndarray]) -> None:
+        nb = float(np.asarray(st["count"]).ravel()[0])
+        mb, sb = np.asarray(st["mean"], np.float64), np.asarray(st["std"], np.float64)
+        if self.mean is None or self.m2 is None:
+            self.n, self.mean, self.m2 = nb, mb.copy(), sb**2 * nb
+            self.min, self.max = np.asarray(st["min"]).copy(), np.asarray(st["max"]).copy()
+            self.q = {k: np.asarray(st[k], np.float64) * nb for k in QUANTILES}
+            return
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + sb**2 * nb + delta**2 * (self.n * nb / n)
+        self.min, self.max = np.minimum(self.min, st["min"]), np.maximum(self.max, st["max"])
+        for k in QUANTILES:
+            self.q[k] = self.q[k] + np.asarray(st[k], np.float64) * nb
+        self.n = n
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self.mean is None or self.m2 is None:
+            raise ValueError("no episodes were added")
+        out = {"min": self.min, "max": self.max, "mean": self.mean, "std": np.sqrt(self.m2 / self.n)}
+        for k in QUANTILES:
+            out[k] = self.q[k] / self.n
+        out["count"] = np.array([int(self.n)], np.int64)
+        return out
+
+
 def aggregate(stats: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Combine per-episode stats: exact min/max/mean/std, count-weighted quantiles (an approximation)."""
-    counts = np.array([float(np.asarray(s["count"]).ravel()[0]) for s in stats])
-    w = counts / counts.sum()
-    means = np.stack([np.asarray(s["mean"], np.float64) for s in stats])
-    stds = np.stack([np.asarray(s["std"], np.float64) for s in stats])
-    wb = w.reshape(-1, *([1] * (means.ndim - 1)))
-    mean = (wb * means).sum(0)
-    var = (wb * (stds**2 + (means - mean) ** 2)).sum(0)
-    out = {
-        "min": np.min(np.stack([s["min"] for s in stats]), 0),
-        "max": np.max(np.stack([s["max"] for s in stats]), 0),
-        "mean": mean,
-        "std": np.sqrt(var),
-    }
-    for name in QUANTILES:
-        out[name] = (wb * np.stack([np.asarray(s[name], np.float64) for s in stats])).sum(0)
-    out["count"] = np.array([int(counts.sum())], np.int64)
-    return out
+    """Combine per-episode stats of one feature (see `EpisodeAggregate`)."""
+    agg = EpisodeAggregate()
+    for st in stats:
+        agg.add(st)
+    return agg.result()
+
+
+class DatasetAggregate:
+    """`EpisodeAggregate` for every feature present in every episode so far."""
+
+    def __init__(self) -> None:
+        self.per_key: dict[str, EpisodeAggregate] = {}
+        self.episodes = 0
+
+    def add(self, ep_stats: dict[str, dict[str, np.ndarray]]) -> None:
+        if self.episodes:  # a feature missing from one episode drops out (as `aggregate` over all did)
+            for k in [k for k in self.per_key if k not in ep_stats]:
+                del self.per_key[k]
+            keys = [k for k in ep_stats if k in self.per_key]
+        else:
+            keys = list(ep_stats)
+        for k in keys:
+            self.per_key.setdefault(k, EpisodeAggregate()).add(ep_stats[k])
+        self.episodes += 1
+
+    def result(self) -> dict[str, dict[str, np.ndarray]]:
+        return {k: a.result() for k, a in self.per_key.items()}
 
 
 def to_json(stats: dict[str, dict[str, np.ndarray]]) -> dict:

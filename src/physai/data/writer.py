@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from physai.core.errors import ConfigError, DatasetError
 from physai.data import format as fmt
-from physai.data.stats import aggregate, episode_stats, to_json
+from physai.data.stats import DatasetAggregate, episode_stats, to_json
 from physai.data.video import DEFAULT_GOP, BackgroundEncoder
 
 _IMAGE_STATS_EVERY = 5
@@ -123,6 +123,11 @@ class DatasetWriter:
         self.codec = codec_info.pop() if len(codec_info) == 1 else codec
         self.encoder = BackgroundEncoder(self.fps, self.codec, crf, gop) if self.video_keys else None
         self._ep_stats = [self._stats_of_row(r) for r in self.episodes]
+        # kept up to date per episode so that saving one costs O(1), not O(episodes so far)
+        self._agg = DatasetAggregate()
+        for st in self._ep_stats:
+            self._agg.add(st)
+        self._ep_table: pa.Table | None = episodes_table(self.episodes) if self.episodes else None
         self._tasks_on_disk = len(self.tasks) if self.episodes else -1
         self._reset_buffer()
 
@@ -254,6 +259,12 @@ class DatasetWriter:
                 row[f"stats/{k}/{s}"] = v
         self.episodes.append(row)
         self._ep_stats.append(ep_stats)
+        self._agg.add(ep_stats)
+        one = episodes_table([row])
+        try:
+            self._ep_table = one if self._ep_table is None else pa.concat_tables([self._ep_table, one])
+        except pa.ArrowInvalid:  # a column type differs from the rows read back from disk: rebuild
+            self._ep_table = episodes_table(self.episodes)
         self._commit()
         self._reset_buffer()
         return ep
@@ -261,7 +272,14 @@ class DatasetWriter:
     def _commit(self) -> None:
         write_tasks = len(self.tasks) != self._tasks_on_disk
         write_metadata(
-            self.root, self.info, self.episodes, self.tasks, self._ep_stats, write_tasks=write_tasks
+            self.root,
+            self.info,
+            self.episodes,
+            self.tasks,
+            self._ep_stats,
+            write_tasks=write_tasks,
+            table=self._ep_table,
+            stats=self._agg.result(),
         )
         self._tasks_on_disk = len(self.tasks)
 
@@ -294,17 +312,24 @@ def write_metadata(
     tasks: list[str],
     ep_stats: list[dict[str, dict]],
     write_tasks: bool = True,
+    table: pa.Table | None = None,
+    stats: dict[str, dict] | None = None,
 ) -> None:
     """Rewrite meta/episodes, tasks (unless unchanged: `write_tasks=False`), stats and — last, the
-    commit point — info.json for `episodes`."""
+    commit point — info.json for `episodes`. `table` / `stats`: the episodes table and aggregated stats
+    when the caller keeps them up to date (the writer does); built from `episodes` / `ep_stats` otherwise."""
     fmt.write_parquet_atomic(
-        root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0), episodes_table(episodes)
+        root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0),
+        (table if table is not None else episodes_table(episodes)).combine_chunks(),
     )
     if write_tasks:
         fmt.write_parquet_atomic(root / fmt.TASKS_PATH, fmt.tasks_table(tasks))
     if ep_stats:
-        keys = [k for k in ep_stats[0] if all(k in s for s in ep_stats)]
-        stats = {k: aggregate([s[k] for s in ep_stats]) for k in keys}
+        if stats is None:
+            agg = DatasetAggregate()
+            for st in ep_stats:
+                agg.add(st)
+            stats = agg.result()
         fmt.write_json_atomic(root / fmt.STATS_PATH, to_json(stats))
     info["total_episodes"] = len(episodes)
     info["total_frames"] = int(sum(r["length"] for r in episodes))
