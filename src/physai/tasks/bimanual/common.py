@@ -53,12 +53,26 @@ def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int], pairs: list[list[in
 
 
 class Steer(WaypointArm):
-    """`WaypointArm` steering the *commanded* TCP pose when the arm exposes it (no overshoot)."""
+    """`WaypointArm` steering the *commanded* TCP pose when the arm exposes it (no overshoot).
+
+    With `measured_gain` set it steers the *measured* TCP pose instead: each action is that fraction of
+    the remaining error (clipped to the speed limits), so the action is a smooth function of what the
+    state observation shows (a policy can imitate it) rather than of the hidden commanded pose, whose
+    lead makes the commanded steering stop dead while the arm is still catching up.
+    """
+
+    def __init__(self, arm: Arm7, max_lin: float = 0.04, max_rot: float = 0.2, gain: float = 1.0,
+                 measured_gain: float | None = None) -> None:
+        super().__init__(arm, max_lin, max_rot, gain)
+        self.measured_gain = measured_gain
 
     def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float,
                max_lin: float | None = None) -> np.ndarray:
-        twist_fn = getattr(self.arm, "command_twist_to", self.arm.twist_to)
-        tw = twist_fn(pos, quat) * self.gain
+        if self.measured_gain is not None:
+            tw = self.arm.twist_to(pos, quat) * self.measured_gain
+        else:
+            twist_fn = getattr(self.arm, "command_twist_to", self.arm.twist_to)
+            tw = twist_fn(pos, quat) * self.gain
         lin = max_lin or self.max_lin
         n = np.linalg.norm(tw[:3])
         if n > lin:
@@ -67,6 +81,6 @@ class Steer(WaypointArm):
         return np.concatenate([tw, [grip]]).astype(np.float32)
 
 
-def two_arm_steer(robot: Bimanual) -> tuple[Steer, Steer]:
-    """A `Steer` for the left and one for the right arm."""
-    return Steer(robot.left), Steer(robot.right)
+def two_arm_steer(robot: Bimanual, measured_gain: float | None = None) -> tuple[Steer, Steer]:
+    """A `Steer` for the left and one for the right arm (`measured_gain`: see `Steer`)."""
+    return Steer(robot.left, measured_gain=measured_gain), Steer(robot.right, measured_gain=measured_gain)

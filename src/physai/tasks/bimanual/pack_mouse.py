@@ -194,28 +194,37 @@ class PackMouse(Task):
 
 class PackMouseExpert(Expert):
     """Left: pick the mouse across its width, turn it along the box, lower it in, release, then wait low
-    behind the box's -x wall. Right: wait outside the open lid, then sweep the TCP along an arc about the
-    hinge that pushes the lid over and down, press it shut, lift away. Left then slides the box along +x
-    until its centre reaches the area's."""
+    behind the box's -x wall. Right: wait outside the open lid, then push the lid over along an arc about
+    the hinge, lift away while it falls shut. Left then slides the box along +x until its centre reaches
+    the area's.
 
-    SWEEP_RATE = 0.1  # rad of lid angle per control step
+    Written to be imitated from the state observation: every phase change is decided by what the state
+    shows (gripper opening, TCP and object poses, the lid angle) -- no timers, no sweep variable, no
+    arm waiting on the other arm's phase counter -- and the targets are recomputed from the current
+    state every step, so a policy that sees the same state can learn the same decision.
+    """
+
+    GAIN = 0.4  # fraction of the measured TCP error each action removes (see `Steer.measured_gain`)
     ARC_R = 0.11  # m from the hinge along the lid where the right hand pushes
     CLEAR = 0.035  # m the TCP stays off the lid's outer surface
-    SWEEP_END = 1.0  # rad: the sweep stops here, past vertical; gravity closes the rest
+    SWEEP_LEAD = 0.3  # rad the push target leads the measured lid angle
+    SWEEP_SPEED = 0.014  # m per control step of the TCP while pushing the lid
+    SWEEP_END = 1.0  # rad: push the lid to here, past vertical; gravity closes the rest
     PUSH_STEP = 0.008  # m per control step while sliding the box
+    GRASPED = 0.066  # m: left gripper width below which the fingers hold the mouse (0.055 on it)
+    OPENED = 0.074  # m: left gripper width above which the mouse is let go (0.08 fully open)
 
     def __init__(self, task: PackMouse) -> None:
         super().__init__(task)
-        self.left, self.right = two_arm_steer(task.robot)  # type: ignore[arg-type]
+        self.left, self.right = two_arm_steer(task.robot, self.GAIN)  # type: ignore[arg-type]
 
     def reset(self) -> None:
         self.left.reset()
         self.right.reset()
         self.lp = self.rp = 0
-        self.lwait = self.rwait = 0
         self.left_park = self.left.arm.tcp_pose()[0]
         self.right_park = self.right.arm.tcp_pose()[0]
-        self.theta = LID_OPEN + 0.1
+        self.home_yaw = quat_yaw(self.left.home_quat)
 
     def _lid_point(self, theta: float, clear: float) -> np.ndarray:
         """World TCP position `clear` off the lid's outer face, `ARC_R` along the lid at hinge angle theta."""
@@ -229,6 +238,17 @@ class PackMouseExpert(Expert):
         """TCP spot just behind the middle of the box's -x wall, at half wall height."""
         return np.array([box[0] - BOX_HALF[0] - 0.04, box[1], TABLE_Z + 0.04])
 
+    def _left_width(self) -> float:
+        return self.left.arm.gripper_width()
+
+    def mouse_packed(self) -> bool:
+        """Observable hand-off to the right arm: mouse in the box, left gripper open and its TCP clear
+        above the box (the lid's sweep passes through where the hand was)."""
+        t: PackMouse = self.task  # type: ignore[assignment]
+        box, _ = t.box_pose()
+        return (t.mouse_in_box() and self._left_width() > self.OPENED
+                and self.left.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1)
+
     def _left(self) -> np.ndarray:
         t: PackMouse = self.task  # type: ignore[assignment]
         L = self.left
@@ -236,9 +256,6 @@ class PackMouseExpert(Expert):
         mouse, myaw = pose[:3], quat_yaw(pose[3:])
         box, byaw = t.box_pose()
         q_grasp = L.down_quat(grasp_yaw(myaw, np.pi))
-        # carry orientation: turn the wrist so the mouse's long axis lies along the box's x axis
-        turn = grasp_yaw(byaw + np.pi / 2 - myaw, np.pi)
-        self.lwait += 1
         if self.lp == 0:  # above the mouse
             dest = mouse + [0, 0, 0.1]
             a = L.action(dest, q_grasp, 0.0)
@@ -247,34 +264,36 @@ class PackMouseExpert(Expert):
             dest = np.array([mouse[0], mouse[1], TABLE_Z + 0.024])
             a = L.action(dest, q_grasp, 0.0, max_lin=0.03)
             nxt = L.dist(dest) < 0.008
-        elif self.lp == 2:  # close
+        elif self.lp == 2:  # close until the fingers hold it
             a = L.action(np.array([mouse[0], mouse[1], TABLE_Z + 0.024]), q_grasp, 1.0)
-            nxt = self.lwait >= 6
-        elif self.lp == 3:  # lift
-            self.carry_quat = L.down_quat(grasp_yaw(myaw, np.pi) + turn)
-            dest = np.array([mouse[0], mouse[1], TABLE_Z + 0.2])
-            a = L.action(dest, q_grasp, 1.0, max_lin=0.03)
-            nxt = L.tcp_z() > TABLE_Z + 0.17
-        elif self.lp == 4:  # over the box centre, mouse turned along the box
-            dest = box + _rotz(byaw) @ np.array([0, 0, 2 * BOX_HALF[2] + 0.1])
-            a = L.action(dest, self.carry_quat, 1.0, max_lin=0.035)
-            nxt = L.dist(dest) < 0.012
-        elif self.lp == 5:  # lower into the box
+            nxt = self._left_width() < self.GRASPED
+        elif self.lp in (3, 4, 5):  # lift, carry over the box, lower in: turn the mouse along the box
+            hand = quat_yaw(L.arm.tcp_pose()[1]) - self.home_yaw
+            carry = L.down_quat(hand + grasp_yaw(byaw + np.pi / 2 - myaw, np.pi))
+            if self.lp == 3:
+                dest = np.array([mouse[0], mouse[1], TABLE_Z + 0.2])
+                a = L.action(dest, q_grasp, 1.0, max_lin=0.03)
+                nxt = L.tcp_z() > TABLE_Z + 0.17
+            elif self.lp == 4:  # over the box centre
+                dest = box + _rotz(byaw) @ np.array([0, 0, 2 * BOX_HALF[2] + 0.1])
+                a = L.action(dest, carry, 1.0, max_lin=0.035)
+                nxt = L.dist(dest) < 0.012
+            else:  # lower in; the mouse (what the state shows) must end over the box centre
+                dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
+                a = L.action(dest, carry, 1.0, max_lin=0.03)
+                nxt = L.dist(dest) < 0.008
+        elif self.lp == 6:  # release until the fingers are open
             dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
-            a = L.action(dest, self.carry_quat, 1.0, max_lin=0.03)
-            nxt = L.dist(dest) < 0.008
-        elif self.lp == 6:  # release
-            dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
-            a = L.action(dest, self.carry_quat, 0.0)
-            nxt = self.lwait >= 5
+            a = L.action(dest, None, 0.0)
+            nxt = self._left_width() > self.OPENED
         elif self.lp == 7:  # straight up out of the box
             dest = box + np.array([0, 0, 2 * BOX_HALF[2] + 0.15])
-            a = L.action(dest, self.carry_quat, 0.0, max_lin=0.04)
+            a = L.action(dest, None, 0.0, max_lin=0.04)
             nxt = L.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1
         elif self.lp == 8:  # out of the lid's way, behind and above the box; wait for the lid to shut
             dest = self._push_start(box) + [-0.06, 0, 0.16]
             a = L.action(dest, L.down_quat(0.0), 1.0)
-            nxt = L.dist(dest) < 0.015 and self.rp >= 3 and t.lid_closed()
+            nxt = L.dist(dest) < 0.015 and t.lid_closed()
         elif self.lp == 9:  # down beside the middle of the -x wall
             dest = self._push_start(box)
             a = L.action(dest, L.down_quat(0.0), 1.0, max_lin=0.03)
@@ -291,7 +310,7 @@ class PackMouseExpert(Expert):
             a = L.action(self.left_park, L.down_quat(0.0), 0.0)
             nxt = False
         if nxt:
-            self.lp, self.lwait = self.lp + 1, 0
+            self.lp += 1
         return a
 
     def _right(self) -> np.ndarray:
@@ -299,28 +318,28 @@ class PackMouseExpert(Expert):
         R = self.right
         _, byaw = t.box_pose()
         q = R.down_quat(byaw)
-        self.rwait += 1
-        if self.rp == 0:  # wait outside the open lid
-            dest = self._lid_point(self.theta, self.CLEAR + 0.05)
+        lid = t.lid_angle()
+        if self.rp == 0:  # wait outside the open lid until the mouse is packed
+            dest = self._lid_point(lid + 0.1, self.CLEAR + 0.05)
             a = R.action(dest, q, 1.0)
-            nxt = self.lp >= 8 and R.dist(dest) < 0.015
+            nxt = R.dist(dest) < 0.015 and self.mouse_packed()
         elif self.rp == 1:  # close in on the lid
-            dest = self._lid_point(self.theta, self.CLEAR)
+            dest = self._lid_point(lid + 0.1, self.CLEAR)
             a = R.action(dest, q, 1.0)
             nxt = R.dist(dest) < 0.012
-        elif self.rp == 2:  # sweep the lid over; past vertical it falls shut under its own weight
-            self.theta = max(self.theta - self.SWEEP_RATE, self.SWEEP_END)
-            a = R.action(self._lid_point(self.theta, self.CLEAR), q, 1.0)
-            nxt = self.theta <= self.SWEEP_END
+        elif self.rp == 2:  # push the lid over, ahead of where it is; past vertical it falls shut
+            dest = self._lid_point(max(lid - self.SWEEP_LEAD, self.SWEEP_END), self.CLEAR)
+            a = R.action(dest, q, 1.0, max_lin=self.SWEEP_SPEED)
+            nxt = lid <= self.SWEEP_END + 0.1
         elif self.rp == 3:  # up and off the lid
             dest = self._lid_point(self.SWEEP_END, self.CLEAR + 0.08)
             a = R.action(dest, q, 1.0, max_lin=0.03)
-            nxt = R.dist(dest) < 0.02 or self.rwait > 10
+            nxt = R.dist(dest) < 0.02 or t.lid_closed()
         else:  # back home
             a = R.action(self.right_park, R.down_quat(0.0), 1.0, max_lin=0.03)
             nxt = False
         if nxt:
-            self.rp, self.rwait = self.rp + 1, 0
+            self.rp += 1
         return a
 
     def act(self, obs: dict) -> np.ndarray:
