@@ -8,7 +8,8 @@ seeds. Single-task `act` figures to compare against come from learning.py runs (
 `--mode images`: record demos with `rgb` cameras + proprioception only (`privileged=False`: no object
 state), train `--policies` (default act) on them, evaluate closed loop from images.
 
-    .venv/bin/python bench/learning_multi.py --mode vla --demos 30 --minutes 15 --episodes 50
+    .venv/bin/python bench/learning_multi.py --mode vla --demos 50 --minutes 50 --episodes 50 \
+        --act-tasks tabletop/stack,tabletop/push,bimanual/handover --act-minutes 7
     .venv/bin/python bench/learning_multi.py --mode images --demos 50 --minutes 15 --image-size 64
 """
 
@@ -109,6 +110,23 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         print(task, results["tasks"][task], flush=True)
         _write(results, args.out)
     results["vla_mean_success"] = float(np.mean([v["vla_success"] for v in results["tasks"].values()]))
+    for task in [t for t in (args.act_tasks or "").split(",") if t]:  # single-task baselines, same data
+        act_out = runs / f"act-{task.replace('/', '__')}"
+        acfg = TrainConfig(
+            policy="act",
+            steps=args.steps,
+            batch_size=args.batch_size,
+            save_every=0,
+            log_every=50,
+            num_threads=args.threads,
+            max_minutes=args.act_minutes,
+        )
+        r = train([roots[tasks.index(task)]], act_out, acfg)
+        ev = evaluate_policy(load_policy(act_out / "checkpoint"), task, args.episodes, args.eval_seed)
+        results["tasks"][task]["act_success"] = ev["success_rate"]
+        results["tasks"][task]["act_train"] = {"steps": r["steps"], "train_minutes": r["wall_seconds"] / 60}
+        print(task, "act", results["tasks"][task], flush=True)
+        _write(results, args.out)
 
 
 def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
@@ -167,6 +185,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--act-tasks", default=None, help="vla mode: also train single-task act on these")
+    ap.add_argument("--act-minutes", type=float, default=9.0, help="vla mode: act budget per task")
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--cameras", type=lambda s: s.split(","), default=["scene", "wrist"])
     ap.add_argument("--out", default=None)

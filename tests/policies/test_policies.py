@@ -196,7 +196,7 @@ def test_vla_serves_several_embodiments_with_instructions(small, tmp_path):
     caches = [build_cache([d], s, cfg.chunk_size) for d, s in zip([a, b], specs, strict=True)]
     opt = torch.optim.AdamW(pol.parameters(), lr=2e-3)
     losses = []
-    for i in range(60):
+    for i in range(120):
         gen = torch.Generator().manual_seed(i)
         batches = [c.batch(torch.randint(len(c), (16,), generator=gen)) for c in caches]
         loss, _ = pol(batches)

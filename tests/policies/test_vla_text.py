@@ -50,7 +50,7 @@ def test_vla_pretrained_text_trains_and_loads_without_the_folder(small, tmp_path
     opt = torch.optim.AdamW(pol.parameters(), lr=2e-3)
     torch.manual_seed(0)
     losses = []
-    for i in range(60):
+    for i in range(120):
         batch = cache.batch(torch.randint(len(cache), (16,), generator=torch.Generator().manual_seed(i)))
         loss, _ = pol([batch])
         opt.zero_grad()

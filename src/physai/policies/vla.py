@@ -1,16 +1,19 @@
 """`vla`: one language-conditioned model for many tasks and robots.
 
 Instruction text -> a small learned hashed word/bigram encoder (no download), or a frozen pretrained
-static sentence encoder read from a local folder (`text_encoder=DIR`, physai.policies.text); each
-embodiment (state and action layout) has its own linear adapters into the shared transformer width; a
-shared transformer trunk reads [text tokens, embodiment token, state token, time token, image tokens,
-noisy action tokens]; a flow-matching head predicts the velocity of the action chunk, decoded by the
-embodiment's adapter.
+static sentence encoder read from a local folder (`text_encoder=DIR`, physai.policies.text), pooled into
+one text token. Each embodiment (state and action layout) has its own linear adapters into the shared
+widths. A shared transformer trunk reads [readout, text, embodiment, state, tactile, image tokens] once
+per observation; its readout token conditions a flow-matching head (a FiLM residual MLP over the action
+chunk in the shared padded action width, like `flow`'s), which is integrated with `num_steps` Euler
+steps and decoded by the embodiment's action adapter. The trunk runs once per observation, not once per
+integration step: that is what makes it trainable on a CPU.
 Trained on several datasets at once; `select_embodiment` / `select_task` pick the adapter at inference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +21,8 @@ from torch import nn
 
 from physai.core.errors import ConfigError
 from physai.policies.base import Policy, PolicyConfig, register_policy
-from physai.policies.flow import integrate
+from physai.policies.features import NOISY_STATE
+from physai.policies.flow import ResBlock, integrate
 from physai.policies.layers import (
     HashedTextEncoder,
     ImageEncoder,
@@ -36,15 +40,21 @@ class VLAConfig(PolicyConfig):
     """Options of the VLA policy."""
 
     d_model: int = 128
-    """Shared transformer width (every adapter maps into it)."""
+    """Shared transformer width (every state/text/image adapter maps into it)."""
     n_heads: int = 4
     """Attention heads."""
-    n_layers: int = 4
+    n_layers: int = 3
     """Trunk layers."""
     ff_dim: int = 512
-    """Feed-forward width."""
+    """Feed-forward width of the trunk."""
     dropout: float = 0.0
     """Dropout inside the trunk."""
+    hidden_dim: int = 512
+    """Width of the flow head's residual MLP."""
+    head_layers: int = 3
+    """Residual blocks of the flow head."""
+    action_width: int = 32
+    """Shared padded action width: every embodiment's action adapter maps each chunk step into it."""
     num_steps: int = 10
     """Euler integration steps at inference."""
     text_buckets: int = 4096
@@ -60,11 +70,17 @@ class VLAConfig(PolicyConfig):
     """Vocabulary of the pretrained encoder, filled from the folder so a checkpoint loads without it."""
     text_dim: int = 0
     """Width of the pretrained encoder's embeddings (filled from the folder)."""
+    temporal_ensemble: float | None = 0.01
+    """Predict every step and average overlapping chunks with weights exp(-coef*i) (None: chunk queue)."""
+    angle_features: bool = True
+    """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
+    exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
+    """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
 
 
 @register_policy("vla")
 class VLAPolicy(Policy):
-    """Multi-task, multi-embodiment, instruction-conditioned flow-matching transformer."""
+    """Multi-task, multi-embodiment, instruction-conditioned transformer with a flow-matching head."""
 
     config_cls = VLAConfig
     multi_embodiment = True
@@ -72,13 +88,14 @@ class VLAPolicy(Policy):
 
     def __init__(self, config: VLAConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
-        d = config.d_model
+        d, w = config.d_model, config.action_width
         self.text = self._text_encoder(config)
         self.embodiment = nn.Embedding(len(specs), d)
-        self.state_in = nn.ModuleList([nn.Linear(s.state_dim, d) for s in specs])
+        self.readout = nn.Parameter(torch.randn(d) * 0.02)
+        self.state_in = nn.ModuleList([mlp(self.state_in_dim(e), d, d, layers=2) for e in range(len(specs))])
         self.tactile_in = nn.ModuleList([nn.Linear(max(s.tactile_dim, 1), d) for s in specs])
-        self.action_in = nn.ModuleList([nn.Linear(s.action_dim, d) for s in specs])
-        self.action_out = nn.ModuleList([nn.Linear(d, s.action_dim) for s in specs])
+        self.action_in = nn.ModuleList([nn.Linear(s.action_dim, w) for s in specs])
+        self.action_out = nn.ModuleList([nn.Linear(w, s.action_dim) for s in specs])
         cams = {tuple(s.cameras) for s in specs}
         sizes = {s.image_size for s in specs if s.cameras}
         if len(cams) > 1 or len(sizes) > 1:
@@ -90,10 +107,7 @@ class VLAPolicy(Policy):
         self.cam = ImageEncoder(d) if cameras else None
         n_img = conv_grid(specs[0].image_size) if cameras else 1
         self.cam_pos = nn.Parameter(torch.randn(max(len(cameras), 1), n_img, d) * 0.02)
-        self.time = mlp(d, d, d, layers=1)
-        self.text_pos = nn.Parameter(torch.randn(config.text_max_tokens, d) * 0.02)
-        self.fixed_pos = nn.Parameter(torch.randn(4, d) * 0.02)
-        self.act_pos = nn.Parameter(torch.randn(config.chunk_size, d) * 0.02)
+        self.fixed_pos = nn.Parameter(torch.randn(5, d) * 0.02)
         layer = nn.TransformerEncoderLayer(
             d,
             config.n_heads,
@@ -105,6 +119,11 @@ class VLAPolicy(Policy):
         )
         self.trunk = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
+        self.time = mlp(d, d, d, layers=1)
+        h, n = config.hidden_dim, config.chunk_size * w
+        self.head_in = nn.Linear(n + d, h)
+        self.head = nn.ModuleList([ResBlock(h, d) for _ in range(config.head_layers)])
+        self.head_out = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, n))
 
     @staticmethod
     def _text_encoder(config: VLAConfig) -> nn.Module:
@@ -130,48 +149,43 @@ class VLAPolicy(Policy):
     def text_ids(self, texts: list[str]) -> torch.Tensor:
         return self.text.token_ids(texts, self.fixed_pos.device)
 
-    def _context(self, nb: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _context(self, nb: dict) -> torch.Tensor:
+        """The trunk's readout for one batch of observations: (B, d_model)."""
         e, b = nb["e"], nb["state"].shape[0]
         ids = nb["task_ids"] if "task_ids" in nb else self.text_ids(nb["task"])
         txt, txt_pad = self.text(ids)
-        txt = txt + self.text_pos[: txt.shape[1]]
+        keep = (~txt_pad).float()[..., None]
+        text = (txt * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # one pooled text token
         emb = self.embodiment.weight[e].expand(b, -1)
-        toks = [emb, self.state_in[e](nb["state"])]
-        toks.append(self.tactile_in[e](nb["tactile"]) if "tactile" in nb else torch.zeros_like(emb))
-        fixed = torch.stack(toks, dim=1) + self.fixed_pos[:3]
-        parts, pads = [txt, fixed], [txt_pad, torch.zeros(b, 3, dtype=torch.bool, device=txt.device)]
+        tac = self.tactile_in[e](nb["tactile"]) if "tactile" in nb else torch.zeros_like(emb)
+        toks = [self.readout.expand(b, -1), text, emb, self.state_in[e](nb["state"]), tac]
+        parts = [torch.stack(toks, dim=1) + self.fixed_pos]
         if self.cam is not None:
             for i, img in enumerate(nb["images"]):
-                t = self.cam.tokens(img) + self.cam_pos[i]
-                parts.append(t)
-                pads.append(torch.zeros(b, t.shape[1], dtype=torch.bool, device=txt.device))
-        return torch.cat(parts, dim=1), torch.cat(pads, dim=1)
+                parts.append(self.cam.tokens(img) + self.cam_pos[i])
+        return self.norm(self.trunk(torch.cat(parts, dim=1))[:, 0])
 
-    def _velocity(
-        self, ctx: torch.Tensor, ctx_pad: torch.Tensor, e: int, x: torch.Tensor, t: torch.Tensor
-    ) -> torch.Tensor:
-        b = x.shape[0]
-        te = self.time(time_embedding(t, self.config.d_model))[:, None] + self.fixed_pos[3]
-        acts = self.action_in[e](x) + self.act_pos + te
-        h = torch.cat([ctx, te, acts], dim=1)
-        pad = torch.cat([ctx_pad, torch.zeros(b, 1 + x.shape[1], dtype=torch.bool, device=x.device)], dim=1)
-        h = self.trunk(h, src_key_padding_mask=pad)
-        return self.action_out[e](self.norm(h[:, -x.shape[1] :]))
+    def _velocity(self, ctx: torch.Tensor, e: int, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        c = ctx + self.time(time_embedding(t, self.config.d_model))
+        h = self.head_in(torch.cat([self.action_in[e](x).flatten(1), c], dim=-1))
+        for blk in self.head:
+            h = blk(h, c)
+        y = self.head_out(h).view(x.shape[0], x.shape[1], self.config.action_width)
+        return self.action_out[e](y)
 
     def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
         x1 = nb["action"]
         x0 = torch.randn_like(x1)
         t = torch.rand(x1.shape[0], device=x1.device)
         xt = (1 - t)[:, None, None] * x0 + t[:, None, None] * x1
-        ctx, pad = self._context(nb)
-        v = self._velocity(ctx, pad, nb["e"], xt, t)
+        v = self._velocity(self._context(nb), nb["e"], xt, t)
         loss = masked_mean((v - (x1 - x0)) ** 2, nb["action_is_pad"])
         return loss, {"mse": float(loss.detach())}
 
     def sample(self, nb: dict) -> torch.Tensor:
-        ctx, pad = self._context(nb)
+        ctx = self._context(nb)
         e = nb["e"]
         shape = (ctx.shape[0], self.config.chunk_size, self.specs[e].action_dim)
         random = self.config.inference_noise == "random" and not nb.get("deterministic", False)
         x = torch.randn(shape, device=ctx.device) if random else torch.zeros(shape, device=ctx.device)
-        return integrate(lambda xx, tt: self._velocity(ctx, pad, e, xx, tt), x, self.config.num_steps)
+        return integrate(lambda xx, tt: self._velocity(ctx, e, xx, tt), x, self.config.num_steps)
