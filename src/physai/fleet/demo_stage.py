@@ -89,7 +89,11 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     progress.close()
     eps = admin.get("/episodes")
     result = {
-        "dashboard_url": srv.url + "/",
+        # the stage's server stops with the stage; this serves the same database and dashboard again
+        "dashboard_command": (
+            f"physai fleet serve --db sqlite:///{root}/fleet.db --data-dir {root}/data --public-key {pub} "
+            f"--admin-key-file {root}/admin.key"
+        ),
         "admin_key_file": str((root / "admin.key").relative_to(out)),
         "robots": robots,
         "episodes_stored": len(eps),
@@ -98,7 +102,7 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
         "database": "sqlite",
     }
     if keep_running:
-        result["server"] = srv
+        result["server"], result["dashboard_url"] = srv, srv.url + "/"
     else:
         srv.stop()
     return result
