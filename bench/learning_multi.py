@@ -67,9 +67,23 @@ def _write(results: dict, out: str) -> None:
     Path(out).write_text(json.dumps(results, indent=2))
 
 
+def _train_cfg(args: argparse.Namespace, policy: str, minutes: float):
+    from physai.train import TrainConfig
+
+    return TrainConfig(
+        policy=policy,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        save_every=0,
+        log_every=50,
+        num_threads=args.threads,
+        max_minutes=minutes,
+    )
+
+
 def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
     from physai.policies import load_policy
-    from physai.train import TrainConfig, evaluate_policy, train
+    from physai.train import evaluate_policy, train
 
     tasks = args.tasks.split(",")
     roots = []
@@ -79,16 +93,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         roots.append(root)
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
-    cfg = TrainConfig(
-        policy="vla",
-        steps=args.steps,
-        batch_size=args.batch_size,
-        save_every=0,
-        log_every=50,
-        num_threads=args.threads,
-        max_minutes=args.minutes,
-    )
-    r = train(roots, out, cfg)
+    r = train(roots, out, _train_cfg(args, "vla", args.minutes))
     results["train"] = {
         "steps": r["steps"],
         "train_minutes": r["wall_seconds"] / 60,
@@ -112,16 +117,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
     results["vla_mean_success"] = float(np.mean([v["vla_success"] for v in results["tasks"].values()]))
     for task in [t for t in (args.act_tasks or "").split(",") if t]:  # single-task baselines, same data
         act_out = runs / f"act-{task.replace('/', '__')}"
-        acfg = TrainConfig(
-            policy="act",
-            steps=args.steps,
-            batch_size=args.batch_size,
-            save_every=0,
-            log_every=50,
-            num_threads=args.threads,
-            max_minutes=args.act_minutes,
-        )
-        r = train([roots[tasks.index(task)]], act_out, acfg)
+        r = train([roots[tasks.index(task)]], act_out, _train_cfg(args, "act", args.act_minutes))
         ev = evaluate_policy(load_policy(act_out / "checkpoint"), task, args.episodes, args.eval_seed)
         results["tasks"][task]["act_success"] = ev["success_rate"]
         results["tasks"][task]["act_train"] = {"steps": r["steps"], "train_minutes": r["wall_seconds"] / 60}
@@ -131,7 +127,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
 
 def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
     from physai.policies import load_policy
-    from physai.train import TrainConfig, evaluate_policy, train
+    from physai.train import evaluate_policy, train
 
     size = (args.image_size, args.image_size)
     for task in args.tasks.split(","):
@@ -144,16 +140,7 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
         print(task, rec, flush=True)
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
-            cfg = TrainConfig(
-                policy=pol,
-                steps=args.steps,
-                batch_size=args.batch_size,
-                save_every=0,
-                log_every=50,
-                num_threads=args.threads,
-                max_minutes=args.minutes,
-            )
-            r = train([root], out, cfg)
+            r = train([root], out, _train_cfg(args, pol, args.minutes))
             policy = load_policy(out / "checkpoint")
             t1 = time.perf_counter()
             ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
