@@ -77,3 +77,48 @@ def test_handover_needs_the_right_arm_to_take_over():
     assert t.success()
     assert env.task.state()[-1] == 1.0
     env.close()
+
+
+def test_steer_measured_gain_is_a_function_of_the_measured_pose(pack):
+    from physai.tasks.bimanual.common import Steer
+
+    pack.reset(seed=0)
+    arm = pack.task.robot.left
+    steer = Steer(arm, measured_gain=0.4)
+    steer.reset()
+    pos, quat = arm.tcp_pose()
+    a = steer.action(pos + [0.02, 0.0, 0.0], quat, 1.0)
+    assert a[:3] == pytest.approx([0.008, 0.0, 0.0], abs=1e-6)  # 0.4 of the measured error
+    assert a[3:6] == pytest.approx([0, 0, 0], abs=1e-6) and a[6] == 1.0
+    far = steer.action(pos + [0.0, 0.5, 0.0], quat, 0.0)
+    assert np.linalg.norm(far[:3]) == pytest.approx(steer.max_lin)  # clipped to the speed limit
+
+
+def test_pack_mouse_expert_hands_off_on_observable_state(pack):
+    """The right arm starts on the lid only once the state shows the mouse packed (mouse in the box,
+    left fingers open, left hand clear above it); the left arm leaves only once the right hand is at the
+    lid, and starts pushing the box only once the lid is shut."""
+    from physai.tasks.bimanual.pack_mouse import LID_CLOSED
+
+    obs, _ = pack.reset(seed=5)
+    ex = pack.expert()
+    ex.reset()
+    t = pack.task
+    seen = set()
+    for _ in range(170):
+        rp, lp = ex.rp, ex.lp
+        a = ex.act(obs)
+        if ex.rp == 1 and rp == 0:
+            assert t.mouse_in_box() and t.robot.left.gripper_width() > ex.OPENED
+            assert ex.lp == 7  # the left hand holds above the box until the right hand engages
+            seen.add("right")
+        if ex.lp == 8 and lp == 7:
+            assert ex.lid_engaged()
+            seen.add("left")
+        if ex.lp == 9 and lp == 8:
+            assert t.lid_angle() < LID_CLOSED
+            seen.add("push")
+        obs, _, term, trunc, info = pack.step(a)
+        if term or trunc:
+            break
+    assert info["is_success"] and seen == {"right", "left", "push"}

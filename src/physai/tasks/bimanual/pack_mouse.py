@@ -242,12 +242,19 @@ class PackMouseExpert(Expert):
         return self.left.arm.gripper_width()
 
     def mouse_packed(self) -> bool:
-        """Observable hand-off to the right arm: mouse in the box, left gripper open and its TCP clear
-        above the box (the lid's sweep passes through where the hand was)."""
+        """Observable hand-off to the right arm: mouse in the box, left gripper open and its TCP held
+        clear above the box. The left arm holds there until `lid_engaged`, so a policy that misses
+        the moment sees the same hand-off state again on the next step (no deadlock)."""
         t: PackMouse = self.task  # type: ignore[assignment]
         box, _ = t.box_pose()
         return (t.mouse_in_box() and self._left_width() > self.OPENED
-                and self.left.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1)
+                and self.left.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.12)
+
+    def lid_engaged(self) -> bool:
+        """Observable hand-off back to the left arm: the right TCP at the lid, or the lid moving."""
+        t: PackMouse = self.task  # type: ignore[assignment]
+        lid = t.lid_angle()
+        return lid < LID_OPEN - 0.1 or self.right.dist(self._lid_point(lid + 0.1, self.CLEAR)) < 0.03
 
     def _left(self) -> np.ndarray:
         t: PackMouse = self.task  # type: ignore[assignment]
@@ -286,10 +293,10 @@ class PackMouseExpert(Expert):
             dest = box + np.array([0, 0, BOX_WALL + MOUSE_HALF[2] + 0.03])
             a = L.action(dest, None, 0.0)
             nxt = self._left_width() > self.OPENED
-        elif self.lp == 7:  # straight up out of the box
+        elif self.lp == 7:  # straight up out of the box; hold there until the right hand is at the lid
             dest = box + np.array([0, 0, 2 * BOX_HALF[2] + 0.15])
             a = L.action(dest, None, 0.0, max_lin=0.04)
-            nxt = L.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.1
+            nxt = self.mouse_packed() and self.lid_engaged()
         elif self.lp == 8:  # out of the lid's way, behind and above the box; wait for the lid to shut
             dest = self._push_start(box) + [-0.06, 0, 0.16]
             a = L.action(dest, L.down_quat(0.0), 1.0)
