@@ -23,20 +23,28 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def record(task: str, root: Path, demos: int, seed: int = 0) -> dict:
+def record(task: str, root: Path, demos: int, seed: int = 0, **make_kw: object) -> dict:
+    """Record `demos` successful expert episodes of `task` (env made with `make_kw`; default: state and
+    instruction observations) into `root`."""
     import physai
     from physai.data import Recorder
 
-    env = physai.make(task, obs=("state", "instruction"))
+    env = physai.make(task, **(make_kw or {"obs": ("state", "instruction")}))
     rec = Recorder(env, root)
     kept = attempts = 0
+    t0 = time.perf_counter()
     while kept < demos and attempts < demos * 4:
         r = rec.record(env.expert(), seed=seed + attempts)
         attempts += 1
         kept += r.kept
     rec.close()
     env.close()
-    return {"demos": kept, "attempts": attempts, "expert_demo_success": kept / attempts}
+    return {
+        "demos": kept,
+        "attempts": attempts,
+        "expert_demo_success": kept / attempts,
+        "record_seconds": time.perf_counter() - t0,
+    }
 
 
 def expert_success(task: str, episodes: int, seed: int) -> float:
@@ -47,6 +55,22 @@ def expert_success(task: str, episodes: int, seed: int) -> float:
     s = [run_episode(env, env.expert(), seed=seed + i).success for i in range(episodes)]
     env.close()
     return float(np.mean(s))
+
+
+def train_config(args: argparse.Namespace, policy: str, minutes: float, **extra: object):
+    """The benchmark's TrainConfig: `args.steps`/`batch_size`/`threads`, no intermediate checkpoints."""
+    from physai.train import TrainConfig
+
+    return TrainConfig(
+        policy=policy,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        save_every=0,
+        log_every=50,
+        num_threads=args.threads,
+        max_minutes=minutes,
+        **extra,
+    )
 
 
 def latency(policy, task: str, n: int = 200) -> dict:
@@ -89,7 +113,7 @@ def main() -> None:
 
     from physai.policies import load_policy
     from physai.tasks import TASKS
-    from physai.train import TrainConfig, evaluate_policy, train
+    from physai.train import evaluate_policy, train
 
     runs = Path(args.runs or tempfile.mkdtemp(prefix="physai-learning-"))
     results: dict = {
@@ -102,24 +126,18 @@ def main() -> None:
         "tasks": {},
     }
     for task in [t for t in args.tasks.split(",") if t in TASKS]:
-        t0 = time.perf_counter()
         ds_root = runs / task.replace("/", "__") / "data"
         rec = record(task, ds_root, args.demos)
-        rec["record_seconds"] = time.perf_counter() - t0
         eval_seed = 100_000
         rec["expert_eval_success"] = expert_success(task, args.episodes, eval_seed)
         row: dict = {"data": rec, "policies": {}}
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
-            cfg = TrainConfig(
-                policy=pol,
-                steps=args.steps,
-                batch_size=args.batch_size,
-                save_every=0,
-                log_every=50,
-                num_threads=args.threads,
+            cfg = train_config(
+                args,
+                pol,
+                args.minutes,
                 eval_task=task,
-                max_minutes=args.minutes,
                 policy_overrides=json.loads(args.overrides or "{}").get(pol, {}),
             )
             r = train([ds_root], out, cfg)

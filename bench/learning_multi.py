@@ -26,59 +26,14 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from learning import expert_success, record, train_config  # noqa: E402  (bench/ is on sys.path)
+
 VLA_TASKS = "tabletop/pick-place,tabletop/stack,tabletop/push,bimanual/handover,bimanual/pack-mouse"
-
-
-def record(task: str, root: Path, demos: int, seed: int = 0, **make_kw: object) -> dict:
-    """Record `demos` successful expert episodes of `task` (env made with `make_kw`) into `root`."""
-    import physai
-    from physai.data import Recorder
-
-    env = physai.make(task, **make_kw)
-    rec = Recorder(env, root)
-    kept = attempts = 0
-    t0 = time.perf_counter()
-    while kept < demos and attempts < demos * 4:
-        r = rec.record(env.expert(), seed=seed + attempts)
-        attempts += 1
-        kept += r.kept
-    rec.close()
-    env.close()
-    return {
-        "demos": kept,
-        "attempts": attempts,
-        "expert_demo_success": kept / attempts,
-        "record_seconds": time.perf_counter() - t0,
-    }
-
-
-def expert_success(task: str, episodes: int, seed: int) -> float:
-    import physai
-    from physai.envs import run_episode
-
-    env = physai.make(task)
-    s = [run_episode(env, env.expert(), seed=seed + i).success for i in range(episodes)]
-    env.close()
-    return float(np.mean(s))
 
 
 def _write(results: dict, out: str) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(results, indent=2))
-
-
-def _train_cfg(args: argparse.Namespace, policy: str, minutes: float):
-    from physai.train import TrainConfig
-
-    return TrainConfig(
-        policy=policy,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        save_every=0,
-        log_every=50,
-        num_threads=args.threads,
-        max_minutes=minutes,
-    )
 
 
 def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
@@ -93,7 +48,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         roots.append(root)
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
-    r = train(roots, out, _train_cfg(args, "vla", args.minutes))
+    r = train(roots, out, train_config(args, "vla", args.minutes))
     results["train"] = {
         "steps": r["steps"],
         "train_minutes": r["wall_seconds"] / 60,
@@ -117,7 +72,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
     results["vla_mean_success"] = float(np.mean([v["vla_success"] for v in results["tasks"].values()]))
     for task in [t for t in (args.act_tasks or "").split(",") if t]:  # single-task baselines, same data
         act_out = runs / f"act-{task.replace('/', '__')}"
-        r = train([roots[tasks.index(task)]], act_out, _train_cfg(args, "act", args.act_minutes))
+        r = train([roots[tasks.index(task)]], act_out, train_config(args, "act", args.act_minutes))
         ev = evaluate_policy(load_policy(act_out / "checkpoint"), task, args.episodes, args.eval_seed)
         results["tasks"][task]["act_success"] = ev["success_rate"]
         results["tasks"][task]["act_train"] = {"steps": r["steps"], "train_minutes": r["wall_seconds"] / 60}
@@ -140,7 +95,7 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
         print(task, rec, flush=True)
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
-            r = train([root], out, _train_cfg(args, pol, args.minutes))
+            r = train([root], out, train_config(args, pol, args.minutes))
             policy = load_policy(out / "checkpoint")
             t1 = time.perf_counter()
             ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
