@@ -122,3 +122,67 @@ def test_pack_mouse_expert_hands_off_on_observable_state(pack):
         if term or trunc:
             break
     assert info["is_success"] and seen == {"right", "left", "push"}
+
+
+def test_handover_expert_hands_off_on_observable_state():
+    """The right arm leaves its waiting spot only once the state shows the bar presented (left fingers
+    closed on it, held up at the exchange point); the left fingers open only once the right fingers are
+    closed on the bar's other end; the right arm carries the bar away only once the left fingers are
+    open. Each hand holds its hand-off state until the other hand has acted, and a switch decided on a
+    state already gives that state the new phase's action."""
+    from physai.tasks.bimanual.common import TABLE_Z
+
+    env = physai.make("bimanual/handover")
+    obs, _ = env.reset(seed=4)
+    ex = env.expert()
+    ex.reset()
+    t = env.task
+    L, R = t.robot.left, t.robot.right
+    seen = set()
+    for _ in range(t.max_steps):
+        lp, rp = ex.lp, ex.rp
+        a = ex.act(obs)  # the state is still the one the expert decided on
+        if ex.rp == 1 and rp == 0:
+            assert L.gripper_width() < ex.GRASPED and t.bar_pose()[2] > TABLE_Z + 0.15
+            assert ex.lp == 2  # the left hand still holds the closed grip at the exchange point
+            seen.add("present")
+        if ex.lp == 3 and lp == 2:
+            assert R.gripper_width() < ex.GRASPED and ex.right_holds()
+            assert ex.rp == 2 and a[6] == 0.0 and a[13] == 1.0  # left opens at once, right holds on
+            seen.add("take")
+        if ex.rp == 3 and rp == 2:
+            assert L.gripper_width() > ex.OPENED and ex.right_holds()
+            seen.add("carry")
+        if ex.lp == 2:
+            assert a[6] == 1.0  # the left grip stays closed while presenting
+        if ex.rp == 2:
+            assert a[13] == 1.0
+        obs, _, term, trunc, info = env.step(a)
+        if term or trunc:
+            break
+    assert info["is_success"] and t.handed_over and seen == {"present", "take", "carry"}
+    env.close()
+
+
+def test_handover_expert_acts_on_the_state_alone():
+    """Same state -> same action: a fresh expert put into the running expert's phases acts alike (no
+    wait counter, no target remembered from an earlier step)."""
+    env = physai.make("bimanual/handover")
+    obs, _ = env.reset(seed=9)
+    ex = env.expert()
+    ex.reset()
+    checked = 0
+    for _ in range(env.task.max_steps):
+        twin = env.expert()
+        twin.reset()  # (reads the current TCP poses as home: copy the real ones over)
+        twin.lp, twin.rp = ex.lp, ex.rp
+        twin.left_park, twin.right_park, twin.home_yaw = ex.left_park, ex.right_park, ex.home_yaw
+        twin.left.home_quat, twin.right.home_quat = ex.left.home_quat, ex.right.home_quat
+        a = ex.act(obs)
+        assert np.array_equal(twin.act(obs), a)
+        checked += 1
+        obs, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            break
+    assert checked > 30
+    env.close()
