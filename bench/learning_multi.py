@@ -88,14 +88,18 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
     for task in args.tasks.split(","):
         root = runs / task.replace("/", "__") / "data"
         kw = {"obs": ("state", "images"), "privileged": False, "image_size": size, "cameras": args.cameras}
-        rec = record(task, root, args.demos, **kw)
+        if (root / "meta" / "info.json").exists():  # same --runs folder: reuse the recorded demos
+            rec = {"reused": str(root)}
+        else:
+            rec = record(task, root, args.demos, **kw)
         rec["expert_eval_success"] = expert_success(task, args.episodes, args.eval_seed)
         row: dict = {"data": rec, "policies": {}}
         results["tasks"][task] = row
         print(task, rec, flush=True)
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
-            r = train([root], out, train_config(args, pol, args.minutes))
+            over = json.loads(args.overrides or "{}").get(pol, {})
+            r = train([root], out, train_config(args, pol, args.minutes, policy_overrides=over))
             policy = load_policy(out / "checkpoint")
             t1 = time.perf_counter()
             ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
@@ -130,6 +134,9 @@ def main() -> None:
     ap.add_argument("--act-tasks", default=None, help="vla mode: also train single-task act on these")
     ap.add_argument("--act-minutes", type=float, default=9.0, help="vla mode: act budget per task")
     ap.add_argument("--image-size", type=int, default=64)
+    ap.add_argument(
+        "--overrides", default=None, help='images mode: config changes as JSON: {"act": {"dropout": 0}}'
+    )
     ap.add_argument("--cameras", type=lambda s: s.split(","), default=["scene", "wrist"])
     ap.add_argument("--out", default=None)
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from physai.core.errors import ConfigError
 from physai.policies.base import Policy, PolicyConfig, register_policy
 from physai.policies.features import NOISY_STATE
-from physai.policies.layers import ImageEncoder, conv_grid, masked_mean
+from physai.policies.layers import (
+    HashedTextEncoder,
+    ImageEncoder,
+    KeypointEncoder,
+    conv_grid,
+    masked_mean,
+    pool_text,
+)
 from physai.policies.spec import IOSpec
 
 
@@ -50,6 +58,22 @@ class ACTConfig(PolicyConfig):
     """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
     exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
     """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
+    image_features: str = "keypoints"
+    """Per camera: 'keypoints' (one token from a spatial soft-argmax conv net, compact, localizes
+    objects from few demos) or 'grid' (the 8x-downsampled conv feature map as tokens, as in ACT)."""
+    use_instruction: bool = False
+    """Add one token for the episode's instruction (learned hashed words/bigrams, no download). Needed
+    when the instruction decides what to do and the state does not say it, e.g. which object to pick
+    when the policy sees images instead of the target's pose."""
+    text_buckets: int = 1024
+    """Hash buckets of the instruction encoder (with use_instruction)."""
+    text_max_tokens: int = 24
+    """Words + bigrams kept per instruction (with use_instruction)."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.image_features not in ("keypoints", "grid"):
+            raise ConfigError(f"act image_features={self.image_features!r}; use 'keypoints' or 'grid'")
 
 
 def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
@@ -74,13 +98,17 @@ class ACTPolicy(Policy):
     def __init__(self, config: ACTConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
         super().__init__(config, specs, stats)
         s, d = specs[0], config.d_model
+        self.uses_instruction = config.use_instruction
         self.state_in = nn.Linear(self.state_in_dim(), d)
         self.tactile_in = nn.Linear(s.tactile_dim, d) if s.tactile_dim else None
         self.latent_in = nn.Linear(config.latent_dim, d)
-        n_fixed = 2 + (1 if s.tactile_dim else 0)
+        text = config.use_instruction
+        self.text = HashedTextEncoder(d, config.text_buckets, config.text_max_tokens) if text else None
+        n_fixed = 2 + (1 if s.tactile_dim else 0) + (1 if config.use_instruction else 0)
         self.fixed_pos = nn.Parameter(torch.randn(n_fixed, d) * 0.02)
-        self.cams = nn.ModuleList([ImageEncoder(d) for _ in s.cameras])
-        n_img = conv_grid(s.image_size) if s.cameras else 0
+        grid = config.image_features == "grid"
+        self.cams = nn.ModuleList([ImageEncoder(d) if grid else KeypointEncoder(d) for _ in s.cameras])
+        n_img = (conv_grid(s.image_size) if grid else 1) if s.cameras else 0
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
         dec = nn.TransformerDecoderLayer(
@@ -104,14 +132,24 @@ class ACTPolicy(Policy):
             self.vae_encoder = _encoder(config, config.vae_encoder_layers)
             self.vae_out = nn.Linear(d, 2 * config.latent_dim)
 
+    def text_ids(self, texts: list[str]) -> torch.Tensor:
+        """Instruction token ids (B, T) for `use_instruction` (zeros, unused, without it)."""
+        if self.text is None:
+            return torch.zeros(len(texts), 1, dtype=torch.long, device=self.queries.device)
+        return self.text.token_ids(texts, self.queries.device)
+
     def _decode(self, nb: dict, z: torch.Tensor) -> torch.Tensor:
         toks = [self.latent_in(z), self.state_in(nb["state"])]
         if self.tactile_in is not None:
             toks.append(self.tactile_in(nb["tactile"]))
+        if self.text is not None:
+            ids = nb["task_ids"] if "task_ids" in nb else self.text_ids(nb["task"])
+            toks.append(pool_text(*self.text(ids)))  # one pooled instruction token
         x = torch.stack(toks, dim=1) + self.fixed_pos
         if self.cams:
+            grid = self.config.image_features == "grid"
             imgs = [
-                enc.tokens(img) + self.img_pos[i]
+                (enc.tokens(img) if grid else enc(img)[:, None]) + self.img_pos[i]
                 for i, (enc, img) in enumerate(zip(self.cams, nb["images"], strict=True))
             ]
             x = torch.cat([x, *imgs], dim=1)

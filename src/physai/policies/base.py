@@ -54,6 +54,9 @@ class PolicyConfig:
     """Read the tactile array when the dataset has it."""
     cameras: list[str] | None = None
     """Subset of cameras to read (None: every camera in the dataset)."""
+    image_shift: float = 0.06
+    """Training-time random-shift augmentation (DrQ): each image is edge-padded by this fraction of its
+    side and randomly cropped back to size, per sample. 0 turns it off. Never applied at inference."""
     angle_features: bool = False
     """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
     exclude_state: list[str] | None = None
@@ -200,6 +203,8 @@ class Policy(nn.Module):
             if batch is None:
                 continue
             nb = self.prepare(batch, e)
+            if self.training and self.config.image_shift > 0 and nb["images"]:
+                nb["images"] = [random_shift(img, self.config.image_shift) for img in nb["images"]]
             loss, m = self.loss(nb)
             total = total + loss * nb["batch_size"]
             n += nb["batch_size"]
@@ -367,6 +372,20 @@ class _ExportModule(nn.Module):
         batch["task_ids"] = self.task_ids.expand(state.shape[0], -1)
         nb = self.policy.prepare(batch, self.e)
         return self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
+
+
+def random_shift(img: torch.Tensor, frac: float) -> torch.Tensor:
+    """(B, C, H, W) images, each shifted by a random whole number of pixels in [-p, p] on both axes
+    (p = round(frac * side), at least 1) with the border pixels repeated; same size out."""
+    b, _, h, w = img.shape
+    ph, pw = max(1, round(frac * h)), max(1, round(frac * w))
+    padded = nn.functional.pad(img, (pw, pw, ph, ph), mode="replicate")
+    dy = torch.randint(0, 2 * ph + 1, (b,), device=img.device)
+    dx = torch.randint(0, 2 * pw + 1, (b,), device=img.device)
+    rows = (dy[:, None] + torch.arange(h, device=img.device)[None])  # (B, H)
+    cols = (dx[:, None] + torch.arange(w, device=img.device)[None])  # (B, W)
+    bi = torch.arange(b, device=img.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def make_policy(

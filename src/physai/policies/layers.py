@@ -32,10 +32,7 @@ def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ImageEncoder(nn.Module):
-    """A small conv net for one camera: float (B, 3, H, W) in [0, 1] -> tokens (B, N, d) or a vector.
-
-    Vector mode uses a spatial soft-argmax (keypoints), which localizes objects well from few demos.
-    """
+    """A small conv net for one camera: float (B, 3, H, W) in [0, 1] -> an 8x-downsampled token grid."""
 
     def __init__(self, d_out: int, channels: int = 32) -> None:
         super().__init__()
@@ -53,25 +50,49 @@ class ImageEncoder(nn.Module):
             nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1),
         )
         self.to_token = nn.Linear(2 * c, d_out)
-        self.to_vector = nn.Linear(4 * c, d_out)
-
-    def _features(self, img: torch.Tensor) -> torch.Tensor:
-        return self.net((img - 0.5) / 0.25)
 
     def tokens(self, img: torch.Tensor) -> torch.Tensor:
-        f = self._features(img)  # (B, C, h, w)
+        f = self.net((img - 0.5) / 0.25)  # (B, C, h, w)
         return self.to_token(f.flatten(2).transpose(1, 2))
 
-    def vector(self, img: torch.Tensor) -> torch.Tensor:
-        f = self._features(img)
-        b, c, h, w = f.shape
-        attn = torch.softmax(f.flatten(2), dim=-1)  # (B, C, h*w)
+
+class KeypointEncoder(nn.Module):
+    """A conv net + spatial soft-argmax for one camera: float (B, 3, H, W) in [0, 1] -> vector (B, d).
+
+    The net keeps a 4x-downsampled map; each of `keypoints` channels becomes a softmax over the image
+    (learned temperature) whose expected (x, y) is a keypoint. The vector is a projection of the
+    keypoints and the channels' spatial means (what is visible). Keypoints localize objects well from
+    few demonstrations and give one compact feature per camera instead of a token grid.
+    """
+
+    def __init__(self, d_out: int, channels: int = 32, keypoints: int = 32) -> None:
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 5, stride=2, padding=2),
+            nn.GroupNorm(8, c),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1),
+            nn.GroupNorm(8, c),
+            nn.GELU(),
+            nn.Conv2d(c, c, 3, stride=1, padding=1),
+            nn.GroupNorm(8, c),
+            nn.GELU(),
+            nn.Conv2d(c, keypoints, 1),
+        )
+        self.log_temp = nn.Parameter(torch.zeros(()))
+        self.out = nn.Linear(3 * keypoints, d_out)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        f = self.net((img - 0.5) / 0.25)
+        _, _, h, w = f.shape
+        attn = torch.softmax(f.flatten(2) / self.log_temp.exp(), dim=-1)  # (B, K, h*w)
         ys = torch.linspace(-1, 1, h, device=f.device)
         xs = torch.linspace(-1, 1, w, device=f.device)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        kx = (attn * gx.reshape(1, 1, -1)).sum(-1)
-        ky = (attn * gy.reshape(1, 1, -1)).sum(-1)
-        return self.to_vector(torch.cat([kx, ky], dim=-1))
+        kx = attn @ gx.reshape(-1, 1)
+        ky = attn @ gy.reshape(-1, 1)
+        return self.out(torch.cat([kx[..., 0], ky[..., 0], f.mean((2, 3))], dim=-1))
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -102,6 +123,12 @@ class HashedTextEncoder(nn.Module):
         return self.embed(ids), ids == 0
 
 
+def pool_text(emb: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """Mean of token embeddings (B, T, d) over the unpadded tokens (`pad` True where padded) -> (B, d)."""
+    keep = (~pad).to(emb.dtype)[..., None]
+    return (emb * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+
 def conv_grid(image_size: tuple[int, int]) -> int:
     """Number of tokens `ImageEncoder.tokens` yields for an image of (H, W)."""
     h, w = image_size
@@ -115,11 +142,11 @@ class ObsVector(nn.Module):
 
     def __init__(self, state_dim: int, n_cameras: int, tactile_dim: int, image_dim: int = 64) -> None:
         super().__init__()
-        self.cams = nn.ModuleList([ImageEncoder(image_dim) for _ in range(n_cameras)])
+        self.cams = nn.ModuleList([KeypointEncoder(image_dim) for _ in range(n_cameras)])
         self.dim = state_dim + n_cameras * image_dim + tactile_dim
 
     def forward(self, nb: dict) -> torch.Tensor:
-        parts = [nb["state"]] + [enc.vector(img) for enc, img in zip(self.cams, nb["images"], strict=True)]
+        parts = [nb["state"]] + [enc(img) for enc, img in zip(self.cams, nb["images"], strict=True)]
         if "tactile" in nb:
             parts.append(nb["tactile"])
         return torch.cat(parts, dim=-1)

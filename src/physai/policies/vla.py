@@ -29,6 +29,7 @@ from physai.policies.layers import (
     conv_grid,
     masked_mean,
     mlp,
+    pool_text,
     time_embedding,
 )
 from physai.policies.spec import IOSpec
@@ -153,9 +154,7 @@ class VLAPolicy(Policy):
         """The trunk's readout for one batch of observations: (B, d_model)."""
         e, b = nb["e"], nb["state"].shape[0]
         ids = nb["task_ids"] if "task_ids" in nb else self.text_ids(nb["task"])
-        txt, txt_pad = self.text(ids)
-        keep = (~txt_pad).float()[..., None]
-        text = (txt * keep).sum(1) / keep.sum(1).clamp(min=1.0)  # one pooled text token
+        text = pool_text(*self.text(ids))  # one pooled text token
         emb = self.embodiment.weight[e].expand(b, -1)
         tac = self.tactile_in[e](nb["tactile"]) if "tactile" in nb else torch.zeros_like(emb)
         toks = [self.readout.expand(b, -1), text, emb, self.state_in[e](nb["state"]), tac]

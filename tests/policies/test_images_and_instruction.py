@@ -1,0 +1,107 @@
+"""Random-shift image augmentation, keypoint image features, and act's instruction token."""
+
+import numpy as np
+import pytest
+import torch
+from test_policies import _build, _cfg, _fit
+
+from physai.policies import load_policy, make_policy
+from physai.policies.base import random_shift
+from physai.policies.layers import KeypointEncoder
+from physai.train.data import build_cache, group_stats, spec_from_dataset
+from physai.train.memory import InMemoryDataset
+
+
+def test_random_shift_is_a_per_sample_translation_with_repeated_borders():
+    torch.manual_seed(0)
+    img = torch.rand(16, 3, 10, 12)
+    out = random_shift(img, 0.2)  # up to 2 px vertically, 2 px horizontally
+    assert out.shape == img.shape
+    padded = torch.nn.functional.pad(img, (2, 2, 2, 2), mode="replicate")
+    shifts = set()
+    for b in range(16):
+        match = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[b], padded[b, :, dy : dy + 10, dx : dx + 12])
+        ]
+        assert match, b  # every sample is one crop of the edge-padded image
+        shifts.add(match[0])
+    assert len(shifts) > 3  # and the crops differ between samples
+
+
+def test_shift_augments_training_only(tiny_img_ds, small):
+    over = {**small["act"], "use_vae": False, "image_shift": 0.25}
+    pol, cache = _build("act", tiny_img_ds, over)
+    batch = cache.batch(torch.arange(8))
+    pol.train()
+    torch.manual_seed(0)
+    a, _ = pol([batch])
+    b, _ = pol([batch])
+    assert not torch.equal(a, b)  # dropout is 0 and there is no latent: only the shift differs
+    pol.eval()
+    c, _ = pol([batch])
+    d, _ = pol([batch])
+    assert torch.equal(c, d)
+
+
+def test_keypoint_encoder_follows_a_moving_blob():
+    """A hand-set 1-channel net that responds to brightness puts its keypoint on the bright square."""
+    enc = KeypointEncoder(d_out=4, channels=8, keypoints=1)
+    feats = {}
+    enc.out.register_forward_hook(lambda m, i, o: feats.__setitem__("kp", i[0][:, :2]))
+    with torch.no_grad():
+        # the conv net replaced by a brightness map at 1/4 resolution
+        enc.net = torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Conv2d(3, 1, 1))
+        enc.net[1].weight.fill_(10.0)
+        enc.net[1].bias.zero_()
+        xs = []
+        for x0 in (4, 28, 52):
+            img = torch.zeros(1, 3, 64, 64)
+            img[:, :, 28:36, x0 : x0 + 8] = 1.0
+            enc(img)
+            xs.append(float(feats["kp"][0, 0]))
+    assert xs[0] < -0.6 and abs(xs[1]) < 0.2 and xs[2] > 0.6, xs  # left, centre, right in [-1, 1]
+
+
+def _instruction_dataset() -> InMemoryDataset:
+    """Same states in every episode; the instruction alone says whether to move left or right."""
+    t = np.linspace(0, 1, 20, dtype=np.float32)[:, None]
+    state = np.concatenate([t, 1 - t, np.zeros_like(t)], axis=1).astype(np.float32)
+    eps = []
+    for i in range(6):
+        sign = 1.0 if i % 2 == 0 else -1.0
+        action = np.tile([[0.8 * sign, 0.0]], (20, 1)).astype(np.float32)
+        eps.append({"state": state, "action": action, "task": "move left" if sign > 0 else "move right"})
+    return InMemoryDataset(eps, robot_type="toy")
+
+
+@pytest.mark.parametrize("use_instruction", [True, False])
+def test_act_instruction_token_decides_between_tasks(use_instruction, small, tmp_path):
+    ds = _instruction_dataset()
+    over = {**small["act"], "use_vae": False, "use_instruction": use_instruction}
+    cfg = _cfg("act", over)
+    spec = spec_from_dataset(ds, cfg)
+    torch.manual_seed(0)
+    pol = make_policy("act", [spec], [group_stats([ds])], cfg)
+    _fit(pol, build_cache([ds], spec, cfg.chunk_size), 120)
+    pol.eval()
+    obs = {"state": ds.state[5]}
+    acts = {}
+    for text in ("move left", "move right"):
+        pol.reset()
+        acts[text] = pol.act({**obs, "instruction": text})[0]
+    if not use_instruction:  # the state cannot tell: both get the same (average) action
+        assert acts["move left"] == acts["move right"]
+        assert "instruction" not in pol.env_kwargs()["obs"]
+        return
+    assert acts["move left"] > 0.5 and acts["move right"] < -0.5
+    assert pol.env_kwargs()["obs"] == ("state", "instruction")
+    pol.save(tmp_path / "c")
+    loaded = load_policy(tmp_path / "c")
+    loaded.reset()
+    assert loaded.act({**obs, "instruction": "move right"})[0] == pytest.approx(acts["move right"])
+    exp = loaded.export_module(instruction="move right")
+    with torch.no_grad():
+        assert float(exp(torch.as_tensor(ds.state[5:6]))[0, 0, 0]) < -0.5
