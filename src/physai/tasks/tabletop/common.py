@@ -98,11 +98,19 @@ def grasp_yaw(object_yaw: float, symmetry: float) -> float:
 
 
 class WaypointArm:
-    """Drives one arm7 TCP through Cartesian waypoints with a clipped P-controller (ee_delta actions)."""
+    """Drives one arm7 TCP through Cartesian waypoints with a clipped P-controller (ee_delta actions).
 
-    def __init__(self, arm: Arm7, max_lin: float = 0.04, max_rot: float = 0.2, gain: float = 1.0) -> None:
+    By default it steers the *commanded* TCP pose (`Arm7.command_twist_to`). With `measured_gain` set
+    it steers the *measured* TCP pose instead: each action is that fraction of the remaining error
+    (clipped to the speed limits), a smooth function of what the state observation shows, which a
+    policy can imitate (the commanded pose leads the measured one by a few cm, hidden from the state).
+    """
+
+    def __init__(self, arm: Arm7, max_lin: float = 0.04, max_rot: float = 0.2, gain: float = 1.0,
+                 measured_gain: float | None = None) -> None:
         self.arm = arm
         self.max_lin, self.max_rot, self.gain = max_lin, max_rot, gain
+        self.measured_gain = measured_gain
         self.home_quat = None
 
     def reset(self) -> None:
@@ -114,7 +122,10 @@ class WaypointArm:
 
     def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float,
                max_lin: float | None = None) -> np.ndarray:
-        tw = self.arm.command_twist_to(pos, quat) * self.gain
+        if self.measured_gain is not None:
+            tw = self.arm.twist_to(pos, quat) * self.measured_gain
+        else:
+            tw = self.arm.command_twist_to(pos, quat) * self.gain
         lin = max_lin or self.max_lin
         n = np.linalg.norm(tw[:3])
         if n > lin:
