@@ -128,8 +128,9 @@ def test_handover_expert_hands_off_on_observable_state():
     """The right arm leaves its waiting spot only once the state shows the bar presented (left fingers
     closed on it, held up at the exchange point); the left fingers open only once the right fingers are
     closed on the bar's other end; the right arm carries the bar away only once the left fingers are
-    open. Each hand holds its hand-off state until the other hand has acted, and a switch decided on a
-    state already gives that state the new phase's action."""
+    open; the bar is let go over the zone while still being lowered. Each hand holds its hand-off state
+    until the other hand has acted, and a switch decided on a state already gives that state the new
+    phase's action."""
     from physai.tasks.bimanual.common import TABLE_Z
 
     env = physai.make("bimanual/handover")
@@ -153,6 +154,12 @@ def test_handover_expert_hands_off_on_observable_state():
         if ex.rp == 3 and rp == 2:
             assert L.gripper_width() > ex.OPENED and ex.right_holds()
             seen.add("carry")
+        if ex.rp == 4 and rp == 3:  # let go over the zone, still in the air, while lowering
+            bar = t.bar_pose()[:3]
+            assert np.hypot(*(bar[:2] - t.target_pos()[:2])) < 0.015
+            assert TABLE_Z + BAR_HALF[2] + 0.01 < bar[2] < TABLE_Z + BAR_HALF[2] + ex.DROP
+            assert a[13] == 0.0 and a[9] < 0
+            seen.add("release")
         if ex.lp == 2:
             assert a[6] == 1.0  # the left grip stays closed while presenting
         if ex.rp == 2:
@@ -160,7 +167,7 @@ def test_handover_expert_hands_off_on_observable_state():
         obs, _, term, trunc, info = env.step(a)
         if term or trunc:
             break
-    assert info["is_success"] and t.handed_over and seen == {"present", "take", "carry"}
+    assert info["is_success"] and t.handed_over and seen == {"present", "take", "carry", "release"}
     env.close()
 
 

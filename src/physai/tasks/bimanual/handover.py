@@ -142,7 +142,8 @@ class HandoverExpert(Expert):
     """Left: reach down onto the bar's left end, close, lift it to the exchange point turned along y,
     hold it there until the right hand has closed on the other end, open, back off. Right: wait above
     its side until the left hand presents the bar, reach down onto the bar's right end, close, hold
-    until the left fingers are open, carry the bar down onto the zone, release, back up.
+    until the left fingers are open, carry the bar down towards the zone, let go of it a few cm above
+    the table while still lowering, back up.
 
     Written to be imitated from the state observation, like `PackMouseExpert`: every phase change is
     decided by what the state shows (gripper widths, TCP and bar poses) -- no wait timers, no target
@@ -154,8 +155,14 @@ class HandoverExpert(Expert):
     hand-off sees the same state again. Reaches and the carry follow funnels (`_funnel`: the height
     above the goal shrinks with the horizontal distance to it) instead of separate "above"/"down"
     phases, and both arms steer the *measured* TCP (`Steer.measured_gain`), so the action is a smooth
-    function of the observed poses. (The timer-driven version that steered the commanded pose: mlp 10%,
-    act 3% on 100 episodes; see docs/BENCHMARKS.md.)
+    function of the observed poses.
+
+    The release comes `DROP` above the table, crossed while the hand still moves down, not once the bar
+    rests on it: an episode ends at its first successful step, so a release on the table left one frame
+    of "open" per demo, right after near-identical frames of "hold" (an L1-trained chunk policy learns
+    the median: act held the placed bar forever, 4%); a release crossed in motion is a distinct state
+    and leaves 3 frames of opening and falling before the end. (The timer-driven version that steered the
+    commanded pose: mlp 10%, act 3% on 100 episodes; see docs/BENCHMARKS.md.)
     """
 
     GAIN = 0.4  # fraction of the measured TCP error each action removes (see `Steer.measured_gain`)
@@ -164,7 +171,8 @@ class HandoverExpert(Expert):
     EXCHANGE = np.array([0.13, -GRIP_OFFSET, HANDOVER_Z])  # left TCP at the exchange (bar centre y = 0)
     RIGHT_WAIT = np.array([0.13, 0.16, HANDOVER_Z + 0.1])  # right TCP until the bar is at the exchange
     GRASP_Z = TABLE_Z + 0.022  # TCP height of the left grasp on the table
-    PLACE_Z = TABLE_Z + BAR_HALF[2] + 0.006  # TCP height that sets the held bar on the table
+    PLACE_Z = TABLE_Z + BAR_HALF[2] + 0.006  # TCP height that would set the held bar on the table
+    DROP = 0.08  # m: let go of the bar while lowering it, this far above its resting height
     SLOPE = 3.0  # funnel: m of height above the goal per m of horizontal distance to it
     AT = 0.008  # m: TCP this close to a grasp point -> close the fingers
 
@@ -222,10 +230,10 @@ class HandoverExpert(Expert):
         return self.left.arm.gripper_width() > self.OPENED
 
     def bar_placed(self) -> bool:
-        """The bar down on the table over the zone (the right hand may let go)."""
+        """The bar lowered to `DROP` above its resting height, over the zone (the right hand lets go)."""
         bar, _ = self._bar()
         tgt = self.task.target_pos()  # type: ignore[attr-defined]
-        return bar[2] < TABLE_Z + BAR_HALF[2] + 0.006 and float(np.hypot(*(bar[:2] - tgt[:2]))) < 0.02
+        return bar[2] < TABLE_Z + BAR_HALF[2] + self.DROP and float(np.hypot(*(bar[:2] - tgt[:2]))) < 0.015
 
     # ------------------------------------------------------------ left arm
     def _left_done(self) -> bool:
@@ -287,10 +295,10 @@ class HandoverExpert(Expert):
             return R.action(_funnel(self._grips()[1], tcp, self.SLOPE, 0.08), q, 0.0)
         if self.rp == 2:  # close; hold still until the left fingers have let go
             return R.action(self._grips()[1], q, 1.0)
-        if self.rp == 3:  # carry the bar down onto the zone (funnel from the exchange height)
+        if self.rp == 3:  # carry the bar down towards the zone (funnel from the exchange height)
             zone = self._zone()
             return R.action(_funnel(zone, tcp, self.SLOPE, HANDOVER_Z - self.PLACE_Z), q, 1.0, max_lin=0.03)
-        if self.rp == 4:  # release until the fingers are open
+        if self.rp == 4:  # release (the hand keeps moving down) until the fingers are open
             return R.action(self._zone(), q, 0.0)
         return R.action(self.right_park, R.down_quat(0.0), 0.0, max_lin=0.02)  # back up home
 
