@@ -1,0 +1,183 @@
+"""Image features for act: training speed of keypoint vs grid tokens, and a localization probe.
+
+`speed`: samples/s of one act training step (batch 64, two 64 x 64 cameras, instruction token) with
+`image_features=keypoints` vs `grid`, measured in the same process (the ratio is the figure).
+
+`probe`: can the image encoder find the named object and the tray in scenes it has not seen? Records
+privileged demos (object/tray poses as labels only), trains KeypointEncoders + instruction -> (target
+x, y, tray x, y) on the first `--train-eps` episodes and reports the mean absolute error (cm) on the
+training scenes and on the held-out episodes.
+
+    .venv/bin/python bench/image_features.py speed
+    .venv/bin/python bench/image_features.py probe --seconds 120 --variants base,noaug,film,nomean
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from learning import record  # noqa: E402
+from physai.policies.base import random_shift  # noqa: E402
+from physai.policies.layers import HashedTextEncoder, KeypointEncoder, mlp, pool_text  # noqa: E402
+
+LABELS = ("target.pos.x", "target.pos.y", "tray.pos.x", "tray.pos.y")
+
+
+def speed(args: argparse.Namespace) -> dict:
+    from physai.policies import make_policy
+    from physai.policies.spec import IOSpec
+
+    spec = IOSpec(embodiment="arm7", state_names=[f"s{i}" for i in range(28)],
+                  action_names=[f"a{i}" for i in range(7)], cameras=["scene", "wrist"],
+                  image_size=(64, 64), control="ee_delta")
+    b = 64
+    batch = {
+        "observation.state": torch.randn(b, 28),
+        "observation.images.scene": torch.randint(0, 255, (b, 3, 64, 64), dtype=torch.uint8),
+        "observation.images.wrist": torch.randint(0, 255, (b, 3, 64, 64), dtype=torch.uint8),
+        "action": torch.randn(b, 20, 7),
+        "action_is_pad": torch.zeros(b, 20, dtype=torch.bool),
+        "task": ["put the red cube in the tray"] * b,
+    }
+    out = {}
+    for feats in ("keypoints", "grid"):
+        pol = make_policy("act", [spec], None, image_features=feats, use_instruction=True)
+        opt = torch.optim.AdamW(pol.parameters(), 1e-4)
+        for i in range(3 + args.steps):
+            if i == 3:
+                t0 = time.perf_counter()
+            loss, _ = pol([batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out[feats] = b * args.steps / (time.perf_counter() - t0)
+    out["ratio_keypoints_vs_grid"] = out["keypoints"] / out["grid"]
+    return out
+
+
+class _Film(nn.Module):
+    def __init__(self, d: int, c: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(d, 2 * c)
+        nn.init.zeros_(self.lin.weight)
+        nn.init.zeros_(self.lin.bias)
+
+    def forward(self, f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        g, b = self.lin(t).chunk(2, -1)
+        return f * (1 + g[..., None, None]) + b[..., None, None]
+
+
+class _Probe(nn.Module):
+    """Two KeypointEncoders + pooled instruction -> 4 normalized coordinates; `variant` toggles parts."""
+
+    def __init__(self, variant: str, d: int = 64) -> None:
+        super().__init__()
+        self.variant = variant
+        self.text = HashedTextEncoder(d, 1024, 24)
+        self.cams = nn.ModuleList([KeypointEncoder(d) for _ in range(2)])
+        self.films = nn.ModuleList([_Film(d, 32) for _ in range(2)])
+        self.head = mlp(3 * d, 256, len(LABELS), layers=2)
+
+    def _camera(self, i: int, img: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        enc = self.cams[i]
+        f = enc.net[:-1]((img - 0.5) / 0.25)
+        if "film" in self.variant:
+            f = self.films[i](f, t)
+        f = enc.net[-1](f)
+        h, w = f.shape[-2:]
+        attn = torch.softmax(f.flatten(2) / enc.log_temp.exp(), -1)
+        gy, gx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        kx, ky = (attn @ gx.reshape(-1, 1))[..., 0], (attn @ gy.reshape(-1, 1))[..., 0]
+        mean = f.mean((2, 3)) * (0.0 if "nomean" in self.variant else 1.0)
+        return enc.out(torch.cat([kx, ky, mean], -1))
+
+    def forward(self, scene: torch.Tensor, wrist: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        t = pool_text(*self.text(self.text.token_ids(texts)))
+        return self.head(torch.cat([self._camera(0, scene, t), self._camera(1, wrist, t), t], -1))
+
+
+def _error_cm(model: nn.Module, inputs, ix: torch.Tensor, y, mu, sd) -> list[float]:
+    """Mean absolute error (cm) per label of `model` on samples `ix`."""
+    pred = torch.cat([model(*inputs(ix[k : k + 256], False)) for k in range(0, len(ix), 256)])
+    return [round(float(v), 2) for v in ((pred * sd + mu - y[ix]).abs() * 100).mean(0)]
+
+
+def probe(args: argparse.Namespace) -> dict:
+    from physai.data import Dataset
+
+    root = Path(tempfile.mkdtemp(prefix="physai-probe-")) / "data"
+    rec = record("tabletop/pick-place", root, args.demos, seed=500, obs=("state", "images"),
+                 privileged=True, image_size=(64, 64), cameras=["scene", "wrist"])
+    ds = Dataset(root)
+    names = json.loads((root / "meta" / "info.json").read_text())["features"]["observation.state"]["names"]
+    cols = [names.index(n) for n in LABELS]
+    n = len(ds)
+    scene = torch.zeros(n, 3, 64, 64, dtype=torch.uint8)
+    wrist = torch.zeros_like(scene)
+    y = torch.zeros(n, len(LABELS))
+    ep = torch.zeros(n, dtype=torch.long)
+    texts = []
+    for i in range(n):
+        x = ds[i]
+        scene[i] = (x["observation.images.scene"] * 255).round().byte()
+        wrist[i] = (x["observation.images.wrist"] * 255).round().byte()
+        y[i], ep[i] = x["observation.state"][cols], x["episode_index"]
+        texts.append(x["task"])
+    mu, sd = y.mean(0), y.std(0)
+    train_ix = (ep < args.train_eps).nonzero()[:, 0]
+    test_ix = (ep >= args.train_eps).nonzero()[:, 0]
+
+    def inputs(ix: torch.Tensor, aug: bool) -> tuple:
+        s, w = scene[ix].float() / 255, wrist[ix].float() / 255
+        if aug:
+            s, w = random_shift(s, 0.06), random_shift(w, 0.06)
+        return s, w, [texts[j] for j in ix]
+
+    out: dict = {"data": rec}
+    for variant in args.variants.split(","):
+        torch.manual_seed(0)
+        model = _Probe(variant)
+        opt = torch.optim.AdamW(model.parameters(), 3e-4)
+        t0, steps = time.perf_counter(), 0
+        while time.perf_counter() - t0 < args.seconds:
+            ix = train_ix[torch.randint(len(train_ix), (64,))]
+            loss = ((model(*inputs(ix, "noaug" not in variant)) - (y[ix] - mu) / sd) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+        model.eval()
+        with torch.no_grad():
+            err = {k: _error_cm(model, inputs, ix, y, mu, sd) for k, ix in
+                   (("train_cm", train_ix[:1000]), ("heldout_cm", test_ix))}
+        out[variant] = {"steps": steps, **err}
+        print(variant, out[variant], flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("speed", "probe"))
+    ap.add_argument("--steps", type=int, default=10, help="speed: timed training steps per variant")
+    ap.add_argument("--demos", type=int, default=60, help="probe: privileged demos to record")
+    ap.add_argument("--train-eps", type=int, default=50, help="probe: episodes to train on (rest held out)")
+    ap.add_argument("--seconds", type=float, default=120.0, help="probe: training time per variant")
+    ap.add_argument("--variants", default="base,noaug,film,nomean", help="probe: comma-separated")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    res = speed(args) if args.what == "speed" else probe(args)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
