@@ -32,9 +32,10 @@ def test_waypoint_arm_measured_gain_is_a_function_of_the_measured_pose(stack):
 
 
 def test_stack_expert_hands_off_on_observable_state(stack):
-    """Descend only above the cube with the wrist turned; close only at the grasp point; lift only once
-    the fingers hold the cube (width and cube-at-TCP, not a timer); lower only with the held cube over
-    the bottom cube; open only once it hangs just above it; leave only once the fingers are open."""
+    """Every phase change is decided on the state before acting. Descend only above the cube with the
+    wrist turned; close only at the grasp point; lift only once the fingers hold the cube (width and
+    cube-at-TCP, not a timer); lower only with the held cube over the bottom cube; open only once it
+    hangs just above it; leave only once the fingers are open."""
     obs, _ = stack.reset(seed=7)
     ex = stack.expert()
     ex.reset()
@@ -49,14 +50,14 @@ def test_stack_expert_hands_off_on_observable_state(stack):
         if step == (0, 1):
             above = ex.grasp_point() + [0, 0, ex.CARRY_Z - ex.GRASP_Z]
             assert width > ex.OPENED and ex.ctl.dist(above) < ex.ABOVE
-        elif step == (1, 2):
-            assert ex.ctl.dist(ex.grasp_point()) < ex.AT_GRASP
+        elif step == (1, 2):  # decided on this state: its action already closes
+            assert ex.ctl.dist(ex.grasp_point()) < ex.AT_GRASP and a[6] == 1.0
         elif step == (2, 3):
             assert ex.EMPTY < t.robot.gripper_width() < ex.GRASPED and ex.holding()
         elif step == (4, 5):
             assert np.linalg.norm(ex.place_error()[:2]) < ex.ALIGNED
-        elif step == (5, 6):
-            assert np.linalg.norm(ex.place_error()) < ex.AT_PLACE
+        elif step == (5, 6):  # and its action already opens
+            assert np.linalg.norm(ex.place_error()) < ex.AT_PLACE and a[6] == 0.0
         elif step == (6, 7):
             assert width > ex.OPENED
         if step[0] != step[1]:

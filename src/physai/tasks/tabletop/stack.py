@@ -129,9 +129,10 @@ class StackExpert(Expert):
     (`WaypointArm.measured_gain`): each action removes a fixed fraction of the remaining error, so it is
     a smooth function of the observation. The carry and the descent aim the *held cube* (not the TCP)
     over the bottom cube, so a grasp offset does not become a placement error. A cube that leaves the
-    hand, or falls off, sends it back to the start. (The timer-driven version that steered the
-    commanded pose, which leads the measured one by 2-3 cm and so stops dead while the arm catches up:
-    act 5%, flow 39%, mlp 23%; see docs/BENCHMARKS.md.)
+    hand, or falls off, sends it back to the start. Each phase change is decided on the state *before*
+    acting, so a state always gets the action of the phase it shows. (The timer-driven version that
+    steered the commanded pose, which leads the measured one by 2-3 cm and so stops dead while the arm
+    catches up: act 5%, flow 39%, mlp 23%; see docs/BENCHMARKS.md.)
     """
 
     GAIN = 0.4  # fraction of the measured TCP error each action removes (see `WaypointArm.measured_gain`)
@@ -185,48 +186,53 @@ class StackExpert(Expert):
         err = self.place_error()
         return float(np.linalg.norm(err[:2])) < 0.015 and abs(err[2] - self.GAP) < 0.005
 
+    def _done(self, tcp: np.ndarray, quat: np.ndarray) -> bool:
+        """Whether the current state ends phase `phase`."""
+        t: Stack = self.task  # type: ignore[assignment]
+        C, width = self.ctl, t.robot.gripper_width()
+        g = self.grasp_point()
+        if self.phase == 0:  # above the cube, wrist turned, fingers open
+            turned = float(np.linalg.norm(quat_error(self.grasp_quat(), quat))) < self.YAW_OK
+            above = np.array([g[0], g[1], self.CARRY_Z])
+            return C.dist(above) < self.ABOVE and turned and width > self.OPENED
+        if self.phase == 1:  # at the grasp point
+            return C.dist(g) < self.AT_GRASP
+        if self.phase == 2:  # the fingers hold it
+            return self.holding()
+        if self.phase == 3:  # lifted
+            return tcp[2] > self.CARRY_Z - 0.02
+        if self.phase == 4:  # the held cube over the bottom cube
+            return float(np.linalg.norm(self.place_error()[:2])) < self.ALIGNED
+        if self.phase == 5:  # it hangs just above the bottom cube
+            return float(np.linalg.norm(self.place_error())) < self.AT_PLACE
+        if self.phase == 6:  # the fingers are open
+            return width > self.OPENED
+        return False
+
     def act(self, obs: dict) -> np.ndarray:
         t: Stack = self.task  # type: ignore[assignment]
         C = self.ctl
         tcp, quat = C.arm.tcp_pose()
-        width = t.robot.gripper_width()
-        if 3 <= self.phase <= 5 and not self.holding():
-            self.phase = 0  # the cube slipped out: start over from above it
-        if self.phase == 7 and not self.stacked():
-            self.phase = 0  # it fell off: start over
+        if ((self.phase == 2 and t.robot.gripper_width() < self.EMPTY)
+                or (3 <= self.phase <= 5 and not self.holding()) or (self.phase == 7 and not self.stacked())):
+            self.phase = 0  # closed on nothing, the cube slipped out, or it fell off: start over
+        while self.phase < 7 and self._done(tcp, quat):  # decide on this state, then act
+            self.phase += 1
         g = self.grasp_point()
         if self.phase == 0:  # above the top cube, wrist turned to its faces
-            q = self.grasp_quat()
-            dest = np.array([g[0], g[1], self.CARRY_Z])
-            a = C.action(dest, q, 0.0)
-            turned = float(np.linalg.norm(quat_error(q, quat))) < self.YAW_OK
-            nxt = C.dist(dest) < self.ABOVE and turned and width > self.OPENED
-        elif self.phase == 1:  # straight down around it
-            a = C.action(g, self.grasp_quat(), 0.0, max_lin=0.03)
-            nxt = C.dist(g) < self.AT_GRASP
-        elif self.phase == 2:  # close until the fingers hold it
-            a = C.action(g, self.grasp_quat(), 1.0)
-            nxt = self.holding()
-            if width < self.EMPTY:  # closed on nothing: open and start over
-                self.phase = 0
-        elif self.phase == 3:  # lift straight up
-            a = C.action(np.array([tcp[0], tcp[1], self.CARRY_Z]), None, 1.0, max_lin=0.03)
-            nxt = C.tcp_z() > self.CARRY_Z - 0.02
-        elif self.phase == 4:  # carry the held cube over the bottom cube
+            return C.action(np.array([g[0], g[1], self.CARRY_Z]), self.grasp_quat(), 0.0)
+        if self.phase == 1:  # straight down around it
+            return C.action(g, self.grasp_quat(), 0.0, max_lin=0.03)
+        if self.phase == 2:  # close until the fingers hold it
+            return C.action(g, self.grasp_quat(), 1.0)
+        if self.phase == 3:  # lift straight up
+            return C.action(np.array([tcp[0], tcp[1], self.CARRY_Z]), None, 1.0, max_lin=0.03)
+        if self.phase == 4:  # carry the held cube over the bottom cube
             err = self.place_error()
-            a = C.action(np.array([tcp[0] + err[0], tcp[1] + err[1], self.CARRY_Z]), None, 1.0,
-                         max_lin=0.035)
-            nxt = float(np.linalg.norm(err[:2])) < self.ALIGNED
-        elif self.phase == 5:  # lower it until it hangs just above the bottom cube
-            err = self.place_error()
-            a = C.action(tcp + err, None, 1.0, max_lin=0.025)
-            nxt = float(np.linalg.norm(err)) < self.AT_PLACE
-        elif self.phase == 6:  # let go: open in place
-            a = C.action(tcp, None, 0.0)
-            nxt = width > self.OPENED
-        else:  # back up
-            a = C.action(np.array([tcp[0], tcp[1], self.CARRY_Z]), None, 0.0, max_lin=0.03)
-            nxt = False
-        if nxt:
-            self.phase += 1
-        return a
+            return C.action(np.array([tcp[0] + err[0], tcp[1] + err[1], self.CARRY_Z]), None, 1.0,
+                            max_lin=0.035)
+        if self.phase == 5:  # lower it until it hangs just above the bottom cube
+            return C.action(tcp + self.place_error(), None, 1.0, max_lin=0.025)
+        if self.phase == 6:  # let go: open in place
+            return C.action(tcp, None, 0.0)
+        return C.action(np.array([tcp[0], tcp[1], self.CARRY_Z]), None, 0.0, max_lin=0.03)  # back up
