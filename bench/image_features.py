@@ -9,7 +9,11 @@ x, y, tray x, y) on the first `--train-eps` episodes and reports the mean absolu
 training scenes and on the held-out episodes.
 
     .venv/bin/python bench/image_features.py speed
-    .venv/bin/python bench/image_features.py probe --seconds 120 --variants base,noaug,film,nomean
+    .venv/bin/python bench/image_features.py probe --seconds 120 \
+        --variants base,noaug,film,nomean,rel,rel_wristonly
+
+Variant names combine: noaug (no random shift), film (instruction as FiLM on the conv features),
+nomean (keypoints only, no channel means), rel (labels relative to the gripper), wristonly.
 """
 
 from __future__ import annotations
@@ -102,7 +106,8 @@ class _Probe(nn.Module):
 
     def forward(self, scene: torch.Tensor, wrist: torch.Tensor, texts: list[str]) -> torch.Tensor:
         t = pool_text(*self.text(self.text.token_ids(texts)))
-        return self.head(torch.cat([self._camera(0, scene, t), self._camera(1, wrist, t), t], -1))
+        sc = self._camera(0, scene, t) * (0.0 if "wristonly" in self.variant else 1.0)
+        return self.head(torch.cat([sc, self._camera(1, wrist, t), t], -1))
 
 
 def _error_cm(model: nn.Module, inputs, ix: torch.Tensor, y, mu, sd) -> list[float]:
@@ -125,14 +130,15 @@ def probe(args: argparse.Namespace) -> dict:
     wrist = torch.zeros_like(scene)
     y = torch.zeros(n, len(LABELS))
     ep = torch.zeros(n, dtype=torch.long)
+    tcp_xy = torch.zeros(n, 2)
     texts = []
     for i in range(n):
         x = ds[i]
         scene[i] = (x["observation.images.scene"] * 255).round().byte()
         wrist[i] = (x["observation.images.wrist"] * 255).round().byte()
         y[i], ep[i] = x["observation.state"][cols], x["episode_index"]
+        tcp_xy[i] = x["observation.state"][[names.index("ee.pos.x"), names.index("ee.pos.y")]]
         texts.append(x["task"])
-    mu, sd = y.mean(0), y.std(0)
     train_ix = (ep < args.train_eps).nonzero()[:, 0]
     test_ix = (ep >= args.train_eps).nonzero()[:, 0]
 
@@ -143,7 +149,11 @@ def probe(args: argparse.Namespace) -> dict:
         return s, w, [texts[j] for j in ix]
 
     out: dict = {"data": rec}
+    absolute = y.clone()
     for variant in args.variants.split(","):
+        # 'rel': labels relative to the gripper (TCP x, y from proprioception), what a reach needs
+        y = absolute - tcp_xy.repeat(1, 2) if "rel" in variant else absolute
+        mu, sd = y.mean(0), y.std(0)
         torch.manual_seed(0)
         model = _Probe(variant)
         opt = torch.optim.AdamW(model.parameters(), 3e-4)
