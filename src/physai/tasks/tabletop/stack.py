@@ -129,7 +129,8 @@ class StackExpert(Expert):
     (`WaypointArm.measured_gain`): each action removes a fixed fraction of the remaining error, so it is
     a smooth function of the observation. The carry and the descent aim the *held cube* (not the TCP)
     over the bottom cube, so a grasp offset does not become a placement error. A cube that leaves the
-    hand, or falls off, sends it back to the start. Each phase change is decided on the state *before*
+    hand, or falls off, sends it back to the start. The fingers open while the held cube is still being
+    lowered, `DROP` above its place (see there). Each phase change is decided on the state *before*
     acting, so a state always gets the action of the phase it shows. (The timer-driven version that
     steered the commanded pose, which leads the measured one by 2-3 cm and so stops dead while the arm
     catches up: act 5%, flow 39%, mlp 23%; see docs/BENCHMARKS.md.)
@@ -147,7 +148,10 @@ class StackExpert(Expert):
     ABOVE = 0.012  # m: TCP distance to the point above the top cube that starts the descent
     AT_GRASP = 0.008  # m: TCP distance to the grasp point that starts closing
     ALIGNED = 0.006  # m: horizontal error of the held cube over the bottom cube that ends the carry
-    AT_PLACE = 0.005  # m: held-cube distance to its place above the bottom cube that starts opening
+    DROP = 0.02  # m: height of the held cube above its place (itself `GAP` above the bottom cube) at
+    # which the fingers open while still lowering: episodes end at the first successful step, so opening
+    # only once the cube rests there would leave one 'open' frame per demo after many near-identical
+    # 'hold' frames, which a policy does not learn (it holds the placed cube forever)
     YAW_OK = 0.05  # rad: wrist heading error that allows the descent
 
     def __init__(self, task: Stack) -> None:
@@ -203,8 +207,9 @@ class StackExpert(Expert):
             return tcp[2] > self.CARRY_Z - 0.02
         if self.phase == 4:  # the held cube over the bottom cube
             return float(np.linalg.norm(self.place_error()[:2])) < self.ALIGNED
-        if self.phase == 5:  # it hangs just above the bottom cube
-            return float(np.linalg.norm(self.place_error())) < self.AT_PLACE
+        if self.phase == 5:  # it hangs over the bottom cube, low enough to let go
+            err = self.place_error()
+            return float(np.linalg.norm(err[:2])) < self.ALIGNED and -err[2] < self.DROP
         if self.phase == 6:  # the fingers are open
             return width > self.OPENED
         return False
@@ -233,6 +238,6 @@ class StackExpert(Expert):
                             max_lin=0.035)
         if self.phase == 5:  # lower it until it hangs just above the bottom cube
             return C.action(tcp + self.place_error(), None, 1.0, max_lin=0.025)
-        if self.phase == 6:  # let go: open in place
-            return C.action(tcp, None, 0.0)
+        if self.phase == 6:  # let go while still lowering
+            return C.action(tcp + self.place_error(), None, 0.0, max_lin=0.025)
         return C.action(np.array([tcp[0], tcp[1], self.CARRY_Z]), None, 0.0, max_lin=0.03)  # back up
