@@ -142,8 +142,8 @@ class HandoverExpert(Expert):
     """Left: reach down onto the bar's left end, close, lift it to the exchange point turned along y,
     hold it there until the right hand has closed on the other end, open, back off. Right: wait above
     its side until the left hand presents the bar, reach down onto the bar's right end, close, hold
-    until the left fingers are open, carry the bar down towards the zone, let go of it a few cm above
-    the table while still lowering, back up.
+    until the left fingers are open, carry the bar down towards the zone, let go of it while still
+    lowering it, once it is below `DROP` (8 cm) over its resting height, back up.
 
     Written to be imitated from the state observation, like `PackMouseExpert`: every phase change is
     decided by what the state shows (gripper widths, TCP and bar poses) -- no wait timers, no target
