@@ -65,6 +65,21 @@ def test_keypoint_encoder_follows_a_moving_blob():
     assert xs[0] < -0.6 and abs(xs[1]) < 0.2 and xs[2] > 0.6, xs  # left, centre, right in [-1, 1]
 
 
+def test_act_image_checkpoint_from_before_keypoints_loads_as_grid(tiny_img_ds, small, tmp_path):
+    import json
+
+    pol, cache = _build("act", tiny_img_ds, {**small["act"], "image_features": "grid"})
+    pol.eval().save(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    for k in ("image_features", "image_shift"):  # written before these options existed
+        doc["config"].pop(k)
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    old = load_policy(tmp_path / "old")
+    assert old.config.image_features == "grid" and old.config.image_shift == 0.0
+    batch = cache.batch(torch.arange(3))
+    assert torch.equal(old.predict_chunk(batch), pol.predict_chunk(batch))
+
+
 def _instruction_dataset() -> InMemoryDataset:
     """Same states in every episode; the instruction alone says whether to move left or right."""
     t = np.linspace(0, 1, 20, dtype=np.float32)[:, None]

@@ -31,6 +31,12 @@ def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
 
+def conv_gn(c_in: int, c_out: int, kernel: int, stride: int) -> list[nn.Module]:
+    """Conv (same padding) + GroupNorm(8) + GELU, as a list to splice into an `nn.Sequential`."""
+    conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2)
+    return [conv, nn.GroupNorm(8, c_out), nn.GELU()]
+
+
 class ImageEncoder(nn.Module):
     """A small conv net for one camera: float (B, 3, H, W) in [0, 1] -> an 8x-downsampled token grid."""
 
@@ -38,15 +44,9 @@ class ImageEncoder(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(3, c, 5, stride=2, padding=2),
-            nn.GroupNorm(8, c),
-            nn.GELU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
-            nn.GroupNorm(8, 2 * c),
-            nn.GELU(),
-            nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1),
-            nn.GroupNorm(8, 2 * c),
-            nn.GELU(),
+            *conv_gn(3, c, 5, 2),
+            *conv_gn(c, 2 * c, 3, 2),
+            *conv_gn(2 * c, 2 * c, 3, 2),
             nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1),
         )
         self.to_token = nn.Linear(2 * c, d_out)
@@ -69,16 +69,7 @@ class KeypointEncoder(nn.Module):
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(3, c, 5, stride=2, padding=2),
-            nn.GroupNorm(8, c),
-            nn.GELU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1),
-            nn.GroupNorm(8, c),
-            nn.GELU(),
-            nn.Conv2d(c, c, 3, stride=1, padding=1),
-            nn.GroupNorm(8, c),
-            nn.GELU(),
-            nn.Conv2d(c, keypoints, 1),
+            *conv_gn(3, c, 5, 2), *conv_gn(c, c, 3, 2), *conv_gn(c, c, 3, 1), nn.Conv2d(c, keypoints, 1)
         )
         self.log_temp = nn.Parameter(torch.zeros(()))
         self.out = nn.Linear(3 * keypoints, d_out)

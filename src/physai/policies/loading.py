@@ -64,7 +64,14 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     try:
         names = {f.name for f in dataclasses.fields(cls.config_cls)}
         cfg_doc = dict(doc["config"])
-        for key, old in (("angle_features", False), ("exclude_state", None)):  # pre-features checkpoints
+        # fields newer than a checkpoint take the value that reproduces the old model
+        legacy = (
+            ("angle_features", False),
+            ("exclude_state", None),
+            ("image_features", "grid"),
+            ("image_shift", 0.0),
+        )
+        for key, old in legacy:
             if key in names:
                 cfg_doc.setdefault(key, old)
         unknown = sorted(set(cfg_doc) - names)
