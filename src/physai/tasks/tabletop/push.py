@@ -1,4 +1,4 @@
-"""`tabletop/push`: push the named object into the marked zone (without picking it up)."""
+"""`tabletop/push`: push the named object into the marked zone with the closed gripper."""
 
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ from physai.tasks.tabletop.common import (
     build_table_and_objects,
     object_joint,
     park_all,
-    quat_yaw,
     sample_positions,
 )
 
 # low objects only: the tall cylinder and block tip over under a flat pusher
 PUSHABLE = tuple(k for k in OBJECTS if k.name in ("red cube", "yellow puck"))
 ZONE_HALF = 0.05
-PUSH_Z = TABLE_Z + 0.03  # TCP height while pushing: pad tips ~1 cm above the table (no table drag)
+PUSH_Z = TABLE_Z + 0.025  # TCP height while pushing: pad tips ~5 mm above the table
 
 
 @dataclass
@@ -114,119 +113,64 @@ class Push(Task):
 
 
 class PushExpert(Expert):
-    """Fingers part-open across the push line behind the object, then push it along the line to the zone.
+    """Closed gripper behind the object on the line to the zone centre, then push along that line.
 
-    The pusher is the two finger pads side by side, 3.2 cm apart (`GRIP`), their 3.6 cm long faces along
-    the push line: the object's back edge settles into the gap between the two prongs, which keeps it
-    centred (a flat pusher lets a puck roll off its face; this one holds pushes 3 cm off the line,
-    where the flat broad pad face loses the object from 2.5 cm).
-
-    Written to be imitated from the state observation, like `PackMouseExpert`: the action is a function
-    of the current state alone (TCP, object and zone poses, wrist heading) -- no phase counter, no
-    remembered retreat point -- and it steers the *measured* TCP (`WaypointArm.measured_gain`), so a
-    policy that sees the same state can learn the same action. Every step it picks one of three modes
-    from that state:
-
-    - done (`object_placed`): the object is near the zone centre -> lift straight up, clear of it;
-    - push (`in_push_pose`): the TCP is low, behind the object near the push line -> advance along the
-      line through the object towards the zone (slower the further off the line), re-centring on it;
-    - otherwise reach the point behind the object down a funnel (`_funnel`: the height above that point
-      shrinks with the horizontal distance to it), so it lines up while high and descends as it closes
-      in; when the object slipped off the pusher it rises first (`_lift_first`) and comes round again.
-    (The phase-memory version that steered the commanded pose: see docs/BENCHMARKS.md.)
+    The push line is re-aimed every step; if the object drifts off the pusher the expert lifts,
+    goes behind it again and resumes. It stops (backs off) once the object is near the zone centre.
     """
 
-    GAIN = 0.45  # fraction of the measured TCP error each reaching action removes (`measured_gain`):
-    # low enough that the arm, which lags its command, settles on the funnel without overshoot (0.8: 2.7 cm)
-    PUSH_GAIN = 0.8  # the same while pushing: firm re-centring behind the object
-    GRIP = 0.6  # gripper closure while pushing (0 open, 1 closed): the pads 3.2 cm apart
-    STANDOFF = 0.035  # m between the object's edge and the TCP at the start of a push
-    LATERAL = 0.03  # m: sideways TCP offset from the push line beyond which the push is lost
-    ALIGN = 0.025  # m: sideways offset at which the push stops advancing (only re-centres)
-    LOW = 0.012  # m: TCP at most this far above PUSH_Z counts as low enough to push
-    DONE = 0.012  # m: object centre this close to the zone centre -> stop pushing
-    SLOPE = 3.0  # funnel: m of height above the point behind the object per m of horizontal distance
-    TOP = 0.3  # m: the funnel's highest point above PUSH_Z
-    SPEED = 0.008  # m per control step while pushing (the push target leads the TCP by SPEED / PUSH_GAIN)
-    TURN_BIAS = 0.3  # rad: of the two equivalent wrist headings take the one nearer the wrist's heading
-    # plus this, so from home a push along +-y (the commonest) turns the same way every time
+    STANDOFF = 0.035  # m between the object's edge and the TCP before the push
 
     def __init__(self, task: Push) -> None:
         super().__init__(task)
-        self.ctl = WaypointArm(task.robot, measured_gain=self.GAIN)
-        self.push_ctl = WaypointArm(task.robot, measured_gain=self.PUSH_GAIN)
+        self.ctl = WaypointArm(task.robot)
 
     def reset(self) -> None:
         self.ctl.reset()
-        self.push_ctl.reset()
-        self.home_yaw = quat_yaw(self.ctl.home_quat)
-
-    # ------------------------------------------------------------ what the state shows
-    def _line(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """Object position, unit push direction (object -> zone centre, xy) and the distance to go."""
-        t: Push = self.task  # type: ignore[assignment]
-        obj = t.object_pose()[:3]
-        to_zone = t.zone_pos()[:2] - obj[:2]
-        dist = float(np.linalg.norm(to_zone))
-        return obj, to_zone / max(dist, 1e-6), dist
-
-    def _radius(self) -> float:
-        k = self.task.target  # type: ignore[attr-defined]
-        return max(k.size[0], k.size[1] if len(k.size) > 2 else 0.0)
-
-    def tcp_on_line(self) -> tuple[float, float]:
-        """The TCP's offset from the object along the push line (negative = behind) and across it."""
-        obj, d, _ = self._line()
-        rel = self.ctl.arm.tcp_pose()[0][:2] - obj[:2]
-        return float(rel @ d), float(abs(rel[0] * d[1] - rel[1] * d[0]))
-
-    def object_placed(self) -> bool:
-        """The object's centre is near the zone's centre: stop pushing."""
-        return self._line()[2] < self.DONE
-
-    def in_push_pose(self) -> bool:
-        """The TCP is low, behind the object (between the start point and the object's edge) and near the
-        push line: pushing moves the object towards the zone."""
-        r = self._radius()
-        along, lateral = self.tcp_on_line()
-        low = self.ctl.tcp_z() < PUSH_Z + self.LOW
-        return low and lateral < self.LATERAL and -(r + self.STANDOFF + 0.01) < along < -r * 0.5
-
-    def _funnel(self, dest: np.ndarray, tcp: np.ndarray) -> np.ndarray:
-        """`dest` raised by SLOPE times the TCP's horizontal distance from it (at most TOP)."""
-        h = float(np.hypot(*(dest[:2] - tcp[:2])))
-        return dest + [0.0, 0.0, min(self.TOP, self.SLOPE * h)]
-
-    @staticmethod
-    def _lift_first(goal: np.ndarray, tcp: np.ndarray) -> np.ndarray:
-        """`goal` with the horizontal move held back while the TCP is well below it (rise, then move)."""
-        below = goal[2] - tcp[2]
-        f = float(np.clip(1.0 - (below - 0.01) / 0.04, 0.0, 1.0))
-        out = goal.copy()
-        out[:2] = tcp[:2] + f * (goal[:2] - tcp[:2])
-        return out
-
-    def _wrist(self, d: np.ndarray) -> np.ndarray:
-        """Pointing down with the closing axis across the push line (at home it is world -y, so the
-        heading is the push direction's); the pads are symmetric, so of the two such headings the one
-        nearer the wrist's current heading (+ TURN_BIAS): the wrist never turns more than ~90 degrees."""
-        want = float(np.arctan2(d[1], d[0]))
-        hand = quat_yaw(self.ctl.arm.tcp_pose()[1]) - self.home_yaw
-        return self.ctl.down_quat(want + np.pi * np.round((hand + self.TURN_BIAS - want) / np.pi))
+        self.phase = 0
 
     def act(self, obs: dict) -> np.ndarray:
-        obj, d, dist = self._line()
-        q = self._wrist(d)
+        t: Push = self.task  # type: ignore[assignment]
+        obj = t.object_pose()[:3]
+        zone = t.zone_pos()
+        to_zone = zone[:2] - obj[:2]
+        dist = float(np.linalg.norm(to_zone))
+        d = to_zone / max(dist, 1e-6)
+        radius = max(t.target.size[0], t.target.size[1] if len(t.target.size) > 2 else 0.0)
+        behind = obj[:2] - d * (radius + self.STANDOFF)
+        q = self.ctl.down_quat(float(np.arctan2(d[1], d[0])))  # pads' broad faces across the push line
         tcp = self.ctl.arm.tcp_pose()[0]
-        if self.object_placed():  # done: straight up, clear of the object (or hold where it is, if higher)
-            up = np.array([tcp[0], tcp[1], max(float(tcp[2]), PUSH_Z + 0.1)])
-            return self.ctl.action(up, q, self.GRIP, max_lin=0.02)
-        if self.in_push_pose():  # advance along the line through the object towards the zone
-            along, lateral = self.tcp_on_line()
-            # forward only as far as the pusher is centred behind the object; always back onto the line
-            step = min(self.SPEED / self.PUSH_GAIN, max(dist, 0.004)) * max(0.0, 1.0 - lateral / self.ALIGN)
-            goal = obj[:2] + d * (along + step)
-            return self.push_ctl.action(np.array([goal[0], goal[1], PUSH_Z]), q, self.GRIP, max_lin=0.03)
-        behind = obj[:2] - d * (self._radius() + self.STANDOFF)
-        goal = self._lift_first(self._funnel(np.array([behind[0], behind[1], PUSH_Z]), tcp), tcp)
-        return self.ctl.action(goal, q, self.GRIP)
+        rel = tcp[:2] - obj[:2]
+        lateral = float(abs(rel[0] * d[1] - rel[1] * d[0]))
+        along = float(rel @ d)
+        if dist < 0.012 or (self.phase == 3 and t.in_zone(obj, margin=0.02) and dist < 0.02):
+            self.phase = 3
+        elif self.phase == 3:
+            self.phase = 0  # it slid out of the zone after all: push again
+        if self.phase == 0:  # above the point behind the object
+            goal = np.array([behind[0], behind[1], PUSH_Z + 0.08])
+            a = self.ctl.action(goal, q, 1.0)
+            if self.ctl.dist(goal) < 0.015:
+                self.phase = 1
+        elif self.phase == 1:  # down beside the table top
+            goal = np.array([behind[0], behind[1], PUSH_Z])
+            a = self.ctl.action(goal, q, 1.0, max_lin=0.025)
+            if self.ctl.dist(goal) < 0.01:
+                self.phase = 2
+        elif self.phase == 2:  # push through the object towards the zone centre
+            if lateral > 0.018 or along > -radius * 0.5:
+                self.phase, self.retreat_from = 4, tcp[:2] - d * 0.04  # lost it: back off, go round again
+                return self.ctl.action(np.array([*self.retreat_from, PUSH_Z]), q, 1.0, max_lin=0.02)
+            # advance along the line through the object towards the zone, removing any sideways offset
+            step = min(0.015, max(dist, 0.004))
+            goal2 = obj[:2] + d * (along + step)
+            a = self.ctl.action(np.array([goal2[0], goal2[1], PUSH_Z]), q, 1.0, max_lin=0.03)
+        elif self.phase == 4:  # back away from the object at table height, then up and round again
+            goal = np.array([*self.retreat_from, PUSH_Z])
+            a = self.ctl.action(goal, q, 1.0, max_lin=0.02)
+            if self.ctl.dist(goal) < 0.01:
+                self.phase = 0
+        else:  # done: back off and up
+            goal = np.array([tcp[0] - d[0] * 0.02, tcp[1] - d[1] * 0.02, PUSH_Z + 0.1])
+            a = self.ctl.action(goal, q, 1.0, max_lin=0.02)
+        return a
