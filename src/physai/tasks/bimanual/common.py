@@ -52,33 +52,9 @@ def pads_on(data: mujoco.MjData, arm: Arm7, geoms: set[int], pairs: list[list[in
     return len(hit)
 
 
-class Steer(WaypointArm):
-    """`WaypointArm` steering the *commanded* TCP pose when the arm exposes it (no overshoot).
-
-    With `measured_gain` set it steers the *measured* TCP pose instead: each action is that fraction of
-    the remaining error (clipped to the speed limits), so the action is a smooth function of what the
-    state observation shows (a policy can imitate it) rather than of the hidden commanded pose, whose
-    lead makes the commanded steering stop dead while the arm is still catching up.
-    """
-
-    def __init__(self, arm: Arm7, max_lin: float = 0.04, max_rot: float = 0.2, gain: float = 1.0,
-                 measured_gain: float | None = None) -> None:
-        super().__init__(arm, max_lin, max_rot, gain)
-        self.measured_gain = measured_gain
-
-    def action(self, pos: np.ndarray, quat: np.ndarray | None, grip: float,
-               max_lin: float | None = None) -> np.ndarray:
-        if self.measured_gain is not None:
-            tw = self.arm.twist_to(pos, quat) * self.measured_gain
-        else:
-            twist_fn = getattr(self.arm, "command_twist_to", self.arm.twist_to)
-            tw = twist_fn(pos, quat) * self.gain
-        lin = max_lin or self.max_lin
-        n = np.linalg.norm(tw[:3])
-        if n > lin:
-            tw[:3] *= lin / n
-        tw[3:] = np.clip(tw[3:], -self.max_rot, self.max_rot)
-        return np.concatenate([tw, [grip]]).astype(np.float32)
+Steer = WaypointArm
+"""What the bimanual experts steer each arm with: `WaypointArm` (commanded TCP pose by default, the
+measured one with `measured_gain`; see its docstring)."""
 
 
 def two_arm_steer(robot: Bimanual, measured_gain: float | None = None) -> tuple[Steer, Steer]:

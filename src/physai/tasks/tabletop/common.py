@@ -125,7 +125,8 @@ class WaypointArm:
         if self.measured_gain is not None:
             tw = self.arm.twist_to(pos, quat) * self.measured_gain
         else:
-            tw = self.arm.command_twist_to(pos, quat) * self.gain
+            twist_fn = getattr(self.arm, "command_twist_to", self.arm.twist_to)  # arms without one: measured
+            tw = twist_fn(pos, quat) * self.gain
         lin = max_lin or self.max_lin
         n = np.linalg.norm(tw[:3])
         if n > lin:
