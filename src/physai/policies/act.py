@@ -102,13 +102,16 @@ class ACTPolicy(Policy):
         self.state_in = nn.Linear(self.state_in_dim(), d)
         self.tactile_in = nn.Linear(s.tactile_dim, d) if s.tactile_dim else None
         self.latent_in = nn.Linear(config.latent_dim, d)
-        text = config.use_instruction
-        self.text = HashedTextEncoder(d, config.text_buckets, config.text_max_tokens) if text else None
-        n_fixed = 2 + (1 if s.tactile_dim else 0) + (1 if config.use_instruction else 0)
+        self.text = (
+            HashedTextEncoder(d, config.text_buckets, config.text_max_tokens)
+            if config.use_instruction
+            else None
+        )
+        n_fixed = 2 + (1 if s.tactile_dim else 0) + (1 if self.text is not None else 0)
         self.fixed_pos = nn.Parameter(torch.randn(n_fixed, d) * 0.02)
-        grid = config.image_features == "grid"
-        self.cams = nn.ModuleList([ImageEncoder(d) if grid else KeypointEncoder(d) for _ in s.cameras])
-        n_img = (conv_grid(s.image_size) if grid else 1) if s.cameras else 0
+        self.grid = config.image_features == "grid"
+        self.cams = nn.ModuleList([ImageEncoder(d) if self.grid else KeypointEncoder(d) for _ in s.cameras])
+        n_img = (conv_grid(s.image_size) if self.grid else 1) if s.cameras else 0
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
         dec = nn.TransformerDecoderLayer(
@@ -147,9 +150,8 @@ class ACTPolicy(Policy):
             toks.append(pool_text(*self.text(ids)))  # one pooled instruction token
         x = torch.stack(toks, dim=1) + self.fixed_pos
         if self.cams:
-            grid = self.config.image_features == "grid"
             imgs = [
-                (enc.tokens(img) if grid else enc(img)[:, None]) + self.img_pos[i]
+                (enc.tokens(img) if self.grid else enc(img)[:, None]) + self.img_pos[i]
                 for i, (enc, img) in enumerate(zip(self.cams, nb["images"], strict=True))
             ]
             x = torch.cat([x, *imgs], dim=1)
