@@ -44,7 +44,10 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
     roots = []
     for task in tasks:
         root = runs / task.replace("/", "__")
-        results["data"][task] = record(task, root, args.demos, obs=("state", "instruction"))
+        if (root / "meta" / "info.json").exists():  # same --runs folder: reuse the recorded demos
+            results["data"][task] = {"reused": str(root)}
+        else:
+            results["data"][task] = record(task, root, args.demos, obs=("state", "instruction"))
         roots.append(root)
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
