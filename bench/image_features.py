@@ -139,8 +139,7 @@ def probe(args: argparse.Namespace) -> dict:
         y[i], ep[i] = x["observation.state"][cols], x["episode_index"]
         tcp_xy[i] = x["observation.state"][[names.index("ee.pos.x"), names.index("ee.pos.y")]]
         texts.append(x["task"])
-    train_ix = (ep < args.train_eps).nonzero()[:, 0]
-    test_ix = (ep >= args.train_eps).nonzero()[:, 0]
+    test_ix = (ep >= args.demos - args.heldout).nonzero()[:, 0]  # the same held-out scenes for every size
 
     def inputs(ix: torch.Tensor, aug: bool) -> tuple:
         s, w = scene[ix].float() / 255, wrist[ix].float() / 255
@@ -150,7 +149,12 @@ def probe(args: argparse.Namespace) -> dict:
 
     out: dict = {"data": rec}
     absolute = y.clone()
-    for variant in args.variants.split(","):
+    sizes = [int(k) for k in str(args.train_eps).split(",")]
+    for variant, n_train in [(v, k) for k in sizes for v in args.variants.split(",")]:
+        if n_train > args.demos - args.heldout:
+            raise SystemExit(f"--train-eps {n_train} overlaps the {args.heldout} held-out episodes "
+                             f"of --demos {args.demos}")
+        train_ix = (ep < n_train).nonzero()[:, 0]
         # 'rel': labels relative to the gripper (TCP x, y from proprioception), what a reach needs
         y = absolute - tcp_xy.repeat(1, 2) if "rel" in variant else absolute
         mu, sd = y.mean(0), y.std(0)
@@ -169,8 +173,8 @@ def probe(args: argparse.Namespace) -> dict:
         with torch.no_grad():
             err = {k: _error_cm(model, inputs, ix, y, mu, sd) for k, ix in
                    (("train_cm", train_ix[:1000]), ("heldout_cm", test_ix))}
-        out[variant] = {"steps": steps, **err}
-        print(variant, out[variant], flush=True)
+        out[f"{variant}@{n_train}"] = {"steps": steps, **err}
+        print(variant, n_train, out[f"{variant}@{n_train}"], flush=True)
     return out
 
 
@@ -179,7 +183,8 @@ def main() -> None:
     ap.add_argument("what", choices=("speed", "probe"))
     ap.add_argument("--steps", type=int, default=10, help="speed: timed training steps per variant")
     ap.add_argument("--demos", type=int, default=60, help="probe: privileged demos to record")
-    ap.add_argument("--train-eps", type=int, default=50, help="probe: episodes to train on (rest held out)")
+    ap.add_argument("--train-eps", default="50", help="probe: episodes to train on, comma-separated sizes")
+    ap.add_argument("--heldout", type=int, default=10, help="probe: last episodes held out for the error")
     ap.add_argument("--seconds", type=float, default=120.0, help="probe: training time per variant")
     ap.add_argument("--variants", default="base,noaug,film,nomean", help="probe: comma-separated")
     ap.add_argument("--threads", type=int, default=1)

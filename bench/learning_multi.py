@@ -90,7 +90,10 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
     size = (args.image_size, args.image_size)
     for task in args.tasks.split(","):
         root = runs / task.replace("/", "__") / "data"
-        kw = {"obs": ("state", "images"), "privileged": False, "image_size": size, "cameras": args.cameras}
+        # --privileged-labels: the object state is recorded too, for act's aux_state labels (training only;
+        # the overrides must drop it from the inputs with exclude_state)
+        kw = {"obs": ("state", "images"), "privileged": args.privileged_labels, "image_size": size,
+              "cameras": args.cameras}
         if (root / "meta" / "info.json").exists():  # same --runs folder: reuse the recorded demos
             rec = {"reused": str(root)}
         else:
@@ -140,6 +143,8 @@ def main() -> None:
     ap.add_argument(
         "--overrides", default=None, help='images mode: config changes as JSON: {"act": {"dropout": 0}}'
     )
+    ap.add_argument("--privileged-labels", action="store_true",
+                    help="images mode: record the object state too (labels for act aux_state)")
     ap.add_argument("--cameras", type=lambda s: s.split(","), default=["scene", "wrist"])
     ap.add_argument("--out", default=None)
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")

@@ -69,11 +69,24 @@ class ACTConfig(PolicyConfig):
     """Hash buckets of the instruction encoder (with use_instruction)."""
     text_max_tokens: int = 24
     """Words + bigrams kept per instruction (with use_instruction)."""
+    aux_state: list[str] | None = None
+    """Training-only auxiliary targets: exact names of state elements (e.g. 'target.pos.x') the encoder
+    must also predict (MSE on the normalized values), from a privileged dataset whose object state is
+    dropped from the inputs with `exclude_state`. An image policy learns where things are from the
+    labels instead of from the action loss alone. Never an input; unused at inference."""
+    aux_weight: float = 1.0
+    """Weight of the auxiliary loss (with aux_state)."""
 
     def validate(self) -> None:
         super().validate()
         if self.image_features not in ("keypoints", "grid"):
             raise ConfigError(f"act image_features={self.image_features!r}; use 'keypoints' or 'grid'")
+        bad = [n for n in self.aux_state or [] if not any(x in n for x in (self.exclude_state or []))]
+        if bad:
+            raise ConfigError(
+                f"act aux_state {bad} would also be policy inputs, which makes the auxiliary loss "
+                "trivial; add them (or a prefix such as 'target.') to exclude_state"
+            )
 
 
 def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
@@ -127,6 +140,17 @@ class ACTPolicy(Policy):
         self.queries = nn.Parameter(torch.randn(config.chunk_size, d) * 0.02)
         self.head = nn.Linear(d, s.action_dim)
         self.final_norm = nn.LayerNorm(d)
+        aux = config.aux_state or []
+        missing = [n for n in aux if n not in s.state_names]
+        if missing:
+            raise ConfigError(
+                f"act aux_state {missing} are not in the dataset's observation.state (it ends "
+                f"{s.state_names[-6:]}); record the dataset privileged, or fix the names"
+            )
+        idx = torch.tensor([s.state_names.index(n) for n in aux], dtype=torch.long)
+        self.register_buffer("aux_idx", idx, persistent=False)
+        head = [nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(aux))]
+        self.aux_head = nn.Sequential(*head) if aux else None
         if config.use_vae:
             self.vae_cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
             self.vae_state = nn.Linear(self.state_in_dim(), d)
@@ -157,7 +181,7 @@ class ACTPolicy(Policy):
             x = torch.cat([x, *imgs], dim=1)
         memory = self.encoder(x)
         q = self.queries.expand(x.shape[0], -1, -1)
-        return self.head(self.final_norm(self.decoder(q, memory)))
+        return self.head(self.final_norm(self.decoder(q, memory))), memory
 
     def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
         b = nb["state"].shape[0]
@@ -182,11 +206,16 @@ class ACTPolicy(Policy):
         else:
             z = torch.zeros(b, self.config.latent_dim, device=act.device)
             kl = torch.zeros((), device=act.device)
-        pred = self._decode(nb, z)
+        pred, memory = self._decode(nb, z)
         l1 = masked_mean((pred - act).abs(), pad)
         loss = l1 + self.config.kl_weight * kl
-        return loss, {"l1": float(l1.detach()), "kl": float(kl.detach())}
+        info = {"l1": float(l1.detach()), "kl": float(kl.detach())}
+        if self.aux_head is not None:
+            aux = ((self.aux_head(memory.mean(1)) - nb["state_normed"][:, self.aux_idx]) ** 2).mean()
+            loss = loss + self.config.aux_weight * aux
+            info["aux"] = float(aux.detach())
+        return loss, info
 
     def sample(self, nb: dict) -> torch.Tensor:
         z = torch.zeros(nb["state"].shape[0], self.config.latent_dim, device=nb["state"].device)
-        return self._decode(nb, z)
+        return self._decode(nb, z)[0]

@@ -161,9 +161,10 @@ class Policy(nn.Module):
             state = state[:, -1]
         nb: dict[str, Any] = {
             "e": e,
-            "state": self.state_feats[e](state, self.state_norm[e](state)),
             "batch_size": state.shape[0],
         }
+        nb["state_normed"] = self.state_norm[e](state)  # every element, dropped ones too (labels)
+        nb["state"] = self.state_feats[e](state, nb["state_normed"])
         imgs = []
         for cam in spec.cameras:
             img = torch.as_tensor(batch[IMAGE_PREFIX + cam], device=dev)

@@ -41,6 +41,9 @@ class StateFeatures(nn.Module):
         super().__init__()
         keep = [i for i, n in enumerate(names) if not any(x in n for x in (exclude or []))]
         quats, yaws = heading_sources(names) if angles else ([], [])
+        kept = set(keep)  # an excluded quaternion or yaw gives no heading features either
+        quats = [g for g in quats if all(i in kept for i in g)]
+        yaws = [i for i in yaws if i in kept]
         self.identity = len(keep) == len(names) and not quats and not yaws
         self.register_buffer("keep", torch.tensor(keep, dtype=torch.long), persistent=False)
         self.register_buffer(
