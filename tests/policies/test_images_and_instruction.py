@@ -120,3 +120,60 @@ def test_act_instruction_token_decides_between_tasks(use_instruction, small, tmp
     exp = loaded.export_module(instruction="move right")
     with torch.no_grad():
         assert float(exp(torch.as_tensor(ds.state[5:6]))[0, 0, 0]) < -0.5
+
+
+def _privileged_image_dataset(size: int = 16) -> InMemoryDataset:
+    """The object's x is in the state (privileged) and drawn in the image; the action is to reach it."""
+    rng = np.random.default_rng(0)
+    eps = []
+    for _ in range(6):
+        p = rng.uniform(0, 1, size=24).astype(np.float32)
+        q = rng.normal(size=24).astype(np.float32)
+        img = np.zeros((24, size, size, 3), np.uint8)
+        for k in range(24):
+            x = int(p[k] * (size - 4))
+            img[k, 6:10, x : x + 4] = 255
+        eps.append({"state": np.stack([p, q], 1), "action": (p - 0.5)[:, None] * 2,
+                    "task": "reach", "images": {"front": img}})
+    return InMemoryDataset(eps, robot_type="toy-cam", state_names=["obj.pos.x", "robot.q"])
+
+
+def test_act_aux_state_learns_privileged_labels_from_images_without_reading_them(small):
+    ds = _privileged_image_dataset()
+    over = {**small["act"], "use_vae": False, "image_shift": 0.0,
+            "exclude_state": ["obj."], "aux_state": ["obj.pos.x"]}
+    pol, cache = _build("act", ds, over)
+    auxes = []
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(pol.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        loss, info = pol([cache.batch(torch.randint(len(cache), (32,), generator=gen))])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        auxes.append(info["aux"])
+    assert np.mean(auxes[-10:]) < 0.3 * np.mean(auxes[:5])  # it reads the object's x from the picture
+    pol.eval()
+    batch = cache.batch(torch.arange(8))
+    moved = {**batch, "observation.state": batch["observation.state"].clone()}
+    moved["observation.state"][:, 0] += 5.0  # the privileged column is never an input
+    assert torch.equal(pol.predict_chunk(batch), pol.predict_chunk(moved))
+
+
+def test_act_aux_state_must_be_excluded_from_the_inputs_and_exist(small):
+    from physai.core.errors import ConfigError
+
+    ds = _privileged_image_dataset()
+    with pytest.raises(ConfigError, match=r"obj\.pos\.x.*exclude_state"):
+        _build("act", ds, {**small["act"], "aux_state": ["obj.pos.x"]})
+    with pytest.raises(ConfigError, match=r"obj\.pos\.y.*not in the dataset"):
+        _build("act", ds, {**small["act"], "exclude_state": ["obj."], "aux_state": ["obj.pos.y"]})
+
+
+def test_an_excluded_quaternion_adds_no_heading_features():
+    from physai.policies.features import StateFeatures
+
+    names = ["ee.pos.x", *(f"target.quat.{a}" for a in "wxyz"), "grip.yaw"]
+    assert StateFeatures(names, angles=True).out_dim == 6 + 4 * 2
+    assert StateFeatures(names, angles=True, exclude=["target."]).out_dim == 2 + 4  # only grip.yaw's
