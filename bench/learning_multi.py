@@ -51,7 +51,7 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         roots.append(root)
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
-    r = train(roots, out, train_config(args, "vla", args.minutes))
+    r = train(roots, out, train_config(args, "vla", args.minutes, lr=args.lr))
     results["train"] = {
         "steps": r["steps"],
         "train_minutes": r["wall_seconds"] / 60,
@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100_000, help="upper bound of steps (time budget rules)")
     ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-4, help="vla mode: peak learning rate")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--act-tasks", default=None, help="vla mode: also train single-task act on these")
     ap.add_argument("--act-minutes", type=float, default=9.0, help="vla mode: act budget per task")
