@@ -228,3 +228,19 @@ def test_flow_transformer_backbone_overfits(tiny_ds, small):
     pol, cache = _build("flow", tiny_ds, {**small["flow"], "backbone": "transformer"})
     losses = _fit(pol, cache, 150)
     assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 4
+
+
+def test_vla_checkpoint_from_before_state_skip_loads_without_it(tiny_ds, small, tmp_path):
+    import json
+
+    pol, cache = _build("vla", tiny_ds, {**small["vla"], "state_skip": False})
+    pol.eval().save(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    doc["config"].pop("state_skip")  # written before the option existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    old = load_policy(tmp_path / "old")
+    assert old.config.state_skip is False and old.state_skip is None
+    batch = {**cache.batch(torch.arange(3)), "deterministic": True}
+    assert torch.equal(old.predict_chunk(batch), pol.predict_chunk(batch))
+    new, _ = _build("vla", tiny_ds, small["vla"])
+    assert new.config.state_skip and len(new.state_skip) == 1  # the default conditions the head on the state

@@ -70,6 +70,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
             ("exclude_state", None),
             ("image_features", "grid"),
             ("image_shift", 0.0),
+            ("state_skip", False),
         )
         for key, old in legacy:
             if key in names:

@@ -77,6 +77,9 @@ class VLAConfig(PolicyConfig):
     """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
     exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
     """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
+    state_skip: bool = True
+    """Also condition the flow head on the state directly (a per-embodiment MLP added to the trunk's
+    readout), as `flow` does; without it the state reaches the head only through the trunk."""
 
 
 @register_policy("vla")
@@ -94,6 +97,11 @@ class VLAPolicy(Policy):
         self.embodiment = nn.Embedding(len(specs), d)
         self.readout = nn.Parameter(torch.randn(d) * 0.02)
         self.state_in = nn.ModuleList([mlp(self.state_in_dim(e), d, d, layers=2) for e in range(len(specs))])
+        self.state_skip = (
+            nn.ModuleList([mlp(self.state_in_dim(e), d, d, layers=1) for e in range(len(specs))])
+            if config.state_skip
+            else None
+        )
         self.tactile_in = nn.ModuleList([nn.Linear(max(s.tactile_dim, 1), d) for s in specs])
         self.action_in = nn.ModuleList([nn.Linear(s.action_dim, w) for s in specs])
         self.action_out = nn.ModuleList([nn.Linear(w, s.action_dim) for s in specs])
@@ -162,7 +170,8 @@ class VLAPolicy(Policy):
         if self.cam is not None:
             for i, img in enumerate(nb["images"]):
                 parts.append(self.cam.tokens(img) + self.cam_pos[i])
-        return self.norm(self.trunk(torch.cat(parts, dim=1))[:, 0])
+        ctx = self.norm(self.trunk(torch.cat(parts, dim=1))[:, 0])
+        return ctx + self.state_skip[e](nb["state"]) if self.state_skip is not None else ctx
 
     def _velocity(self, ctx: torch.Tensor, e: int, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         c = ctx + self.time(time_embedding(t, self.config.d_model))
