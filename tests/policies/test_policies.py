@@ -244,3 +244,22 @@ def test_vla_checkpoint_from_before_state_skip_loads_without_it(tiny_ds, small, 
     assert torch.equal(old.predict_chunk(batch), pol.predict_chunk(batch))
     new, _ = _build("vla", tiny_ds, small["vla"])
     assert new.config.state_skip and len(new.state_skip) == 1  # the default conditions the head on the state
+
+
+def test_vla_text_dropout_hides_the_instruction_in_training_only(tiny_ds, small):
+    from physai.core.errors import ConfigError
+
+    pol, cache = _build("vla", tiny_ds, {**small["vla"], "text_dropout": 0.999})
+    batch = cache.batch(torch.arange(16))
+    losses = []
+    for text in ("do thing 0", "stack the red cube"):
+        torch.manual_seed(0)
+        losses.append(float(pol.train()([{**batch, "task": [text] * 16}])[0]))
+    assert losses[0] == losses[1]  # every instruction token was dropped
+    pol.eval()
+    st = batch["observation.state"][:1]
+    c0 = pol.predict_chunk({"observation.state": st, "task": ["do thing 0"]})
+    c1 = pol.predict_chunk({"observation.state": st, "task": ["stack the red cube"]})
+    assert not torch.allclose(c0, c1)  # at inference the instruction is read
+    with pytest.raises(ConfigError, match="text_dropout"):
+        _build("vla", tiny_ds, {**small["vla"], "text_dropout": 1.0})
