@@ -51,7 +51,8 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         roots.append(root)
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
-    r = train(roots, out, train_config(args, "vla", args.minutes, lr=args.lr))
+    over = json.loads(args.overrides or "{}").get("vla", {})
+    r = train(roots, out, train_config(args, "vla", args.minutes, lr=args.lr, policy_overrides=over))
     results["train"] = {
         "steps": r["steps"],
         "train_minutes": r["wall_seconds"] / 60,
@@ -142,7 +143,7 @@ def main() -> None:
     ap.add_argument("--act-minutes", type=float, default=9.0, help="vla mode: act budget per task")
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument(
-        "--overrides", default=None, help='images mode: config changes as JSON: {"act": {"dropout": 0}}'
+        "--overrides", default=None, help='config changes per policy as JSON: {"vla": {"text_dropout": 0.5}}'
     )
     ap.add_argument("--privileged-labels", action="store_true",
                     help="images mode: record the object state too (labels for act aux_state)")
