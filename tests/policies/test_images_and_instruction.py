@@ -143,16 +143,7 @@ def test_act_aux_state_learns_privileged_labels_from_images_without_reading_them
     over = {**small["act"], "use_vae": False, "image_shift": 0.0,
             "exclude_state": ["obj."], "aux_state": ["obj.pos.x"]}
     pol, cache = _build("act", ds, over)
-    auxes = []
-    torch.manual_seed(0)
-    opt = torch.optim.AdamW(pol.parameters(), lr=2e-3)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(150):
-        loss, info = pol([cache.batch(torch.randint(len(cache), (32,), generator=gen))])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        auxes.append(info["aux"])
+    auxes = _fit(pol, cache, 150, metric="aux")
     assert np.mean(auxes[-10:]) < 0.3 * np.mean(auxes[:5])  # it reads the object's x from the picture
     pol.eval()
     batch = cache.batch(torch.arange(8))

@@ -26,18 +26,19 @@ def _cfg(name, overrides):
     return config_replace(POLICIES.get(name).config_cls(), overrides)
 
 
-def _fit(pol, cache, steps, lr=2e-3, bs=32):
+def _fit(pol, cache, steps, lr=2e-3, bs=32, metric=None):
+    """Train `steps` AdamW steps; the loss per step (or the named `metric` of the loss info)."""
     torch.manual_seed(0)
     opt = torch.optim.AdamW(pol.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(steps):
         batch = cache.batch(torch.randint(len(cache), (bs,), generator=gen))
-        loss, _ = pol([batch])
+        loss, info = pol([batch])
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(info[metric] if metric else float(loss.detach()))
     return losses
 
 

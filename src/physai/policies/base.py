@@ -159,12 +159,13 @@ class Policy(nn.Module):
         state = torch.as_tensor(batch[STATE], device=dev).float()
         if state.ndim == 3:
             state = state[:, -1]
+        normed = self.state_norm[e](state)
         nb: dict[str, Any] = {
             "e": e,
+            "state": self.state_feats[e](state, normed),
+            "state_normed": normed,  # every element, dropped ones too (training labels)
             "batch_size": state.shape[0],
         }
-        nb["state_normed"] = self.state_norm[e](state)  # every element, dropped ones too (labels)
-        nb["state"] = self.state_feats[e](state, nb["state_normed"])
         imgs = []
         for cam in spec.cameras:
             img = torch.as_tensor(batch[IMAGE_PREFIX + cam], device=dev)
