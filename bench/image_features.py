@@ -13,7 +13,11 @@ training scenes and on the held-out episodes.
         --variants base,noaug,film,nomean,rel,rel_wristonly
 
 Variant names combine: noaug (no random shift), film (instruction as FiLM on the conv features),
-nomean (keypoints only, no channel means), rel (labels relative to the gripper), wristonly.
+nomean (keypoints only, no channel means), query (QueryKeypointEncoder: small-receptive-field
+pixels scored by learned + instruction queries), nofeat (query: coordinates only, no attended
+features), kpsup (query: its attention also trained, by squared error of its expected point, to the
+object's/tray's projected scene-camera point), rel (labels relative to the gripper), wristonly,
+sceneonly.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from learning import record  # noqa: E402
 from physai.policies.base import random_shift  # noqa: E402
-from physai.policies.layers import HashedTextEncoder, KeypointEncoder, mlp, pool_text  # noqa: E402
+from physai.policies.layers import (  # noqa: E402
+    HashedTextEncoder,
+    KeypointEncoder,
+    QueryKeypointEncoder,
+    mlp,
+    pool_text,
+)
 
 LABELS = ("target.pos.x", "target.pos.y", "tray.pos.x", "tray.pos.y")
 
@@ -89,9 +99,18 @@ class _Probe(nn.Module):
         self.text = HashedTextEncoder(d, 1024, 24)
         self.cams = nn.ModuleList([KeypointEncoder(d) for _ in range(2)])
         self.films = nn.ModuleList([_Film(d, 32) for _ in range(2)])
+        if "query" in variant:
+            self.qcams = nn.ModuleList([QueryKeypointEncoder(d, d_text=d, appearance="nofeat" not in variant)
+                                       for _ in range(2)])
+            self.qproj = nn.ModuleList([nn.Linear(self.qcams[0].n_queries * d, d) for _ in range(2)])
         self.head = mlp(3 * d, 256, len(LABELS), layers=2)
 
     def _camera(self, i: int, img: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if "query" in self.variant:
+            tok, xy, _ = self.qcams[i].locate(img, t)
+            if i == 0:
+                self.scene_xy = xy  # for the keypoint supervision ('kpsup')
+            return self.qproj[i](torch.relu(tok).flatten(1))
         enc = self.cams[i]
         f = enc.net[:-1]((img - 0.5) / 0.25)
         if "film" in self.variant:
@@ -107,7 +126,22 @@ class _Probe(nn.Module):
     def forward(self, scene: torch.Tensor, wrist: torch.Tensor, texts: list[str]) -> torch.Tensor:
         t = pool_text(*self.text(self.text.token_ids(texts)))
         sc = self._camera(0, scene, t) * (0.0 if "wristonly" in self.variant else 1.0)
-        return self.head(torch.cat([sc, self._camera(1, wrist, t), t], -1))
+        wr = self._camera(1, wrist, t) * (0.0 if "sceneonly" in self.variant else 1.0)
+        return self.head(torch.cat([sc, wr, t], -1))
+
+
+def _scene_projection():
+    """World points (N, 3) -> the fixed scene camera's image coordinates (N, 2) (`project_points`)."""
+    import physai
+    from physai.sim.projection import project_points
+
+    env = physai.make("tabletop/pick-place", obs=("state",))
+    env.reset(seed=0)
+
+    def project(w: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(project_points(env.model, env.data, "scene", w.double().numpy())).float()
+
+    return project
 
 
 def _error_cm(model: nn.Module, inputs, ix: torch.Tensor, y, mu, sd) -> list[float]:
@@ -139,6 +173,12 @@ def probe(args: argparse.Namespace) -> dict:
         y[i], ep[i] = x["observation.state"][cols], x["episode_index"]
         tcp_xy[i] = x["observation.state"][[names.index("ee.pos.x"), names.index("ee.pos.y")]]
         texts.append(x["task"])
+    zcols = [names.index("target.pos.z"), names.index("tray.pos.z")]
+    z = torch.stack([ds[i]["observation.state"][zcols] for i in range(n)])
+    project = _scene_projection()
+    # scene-camera image points of the named object and the tray: labels for 'kpsup'
+    kp_target = project(torch.stack([y[:, 0], y[:, 1], z[:, 0]], 1))
+    kp_tray = project(torch.stack([y[:, 2], y[:, 3], z[:, 1]], 1))
     test_ix = (ep >= args.demos - args.heldout).nonzero()[:, 0]  # the same held-out scenes for every size
 
     def inputs(ix: torch.Tensor, aug: bool) -> tuple:
@@ -165,6 +205,11 @@ def probe(args: argparse.Namespace) -> dict:
         while time.perf_counter() - t0 < args.seconds:
             ix = train_ix[torch.randint(len(train_ix), (64,))]
             loss = ((model(*inputs(ix, "noaug" not in variant)) - (y[ix] - mu) / sd) ** 2).mean()
+            if "kpsup" in variant:  # the first text query finds the object, the first learned one the tray
+                xy = model.scene_xy
+                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
+                loss = loss + 10 * ((xy[:, n_static] - kp_target[ix]) ** 2).mean() \
+                    + 10 * ((xy[:, 0] - kp_tray[ix]) ** 2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -173,6 +218,12 @@ def probe(args: argparse.Namespace) -> dict:
         with torch.no_grad():
             err = {k: _error_cm(model, inputs, ix, y, mu, sd) for k, ix in
                    (("train_cm", train_ix[:1000]), ("heldout_cm", test_ix))}
+        if "query" in variant:  # where the first text query looks in the scene image, vs the object
+            with torch.no_grad():
+                model(*inputs(test_ix[:512], False))
+                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
+                px = (model.scene_xy[:, n_static] - kp_target[test_ix[:512]]).abs().mean(0) * 32
+            err["heldout_text_query_px"] = [round(float(v), 2) for v in px]
         out[f"{variant}@{n_train}"] = {"steps": steps, **err}
         print(variant, n_train, out[f"{variant}@{n_train}"], flush=True)
     return out

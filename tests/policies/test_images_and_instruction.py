@@ -7,7 +7,7 @@ from test_policies import _build, _cfg, _fit
 
 from physai.policies import load_policy, make_policy
 from physai.policies.base import random_shift
-from physai.policies.layers import KeypointEncoder
+from physai.policies.layers import KeypointEncoder, QueryKeypointEncoder
 from physai.train.data import build_cache, group_stats, spec_from_dataset
 from physai.train.memory import InMemoryDataset
 
@@ -63,6 +63,34 @@ def test_keypoint_encoder_follows_a_moving_blob():
             enc(img)
             xs.append(float(feats["kp"][0, 0]))
     assert xs[0] < -0.6 and abs(xs[1]) < 0.2 and xs[2] > 0.6, xs  # left, centre, right in [-1, 1]
+
+
+def test_query_encoder_finds_the_object_the_text_names():
+    """Hand-set weights: pixel features = colour; the text vector picks which colour to look for."""
+    enc = QueryKeypointEncoder(d_out=4, d_text=2, channels=8, queries=1, text_queries=1)
+    seen = {}
+    enc.out.register_forward_hook(lambda m, i, o: seen.__setitem__("x", i[0][:, :, :2]))
+    with torch.no_grad():
+        enc.net = torch.nn.Conv2d(3, 8, 1)  # channels 0-2: (img - 0.5) / 0.25, the others 0
+        enc.net.weight.copy_(torch.eye(8, 3)[:, :, None, None])
+        enc.net.bias.zero_()
+        enc.from_text.weight.zero_()
+        enc.from_text.weight[0, 0] = enc.from_text.weight[2, 1] = 20.0  # red -> channel 0, blue -> 2
+        enc.from_text.bias.zero_()
+        img = torch.zeros(2, 3, 32, 32)
+        img[0, 0, 12:18, 2:8] = 1.0  # red on the left, blue on the right
+        img[0, 2, 12:18, 24:30] = 1.0
+        img[1] = img[0].flip(-1)  # and the other way round
+        red, blue = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+        xs = {}
+        for name, t in (("red", red), ("blue", blue)):
+            enc(img, t.expand(2, -1))
+            xs[name] = seen["x"][:, 1, 0].tolist()  # query 1 is the text query; x of both images
+        with pytest.raises(ValueError, match="text"):
+            enc(img)
+    assert xs["red"][0] < -0.5 and xs["red"][1] > 0.5, xs
+    assert xs["blue"][0] > 0.5 and xs["blue"][1] < -0.5, xs
+    assert enc.n_queries == 2
 
 
 def test_act_image_checkpoint_from_before_keypoints_loads_as_grid(tiny_img_ds, small, tmp_path):
@@ -150,6 +178,83 @@ def test_act_aux_state_learns_privileged_labels_from_images_without_reading_them
     moved = {**batch, "observation.state": batch["observation.state"].clone()}
     moved["observation.state"][:, 0] += 5.0  # the privileged column is never an input
     assert torch.equal(pol.predict_chunk(batch), pol.predict_chunk(moved))
+
+
+def _blob_images(xs: np.ndarray, size: int = 16) -> np.ndarray:
+    """(N, size, size, 3) uint8: a white 4 x 4 square at horizontal place xs in [0, 1]."""
+    img = np.zeros((len(xs), size, size, 3), np.uint8)
+    for k, p in enumerate(xs):
+        x = int(round(p * (size - 4)))
+        img[k, 6:10, x : x + 4] = 255
+    return img
+
+
+def test_act_query_features_reach_objects_at_new_places(small, tmp_path):
+    """act with image_features='query' reads the object's place from the picture, also in new pictures."""
+    rng = np.random.default_rng(0)
+    eps = []
+    for p in rng.uniform(0, 1, size=12).astype(np.float32):  # one place per episode: 12 layouts
+        eps.append({"state": rng.normal(size=(10, 1)).astype(np.float32),
+                    "action": np.full((10, 1), (p - 0.5) * 2, np.float32), "task": "reach",
+                    "images": {"front": _blob_images(np.full(10, p))}})
+    ds = InMemoryDataset(eps, robot_type="toy-cam", state_names=["robot.q"])
+    over = {**small["act"], "use_vae": False, "image_shift": 0.0, "image_features": "query"}
+    pol, cache = _build("act", ds, over)
+    losses = _fit(pol, cache, 200)
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:5])
+    pol.eval()
+    p = np.random.default_rng(1).uniform(0.05, 0.95, size=16).astype(np.float32)  # new layouts
+    batch = cache.batch(torch.arange(16))
+    batch["observation.images.front"] = torch.as_tensor(_blob_images(p)).permute(0, 3, 1, 2).float() / 255
+    pred = pol.predict_chunk(batch)[:, 0, 0].numpy()
+    err = np.abs(pred - (p - 0.5) * 2)
+    assert err.mean() < 0.2, err  # the targets span [-0.9, 0.9]
+    pol.save(tmp_path / "q")
+    assert torch.equal(load_policy(tmp_path / "q").predict_chunk(batch), pol.predict_chunk(batch))
+
+
+def _labelled_blob_dataset(n_eps: int, seed: int) -> InMemoryDataset:
+    """A blob at a new place per episode, its image coordinates as privileged labels, a constant action."""
+    rng = np.random.default_rng(seed)
+    eps = []
+    for p in rng.uniform(0, 1, size=n_eps).astype(np.float32):
+        x = int(round(p * 12))
+        label = np.array([(x + 2) / 16 * 2 - 1, 8 / 16 * 2 - 1], np.float32)  # the blob's centre
+        eps.append({"state": np.concatenate([rng.normal(size=(10, 1)), np.tile(label, (10, 1))], 1)
+                    .astype(np.float32), "action": np.zeros((10, 1), np.float32), "task": "reach",
+                    "images": {"front": _blob_images(np.full(10, p))}})
+    names = ["robot.q", "obj.px.front.x", "obj.px.front.y"]
+    return InMemoryDataset(eps, robot_type="toy-cam", state_names=names)
+
+
+def test_act_aux_keypoints_teach_the_query_where_the_object_is(small):
+    over = {**small["act"], "use_vae": False, "image_shift": 0.0, "image_features": "query",
+            "exclude_state": [".px."], "aux_keypoints": ["obj"]}
+    pol, cache = _build("act", _labelled_blob_dataset(8, 0), over)
+    kps = _fit(pol, cache, 150, metric="kp")
+    assert np.mean(kps[-10:]) < 0.3 * np.mean(kps[:5])
+    new = _labelled_blob_dataset(8, 1)  # places it was not trained on
+    _, new_cache = _build("act", new, over)
+    batch = new_cache.batch(torch.arange(0, 80, 10))
+    nb = pol.prepare(batch)
+    with torch.no_grad():
+        _, xy, _ = pol.cams[0].locate(nb["images"][0])
+    label = nb["state_raw"][:, 1:3]
+    err = (xy[:, pol.kp_query[0]] - label).abs()
+    assert err.max() < 0.15, (xy[:, pol.kp_query[0]], label)  # ~1 px of 16
+
+
+def test_act_aux_keypoints_need_query_features_labels_and_exclusion(small):
+    from physai.core.errors import ConfigError
+
+    ds = _labelled_blob_dataset(2, 0)
+    base = {**small["act"], "image_features": "query", "exclude_state": [".px."], "aux_keypoints": ["obj"]}
+    with pytest.raises(ConfigError, match="image_features='query'"):
+        _build("act", ds, {**base, "image_features": "keypoints"})
+    with pytest.raises(ConfigError, match=r"obj\.px"):
+        _build("act", ds, {**base, "exclude_state": []})
+    with pytest.raises(ConfigError, match=r"no labels \['cup\.px\.front\.x'"):
+        _build("act", ds, {**base, "aux_keypoints": ["cup"]})
 
 
 def test_act_aux_state_must_be_excluded_from_the_inputs_and_exist(small):

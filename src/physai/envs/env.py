@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 
 from physai.core.errors import ConfigError
+from physai.sim.projection import project_points
 from physai.sim.render import RenderConfig, Renderer
 from physai.sim.scene import SceneConfig, new_scene
 from physai.tasks.base import Task, TaskConfig, make_task
@@ -66,6 +67,11 @@ class PhysaiEnv(gym.Env):
         self.action_spec = self.robot.action_spec(self.control)
         self.action_space = gym.spaces.Box(self.action_spec.low, self.action_spec.high, dtype=np.float32)
         self.state_names = self.robot.state_names() + (self.task.state_names() if privileged else [])
+        # privileged image labels: each task keypoint's place in each camera image
+        labelled = privileged and "images" in self.obs_keys and bool(self.camera_names)
+        self._keypoint_names = list(self.task.keypoints()) if labelled else []
+        self.state_names += [f"{k}.px.{cam}.{a}" for k in self._keypoint_names for cam in self.camera_names
+                             for a in "xy"]
         self.observation_space = self._make_obs_space()
         self.render_mode = render_mode
         self._render_cfg = render_config or RenderConfig(width=self.image_size[1], height=self.image_size[0])
@@ -144,6 +150,13 @@ class PhysaiEnv(gym.Env):
             self._renderer = Renderer(self.model, RenderConfig(width=w, height=h))
         return self._renderer.render(self.data, camera)
 
+    def _keypoint_labels(self) -> np.ndarray:
+        kp = self.task.keypoints()
+        pts = np.stack([kp[k] for k in self._keypoint_names])
+        h, w = self.image_size
+        per_cam = [project_points(self.model, self.data, cam, pts, aspect=w / h) for cam in self.camera_names]
+        return np.stack(per_cam, axis=1).reshape(-1)  # keypoint-major, then camera, then x/y
+
     def close(self) -> None:
         for r in (self._renderer, self._video_renderer):
             if r is not None:
@@ -173,7 +186,10 @@ class PhysaiEnv(gym.Env):
             if self.privileged:
                 buf, n = self._state_buf, self._n_robot_state
                 buf[:n] = st
-                buf[n:] = self.task.state()
+                task_state = self.task.state()
+                buf[n:n + len(task_state)] = task_state
+                if self._keypoint_names:
+                    buf[n + len(task_state):] = self._keypoint_labels()
                 st = buf.copy()
             obs["state"] = st
         if "images" in self.obs_keys:

@@ -17,6 +17,7 @@ from physai.policies.layers import (
     HashedTextEncoder,
     ImageEncoder,
     KeypointEncoder,
+    QueryKeypointEncoder,
     conv_grid,
     masked_mean,
     pool_text,
@@ -59,8 +60,11 @@ class ACTConfig(PolicyConfig):
     exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
     """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
     image_features: str = "keypoints"
-    """Per camera: 'keypoints' (one token from a spatial soft-argmax conv net, compact, localizes
-    objects from few demos) or 'grid' (the 8x-downsampled conv feature map as tokens, as in ACT)."""
+    """Per camera: 'keypoints' (one token from a spatial soft-argmax conv net, compact), 'query' (one
+    token per query of a `QueryKeypointEncoder`: small-receptive-field pixel features attended by
+    learned queries and, with use_instruction, queries made from the instruction; finds the named
+    object in layouts it has not seen) or 'grid' (the 8x-downsampled conv feature map as tokens, as in
+    ACT)."""
     use_instruction: bool = False
     """Add one token for the episode's instruction (learned hashed words/bigrams, no download). Needed
     when the instruction decides what to do and the state does not say it, e.g. which object to pick
@@ -76,12 +80,32 @@ class ACTConfig(PolicyConfig):
     labels instead of from the action loss alone. Never an input; unused at inference."""
     aux_weight: float = 1.0
     """Weight of the auxiliary loss (with aux_state)."""
+    aux_keypoints: list[str] | None = None
+    """Training-only, with image_features='query': names of task keypoints (e.g. 'target', 'tray')
+    whose image coordinates a privileged dataset recorded as `<name>.px.<camera>.x/y`. The k-th name
+    supervises the k-th instruction query (with use_instruction; else the k-th learned query) of every
+    camera: cross-entropy of its attention over the feature map against the cell the point lies in
+    (skipped while the point is outside the image). The encoder learns to find the named object in
+    layouts it has not seen, which 50 demos of action loss alone do not teach it. The labels must be
+    excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted with `image_shift`,
+    so keep that 0 or small."""
+    aux_keypoint_weight: float = 1.0
+    """Weight of the keypoint loss (with aux_keypoints)."""
 
     def validate(self) -> None:
         super().validate()
-        if self.image_features not in ("keypoints", "grid"):
-            raise ConfigError(f"act image_features={self.image_features!r}; use 'keypoints' or 'grid'")
+        if self.image_features not in ("keypoints", "query", "grid"):
+            raise ConfigError(
+                f"act image_features={self.image_features!r}; use 'keypoints', 'query' or 'grid'"
+            )
+        if self.aux_keypoints and self.image_features != "query":
+            raise ConfigError(
+                f"act aux_keypoints needs image_features='query' (it supervises the query attention), "
+                f"not {self.image_features!r}"
+            )
         bad = [n for n in self.aux_state or [] if not any(x in n for x in (self.exclude_state or []))]
+        bad += [f"{k}.px.<camera>" for k in self.aux_keypoints or []
+                if not any(x in f"{k}.px.camera.x" for x in (self.exclude_state or []))]
         if bad:
             raise ConfigError(
                 f"act aux_state {bad} would also be policy inputs, which makes the auxiliary loss "
@@ -122,9 +146,13 @@ class ACTPolicy(Policy):
         )
         n_fixed = 2 + (1 if s.tactile_dim else 0) + (1 if self.text is not None else 0)
         self.fixed_pos = nn.Parameter(torch.randn(n_fixed, d) * 0.02)
-        self.grid = config.image_features == "grid"
-        self.cams = nn.ModuleList([ImageEncoder(d) if self.grid else KeypointEncoder(d) for _ in s.cameras])
-        n_img = (conv_grid(s.image_size) if self.grid else 1) if s.cameras else 0
+        self.image_features = config.image_features
+        self.cams = nn.ModuleList([self._camera_encoder(config) for _ in s.cameras])
+        n_img = {
+            "grid": lambda: conv_grid(s.image_size),
+            "keypoints": lambda: 1,
+            "query": lambda: self.cams[0].n_queries,
+        }[config.image_features]() if s.cameras else 0
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
         dec = nn.TransformerDecoderLayer(
@@ -149,8 +177,10 @@ class ACTPolicy(Policy):
             )
         idx = torch.tensor([s.state_names.index(n) for n in aux], dtype=torch.long)
         self.register_buffer("aux_idx", idx, persistent=False)
-        head = [nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(aux))]
-        self.aux_head = nn.Sequential(*head) if aux else None
+        self.kp_query, self.kp_cols = self._keypoint_labels(config, s)
+        self.aux_head = None
+        if aux:
+            self.aux_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(aux)))
         if config.use_vae:
             self.vae_cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
             self.vae_state = nn.Linear(self.state_in_dim(), d)
@@ -158,6 +188,64 @@ class ACTPolicy(Policy):
             self.vae_pos = nn.Parameter(torch.randn(config.chunk_size + 2, d) * 0.02)
             self.vae_encoder = _encoder(config, config.vae_encoder_layers)
             self.vae_out = nn.Linear(d, 2 * config.latent_dim)
+
+    def _keypoint_labels(self, config: ACTConfig, s: IOSpec) -> tuple[list[int], list[list[list[int]]]]:
+        """Which query each aux keypoint supervises, and its label columns [keypoint][camera] = [x, y]."""
+        names = config.aux_keypoints or []
+        if not names:
+            return [], []
+        if not s.cameras:
+            raise ConfigError("act aux_keypoints needs a dataset with cameras")
+        enc = self.cams[0]
+        n_static = enc.n_queries - enc.text_queries
+        pool = enc.text_queries if config.use_instruction else n_static
+        if len(names) > pool:
+            raise ConfigError(f"act aux_keypoints {names}: more than the {pool} queries that can take them")
+        want = [f"{k}.px.{cam}.{a}" for k in names for cam in s.cameras for a in "xy"]
+        missing = [n for n in want if n not in s.state_names]
+        if missing:
+            raise ConfigError(
+                f"act aux_keypoints: the dataset has no labels {missing[:4]}; record it with "
+                "privileged=True and images (the task must define these keypoints)"
+            )
+        idx = s.state_names.index
+        cols = [[[idx(f"{k}.px.{cam}.{a}") for a in "xy"] for cam in s.cameras] for k in names]
+        first = n_static if config.use_instruction else 0
+        return [first + i for i in range(len(names))], cols
+
+    def _keypoint_loss(self, nb: dict, cam_logits: list[torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy of each supervised query's attention against its labelled cell."""
+        terms = []
+        for k, q in enumerate(self.kp_query):
+            for i, logits in enumerate(cam_logits):
+                xy = nb["state_raw"][:, self.kp_cols[k][i]]
+                seen = (xy.abs() < 1).all(-1)
+                if not bool(seen.any()):
+                    continue
+                h, w = logits.shape[-2:]
+                col = ((xy[:, 0] + 1) / 2 * w).floor().clamp(0, w - 1).long()
+                row = ((xy[:, 1] + 1) / 2 * h).floor().clamp(0, h - 1).long()
+                ce = nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], (row * w + col)[seen])
+                terms.append(ce)
+        return torch.stack(terms).mean() if terms else torch.zeros((), device=nb["state"].device)
+
+    def _camera_encoder(self, config: ACTConfig) -> nn.Module:
+        d = config.d_model
+        if config.image_features == "grid":
+            return ImageEncoder(d)
+        if config.image_features == "query":
+            return QueryKeypointEncoder(d, d_text=d if config.use_instruction else 0)
+        return KeypointEncoder(d)
+
+    def _camera_tokens(self, enc: nn.Module, img: torch.Tensor, text: torch.Tensor | None,
+                       logits: list[torch.Tensor]) -> torch.Tensor:
+        if self.image_features == "grid":
+            return enc.tokens(img)
+        if self.image_features == "query":
+            tokens, _, lg = enc.locate(img, text)
+            logits.append(lg)
+            return tokens
+        return enc(img)[:, None]
 
     def text_ids(self, texts: list[str]) -> torch.Tensor:
         """Instruction token ids (B, T) for `use_instruction` (zeros, unused, without it)."""
@@ -169,19 +257,22 @@ class ACTPolicy(Policy):
         toks = [self.latent_in(z), self.state_in(nb["state"])]
         if self.tactile_in is not None:
             toks.append(self.tactile_in(nb["tactile"]))
+        text = None
         if self.text is not None:
             ids = nb["task_ids"] if "task_ids" in nb else self.text_ids(nb["task"])
-            toks.append(pool_text(*self.text(ids)))  # one pooled instruction token
+            text = pool_text(*self.text(ids))
+            toks.append(text)  # one pooled instruction token
         x = torch.stack(toks, dim=1) + self.fixed_pos
+        cam_logits: list[torch.Tensor] = []
         if self.cams:
             imgs = [
-                (enc.tokens(img) if self.grid else enc(img)[:, None]) + self.img_pos[i]
+                self._camera_tokens(enc, img, text, cam_logits) + self.img_pos[i]
                 for i, (enc, img) in enumerate(zip(self.cams, nb["images"], strict=True))
             ]
             x = torch.cat([x, *imgs], dim=1)
         memory = self.encoder(x)
         q = self.queries.expand(x.shape[0], -1, -1)
-        return self.head(self.final_norm(self.decoder(q, memory))), memory
+        return self.head(self.final_norm(self.decoder(q, memory))), memory, cam_logits
 
     def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
         b = nb["state"].shape[0]
@@ -206,7 +297,7 @@ class ACTPolicy(Policy):
         else:
             z = torch.zeros(b, self.config.latent_dim, device=act.device)
             kl = torch.zeros((), device=act.device)
-        pred, memory = self._decode(nb, z)
+        pred, memory, cam_logits = self._decode(nb, z)
         l1 = masked_mean((pred - act).abs(), pad)
         loss = l1 + self.config.kl_weight * kl
         info = {"l1": float(l1.detach()), "kl": float(kl.detach())}
@@ -214,6 +305,10 @@ class ACTPolicy(Policy):
             aux = ((self.aux_head(memory.mean(1)) - nb["state_normed"][:, self.aux_idx]) ** 2).mean()
             loss = loss + self.config.aux_weight * aux
             info["aux"] = float(aux.detach())
+        if self.kp_query:
+            kp = self._keypoint_loss(nb, cam_logits)
+            loss = loss + self.config.aux_keypoint_weight * kp
+            info["kp"] = float(kp.detach())
         return loss, info
 
     def sample(self, nb: dict) -> torch.Tensor:

@@ -164,6 +164,7 @@ class Policy(nn.Module):
             "e": e,
             "state": self.state_feats[e](state, normed),
             "state_normed": normed,  # every element, dropped ones too (training labels)
+            "state_raw": state,
             "batch_size": state.shape[0],
         }
         imgs = []

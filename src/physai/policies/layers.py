@@ -86,6 +86,61 @@ class KeypointEncoder(nn.Module):
         return self.out(torch.cat([kx[..., 0], ky[..., 0], f.mean((2, 3))], dim=-1))
 
 
+class QueryKeypointEncoder(nn.Module):
+    """Where in one camera image are the things the queries ask for: (B, 3, H, W) -> tokens (B, Q, d).
+
+    Per-pixel features (at half resolution) come from a conv net with a small (5 px) receptive field,
+    so they describe colour and local texture, not the layout of the scene: a net that cannot see the
+    layout cannot memorize it. Each query (learned ones, plus ones made from the instruction when
+    `d_text` > 0) scores every pixel; the softmax over the image gives the query's expected (x, y), its
+    spread (second moments: size and orientation) and the attended features. The instruction queries
+    are what find "the blue block" among the objects on the table.
+    """
+
+    def __init__(self, d_out: int, d_text: int = 0, channels: int = 32, queries: int = 8,
+                 text_queries: int = 4, appearance: bool = True) -> None:
+        super().__init__()
+        c = channels
+        self.appearance = appearance
+        self.net = nn.Sequential(*conv_gn(3, c, 5, 2), *conv_gn(c, c, 1, 1), nn.Conv2d(c, c, 1))
+        self.queries = nn.Parameter(torch.randn(queries, c))
+        self.text_queries = text_queries if d_text else 0
+        self.from_text = nn.Linear(d_text, text_queries * c) if d_text else None
+        self.log_temp = nn.Parameter(torch.zeros(()))
+        self.out = nn.Linear(5 + c, d_out)
+        self.n_queries = queries + self.text_queries
+
+    def forward(self, img: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        return self.locate(img, text)[0]
+
+    def locate(
+        self, img: torch.Tensor, text: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (B, Q, d), each query's expected point (B, Q, 2) (x, y: -1 at the image's left/top
+        edge, 1 at its right/bottom edge, as `physai.sim.projection`) and its attention logits over the
+        feature map (B, Q, h, w), half the image's size (learned queries first, then the text ones)."""
+        f = self.net((img - 0.5) / 0.25)  # (B, C, H, W)
+        b, c, h, w = f.shape
+        q = self.queries.expand(b, -1, -1)
+        if self.from_text is not None:
+            if text is None:
+                raise ValueError("QueryKeypointEncoder was built with d_text > 0 and needs the text vector")
+            q = torch.cat([q, self.from_text(text).view(b, self.text_queries, c)], dim=1)
+        flat = f.flatten(2)  # (B, C, HW)
+        logits = q @ flat / (math.sqrt(c) * self.log_temp.exp())  # (B, Q, HW)
+        attn = torch.softmax(logits, dim=-1)
+        gy, gx = torch.meshgrid(torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=f.device),
+                                torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=f.device), indexing="ij")
+        g = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)  # (HW, 2)
+        mean = attn @ g  # (B, Q, 2)
+        second = attn @ torch.stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 0] * g[:, 1]], dim=-1)
+        spread = second - torch.stack([mean[..., 0] ** 2, mean[..., 1] ** 2, mean[..., 0] * mean[..., 1]], -1)
+        feats = attn @ flat.transpose(1, 2)  # (B, Q, C)
+        if not self.appearance:
+            feats = torch.zeros_like(feats)
+        return self.out(torch.cat([mean, 10.0 * spread, feats], dim=-1)), mean, logits.view(b, -1, h, w)
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 

@@ -98,6 +98,12 @@ class Task(abc.ABC):
         """Privileged task state appended to the robot state when observations are privileged."""
         return np.zeros(0, dtype=np.float32)
 
+    def keypoints(self) -> dict[str, np.ndarray]:
+        """World points (3,) worth finding in camera images, by name (e.g. the named object). A
+        privileged env with images records each one's image coordinates per camera as labels
+        (`<name>.px.<camera>.x/y`), for training image encoders; never a policy input."""
+        return {}
+
     def instruction_fields(self) -> dict[str, str]:
         """Values for the instruction template placeholders after `reset`."""
         return {}

@@ -105,6 +105,9 @@ class PickPlace(Task):
         pose = self.target_pose()
         return np.concatenate([pose, self.tray_pos()]).astype(np.float32)
 
+    def keypoints(self) -> dict[str, np.ndarray]:
+        return {"target": self.target_pose()[:3], "tray": self.tray_pos()}
+
     def make_expert(self) -> Expert:
         return PickPlaceExpert(self)
 
