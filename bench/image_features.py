@@ -16,8 +16,8 @@ Variant names combine: noaug (no random shift), film (instruction as FiLM on the
 nomean (keypoints only, no channel means), query (QueryKeypointEncoder: small-receptive-field
 pixels scored by learned + instruction queries), nofeat (query: coordinates only, no attended
 features), kpsup (query: its attention also trained, by squared error of its expected point, to the
-object's/tray's projected scene-camera point), rel (labels relative to the gripper), wristonly,
-sceneonly.
+object's/tray's projected scene-camera point), kpce (the same by cross-entropy against the point's
+cell), rel (labels relative to the gripper), wristonly, sceneonly.
 """
 
 from __future__ import annotations
@@ -107,9 +107,9 @@ class _Probe(nn.Module):
 
     def _camera(self, i: int, img: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if "query" in self.variant:
-            tok, xy, _ = self.qcams[i].locate(img, t)
+            tok, xy, logits = self.qcams[i].locate(img, t)
             if i == 0:
-                self.scene_xy = xy  # for the keypoint supervision ('kpsup')
+                self.scene_xy, self.scene_logits = xy, logits  # for the keypoint supervision ('kp...')
             return self.qproj[i](torch.relu(tok).flatten(1))
         enc = self.cams[i]
         f = enc.net[:-1]((img - 0.5) / 0.25)
@@ -144,6 +144,14 @@ def _scene_projection():
     return project
 
 
+def _cell_ce(logits: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of attention logits (B, h, w) against the cell holding each point (B, 2)."""
+    h, w = logits.shape[-2:]
+    col = ((xy[:, 0] + 1) / 2 * w).floor().clamp(0, w - 1).long()
+    row = ((xy[:, 1] + 1) / 2 * h).floor().clamp(0, h - 1).long()
+    return nn.functional.cross_entropy(logits.flatten(1), row * w + col)
+
+
 def _error_cm(model: nn.Module, inputs, ix: torch.Tensor, y, mu, sd) -> list[float]:
     """Mean absolute error (cm) per label of `model` on samples `ix`."""
     pred = torch.cat([model(*inputs(ix[k : k + 256], False)) for k in range(0, len(ix), 256)])
@@ -164,13 +172,14 @@ def probe(args: argparse.Namespace) -> dict:
     wrist = torch.zeros_like(scene)
     y = torch.zeros(n, len(LABELS))
     ep = torch.zeros(n, dtype=torch.long)
+    fr = torch.zeros(n, dtype=torch.long)
     tcp_xy = torch.zeros(n, 2)
     texts = []
     for i in range(n):
         x = ds[i]
         scene[i] = (x["observation.images.scene"] * 255).round().byte()
         wrist[i] = (x["observation.images.wrist"] * 255).round().byte()
-        y[i], ep[i] = x["observation.state"][cols], x["episode_index"]
+        y[i], ep[i], fr[i] = x["observation.state"][cols], x["episode_index"], x["frame_index"]
         tcp_xy[i] = x["observation.state"][[names.index("ee.pos.x"), names.index("ee.pos.y")]]
         texts.append(x["task"])
     zcols = [names.index("target.pos.z"), names.index("tray.pos.z")]
@@ -210,6 +219,10 @@ def probe(args: argparse.Namespace) -> dict:
                 n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
                 loss = loss + 10 * ((xy[:, n_static] - kp_target[ix]) ** 2).mean() \
                     + 10 * ((xy[:, 0] - kp_tray[ix]) ** 2).mean()
+            if "kpce" in variant:  # the same as cross-entropy on the labelled cell (as aux_keypoints)
+                lg = model.scene_logits
+                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
+                loss = loss + _cell_ce(lg[:, n_static], kp_target[ix]) + _cell_ce(lg[:, 0], kp_tray[ix])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -222,8 +235,10 @@ def probe(args: argparse.Namespace) -> dict:
             with torch.no_grad():
                 model(*inputs(test_ix[:512], False))
                 n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
-                px = (model.scene_xy[:, n_static] - kp_target[test_ix[:512]]).abs().mean(0) * 32
-            err["heldout_text_query_px"] = [round(float(v), 2) for v in px]
+                px = (model.scene_xy[:, n_static] - kp_target[test_ix[:512]]).abs() * 32
+                first = fr[test_ix[:512]] < 5
+            err["heldout_text_query_px"] = [round(float(v), 2) for v in px.mean(0)]
+            err["heldout_text_query_px_first5"] = [round(float(v), 2) for v in px[first].mean(0)]
         out[f"{variant}@{n_train}"] = {"steps": steps, **err}
         print(variant, n_train, out[f"{variant}@{n_train}"], flush=True)
     return out

@@ -273,3 +273,21 @@ def test_an_excluded_quaternion_adds_no_heading_features():
     names = ["ee.pos.x", *(f"target.quat.{a}" for a in "wxyz"), "grip.yaw"]
     assert StateFeatures(names, angles=True).out_dim == 6 + 4 * 2
     assert StateFeatures(names, angles=True, exclude=["target."]).out_dim == 2 + 4  # only grip.yaw's
+
+
+def test_vla_with_default_text_dropout_still_follows_the_instruction(small):
+    """Hiding the instruction from half the training samples (the default) must not stop the vla from
+    learning a choice that only the instruction can make."""
+    ds = _instruction_dataset()
+    cfg = _cfg("vla", small["vla"])
+    assert cfg.text_dropout == 0.5
+    spec = spec_from_dataset(ds, cfg)
+    torch.manual_seed(0)
+    pol = make_policy("vla", [spec], [group_stats([ds])], cfg)
+    _fit(pol, build_cache([ds], spec, cfg.chunk_size), 300)
+    pol.eval()
+    acts = {}
+    for text in ("move left", "move right"):
+        pol.reset()
+        acts[text] = pol.act({"state": ds.state[5], "instruction": text})[0]
+    assert acts["move left"] > 0.4 and acts["move right"] < -0.4, acts

@@ -77,10 +77,11 @@ class VLAConfig(PolicyConfig):
     """Add sin/cos of every heading in the state (quaternion yaw, '.yaw' scalars) and of twice it."""
     exclude_state: list[str] | None = dataclasses.field(default_factory=lambda: list(NOISY_STATE))
     """Leave out state elements whose name contains one of these (default: wrist force/torque)."""
-    text_dropout: float = 0.0
+    text_dropout: float = 0.5
     """Training only: probability that a sample's instruction token is zeroed. Where the state already
     says what to do, the instruction strings act as episode handles the model memorizes; 0.5 took
-    single-task pick-place from 56% to 86% (docs/BENCHMARKS.md). Never applied at inference."""
+    single-task pick-place from 56% to 86% and the 5-task mean from 65.6% to 76% (docs/BENCHMARKS.md).
+    Never applied at inference. Use 0 where the instruction alone decides what to do."""
     state_skip: bool = True
     """Also condition the flow head on the state directly (a per-embodiment MLP added to the trunk's
     readout), as `flow` does; without it the state reaches the head only through the trunk."""
