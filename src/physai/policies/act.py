@@ -80,6 +80,13 @@ class ACTConfig(PolicyConfig):
     labels instead of from the action loss alone. Never an input; unused at inference."""
     aux_weight: float = 1.0
     """Weight of the auxiliary loss (with aux_state)."""
+    image_queries: int = 8
+    """Learned queries per camera (image_features='query')."""
+    image_text_queries: int = 4
+    """Queries made from the instruction per camera (image_features='query', with use_instruction)."""
+    query_appearance: bool = True
+    """Query tokens also carry the attended pixel features; off: only where each query looks (its
+    expected point and spread), so the policy must act on places, not on what the scene looks like."""
     aux_keypoints: list[str] | None = None
     """Training-only, with image_features='query': names of task keypoints (e.g. 'target', 'tray')
     whose image coordinates a privileged dataset recorded as `<name>.px.<camera>.x/y`. The k-th name
@@ -102,6 +109,14 @@ class ACTConfig(PolicyConfig):
             raise ConfigError(
                 f"act aux_keypoints needs image_features='query' (it supervises the query attention), "
                 f"not {self.image_features!r}"
+            )
+        if self.image_queries < 0 or self.image_text_queries < 0 or (
+            self.image_features == "query"
+            and self.image_queries + (self.image_text_queries if self.use_instruction else 0) == 0
+        ):
+            raise ConfigError(
+                f"act image_queries={self.image_queries}, image_text_queries={self.image_text_queries}: "
+                "use counts >= 0 with at least one query in all (text queries need use_instruction)"
             )
         bad = [n for n in self.aux_state or [] if not any(x in n for x in (self.exclude_state or []))]
         bad += [f"{k}.px.<camera>" for k in self.aux_keypoints or []
@@ -234,7 +249,13 @@ class ACTPolicy(Policy):
         if config.image_features == "grid":
             return ImageEncoder(d)
         if config.image_features == "query":
-            return QueryKeypointEncoder(d, d_text=d if config.use_instruction else 0)
+            return QueryKeypointEncoder(
+                d,
+                d_text=d if config.use_instruction else 0,
+                queries=config.image_queries,
+                text_queries=config.image_text_queries,
+                appearance=config.query_appearance,
+            )
         return KeypointEncoder(d)
 
     def _camera_tokens(self, enc: nn.Module, img: torch.Tensor, text: torch.Tensor | None,
