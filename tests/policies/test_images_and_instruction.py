@@ -255,6 +255,19 @@ def test_act_aux_keypoints_need_query_features_labels_and_exclusion(small):
         _build("act", ds, {**base, "exclude_state": []})
     with pytest.raises(ConfigError, match=r"no labels \['cup\.px\.front\.x'"):
         _build("act", ds, {**base, "aux_keypoints": ["cup"]})
+    with pytest.raises(ConfigError, match="at least one query"):  # text queries need the instruction
+        _build("act", ds, {**base, "image_queries": 0, "image_text_queries": 2})
+    with pytest.raises(ConfigError, match="more than the 1 queries"):
+        _build("act", ds, {**base, "image_queries": 1, "aux_keypoints": ["obj", "obj"]})
+
+
+def test_query_tokens_without_appearance_carry_only_places():
+    enc = QueryKeypointEncoder(d_out=8, queries=3, appearance=False)
+    seen = {}
+    enc.out.register_forward_hook(lambda m, i, o: seen.__setitem__("in", i[0]))
+    tokens = enc(torch.rand(2, 3, 16, 16))
+    assert tokens.shape == (2, 3, 8)
+    assert torch.all(seen["in"][..., 5:] == 0) and torch.any(seen["in"][..., :5] != 0)
 
 
 def test_act_aux_state_must_be_excluded_from_the_inputs_and_exist(small):

@@ -21,14 +21,19 @@ def test_keypoint_labels_match_the_rendered_object():
     env = physai.make("tabletop/pick-place", obs=("state", "images"), privileged=True, image_size=(64, 64),
                       cameras=["scene", "wrist"])
     names = env.state_names
+    kinds = ("red_cube", "green_cylinder", "blue_block", "yellow_puck", "purple_pebble")
     assert [n for n in names if ".px." in n] == [
-        f"{k}.px.{c}.{a}" for k in ("target", "tray") for c in ("scene", "wrist") for a in "xy"
+        f"{k}.px.{c}.{a}" for k in ("target", "tray", *kinds) for c in ("scene", "wrist") for a in "xy"
     ]
     checked = 0
     for seed in range(4):
         obs, _ = env.reset(seed=seed)
         label = {c: obs["state"][[names.index(f"target.px.{c}.x"), names.index(f"target.px.{c}.y")]]
                  for c in ("scene", "wrist")}
+        kind = env.task.target.name.replace(" ", "_")
+        for c in ("scene", "wrist"):  # the named object is also labelled under its own name
+            own = obs["state"][[names.index(f"{kind}.px.{c}.x"), names.index(f"{kind}.px.{c}.y")]]
+            assert np.array_equal(own, label[c])
         before = {c: obs[f"images/{c}"] for c in ("scene", "wrist")}
         # take the named object away: what changed in each image is where it was drawn
         m, d = env.model, env.data

@@ -106,7 +106,11 @@ class PickPlace(Task):
         return np.concatenate([pose, self.tray_pos()]).astype(np.float32)
 
     def keypoints(self) -> dict[str, np.ndarray]:
-        return {"target": self.target_pose()[:3], "tray": self.tray_pos()}
+        """The named object, the tray, and every object kind by name ('red_cube', ...; the unused
+        ones where they are parked): labels that teach an image encoder all five colours at once."""
+        m, d = self.model, self.data
+        kinds = {k.name.replace(" ", "_"): free_pose(m, d, object_joint(k))[:3] for k in OBJECTS}
+        return {"target": self.target_pose()[:3], "tray": self.tray_pos(), **kinds}
 
     def make_expert(self) -> Expert:
         return PickPlaceExpert(self)
