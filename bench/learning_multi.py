@@ -91,10 +91,11 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
     size = (args.image_size, args.image_size)
     for task in args.tasks.split(","):
         root = runs / task.replace("/", "__") / "data"
-        # --privileged-labels: the object state is recorded too, for act's aux_state labels (training only;
-        # the overrides must drop it from the inputs with exclude_state)
+        # --privileged-labels: the object state and its image coordinates are recorded too, for act's
+        # aux_state / aux_keypoints labels (training only; the overrides must drop them from the inputs
+        # with exclude_state)
         kw = {"obs": ("state", "images"), "privileged": args.privileged_labels, "image_size": size,
-              "cameras": args.cameras}
+              "cameras": args.cameras, "image_labels": args.privileged_labels}
         if (root / "meta" / "info.json").exists():  # same --runs folder: reuse the recorded demos
             rec = {"reused": str(root)}
         else:
@@ -146,7 +147,8 @@ def main() -> None:
         "--overrides", default=None, help='config changes per policy as JSON: {"vla": {"text_dropout": 0.5}}'
     )
     ap.add_argument("--privileged-labels", action="store_true",
-                    help="images mode: record the object state too (labels for act aux_state)")
+                    help="images mode: record the object state and its image coordinates too (labels for "
+                    "act aux_state / aux_keypoints)")
     ap.add_argument("--cameras", type=lambda s: s.split(","), default=["scene", "wrist"])
     ap.add_argument("--out", default=None)
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")

@@ -231,6 +231,7 @@ def test_act_aux_keypoints_teach_the_query_where_the_object_is(small):
     over = {**small["act"], "use_vae": False, "image_shift": 0.0, "image_features": "query",
             "exclude_state": [".px."], "aux_keypoints": ["obj"]}
     pol, cache = _build("act", _labelled_blob_dataset(8, 0), over)
+    assert pol.env_kwargs()["image_labels"] is True  # its eval env must record the labels too
     kps = _fit(pol, cache, 150, metric="kp")
     assert np.mean(kps[-10:]) < 0.3 * np.mean(kps[:5])
     new = _labelled_blob_dataset(8, 1)  # places it was not trained on

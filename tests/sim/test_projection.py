@@ -2,8 +2,10 @@
 
 import mujoco
 import numpy as np
+import pytest
 
 import physai
+from physai.core.errors import ConfigError
 from physai.sim.projection import OFF_IMAGE, project_points
 from physai.tasks.tabletop.common import object_joint
 
@@ -19,7 +21,7 @@ def _centroid_of_change(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
 
 def test_keypoint_labels_match_the_rendered_object():
     env = physai.make("tabletop/pick-place", obs=("state", "images"), privileged=True, image_size=(64, 64),
-                      cameras=["scene", "wrist"])
+                      cameras=["scene", "wrist"], image_labels=True)
     names = env.state_names
     kinds = ("red_cube", "green_cylinder", "blue_block", "yellow_puck", "purple_pebble")
     assert [n for n in names if ".px." in n] == [
@@ -60,5 +62,15 @@ def test_points_behind_the_camera_are_off_image():
     ahead = d.cam_xpos[cid] - d.cam_xmat[cid].reshape(3, 3)[:, 2]
     xy = project_points(m, d, "scene", np.stack([behind, ahead]))
     assert np.all(xy[0] == OFF_IMAGE) and np.abs(xy[1]).max() < 1e-6  # the optical axis is the centre
-    assert ".px." not in " ".join(env.state_names)  # no images, no labels
     env.close()
+
+
+def test_image_labels_are_asked_for_and_need_privileged_images():
+    plain = physai.make("tabletop/pick-place", obs=("state", "images"), cameras=["scene"],
+                        image_size=(32, 32))
+    assert ".px." not in " ".join(plain.state_names)  # a privileged env with images keeps its old layout
+    plain.close()
+    with pytest.raises(ConfigError, match="image_labels=True needs privileged=True"):
+        physai.make("tabletop/pick-place", obs=("state",), image_labels=True)
+    with pytest.raises(ConfigError, match="privileged=False"):
+        physai.make("tabletop/pick-place", obs=("state", "images"), privileged=False, image_labels=True)

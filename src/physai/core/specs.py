@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+IMAGE_LABEL_TAG = ".px."
+"""In the state element names of image labels, `<keypoint>.px.<camera>.x/y`: where a task keypoint
+appears in a camera image (`PhysaiEnv(image_labels=True)`); training labels, never policy inputs."""
+
 
 @dataclass(frozen=True)
 class ArraySpec:

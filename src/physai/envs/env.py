@@ -11,12 +11,14 @@ import mujoco
 import numpy as np
 
 from physai.core.errors import ConfigError
+from physai.core.specs import IMAGE_LABEL_TAG
 from physai.sim.projection import project_points
 from physai.sim.render import RenderConfig, Renderer
 from physai.sim.scene import SceneConfig, new_scene
 from physai.tasks.base import Task, TaskConfig, make_task
 
 OBS_KEYS = ("state", "images", "tactile", "instruction")
+
 _TEXT_CHARSET = string.ascii_letters + string.digits + string.punctuation + " "
 
 
@@ -26,6 +28,8 @@ class PhysaiEnv(gym.Env):
     Observation dict: `state` (float32; robot proprioception, plus privileged task state when
     `privileged=True`), `images/<camera>` (uint8 HxWx3), `tactile` (float32, robots with tactile
     sensors), `instruction` (str). `info["is_success"]` after every step. Same seed, same trajectory.
+    With `image_labels=True` (needs `privileged` and images) the state also ends with each task
+    keypoint's image coordinates per camera, `<keypoint>.px.<camera>.x/y` (training labels).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -34,7 +38,7 @@ class PhysaiEnv(gym.Env):
                  image_size: tuple[int, int] = (128, 128), cameras: Sequence[str] | None = None,
                  privileged: bool = True, render_mode: str | None = "rgb_array",
                  render_config: RenderConfig | None = None, task_config: TaskConfig | None = None,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, image_labels: bool = False) -> None:
         self.task = make_task(task, task_config) if isinstance(task, str) else task
         if max_steps is not None:
             self.task.config.max_steps = max_steps
@@ -68,10 +72,14 @@ class PhysaiEnv(gym.Env):
         self.action_space = gym.spaces.Box(self.action_spec.low, self.action_spec.high, dtype=np.float32)
         self.state_names = self.robot.state_names() + (self.task.state_names() if privileged else [])
         # privileged image labels: each task keypoint's place in each camera image
-        labelled = privileged and "images" in self.obs_keys and bool(self.camera_names)
-        self._keypoint_names = list(self.task.keypoints()) if labelled else []
-        self.state_names += [f"{k}.px.{cam}.{a}" for k in self._keypoint_names for cam in self.camera_names
-                             for a in "xy"]
+        if image_labels and not (privileged and "images" in self.obs_keys and self.camera_names):
+            raise ConfigError(
+                "image_labels=True needs privileged=True and 'images' in obs with at least one camera "
+                f"(got privileged={privileged}, obs={list(self.obs_keys)}, cameras={self.camera_names})"
+            )
+        self._keypoint_names = list(self.task.keypoints()) if image_labels else []
+        self.state_names += [f"{k}{IMAGE_LABEL_TAG}{cam}.{a}" for k in self._keypoint_names
+                             for cam in self.camera_names for a in "xy"]
         self.observation_space = self._make_obs_space()
         self.render_mode = render_mode
         self._render_cfg = render_config or RenderConfig(width=self.image_size[1], height=self.image_size[0])

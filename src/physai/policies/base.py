@@ -24,6 +24,7 @@ from torch import nn
 
 from physai.core.errors import ConfigError
 from physai.core.registry import Registry
+from physai.core.specs import IMAGE_LABEL_TAG
 from physai.policies.chunking import ChunkQueue, TemporalEnsembler
 from physai.policies.features import StateFeatures
 from physai.policies.spec import ACTION, ACTION_PAD, IMAGE_PREFIX, STATE, TACTILE, IOSpec, Normalizer
@@ -291,6 +292,8 @@ class Policy(nn.Module):
         if spec.cameras:
             kw["cameras"] = list(spec.cameras)
             kw["image_size"] = tuple(spec.image_size)
+            if any(IMAGE_LABEL_TAG in n for n in spec.state_names):  # trained with image labels
+                kw["image_labels"] = True
         return kw
 
     # ------------------------------------------------------------ description / export
