@@ -305,3 +305,16 @@ def test_vla_with_default_text_dropout_still_follows_the_instruction(small):
         pol.reset()
         acts[text] = pol.act({"state": ds.state[5], "instruction": text})[0]
     assert acts["move left"] > 0.4 and acts["move right"] < -0.4, acts
+
+
+def test_act_query_features_export_to_onnx(tiny_img_ds, small, tmp_path):
+    from physai.deploy.package import ExportConfig, export_package
+
+    over = {**small["act"], "image_features": "query", "image_queries": 2, "image_text_queries": 2,
+            "use_instruction": True}
+    pol, cache = _build("act", tiny_img_ds, over)
+    _fit(pol, cache, 2)
+    pol.eval()
+    rep = export_package(pol.export_module(instruction="pick it"), pol.io_spec(), tmp_path / "pkg",
+                         config=ExportConfig(batched=False))  # refuses when ONNX and torch disagree
+    assert rep["parity"]["max_abs_diff"] < 1e-4
