@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from physai.core.errors import ConfigError
+from physai.core.specs import IMAGE_LABEL_TAG
 from physai.policies.base import Policy, PolicyConfig, register_policy
 from physai.policies.features import NOISY_STATE
 from physai.policies.layers import (
@@ -89,9 +90,9 @@ class ACTConfig(PolicyConfig):
     expected point and spread), so the policy must act on places, not on what the scene looks like."""
     aux_keypoints: list[str] | None = None
     """Training-only, with image_features='query': names of task keypoints (e.g. 'target', 'tray')
-    whose image coordinates a privileged dataset recorded as `<name>.px.<camera>.x/y`. The k-th name
-    supervises the k-th instruction query (with use_instruction; else the k-th learned query) of every
-    camera: cross-entropy of its attention over the feature map against the cell the point lies in
+    whose image coordinates a dataset recorded with `image_labels=True` holds as
+    `<name>.px.<camera>.x/y`. The k-th name supervises the k-th instruction query (with
+    use_instruction; else the k-th learned query) of every camera: cross-entropy of its attention over the feature map against the cell the point lies in
     (skipped while the point is outside the image). The encoder learns to find the named object in
     layouts it has not seen, which 50 demos of action loss alone do not teach it. The labels must be
     excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted with `image_shift`,
@@ -119,8 +120,8 @@ class ACTConfig(PolicyConfig):
                 "use counts >= 0 with at least one query in all (text queries need use_instruction)"
             )
         bad = [n for n in self.aux_state or [] if not any(x in n for x in (self.exclude_state or []))]
-        bad += [f"{k}.px.<camera>" for k in self.aux_keypoints or []
-                if not any(x in f"{k}.px.camera.x" for x in (self.exclude_state or []))]
+        bad += [f"{k}{IMAGE_LABEL_TAG}<camera>" for k in self.aux_keypoints or []
+                if not any(x in f"{k}{IMAGE_LABEL_TAG}camera.x" for x in (self.exclude_state or []))]
         if bad:
             raise ConfigError(
                 f"act aux_state {bad} would also be policy inputs, which makes the auxiliary loss "
@@ -216,15 +217,15 @@ class ACTPolicy(Policy):
         pool = enc.text_queries if config.use_instruction else n_static
         if len(names) > pool:
             raise ConfigError(f"act aux_keypoints {names}: more than the {pool} queries that can take them")
-        want = [f"{k}.px.{cam}.{a}" for k in names for cam in s.cameras for a in "xy"]
+        want = [f"{k}{IMAGE_LABEL_TAG}{cam}.{a}" for k in names for cam in s.cameras for a in "xy"]
         missing = [n for n in want if n not in s.state_names]
         if missing:
             raise ConfigError(
                 f"act aux_keypoints: the dataset has no labels {missing[:4]}; record it with "
-                "privileged=True and images (the task must define these keypoints)"
+                "privileged=True, images and image_labels=True (the task must define these keypoints)"
             )
         idx = s.state_names.index
-        cols = [[[idx(f"{k}.px.{cam}.{a}") for a in "xy"] for cam in s.cameras] for k in names]
+        cols = [[[idx(f"{k}{IMAGE_LABEL_TAG}{cam}.{a}") for a in "xy"] for cam in s.cameras] for k in names]
         first = n_static if config.use_instruction else 0
         return [first + i for i in range(len(names))], cols
 
