@@ -40,6 +40,7 @@ from physai.policies.layers import (  # noqa: E402
     KeypointEncoder,
     QueryKeypointEncoder,
     mlp,
+    point_cells,
     pool_text,
 )
 
@@ -146,10 +147,7 @@ def _scene_projection():
 
 def _cell_ce(logits: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of attention logits (B, h, w) against the cell holding each point (B, 2)."""
-    h, w = logits.shape[-2:]
-    col = ((xy[:, 0] + 1) / 2 * w).floor().clamp(0, w - 1).long()
-    row = ((xy[:, 1] + 1) / 2 * h).floor().clamp(0, h - 1).long()
-    return nn.functional.cross_entropy(logits.flatten(1), row * w + col)
+    return nn.functional.cross_entropy(logits.flatten(1), point_cells(xy, *logits.shape[-2:])[0])
 
 
 def _error_cm(model: nn.Module, inputs, ix: torch.Tensor, y, mu, sd) -> list[float]:
@@ -209,6 +207,7 @@ def probe(args: argparse.Namespace) -> dict:
         mu, sd = y.mean(0), y.std(0)
         torch.manual_seed(0)
         model = _Probe(variant)
+        n_static = model.qcams[0].n_learned if "query" in variant else 0  # the first text query
         opt = torch.optim.AdamW(model.parameters(), 3e-4)
         t0, steps = time.perf_counter(), 0
         while time.perf_counter() - t0 < args.seconds:
@@ -216,12 +215,10 @@ def probe(args: argparse.Namespace) -> dict:
             loss = ((model(*inputs(ix, "noaug" not in variant)) - (y[ix] - mu) / sd) ** 2).mean()
             if "kpsup" in variant:  # the first text query finds the object, the first learned one the tray
                 xy = model.scene_xy
-                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
                 loss = loss + 10 * ((xy[:, n_static] - kp_target[ix]) ** 2).mean() \
                     + 10 * ((xy[:, 0] - kp_tray[ix]) ** 2).mean()
             if "kpce" in variant:  # the same as cross-entropy on the labelled cell (as aux_keypoints)
                 lg = model.scene_logits
-                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
                 loss = loss + _cell_ce(lg[:, n_static], kp_target[ix]) + _cell_ce(lg[:, 0], kp_tray[ix])
             opt.zero_grad()
             loss.backward()
@@ -234,7 +231,6 @@ def probe(args: argparse.Namespace) -> dict:
         if "query" in variant:  # where the first text query looks in the scene image, vs the object
             with torch.no_grad():
                 model(*inputs(test_ix[:512], False))
-                n_static = model.qcams[0].n_queries - model.qcams[0].text_queries
                 px = (model.scene_xy[:, n_static] - kp_target[test_ix[:512]]).abs() * 32
                 first = fr[test_ix[:512]] < 5
             err["heldout_text_query_px"] = [round(float(v), 2) for v in px.mean(0)]

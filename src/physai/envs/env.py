@@ -18,7 +18,6 @@ from physai.sim.scene import SceneConfig, new_scene
 from physai.tasks.base import Task, TaskConfig, make_task
 
 OBS_KEYS = ("state", "images", "tactile", "instruction")
-
 _TEXT_CHARSET = string.ascii_letters + string.digits + string.punctuation + " "
 
 

@@ -21,6 +21,7 @@ from physai.policies.layers import (
     QueryKeypointEncoder,
     conv_grid,
     masked_mean,
+    point_cells,
     pool_text,
 )
 from physai.policies.spec import IOSpec
@@ -165,11 +166,13 @@ class ACTPolicy(Policy):
         self.fixed_pos = nn.Parameter(torch.randn(n_fixed, d) * 0.02)
         self.image_features = config.image_features
         self.cams = nn.ModuleList([self._camera_encoder(config) for _ in s.cameras])
-        n_img = {
-            "grid": lambda: conv_grid(s.image_size),
-            "keypoints": lambda: 1,
-            "query": lambda: self.cams[0].n_queries,
-        }[config.image_features]() if s.cameras else 0
+        n_img = 1  # tokens per camera ('keypoints')
+        if not s.cameras:
+            n_img = 0
+        elif config.image_features == "grid":
+            n_img = conv_grid(s.image_size)
+        elif config.image_features == "query":
+            n_img = self.cams[0].n_queries
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
         dec = nn.TransformerDecoderLayer(
@@ -214,8 +217,7 @@ class ACTPolicy(Policy):
         if not s.cameras:
             raise ConfigError("act aux_keypoints needs a dataset with cameras")
         enc = self.cams[0]
-        n_static = enc.n_queries - enc.text_queries
-        pool = enc.text_queries if config.use_instruction else n_static
+        pool = enc.text_queries if config.use_instruction else enc.n_learned
         if len(names) > pool:
             raise ConfigError(f"act aux_keypoints {names}: more than the {pool} queries that can take them")
         want = [f"{k}{IMAGE_LABEL_TAG}{cam}.{a}" for k in names for cam in s.cameras for a in "xy"]
@@ -227,7 +229,7 @@ class ACTPolicy(Policy):
             )
         idx = s.state_names.index
         cols = [[[idx(f"{k}{IMAGE_LABEL_TAG}{cam}.{a}") for a in "xy"] for cam in s.cameras] for k in names]
-        first = n_static if config.use_instruction else 0
+        first = enc.n_learned if config.use_instruction else 0
         return [first + i for i in range(len(names))], cols
 
     def _keypoint_loss(self, nb: dict, cam_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -235,15 +237,9 @@ class ACTPolicy(Policy):
         terms = []
         for k, q in enumerate(self.kp_query):
             for i, logits in enumerate(cam_logits):
-                xy = nb["state_raw"][:, self.kp_cols[k][i]]
-                seen = (xy.abs() < 1).all(-1)
-                if not bool(seen.any()):
-                    continue
-                h, w = logits.shape[-2:]
-                col = ((xy[:, 0] + 1) / 2 * w).floor().clamp(0, w - 1).long()
-                row = ((xy[:, 1] + 1) / 2 * h).floor().clamp(0, h - 1).long()
-                ce = nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], (row * w + col)[seen])
-                terms.append(ce)
+                cell, seen = point_cells(nb["state_raw"][:, self.kp_cols[k][i]], *logits.shape[-2:])
+                if bool(seen.any()):
+                    terms.append(nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], cell[seen]))
         return torch.stack(terms).mean() if terms else torch.zeros((), device=nb["state"].device)
 
     def _camera_encoder(self, config: ACTConfig) -> nn.Module:

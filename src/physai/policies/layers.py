@@ -108,6 +108,7 @@ class QueryKeypointEncoder(nn.Module):
         self.from_text = nn.Linear(d_text, text_queries * c) if d_text else None
         self.log_temp = nn.Parameter(torch.zeros(()))
         self.out = nn.Linear(5 + c, d_out)
+        self.n_learned = queries
         self.n_queries = queries + self.text_queries
 
     def forward(self, img: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,10 +136,16 @@ class QueryKeypointEncoder(nn.Module):
         mean = attn @ g  # (B, Q, 2)
         second = attn @ torch.stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 0] * g[:, 1]], dim=-1)
         spread = second - torch.stack([mean[..., 0] ** 2, mean[..., 1] ** 2, mean[..., 0] * mean[..., 1]], -1)
-        feats = attn @ flat.transpose(1, 2)  # (B, Q, C)
-        if not self.appearance:
-            feats = torch.zeros_like(feats)
+        feats = attn @ flat.transpose(1, 2) if self.appearance else attn.new_zeros(b, attn.shape[1], c)
         return self.out(torch.cat([mean, 10.0 * spread, feats], dim=-1)), mean, logits.view(b, -1, h, w)
+
+
+def point_cells(xy: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image points (B, 2) in [-1, 1] (`QueryKeypointEncoder.locate`'s convention) -> the row-major
+    index of the (h, w) feature-map cell holding each one (B,), and whether it is inside the image."""
+    col = ((xy[:, 0] + 1) / 2 * w).floor().clamp(0, w - 1).long()
+    row = ((xy[:, 1] + 1) / 2 * h).floor().clamp(0, h - 1).long()
+    return row * w + col, (xy.abs() < 1).all(-1)
 
 
 _WORD = re.compile(r"[a-z0-9]+")

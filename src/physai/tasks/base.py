@@ -99,8 +99,8 @@ class Task(abc.ABC):
         return np.zeros(0, dtype=np.float32)
 
     def keypoints(self) -> dict[str, np.ndarray]:
-        """World points (3,) worth finding in camera images, by name (e.g. the named object). A
-        privileged env with images records each one's image coordinates per camera as labels
+        """World points (3,) worth finding in camera images, by name (e.g. the named object). An env
+        made with `image_labels=True` records each one's image coordinates per camera as labels
         (`<name>.px.<camera>.x/y`), for training image encoders; never a policy input."""
         return {}
 
