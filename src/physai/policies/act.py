@@ -23,6 +23,7 @@ from physai.policies.layers import (
     masked_mean,
     point_cells,
     pool_text,
+    soft_cell_kl,
 )
 from physai.policies.spec import IOSpec
 
@@ -101,12 +102,20 @@ class ACTConfig(PolicyConfig):
     so keep that 0 or small."""
     aux_keypoint_weight: float = 1.0
     """Weight of the keypoint loss (with aux_keypoints)."""
+    aux_keypoint_target: str = "bilinear"
+    """What the keypoint loss's attention is trained towards: 'bilinear' (the 2 x 2 cells around the
+    point, weighted so that their expected centre is the point: sub-cell precision) or 'cell' (all on
+    the cell the point lies in: the expected point stays near cell centres, half a cell off on average)."""
 
     def validate(self) -> None:
         super().validate()
         if self.image_features not in ("keypoints", "query", "grid"):
             raise ConfigError(
                 f"act image_features={self.image_features!r}; use 'keypoints', 'query' or 'grid'"
+            )
+        if self.aux_keypoint_target not in ("bilinear", "cell"):
+            raise ConfigError(
+                f"act aux_keypoint_target={self.aux_keypoint_target!r}; use 'bilinear' or 'cell'"
             )
         if self.aux_keypoints and self.image_features != "query":
             raise ConfigError(
@@ -233,11 +242,17 @@ class ACTPolicy(Policy):
         return [first + i for i in range(len(names))], cols
 
     def _keypoint_loss(self, nb: dict, cam_logits: list[torch.Tensor]) -> torch.Tensor:
-        """Mean cross-entropy of each supervised query's attention against its labelled cell."""
+        """Mean divergence of each supervised query's attention from its labelled point (KL from the
+        bilinear targets, or cross-entropy against the point's cell)."""
         terms = []
         for k, q in enumerate(self.kp_query):
             for i, logits in enumerate(cam_logits):
-                cell, seen = point_cells(nb["state_raw"][:, self.kp_cols[k][i]], *logits.shape[-2:])
+                xy = nb["state_raw"][:, self.kp_cols[k][i]]
+                if self.config.aux_keypoint_target == "bilinear":
+                    if bool((xy.abs() < 1).all(-1).any()):
+                        terms.append(soft_cell_kl(logits[:, q], xy))
+                    continue
+                cell, seen = point_cells(xy, *logits.shape[-2:])
                 if bool(seen.any()):
                     terms.append(nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], cell[seen]))
         return torch.stack(terms).mean() if terms else torch.zeros((), device=nb["state"].device)

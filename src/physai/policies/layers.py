@@ -148,6 +148,33 @@ def point_cells(xy: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.T
     return row * w + col, (xy.abs() < 1).all(-1)
 
 
+def point_targets(xy: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Image points (B, 2) in [-1, 1] -> a sub-cell target distribution over the (h, w) feature map:
+    the row-major indices (B, 4) of the 2 x 2 cell centres around each point and their bilinear
+    weights (B, 4), and whether the point is inside the image (B,). The distribution's expected cell
+    centre is the point itself (away from the border), so attention trained on it (soft
+    cross-entropy) places a query's expected point between cells, not only on a cell's centre."""
+    u = ((xy[:, 0] + 1) / 2 * w - 0.5).clamp(0, w - 1)  # in cell-centre units
+    v = ((xy[:, 1] + 1) / 2 * h - 0.5).clamp(0, h - 1)
+    c0, r0 = u.floor().long().clamp(max=w - 2), v.floor().long().clamp(max=h - 2)
+    fu, fv = u - c0, v - r0
+    rows = torch.stack([r0, r0, r0 + 1, r0 + 1], -1)
+    cols = torch.stack([c0, c0 + 1, c0, c0 + 1], -1)
+    wts = torch.stack([(1 - fv) * (1 - fu), (1 - fv) * fu, fv * (1 - fu), fv * fu], -1)
+    return rows * w + cols, wts, (xy.abs() < 1).all(-1)
+
+
+def soft_cell_kl(logits: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """KL divergence from `point_targets` of points (B, 2) to the attention of logits (B, h, w)
+    (the cross-entropy less the targets' own entropy, so 0 at the optimum), mean over the points
+    inside the image (0 when there are none)."""
+    idx, wts, seen = point_targets(xy, *logits.shape[-2:])
+    if not bool(seen.any()):
+        return logits.sum() * 0.0
+    logp = torch.log_softmax(logits.flatten(1), -1).gather(1, idx)
+    return (wts * (torch.log(wts.clamp(min=1e-12)) - logp)).sum(-1)[seen].mean()
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 
