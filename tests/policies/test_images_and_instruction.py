@@ -7,7 +7,7 @@ from test_policies import _build, _cfg, _fit
 
 from physai.policies import load_policy, make_policy
 from physai.policies.base import random_shift
-from physai.policies.layers import KeypointEncoder, QueryKeypointEncoder
+from physai.policies.layers import KeypointEncoder, QueryKeypointEncoder, point_targets, soft_cell_kl
 from physai.train.data import build_cache, group_stats, spec_from_dataset
 from physai.train.memory import InMemoryDataset
 
@@ -227,9 +227,30 @@ def _labelled_blob_dataset(n_eps: int, seed: int) -> InMemoryDataset:
     return InMemoryDataset(eps, robot_type="toy-cam", state_names=names)
 
 
-def test_act_aux_keypoints_teach_the_query_where_the_object_is(small):
+def test_bilinear_point_targets_put_the_expected_point_on_the_point():
+    h, w = 8, 12
+    xy = torch.tensor([[0.13, -0.41], [-0.7, 0.66], [0.9, 0.9], [1.2, 0.0]])
+    idx, wts, seen = point_targets(xy, h, w)
+    assert seen.tolist() == [True, True, True, False]
+    assert torch.allclose(wts.sum(-1), torch.ones(4)) and bool((wts >= 0).all())
+    gy, gx = torch.meshgrid(torch.linspace(-1 + 1 / h, 1 - 1 / h, h),  # cell centres, as locate()
+                            torch.linspace(-1 + 1 / w, 1 - 1 / w, w), indexing="ij")
+    centres = torch.stack([gx.reshape(-1), gy.reshape(-1)], -1)
+    expected = (wts[..., None] * centres[idx]).sum(1)
+    assert torch.allclose(expected[:2], xy[:2], atol=1e-5)  # between cell centres, not snapped to one
+    # the optimal attention (the targets themselves) has zero loss; a one-cell attention does not
+    best = torch.full((4, h * w), -30.0)
+    best.scatter_(1, idx, torch.log(wts.clamp(min=1e-12)))
+    assert float(soft_cell_kl(best.view(4, h, w), xy)) < 1e-4
+    one = torch.full((4, h * w), -30.0)
+    one.scatter_(1, idx[:, :1], 0.0)
+    assert float(soft_cell_kl(one.view(4, h, w), xy)) > 0.1
+
+
+@pytest.mark.parametrize("target", ["bilinear", "cell"])
+def test_act_aux_keypoints_teach_the_query_where_the_object_is(small, target):
     over = {**small["act"], "use_vae": False, "image_shift": 0.0, "image_features": "query",
-            "exclude_state": [".px."], "aux_keypoints": ["obj"]}
+            "exclude_state": [".px."], "aux_keypoints": ["obj"], "aux_keypoint_target": target}
     pol, cache = _build("act", _labelled_blob_dataset(8, 0), over)
     assert pol.env_kwargs()["image_labels"] is True  # its eval env must record the labels too
     kps = _fit(pol, cache, 150, metric="kp")
@@ -260,6 +281,8 @@ def test_act_aux_keypoints_need_query_features_labels_and_exclusion(small):
         _build("act", ds, {**base, "image_queries": 0, "image_text_queries": 2})
     with pytest.raises(ConfigError, match="more than the 1 queries"):
         _build("act", ds, {**base, "image_queries": 1, "aux_keypoints": ["obj", "obj"]})
+    with pytest.raises(ConfigError, match="aux_keypoint_target='gauss'"):
+        _build("act", ds, {**base, "aux_keypoint_target": "gauss"})
 
 
 def test_query_tokens_without_appearance_carry_only_places():
