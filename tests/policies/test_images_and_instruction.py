@@ -283,6 +283,17 @@ def test_act_aux_keypoints_need_query_features_labels_and_exclusion(small):
         _build("act", ds, {**base, "image_queries": 1, "aux_keypoints": ["obj", "obj"]})
     with pytest.raises(ConfigError, match="aux_keypoint_target='gauss'"):
         _build("act", ds, {**base, "aux_keypoint_target": "gauss"})
+    with pytest.raises(ConfigError, match="token_keypoints=2 needs 1..len"):
+        _build("act", ds, {**base, "token_keypoints": 2})
+
+
+def test_act_token_keypoints_reads_only_the_first_supervised_queries(small):
+    over = {**small["act"], "use_vae": False, "image_shift": 0.0, "image_features": "query",
+            "image_queries": 3, "exclude_state": [".px."], "aux_keypoints": ["obj"], "token_keypoints": 1}
+    pol, cache = _build("act", _labelled_blob_dataset(2, 0), over)
+    pol.sample(pol.prepare(cache.batch(torch.arange(4)))).sum().backward()
+    grad = pol.cams[0].queries.grad.abs().sum(-1)
+    assert grad[0] > 0 and float(grad[1:].sum()) == 0.0  # the unread queries do not reach the actions
 
 
 def test_query_tokens_without_appearance_carry_only_places():

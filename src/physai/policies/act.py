@@ -102,6 +102,10 @@ class ACTConfig(PolicyConfig):
     so keep that 0 or small."""
     aux_keypoint_weight: float = 1.0
     """Weight of the keypoint loss (with aux_keypoints)."""
+    token_keypoints: int | None = None
+    """With aux_keypoints: only the queries of the first this many keypoints become tokens the policy
+    reads; the other supervised queries only train the pixel features (e.g. on every object kind,
+    while the policy reads where the named object and the tray are). None: every query is a token."""
     aux_keypoint_target: str = "bilinear"
     """What the keypoint loss's attention is trained towards: 'bilinear' (the 2 x 2 cells around the
     point, weighted so that their expected centre is the point: sub-cell precision) or 'cell' (all on
@@ -121,6 +125,12 @@ class ACTConfig(PolicyConfig):
             raise ConfigError(
                 f"act aux_keypoints needs image_features='query' (it supervises the query attention), "
                 f"not {self.image_features!r}"
+            )
+        n_kp = len(self.aux_keypoints or [])
+        if self.token_keypoints is not None and not 1 <= self.token_keypoints <= n_kp:
+            raise ConfigError(
+                f"act token_keypoints={self.token_keypoints} needs 1..len(aux_keypoints) ({n_kp}) "
+                "supervised queries to read"
             )
         if self.image_queries < 0 or self.image_text_queries < 0 or (
             self.image_features == "query"
@@ -182,6 +192,11 @@ class ACTPolicy(Policy):
             n_img = conv_grid(s.image_size)
         elif config.image_features == "query":
             n_img = self.cams[0].n_queries
+        self.kp_query, self.kp_cols = self._keypoint_labels(config, s)
+        self.token_queries = None  # with token_keypoints: the queries whose tokens the encoder reads
+        if config.token_keypoints is not None and s.cameras:
+            self.token_queries = self.kp_query[: config.token_keypoints]
+            n_img = len(self.token_queries)
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
         dec = nn.TransformerDecoderLayer(
@@ -206,7 +221,6 @@ class ACTPolicy(Policy):
             )
         idx = torch.tensor([s.state_names.index(n) for n in aux], dtype=torch.long)
         self.register_buffer("aux_idx", idx, persistent=False)
-        self.kp_query, self.kp_cols = self._keypoint_labels(config, s)
         self.aux_head = None
         if aux:
             self.aux_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, len(aux)))
@@ -278,7 +292,7 @@ class ACTPolicy(Policy):
         if self.image_features == "query":
             tokens, _, lg = enc.locate(img, text)
             logits.append(lg)
-            return tokens
+            return tokens if self.token_queries is None else tokens[:, self.token_queries]
         return enc(img)[:, None]
 
     def text_ids(self, texts: list[str]) -> torch.Tensor:
