@@ -305,6 +305,17 @@ def test_query_tokens_without_appearance_carry_only_places():
     assert torch.all(seen["in"][..., 5:] == 0) and torch.any(seen["in"][..., :5] != 0)
 
 
+def test_query_point_noise_jitters_the_token_points_in_training_only():
+    torch.manual_seed(0)
+    enc = QueryKeypointEncoder(d_out=8, queries=3, appearance=False, point_noise=0.05)
+    img = torch.rand(2, 3, 16, 16)
+    (t1, m1, _), (t2, m2, _) = enc.locate(img), enc.locate(img)
+    assert not torch.allclose(t1, t2) and torch.equal(m1, m2)  # the tokens move, the estimate does not
+    enc.eval()
+    (t3, m3, _), (t4, _, _) = enc.locate(img), enc.locate(img)
+    assert torch.equal(t3, t4) and torch.equal(m3, m1)
+
+
 def test_act_aux_state_must_be_excluded_from_the_inputs_and_exist(small):
     from physai.core.errors import ConfigError
 

@@ -102,6 +102,10 @@ class ACTConfig(PolicyConfig):
     so keep that 0 or small."""
     aux_keypoint_weight: float = 1.0
     """Weight of the keypoint loss (with aux_keypoints)."""
+    query_point_noise: float = 0.0
+    """Training only (image_features='query'): std of Gaussian noise on the points the query tokens
+    carry, in image units (-1..1 across the image; 2 / 64 is one pixel of a 64-pixel image), so the
+    policy tolerates the localization error it meets in new scenes."""
     token_keypoints: int | None = None
     """With aux_keypoints: only the queries of the first this many keypoints become tokens the policy
     reads; the other supervised queries only train the pixel features (e.g. on every object kind,
@@ -282,6 +286,7 @@ class ACTPolicy(Policy):
                 queries=config.image_queries,
                 text_queries=config.image_text_queries,
                 appearance=config.query_appearance,
+                point_noise=config.query_point_noise,
             )
         return KeypointEncoder(d)
 
