@@ -52,7 +52,8 @@ def run_vla(args: argparse.Namespace, runs: Path, results: dict) -> None:
         print(task, results["data"][task], flush=True)
     out = runs / "vla"
     over = json.loads(args.overrides or "{}").get("vla", {})
-    r = train(roots, out, train_config(args, "vla", args.minutes, lr=args.lr, policy_overrides=over))
+    cfg = train_config(args, "vla", args.minutes, lr=args.lr, policy_overrides=over, seed=args.train_seed)
+    r = train(roots, out, cfg)
     results["train"] = {
         "steps": r["steps"],
         "train_minutes": r["wall_seconds"] / 60,
@@ -107,7 +108,8 @@ def run_images(args: argparse.Namespace, runs: Path, results: dict) -> None:
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
             over = json.loads(args.overrides or "{}").get(pol, {})
-            r = train([root], out, train_config(args, pol, args.minutes, policy_overrides=over))
+            cfg = train_config(args, pol, args.minutes, policy_overrides=over, seed=args.train_seed)
+            r = train([root], out, cfg)
             policy = load_policy(out / "checkpoint")
             t1 = time.perf_counter()
             ev = evaluate_policy(policy, task, args.episodes, args.eval_seed)
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--tasks", default=None, help="default: 5 tabletop+bimanual (vla), pick-place (images)")
     ap.add_argument("--policies", default="act", help="images mode: policies to train")
     ap.add_argument("--demos", type=int, default=50)
+    ap.add_argument("--train-seed", type=int, default=0, help="training seed (init, batches, noise)")
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--eval-seed", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=100_000, help="upper bound of steps (time budget rules)")
