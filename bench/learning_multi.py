@@ -6,7 +6,10 @@ disjoint from the demo seeds); the baseline measured in the same run is the scri
 seeds. Single-task `act` figures to compare against come from learning.py runs (docs/BENCHMARKS.md).
 
 `--mode images`: record demos with `rgb` cameras + proprioception only (`privileged=False`: no object
-state), train `--policies` (default act) on them, evaluate closed loop from images.
+state), train `--policies` (default act) on them, evaluate closed loop from images. With
+`--privileged-labels` the object state and the keypoints' image coordinates are recorded too, as
+training-only labels (act `aux_keypoints`; `--overrides` must drop them from the inputs with
+`exclude_state`); docs/BENCHMARKS.md has the command that reaches the issue's target.
 
     .venv/bin/python bench/learning_multi.py --mode vla --demos 50 --minutes 50 --episodes 50 \
         --act-tasks tabletop/stack,tabletop/push,bimanual/handover --act-minutes 7
