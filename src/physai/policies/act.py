@@ -266,12 +266,12 @@ class ACTPolicy(Policy):
         for k, q in enumerate(self.kp_query):
             for i, logits in enumerate(cam_logits):
                 xy = nb["state_raw"][:, self.kp_cols[k][i]]
-                if self.config.aux_keypoint_target == "bilinear":
-                    if bool((xy.abs() < 1).all(-1).any()):
-                        terms.append(soft_cell_kl(logits[:, q], xy))
+                if not bool((xy.abs() < 1).all(-1).any()):  # out of view in the whole batch
                     continue
-                cell, seen = point_cells(xy, *logits.shape[-2:])
-                if bool(seen.any()):
+                if self.config.aux_keypoint_target == "bilinear":
+                    terms.append(soft_cell_kl(logits[:, q], xy))
+                else:
+                    cell, seen = point_cells(xy, *logits.shape[-2:])
                     terms.append(nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], cell[seen]))
         return torch.stack(terms).mean() if terms else torch.zeros((), device=nb["state"].device)
 
