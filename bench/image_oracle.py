@@ -4,10 +4,14 @@ Takes an `act` checkpoint trained with `image_features=query` and `aux_keypoints
 keypoints' image coordinates, `image_labels=True`). For each `--modes` entry it runs the same seeded
 episodes, replacing the points that the supervised queries' tokens carry, on the named cameras, by the
 labelled points (where the point is inside the image): `none` is the policy as it is, `scene` gives
-the scene camera exact keypoints, `all` every camera. It also reports how far, in pixels, the named
-object's query lands from its label in each camera (median over every step where it is in view).
+the scene camera exact keypoints, `all` every camera. `scrambled` is a check that the policy acts
+from images and proprioception only: the state elements it excludes (object poses, keypoint labels)
+are replaced by noise before it sees them, which must change nothing. It also reports how far, in
+pixels, the named object's query lands from its label in each camera (median over every step where
+it is in view).
 
-    .venv/bin/python bench/image_oracle.py runs/X/checkpoint --episodes 40 --modes none,scene,all --json
+    .venv/bin/python bench/image_oracle.py runs/X/checkpoint --episodes 40 \
+        --modes none,scrambled,scene,all --json
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ def run(checkpoint: str, task: str, episodes: int, seed: int, mode: str) -> dict
         raise SystemExit(f"{checkpoint}: not an act policy trained with aux_keypoints")
     env = physai.make(task, **pol.env_kwargs())
     cams = list(env.camera_names)
-    if mode not in ("none", "all", *cams):
-        raise SystemExit(f"--modes: {mode!r} is not none, all or a camera of {cams}")
+    if mode not in ("none", "all", "scrambled", *cams):
+        raise SystemExit(f"--modes: {mode!r} is not none, all, scrambled or a camera of {cams}")
+    hidden = [i for i, n in enumerate(env.state_names) if any(x in n for x in pol.config.exclude_state or [])]
+    rng = np.random.default_rng(0)
     now: dict = {}
     errors: dict[str, list[float]] = {c: [] for c in cams}
     for i, enc in enumerate(pol.cams):
@@ -63,12 +69,17 @@ def run(checkpoint: str, task: str, episodes: int, seed: int, mode: str) -> dict
             pol.reset()
             while True:
                 now["state"] = obs["state"]
+                if mode == "scrambled":
+                    state = obs["state"].copy()
+                    state[hidden] = rng.normal(0, 10, len(hidden))
+                    obs = {**obs, "state": state}
                 obs, _, term, trunc, info = env.step(pol.act(obs))
                 if term or trunc:
                     break
             ok.append(bool(info["is_success"]))
     env.close()
     return {"mode": mode, "success_rate": float(np.mean(ok)), "episodes": episodes,
+            "successes": [int(x) for x in ok],
             "target_error_px_median": {c: round(float(np.median(v)), 2) if v else None
                                        for c, v in errors.items()}}
 
