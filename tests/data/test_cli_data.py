@@ -94,6 +94,17 @@ def test_collect_discards_failures(tmp_path):
     assert doc["kept"] == 0 and doc["discarded"] >= 1
 
 
+def test_collect_image_labels(tmp_path):
+    out = tmp_path / "lab"
+    args = ["collect", "--task", "tabletop/pick-place", "--episodes", "1", "--out", str(out), "--cameras",
+            "scene", "--image-size", "32", "--max-steps", "4", "--keep-failures", "--image-labels", "--json"]
+    assert _json(args)["kept"] == 1
+    names = Dataset(out).features["observation.state"]["names"]
+    assert "target.px.scene.x" in names and "tray.px.scene.y" in names and "target.pos.x" in names
+    r = runner.invoke(app, [*args[:6], str(tmp_path / "none"), "--cameras", "none", "--image-labels"])
+    assert r.exit_code != 0 and "needs cameras" in r.output
+
+
 def test_convert_v21(tmp_path, small):
     """Build a v2.1 layout from a v3 dataset (one file per episode, jsonl metadata) and convert it back."""
     src, written = small

@@ -23,6 +23,9 @@ def collect(
         None, "--cameras", help="Comma-separated cameras (default: all; 'none': state only)."
     ),
     image_size: int = typer.Option(128, "--image-size", min=16),
+    image_labels: bool = typer.Option(
+        False, "--image-labels", help="Record task keypoints' image coordinates (act aux_keypoints labels)."
+    ),
     keep_failures: bool = typer.Option(False, "--keep-failures", help="Keep episodes the expert failed."),
     seed: int = typer.Option(0, "--seed"),
     codec: str = typer.Option("h264", "--codec", help="h264 or av1."),
@@ -43,6 +46,7 @@ def collect(
         workers=workers,
         cameras=cams,
         image_size=image_size,
+        image_labels=image_labels,
         keep_failures=keep_failures,
         seed=seed,
         codec=codec,

@@ -32,6 +32,9 @@ class CollectConfig:
     """Cameras to record as video (None: every camera of the robot; empty: state only)."""
     image_size: int = 128
     """Square image size in pixels."""
+    image_labels: bool = False
+    """Also record each task keypoint's image coordinates per camera in the state
+    (`<name>.px.<camera>.x/y`): training-only labels for act's `aux_keypoints`."""
     keep_failures: bool = False
     """Keep episodes where the expert failed."""
     seed: int = 0
@@ -60,6 +63,7 @@ def _worker(wid: int, cfg: dict, part: str, counter, lock, results) -> None:
             cameras=list(cfg["cameras"]) if cfg["cameras"] else None,
             image_size=(cfg["image_size"], cfg["image_size"]),
             max_steps=cfg["max_steps"],
+            image_labels=cfg["image_labels"],
         )
         limit = cfg["max_attempts"] or 4 * cfg["episodes"] + 8
         with Recorder(env, part, codec=cfg["codec"], keep_failures=cfg["keep_failures"]) as rec:
@@ -89,6 +93,11 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
     TASKS.get(cfg.task)  # UnknownNameError before any process starts
     if cfg.episodes < 1 or cfg.workers < 1:
         raise ConfigError(f"episodes and workers must be >= 1, got {cfg.episodes}, {cfg.workers}")
+    if cfg.image_labels and cfg.cameras == ():
+        raise ConfigError(
+            "image_labels (--image-labels) needs cameras: the labels are image coordinates; record "
+            "with cameras (e.g. --cameras scene,wrist) or without --image-labels"
+        )
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty; choose a new output folder")
