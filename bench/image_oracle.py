@@ -37,7 +37,8 @@ def run(checkpoint: str, task: str, episodes: int, seed: int, mode: str) -> dict
     cams = list(env.camera_names)
     if mode not in ("none", "all", "scrambled", *cams):
         raise SystemExit(f"--modes: {mode!r} is not none, all, scrambled or a camera of {cams}")
-    hidden = [i for i, n in enumerate(env.state_names) if any(x in n for x in pol.config.exclude_state or [])]
+    read = set(pol.state_feats[0].keep.tolist())  # the state elements the policy's network reads
+    hidden = [i for i in range(len(env.state_names)) if i not in read]
     rng = np.random.default_rng(0)
     now: dict = {}
     errors: dict[str, list[float]] = {c: [] for c in cams}

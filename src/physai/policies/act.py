@@ -94,10 +94,10 @@ class ACTConfig(PolicyConfig):
     """Training-only, with image_features='query': names of task keypoints (e.g. 'target', 'tray')
     whose image coordinates a dataset recorded with `image_labels=True` holds as
     `<name>.px.<camera>.x/y`. The k-th name supervises the k-th instruction query (with
-    use_instruction; else the k-th learned query) of every camera: cross-entropy of its attention
-    over the feature map against the cell the point lies in (skipped while the point is outside the
-    image). The encoder learns to find the named object in
-    layouts it has not seen, which 50 demos of action loss alone do not teach it. The labels must be
+    use_instruction; else the k-th learned query) of every camera: its attention over the feature map
+    is trained towards the labelled point (`aux_keypoint_target`; skipped while the point is outside
+    the image). The encoder learns to find the named object in layouts it has not seen, which 50 demos
+    of action loss alone do not teach it. The labels must be
     excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted with `image_shift`,
     so keep that 0 or small."""
     aux_keypoint_weight: float = 1.0
