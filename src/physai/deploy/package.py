@@ -147,10 +147,11 @@ def _onnx_bytes(module, ins: list[dict], batch: int, dynamic: bool, max_batch: i
     kwargs: dict[str, Any] = {}
     if dynamic:
         b = torch.export.Dim("batch", min=1, max=max_batch)
-        kwargs["dynamic_shapes"] = tuple({0: b} for _ in ins)
+        kwargs["dynamic_shapes"] = _batch_dynamic_shapes(module, len(ins), {0: b})
     with warnings.catch_warnings():
         # torch's own exporter trips its pytree deprecation warning (LeafSpec); not actionable here
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*axis name: batch will not be used.*")
         try:
             prog = torch.onnx.export(
                 module,
@@ -168,6 +169,19 @@ def _onnx_bytes(module, ins: list[dict], batch: int, dynamic: bool, max_batch: i
                 f"ONNX export (dynamo) of the policy failed: {type(exc).__name__}: {exc}"
             ) from exc
     return prog.model_proto.SerializeToString()
+
+
+def _batch_dynamic_shapes(module, n: int, dim: dict) -> tuple:
+    """`dynamic_shapes` shaped like `module.forward`'s parameters for `n` positional inputs: torch.export
+    binds trailing inputs to a `*args` parameter as one tuple, which takes one tuple of shapes."""
+    import inspect
+
+    params = list(inspect.signature(module.forward).parameters.values())
+    fixed = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        k = min(len(fixed), n)
+        return (*({**dim} for _ in range(k)), tuple({**dim} for _ in range(n - k)))
+    return tuple({**dim} for _ in range(n))
 
 
 def _session(model: bytes, threads: int = 1):
