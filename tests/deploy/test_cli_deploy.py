@@ -79,3 +79,16 @@ def test_keys_export_verify_run(tmp_path):
     assert r.exit_code == 2 and "policy.json" in r.output
     r = runner.invoke(app, ["run", "--package", str(pkg), "--robot", "sim:tabletop/pick-place"])
     assert r.exit_code == 2 and "no trusted public key" in r.output
+
+
+def test_serve_token_file_holds_one_token_a_line(tmp_path):
+    import pytest
+
+    from physai.cli.deploy import read_tokens
+
+    f = tmp_path / "tokens"
+    f.write_text("robot-a\n\n  robot-b  \r\n")
+    assert read_tokens(f) == ("robot-a", "robot-b")
+    f.write_text("\n \n")
+    with pytest.raises(ValueError, match="empty"):
+        read_tokens(f)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 import urllib.request
 
 import numpy as np
@@ -177,3 +179,106 @@ def test_internal_error_closes_1011_and_shutdown_closes_1001(tiny_package, keys)
     with pytest.raises(ConnectionClosed) as exc:
         idle.ws.recv(timeout=5)
     assert exc.value.rcvd.code == 1001, "graceful shutdown says 'going away'"
+
+
+def handshake_status(port: int, auth_lines: list[bytes]) -> int:
+    """Send a websocket upgrade with raw `Authorization` header lines; return the HTTP status."""
+    req = (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        + b"".join(b"Authorization: " + a + b"\r\n" for a in auth_lines)
+        + b"\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(req)
+        head = b""
+        while b"\r\n" not in head:
+            chunk = s.recv(1024)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        [b"Api-Key " + "s3cret-tök€n".encode()],  # non-ASCII (UTF-8 bytes)
+        [b"Api-Key s3cret-t\xf6ken"],  # non-ASCII (a Latin-1 byte)
+        ["Api-Key 令牌".encode()],
+        [b"Api-Key "],  # empty
+        [b"Api-Key"],
+        [b""],
+        [b"Basic " + TOKEN.encode()],  # wrong scheme
+        [TOKEN.encode()],
+        [b"Api-Key wrong"],  # wrong value
+        [b"Api-Key " + TOKEN.encode() + b"x"],
+        [b"Api-Key " + TOKEN.encode(), b"Api-Key " + TOKEN.encode()],  # two headers
+        [],  # none
+    ],
+    ids=[
+        "utf8",
+        "latin1",
+        "cjk",
+        "empty",
+        "scheme-only",
+        "blank",
+        "basic",
+        "no-scheme",
+        "wrong",
+        "longer",
+        "twice",
+        "missing",
+    ],
+)
+def test_bad_tokens_get_401_never_500(server, auth):
+    srv, _ = server
+    assert handshake_status(srv.port, auth) == 401
+    assert handshake_status(srv.port, [b"Bearer " + TOKEN.encode()]) == 101
+
+
+def test_token_config_refusals(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    for cfg, match in [
+        (ServerConfig(token=""), "non-empty"),
+        (ServerConfig(token="tök"), "printable ASCII"),
+        (ServerConfig(tokens=("a", "has space")), r"tokens\[1\]"),
+        (ServerConfig(token="a", tokens=("a",)), "twice"),
+        (ServerConfig(token="a", max_connections=4, max_connections_per_token=5), "per_token"),
+        (ServerConfig(token="a", max_connections_per_token=0), "per_token"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            PolicyServer(pkg, cfg)
+    assert PolicyServer(pkg, ServerConfig(tokens=("a", "b", "c", "d"))).per_token_cap == 64
+    assert PolicyServer(pkg, ServerConfig(token="a")).per_token_cap == 256
+
+
+def test_one_token_cannot_take_every_connection(tiny_package, keys):
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    cfg = ServerConfig(
+        port=0, token="alpha", tokens=("beta",), max_connections=3, max_connections_per_token=2
+    )
+    srv = ServerThread(PolicyServer(pkg, cfg)).start()
+    opened = []
+    try:
+        opened += [PolicyClient(uri(srv), api_key="alpha") for _ in range(2)]
+        with pytest.raises(InvalidStatus) as exc:
+            PolicyClient(uri(srv), api_key="alpha")
+        assert exc.value.response.status_code == 429
+        assert b"max_connections_per_token=2" in exc.value.response.body
+        opened.append(PolicyClient(uri(srv), api_key="beta"))  # another token still connects
+        assert opened[-1].infer({"state": np.zeros(12, np.float32)})["actions"].shape == (4, 3)
+        with pytest.raises(InvalidStatus) as exc:  # the total cap still holds
+            PolicyClient(uri(srv), api_key="beta")
+        assert exc.value.response.status_code == 503
+        opened.pop(0).close()  # a closed connection frees its token's slot
+        for _ in range(50):
+            if srv.server._per_token[0] < 2:
+                break
+            time.sleep(0.02)
+        opened.append(PolicyClient(uri(srv), api_key="alpha"))
+    finally:
+        for c in opened:
+            c.close()
+        srv.stop()
+    assert srv.server._active == 0 and srv.server._per_token == [0, 0]

@@ -168,6 +168,14 @@ def run(
     out.print(f"safety: {s['state']} {s['stop_reason'] or ''} interventions {s['interventions']}")
 
 
+def read_tokens(path: Path) -> tuple[str, ...]:
+    """Client tokens from a token file: one a line, surrounding whitespace and blank lines ignored."""
+    tokens = tuple(t.strip() for t in path.read_text().splitlines() if t.strip())
+    if not tokens:
+        raise ValueError(f"token file {path} is empty; write one client token a line")
+    return tokens
+
+
 @handle_errors
 def serve(
     package: Path = typer.Option(..., "--package", help="Package folder."),
@@ -175,11 +183,19 @@ def serve(
     host: str = typer.Option(
         None, "--host", help="Bind address (default 0.0.0.0 with a token, else 127.0.0.1)."
     ),
-    token_file: Path = typer.Option(None, "--token-file", help="File holding the client token."),
+    token_file: Path = typer.Option(
+        None, "--token-file", help="File of client tokens, one a line (e.g. one per robot)."
+    ),
     insecure_local: bool = typer.Option(False, "--insecure-local", help="No token; loopback only."),
     max_batch: int = typer.Option(16, "--max-batch", min=1),
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0),
     rate_limit: float = typer.Option(500.0, "--rate-limit", help="Requests/s per connection."),
+    max_connections_per_token: int = typer.Option(
+        None,
+        "--max-connections-per-token",
+        min=1,
+        help="Connections one token may hold (default: the 256 shared evenly among the tokens).",
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
 ) -> None:
@@ -188,18 +204,17 @@ def serve(
 
     from physai.deploy.server import PolicyServer, ServerConfig
 
-    token = token_file.read_text().strip() if token_file else None
-    if token_file and not token:
-        raise ValueError(f"token file {token_file} is empty")
+    tokens = read_tokens(token_file) if token_file else ()
     pkg = _load(package, public_key, allow_unsigned, threads=2)
     cfg = ServerConfig(
-        host=host or ("0.0.0.0" if token else "127.0.0.1"),
+        host=host or ("0.0.0.0" if tokens else "127.0.0.1"),
         port=port,
-        token=token,
+        tokens=tokens,
         insecure_local=insecure_local,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         rate_limit_hz=rate_limit,
+        max_connections_per_token=max_connections_per_token,
     )
     server = PolicyServer(pkg, cfg)
 
@@ -209,7 +224,7 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         console.print(
-            f"serving {package} on ws://{cfg.host}:{port} (token={'yes' if token else 'no'}); Ctrl-C stops"
+            f"serving {package} on ws://{cfg.host}:{port} (tokens: {len(tokens) or 'none'}); Ctrl-C stops"
         )
         await server.serve(stop)
 
@@ -221,20 +236,33 @@ def serve(
 def agent(
     robot: str = typer.Option(..., "--robot", help="Local driver to expose, e.g. sim:tabletop/pick-place."),
     port: int = typer.Option(7070, "--port"),
-    host: str = typer.Option("127.0.0.1", "--host"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Bind address; anything but loopback requires --token-file."
+    ),
     hz: float = typer.Option(None, "--hz"),
     token_file: Path = typer.Option(None, "--token-file", help="Shared token the runtime must present."),
+    handshake_timeout: float = typer.Option(
+        2.0, "--handshake-timeout", min=0.01, help="Seconds a client has to send its hello."
+    ),
 ) -> None:
     """Robot-side agent: expose a local driver to a remote `physai run --robot tcp://HOST:PORT`."""
     import threading
 
+    from physai.core.errors import ConfigError, PhysaiError
     from physai.deploy.drivers import DriverAgent, make_driver
 
+    token = token_file.read_text().strip() if token_file else None
+    if token_file and not token:
+        raise ConfigError(f"token file {token_file} is empty; write the shared token into it")
     ag = DriverAgent(
-        make_driver(robot, hz=hz), host, port, token=token_file.read_text().strip() if token_file else None
+        make_driver(robot, hz=hz), host, port, token=token, handshake_timeout=handshake_timeout
     ).start()
     console.print(f"robot agent for {robot} on {ag.address[0]}:{ag.address[1]}; Ctrl-C stops")
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    done.wait()
-    ag.close()
+    try:
+        while not done.wait(0.5):
+            if not ag.serving:  # never expected; do not pretend to serve when the accept loop is gone
+                raise PhysaiError(f"the robot agent stopped serving: {list(ag.errors)[-1:]}")
+    finally:
+        ag.close()

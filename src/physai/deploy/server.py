@@ -9,9 +9,13 @@ the server keeps serving every other client. `GET /healthz` answers 200.
 Requests from all clients are batched dynamically (up to `max_batch`, waiting at most `max_wait_ms`
 for more) and run on the package's batched model. A token is required (header `Authorization: Api-Key
 <token>` as openpi sends it, or `Bearer <token>`) unless the server is bound to loopback with
-`insecure_local`. Decoding never unpickles. Checked against the `openpi-client` 0.1.2 wheel from PyPI:
-its `WebsocketClientPolicy` (with `api_key`) reads the metadata, gets actions, and raises with the
-server's reason on an invalid observation.
+`insecure_local`; any missing or bad token (wrong scheme, wrong value, non-ASCII bytes) gets HTTP 401.
+Several client tokens may be accepted (`tokens`, e.g. one per robot from a token file with one token a
+line); each may hold at most `max_connections_per_token` connections (more get HTTP 429), so one leaked
+or runaway client cannot take every connection slot from the others. Decoding never unpickles.
+Checked against the `openpi-client` 0.1.2 wheel from PyPI: its `WebsocketClientPolicy` (with
+`api_key`) reads the metadata, gets actions, and raises with the server's reason on an invalid
+observation.
 """
 
 from __future__ import annotations
@@ -44,7 +48,10 @@ class ServerConfig:
     port: int = 8000
     """TCP port (0: any free port)."""
     token: str | None = None
-    """Shared secret clients must present; None only with insecure_local."""
+    """Shared secret clients must present; None only with insecure_local (or when `tokens` is set)."""
+    tokens: tuple[str, ...] = ()
+    """More accepted client tokens (e.g. one per robot or client; `physai serve --token-file` with one
+    token a line); each is printable ASCII without spaces and has its own connection cap."""
     insecure_local: bool = False
     """Serve without a token; allowed only when bound to loopback."""
     max_batch: int = 16
@@ -56,7 +63,27 @@ class ServerConfig:
     max_message_bytes: int | None = None
     """Largest accepted message (None: twice the package's input size plus 64 KiB)."""
     max_connections: int = 256
-    """Concurrent connections accepted; more get HTTP 503."""
+    """Concurrent connections accepted in all; more get HTTP 503."""
+    max_connections_per_token: int | None = None
+    """Concurrent connections one token may hold; more get HTTP 429. None: max_connections shared out
+    evenly among the tokens (all of it with a single token), so every token always has room."""
+
+
+def _check_tokens(cfg: ServerConfig) -> list[bytes]:
+    """The accepted tokens as bytes; refuses empty, duplicate or non-printable ones (naming which)."""
+    toks = ([cfg.token] if cfg.token is not None else []) + list(cfg.tokens)
+    for k, t in enumerate(toks):
+        where = "token" if (k == 0 and cfg.token is not None) else f"tokens[{k - (cfg.token is not None)}]"
+        if not isinstance(t, str) or not t:
+            raise ConfigError(f"{where} must be a non-empty string; write the token into the token file")
+        if not all("!" <= c <= "~" for c in t):
+            raise ConfigError(
+                f"{where} (length {len(t)}) contains a character outside printable ASCII or a space; "
+                "HTTP headers carry ASCII only, so use e.g. `openssl rand -hex 32`"
+            )
+    if len(set(toks)) != len(toks):
+        raise ConfigError("the same token is listed twice; give each client its own token (one a line)")
+    return [t.encode("ascii") for t in toks]
 
 
 class RequestError(ValueError):
@@ -127,17 +154,27 @@ class PolicyServer:
 
     def __init__(self, pkg: Package, config: ServerConfig | None = None) -> None:
         cfg = self.cfg = config or ServerConfig()
-        if cfg.token is None and not cfg.insecure_local:
+        self._tokens = _check_tokens(cfg)
+        if not self._tokens and not cfg.insecure_local:
             raise ConfigError(
                 "the policy server needs --token-file, or --insecure-local to serve without a token "
                 "on loopback only"
             )
-        if cfg.token is None and cfg.host not in LOOPBACK:
+        if not self._tokens and cfg.host not in LOOPBACK:
             raise ConfigError(
                 f"--insecure-local binds loopback only; refusing to serve without a token on {cfg.host!r}"
             )
         if cfg.max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {cfg.max_batch}")
+        if cfg.max_connections < 1:
+            raise ConfigError(f"max_connections must be >= 1, got {cfg.max_connections}")
+        per = cfg.max_connections_per_token
+        if per is not None and not 1 <= per <= cfg.max_connections:
+            raise ConfigError(
+                f"max_connections_per_token must be between 1 and max_connections ({cfg.max_connections}), "
+                f"got {per}"
+            )
+        self.per_token_cap = per or max(1, cfg.max_connections // max(1, len(self._tokens)))
         self.pkg = pkg
         self.meta = metadata(pkg, cfg)
         size = sum(int(np.prod(i["shape"])) * np.dtype(i["dtype"]).itemsize for i in pkg.inputs)
@@ -146,28 +183,73 @@ class PolicyServer:
         self.stats = {"requests": 0, "batches": 0, "refused": 0, "connections": 0}
         self.port: int | None = None
         self._queue: asyncio.Queue | None = None
-        self._active = 0
+        self._active = 0  # connections holding a slot (reserved at the handshake, freed on close)
+        self._per_token = [0] * len(self._tokens)
+        self._releases: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ http hooks
+    def _token_index(self, request) -> int | None:
+        """Which accepted token the request presents (None: missing or bad). Never raises."""
+        try:
+            values = request.headers.get_all("Authorization")
+            if len(values) != 1:
+                return None
+            scheme, _, value = values[0].strip().partition(" ")
+            if scheme not in ("Api-Key", "Bearer"):
+                return None
+            # websockets decodes header bytes as ISO-8859-1: encoding back gives the bytes sent, and
+            # bytes compare without the TypeError compare_digest raises on non-ASCII str
+            presented = value.strip().encode("latin-1", "replace")
+            found = None
+            for k, tok in enumerate(self._tokens):  # compare with every token: no early exit
+                if hmac.compare_digest(presented, tok):
+                    found = k
+            return found
+        except Exception:  # noqa: BLE001 - a malformed header is a bad token (401), never a 500
+            return None
+
     def _process_request(self, connection: ServerConnection, request):
         if request.path == "/healthz":
             return connection.respond(http.HTTPStatus.OK, "OK\n")
-        if self._active >= self.cfg.max_connections:
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
-        if self.cfg.token is not None:
-            auth = request.headers.get("Authorization", "")
-            scheme, _, value = auth.partition(" ")
-            if scheme not in ("Api-Key", "Bearer") or not hmac.compare_digest(value.strip(), self.cfg.token):
+        key = None
+        if self._tokens:
+            key = self._token_index(request)
+            if key is None:
                 self.stats["refused"] += 1
                 return connection.respond(
                     http.HTTPStatus.UNAUTHORIZED,
                     "missing or bad token: send 'Authorization: Api-Key <token>'\n",
                 )
+        if self._active >= self.cfg.max_connections:
+            self.stats["refused"] += 1
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many connections\n")
+        if key is not None and self._per_token[key] >= self.per_token_cap:
+            self.stats["refused"] += 1
+            return connection.respond(
+                http.HTTPStatus.TOO_MANY_REQUESTS,
+                f"too many connections for this token (max_connections_per_token={self.per_token_cap}); "
+                "close one, or give each client its own token\n",
+            )
+        # reserve the slot now (not in the handler) so concurrent handshakes cannot overshoot the caps;
+        # it is freed when the TCP connection closes, whether or not the handshake completes
+        self._active += 1
+        if key is not None:
+            self._per_token[key] += 1
+        task = asyncio.get_running_loop().create_task(self._release(connection, key))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
         return None
+
+    async def _release(self, connection: ServerConnection, key: int | None) -> None:
+        try:
+            await connection.wait_closed()
+        finally:
+            self._active -= 1
+            if key is not None:
+                self._per_token[key] -= 1
 
     # ------------------------------------------------------------------ per connection
     async def _handler(self, ws: ServerConnection) -> None:
-        self._active += 1
         self.stats["connections"] += 1
         rate, allowance, last = self.cfg.rate_limit_hz, self.cfg.rate_limit_hz, time.monotonic()
         try:
@@ -202,8 +284,6 @@ class PolicyServer:
                 self.stats["requests"] += 1
         except ConnectionClosed:
             pass
-        finally:
-            self._active -= 1
 
     # ------------------------------------------------------------------ batching
     async def _batcher(self) -> None:
@@ -267,6 +347,8 @@ class PolicyServer:
             await stop.wait()
             server.close()
             await server.wait_closed()
+            if self._releases:  # every connection is closed: let the slot releases run
+                await asyncio.wait(set(self._releases), timeout=5)
         batcher.cancel()
 
 

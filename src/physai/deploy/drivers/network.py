@@ -3,15 +3,21 @@
 Wire format: each message is a 4-byte big-endian length followed by a msgpack-numpy map. Requests are
 `{"op": "hello"|"read"|"write"|"stop"|"disconnect", ...}`; replies `{"ok": true, ...}` or
 `{"ok": false, "error": "..."}`. The agent serves one runtime at a time, requires the shared token
-when one is set, and stops the robot when the link drops or goes silent for `idle_timeout` seconds.
+when one is set (and refuses to listen beyond loopback without one), and stops the robot when the link
+drops or goes silent for `idle_timeout` seconds. A client must complete its hello within
+`handshake_timeout` seconds; a malformed or refused hello is answered with an error and closed, and no
+session, however it ends, takes down the accept loop.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import socket
 import struct
 import threading
+import time
+from collections import deque
 
 import numpy as np
 
@@ -22,6 +28,18 @@ from physai.deploy.safety import RobotState
 from physai.embodiments.base import SafetyLimits
 
 MAX_MESSAGE = 16 * 2**20
+MAX_HELLO = 64 * 2**10  # an unauthenticated client may not make the agent buffer more than this
+MAX_ERRORS = 100  # DriverAgent.errors keeps the most recent session errors only
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1); False for "", 0.0.0.0, names."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def send_msg(sock: socket.socket, obj: object) -> None:
@@ -29,22 +47,37 @@ def send_msg(sock: socket.socket, obj: object) -> None:
     sock.sendall(struct.pack(">I", len(data)) + data)
 
 
-def recv_msg(sock: socket.socket) -> object:
-    head = _recv_exact(sock, 4)
+def recv_msg(sock: socket.socket, max_size: int = MAX_MESSAGE, deadline: float | None = None) -> object:
+    """Read one message; `deadline` (time.monotonic()) bounds the whole read, not each recv call."""
+    head = _recv_exact(sock, 4, deadline)
     (n,) = struct.unpack(">I", head)
-    if n > MAX_MESSAGE:
-        raise mp.DecodeError(f"message of {n} bytes exceeds {MAX_MESSAGE}")
-    return mp.unpackb(_recv_exact(sock, n), max_size=MAX_MESSAGE)
+    if n > max_size:
+        raise mp.DecodeError(f"message of {n} bytes exceeds the limit of {max_size}")
+    return mp.unpackb(_recv_exact(sock, n, deadline), max_size=max_size)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
     buf = bytearray()
     while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            sock.settimeout(left)
         chunk = sock.recv(n - len(buf))
         if not chunk:
             raise ConnectionError("peer closed the connection")
         buf += chunk
     return bytes(buf)
+
+
+def _try_send(conn: socket.socket, obj: object) -> None:
+    """Best-effort reply on a session that is being closed (the peer may already be gone)."""
+    try:
+        conn.settimeout(0.5)
+        send_msg(conn, obj)
+    except OSError:
+        pass
 
 
 def _info_to_wire(info: DriverInfo) -> dict:
@@ -93,8 +126,17 @@ def _reading_to_wire(r: Reading) -> dict:
     }
 
 
+class SessionError(Exception):
+    """A session the agent ends on purpose: the message is sent to the client before closing."""
+
+
 class DriverAgent:
-    """Robot-side agent: exposes a local driver on `host:port` to one remote runtime at a time."""
+    """Robot-side agent: exposes a local driver on `host:port` to one remote runtime at a time.
+
+    `token`: shared secret the runtime must present in its hello (required unless `host` is loopback).
+    `idle_timeout`: seconds of silence from an authenticated runtime after which the robot is stopped.
+    `handshake_timeout`: seconds a new client has to complete its hello before it is dropped.
+    """
 
     def __init__(
         self,
@@ -103,18 +145,45 @@ class DriverAgent:
         port: int = 0,
         token: str | None = None,
         idle_timeout: float = 1.0,
+        handshake_timeout: float = 2.0,
     ) -> None:
-        self.driver, self.token, self.idle_timeout = driver, token, idle_timeout
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ConfigError(
+                f"the robot agent token must be a non-empty string, got {type(token).__name__} "
+                f"of length {len(token) if isinstance(token, (str, bytes)) else '-'}; put it in --token-file"
+            )
+        if token is None and not is_loopback(host):
+            raise ConfigError(
+                f"refusing to expose the robot on {host!r} without a token: anyone who reaches that "
+                f"address could command the robot; pass --token-file (DriverAgent(token=...)) or bind "
+                f"127.0.0.1"
+            )
+        if not handshake_timeout > 0 or not idle_timeout > 0:
+            raise ConfigError(
+                f"handshake_timeout ({handshake_timeout}) and idle_timeout ({idle_timeout}) must be > 0 s"
+            )
+        self.driver, self.idle_timeout, self.handshake_timeout = driver, idle_timeout, handshake_timeout
+        self.token = token
+        self._token = None if token is None else token.encode("utf-8", "surrogatepass")
         self.sock = socket.create_server((host, port))
         self.address = self.sock.getsockname()[:2]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.info: DriverInfo | None = None
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=MAX_ERRORS)
+
+    @property
+    def serving(self) -> bool:
+        """Whether the accept loop is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> DriverAgent:
         """Connect the local driver and serve in a background thread."""
-        self.info = self.driver.connect()
+        try:
+            self.info = self.driver.connect()
+        except BaseException:
+            self.sock.close()
+            raise
         self._thread = threading.Thread(target=self._serve, name="driver-agent", daemon=True)
         self._thread.start()
         return self
@@ -126,29 +195,75 @@ class DriverAgent:
                 conn, _ = self.sock.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                break
+            except OSError as exc:
+                if self._stop.is_set() or self.sock.fileno() == -1:
+                    break  # closed by close()
+                self._error(exc)  # e.g. ECONNABORTED, EMFILE: keep serving
+                time.sleep(0.05)
+                continue
+            self._handle(conn)
+
+    def _handle(self, conn: socket.socket) -> None:
+        """Run one session; whatever happens in it, the robot is stopped and the accept loop goes on."""
+        reply = None
+        try:
             with conn:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(self.idle_timeout)
                 try:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     self._session(conn)
-                except (ConnectionError, TimeoutError, OSError, mp.DecodeError) as exc:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                finally:
-                    self.driver.stop()  # link lost or closed: the robot holds still
+                except SessionError as exc:
+                    self._error(exc)
+                    reply = str(exc)
+                except (ConnectionError, TimeoutError) as exc:
+                    self._error(exc)  # the link dropped or went silent: nobody to answer
+                except Exception as exc:  # noqa: BLE001 - a session must never end the accept loop
+                    self._error(exc)
+                    reply = f"agent error: {type(exc).__name__}: {str(exc)[:200]}"
+                self._stop_robot()  # before answering: the client may act on the answer at once
+                if reply is not None:
+                    _try_send(conn, {"ok": False, "error": reply})
+        except Exception as exc:  # noqa: BLE001 - e.g. closing the socket failed
+            self._error(exc)
+            self._stop_robot()
+
+    def _stop_robot(self) -> None:
+        """Link lost or closed: the robot holds still."""
+        try:
+            self.driver.stop()
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        self.errors.append(f"{type(exc).__name__}: {str(exc)[:500]}")
+
+    def _hello(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + self.handshake_timeout
+        try:
+            hello = recv_msg(conn, MAX_HELLO, deadline)
+        except TimeoutError:
+            raise SessionError(
+                f"no hello within the handshake timeout of {self.handshake_timeout:g} s"
+            ) from None
+        except mp.DecodeError as exc:
+            raise SessionError(f"malformed hello: {exc}") from None
+        if not isinstance(hello, dict) or hello.get("op") != "hello":
+            raise SessionError("expected a hello message first: {'op': 'hello', 'token': '...'}")
+        if self._token is not None:
+            tok = hello.get("token")
+            if not isinstance(tok, str) or not hmac.compare_digest(
+                tok.encode("utf-8", "surrogatepass"), self._token
+            ):
+                raise SessionError("bad or missing token")
 
     def _session(self, conn: socket.socket) -> None:
-        hello = recv_msg(conn)
-        if not isinstance(hello, dict) or hello.get("op") != "hello":
-            send_msg(conn, {"ok": False, "error": "expected a hello message first"})
-            return
-        if self.token is not None and not hmac.compare_digest(str(hello.get("token", "")), self.token):
-            send_msg(conn, {"ok": False, "error": "bad or missing token"})
-            return
+        self._hello(conn)
+        conn.settimeout(self.idle_timeout)
         send_msg(conn, {"ok": True, "info": _info_to_wire(self.info)})
         while not self._stop.is_set():
-            msg = recv_msg(conn)
+            try:
+                msg = recv_msg(conn)
+            except mp.DecodeError as exc:
+                raise SessionError(f"malformed message: {exc}") from None
             op = msg.get("op") if isinstance(msg, dict) else None
             if op == "read":
                 send_msg(conn, {"ok": True, "reading": _reading_to_wire(self.driver.read())})
@@ -170,7 +285,7 @@ class DriverAgent:
                 send_msg(conn, {"ok": True})
                 return
             else:
-                send_msg(conn, {"ok": False, "error": f"unknown op {op!r}"})
+                send_msg(conn, {"ok": False, "error": f"unknown op {repr(op)[:80]}"})
 
     def close(self) -> None:
         self._stop.set()
