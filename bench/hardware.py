@@ -76,7 +76,7 @@ def package_for(name: str) -> Path:
     spec = IOSpec(embodiment="arm7", state_names=[f"s{i}" for i in range(28)],
                   action_names=[f"a{i}" for i in range(7)], fps=20.0)
     p = make_policy(name, [spec])
-    export_package(p.export_module(), p.io_spec(), out, config=ExportConfig(batched=True, max_batch=64))
+    export_package(p.export_module(), p.contract(), out, config=ExportConfig(batched=True, max_batch=64))
     return out
 
 

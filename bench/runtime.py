@@ -74,7 +74,7 @@ def make_package(out: Path):
     with torch.no_grad():  # untrained weights would drive the arm into protective stops; hold still instead
         last.weight.zero_()
         last.bias.zero_()
-    export_package(pol.export_module(), pol.io_spec(), out, config=ExportConfig(batched=False))
+    export_package(pol.export_module(), pol.contract(), out, config=ExportConfig(batched=False))
     return load_package(out, allow_unsigned=True), pol.config
 
 

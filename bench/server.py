@@ -44,7 +44,7 @@ def make_package(out: Path) -> None:
     )
     env.close()
     pol = make_policy("mlp", [spec])
-    export_package(pol.export_module(), pol.io_spec(), out, config=ExportConfig(batched=True, max_batch=64))
+    export_package(pol.export_module(), pol.contract(), out, config=ExportConfig(batched=True, max_batch=64))
 
 
 def serve(pkg_dir: str, max_batch: int, port_q, stop_ev) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures: a tiny deterministic torch MLP policy with a hand-written io_spec, keys and packages."""
+"""Fixtures: a tiny deterministic torch MLP policy with a hand-written contract, keys and packages."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from physai.core.contract import Execution, PolicyContract
 from physai.deploy import signing
 from physai.deploy.package import ExportConfig, export_package
 
@@ -31,17 +32,16 @@ class TinyPolicy(torch.nn.Module):
         return torch.tanh(self.net(x)).reshape(state.shape[0], self.h, self.a) * self.scale
 
 
-def tiny_spec(state_dim: int = 12, chunk: int = 4, action_dim: int = 3) -> dict:
-    return {
-        "state_dim": state_dim,
-        "action_dim": action_dim,
-        "chunk_size": chunk,
-        "execution_horizon": 2,
-        "fps": 20.0,
-        "embodiment": "toy",
-        "cameras": [],
-        "task_names": [],
-    }
+def tiny_spec(state_dim: int = 12, chunk: int = 4, action_dim: int = 3) -> PolicyContract:
+    return PolicyContract(
+        embodiment="toy",
+        control="joint_pos",
+        control_hz=20.0,
+        state_names=tuple(f"s{i}" for i in range(state_dim)),
+        action_names=tuple(f"a{i}" for i in range(action_dim)),
+        chunk_size=chunk,
+        execution=Execution("queue", horizon=2),
+    )
 
 
 @pytest.fixture(scope="session")

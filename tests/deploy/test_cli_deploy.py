@@ -74,7 +74,8 @@ def test_keys_export_verify_run(tmp_path):
     assert run["cycles"] >= 10 and run["safety"]["state"] in ("running", "stopped")
     assert run["timing"]["period_ms"] == 50.0
 
-    (pkg / "policy.json").write_text((pkg / "policy.json").read_text().replace('"fps"', '"fps" ', 1))
+    policy_json = (pkg / "policy.json").read_text()
+    (pkg / "policy.json").write_text(policy_json.replace('"contract"', '"contract" ', 1))
     r = runner.invoke(app, ["verify", str(pkg), "--public-key", keys["public_key"]])
     assert r.exit_code == 2 and "policy.json" in r.output
     r = runner.invoke(app, ["run", "--package", str(pkg), "--robot", "sim:tabletop/pick-place"])

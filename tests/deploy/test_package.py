@@ -27,7 +27,8 @@ def test_export_parity_and_load(tiny_package, keys):
     ref = TinyPolicy()(torch.from_numpy(state)).detach().numpy()
     np.testing.assert_allclose(pkg.infer({"state": state[0]}), ref[0], atol=1e-4)
     np.testing.assert_allclose(pkg.infer_batch([state]), ref, atol=1e-4)
-    assert (pkg.chunk_size, pkg.action_dim, pkg.execution_horizon) == (4, 3, 2)
+    c = pkg.contract
+    assert (c.chunk_size, c.action_dim, c.execution.horizon) == (4, 3, 2)
 
 
 def test_private_key_mode(keys):

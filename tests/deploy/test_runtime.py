@@ -4,7 +4,6 @@ embodiment refused; e-stop and watchdog stop the loop; the network driver carrie
 from __future__ import annotations
 
 import time
-from collections import deque
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from physai.core.errors import ConfigError, SafetyError
 from physai.deploy import signing
 from physai.deploy.drivers import DriverAgent, NetworkDriver, SimDriver
 from physai.deploy.package import ExportConfig, export_package, load_package
-from physai.deploy.reference import io_spec, make_controller
-from physai.deploy.runtime import Runtime, RuntimeConfig, merge_chunk
+from physai.deploy.reference import contract, make_controller
+from physai.deploy.runtime import Runtime, RuntimeConfig
 from physai.embodiments import make_embodiment
 
 TASK = "tabletop/pick-place"
@@ -24,7 +23,7 @@ LIM = make_embodiment("arm7").safety_limits()
 @pytest.fixture(scope="module")
 def pick_package(tmp_path_factory, keys):
     out = tmp_path_factory.mktemp("pp") / "pkg"
-    export_package(make_controller(), io_spec(), out, sign_key=keys[0], config=ExportConfig(batched=False))
+    export_package(make_controller(), contract(), out, sign_key=keys[0], config=ExportConfig(batched=False))
     return load_package(out, signing.trusted_keys(keys[1]))
 
 
@@ -72,12 +71,12 @@ def test_package_completes_task_with_supervisor_in_the_loop(pick_package):
     dt = 1 / 20
     for c in drv.commands:
         assert np.linalg.norm(c[:3]) / dt <= LIM.ee_speed_collaborative + 1e-6
-    assert rep["inference"]["chunks"] >= rep["cycles"] // pick_package.execution_horizon
+    assert rep["inference"]["chunks"] >= rep["cycles"] // pick_package.contract.execution.horizon
 
 
 def test_wrong_embodiment_is_refused(tiny_package, keys):
     pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
-    with pytest.raises(SafetyError, match="embodiment 'toy'"):
+    with pytest.raises(SafetyError, match="is for 'toy', the robot is 'arm7'"):
         Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(realtime=False)).run()
 
 
@@ -113,10 +112,8 @@ class SlowPackage:
 
 
 def test_watchdog_stops_on_consecutive_late_inference(pick_package):
-    drv = SimDriver(TASK, hz=50, seed=0)
-    rep = Runtime(
-        SlowPackage(pick_package), drv, RuntimeConfig(hz=50, duration=2.0, refill_threshold=0)
-    ).run()
+    drv = SimDriver(TASK, seed=0)
+    rep = Runtime(SlowPackage(pick_package), drv, RuntimeConfig(duration=2.0, lead_cycles=0)).run()
     assert rep["safety"]["state"] == "stopped"
     assert rep["safety"]["stop_reason"].startswith("watchdog")
     assert rep["inference"]["late_cycles"] >= 3
@@ -136,17 +133,9 @@ def test_network_driver_runs_the_same_session(pick_package):
         agent.close()
 
 
-def test_merge_chunk_drops_elapsed_and_blends():
-    old = deque(np.full((3, 2), 1.0))
-    new = np.zeros((6, 2))
-    merged = merge_chunk(old, new, elapsed=2, blend=2)
-    assert len(merged) == 4
-    assert np.allclose(merged[0], 2 / 3) and np.allclose(merged[1], 1 / 3) and np.allclose(merged[2], 0)
-
-
 def test_int8_closed_loop_check_in_sim(tmp_path):
     cfg = ExportConfig(batched=False, int8=True, int8_task=TASK, int8_episodes=2, parity_samples=8)
-    rep = export_package(make_controller(), io_spec(), tmp_path / "q", config=cfg)
+    rep = export_package(make_controller(), contract(), tmp_path / "q", config=cfg)
     q = rep["int8"]
     assert q["task"] == TASK and q["episodes"] == 2
     assert q["success_fp32"] == 1.0 and q["accepted"] and q["success_fp32"] - q["success_int8"] <= 0.05

@@ -127,6 +127,6 @@ def test_trained_checkpoint_is_evaluated_and_checked(tmp_path):
                               max_steps=5, report=False))
     assert [(e["status"], e["length"]) for e in doc["episodes"]] == [("ok", 5), ("ok", 5)]
     assert doc["policy"]["kind"] == "checkpoint" and doc["policy"]["sha256"]
-    assert doc["policy"]["io_spec"]["state_dim"] == len(env.state_names)
+    assert doc["policy"]["contract"]["state_names"] == list(env.state_names)
     with pytest.raises(ConfigError, match="drives robot 'arm7'"):
         run_eval(EvalConfig(policy=str(path), out=tmp_path / "x", tasks="bimanual/handover", episodes=1))

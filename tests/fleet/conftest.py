@@ -23,13 +23,13 @@ def signed_package(tmp_path_factory) -> dict:
 
     from physai.deploy import signing
     from physai.deploy.package import ExportConfig, export_package
-    from physai.deploy.reference import PickPlaceController, io_spec
+    from physai.deploy.reference import PickPlaceController, contract
 
     root = tmp_path_factory.mktemp("pkg")
     priv, pub = signing.generate_keys(root / "keys")
     export_package(
         PickPlaceController(),
-        io_spec(),
+        contract(),
         root / "pick-place",
         sign_key=priv,
         config=ExportConfig(batched=False),

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from physai.core.contract import Execution, PolicyContract
 from physai.deploy import signing
 from physai.deploy.package import ExportConfig, export_package
 
@@ -26,22 +27,21 @@ class Tiny(torch.nn.Module):
         return torch.tanh(torch.tanh(state @ self.w1) @ self.w2).reshape(state.shape[0], 4, 2)
 
 
-SPEC = {
-    "state_dim": 6,
-    "action_dim": 2,
-    "chunk_size": 4,
-    "execution_horizon": 2,
-    "fps": 50.0,
-    "embodiment": "toy",
-    "cameras": [],
-    "task_names": [],
-}
+SPEC = PolicyContract(
+    embodiment="toy",
+    control="joint_pos",
+    control_hz=50.0,
+    state_names=tuple(f"s{i}" for i in range(6)),
+    action_names=("a0", "a1"),
+    chunk_size=4,
+    execution=Execution("queue", horizon=2),
+)
 
 
 @pytest.fixture(scope="session")
 def tiny_policy():
-    """(module, io_spec) of the tiny test policy, for tests that export their own package."""
-    return Tiny(), dict(SPEC)
+    """(module, contract) of the tiny test policy, for tests that export their own package."""
+    return Tiny(), SPEC
 
 
 @pytest.fixture(scope="session")

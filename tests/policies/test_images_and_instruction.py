@@ -117,7 +117,7 @@ def _instruction_dataset() -> InMemoryDataset:
         sign = 1.0 if i % 2 == 0 else -1.0
         action = np.tile([[0.8 * sign, 0.0]], (20, 1)).astype(np.float32)
         eps.append({"state": state, "action": action, "task": "move left" if sign > 0 else "move right"})
-    return InMemoryDataset(eps, robot_type="toy")
+    return InMemoryDataset(eps, robot_type="toy", control="joint_pos")
 
 
 @pytest.mark.parametrize("use_instruction", [True, False])
@@ -360,6 +360,6 @@ def test_act_query_features_export_to_onnx(tiny_img_ds, small, tmp_path):
     pol, cache = _build("act", tiny_img_ds, over)
     _fit(pol, cache, 2)
     pol.eval()
-    rep = export_package(pol.export_module(instruction="pick it"), pol.io_spec(), tmp_path / "pkg",
+    rep = export_package(pol.export_module(instruction="pick it"), pol.contract("pick it"), tmp_path / "pkg",
                          config=ExportConfig(batched=False))  # refuses when ONNX and torch disagree
     assert rep["parity"]["max_abs_diff"] < 1e-4

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from physai.policies import CheckpointError, ChunkQueue, TemporalEnsembler, load_policy, make_policy
+from physai.core.contract import Execution
+from physai.core.execution import ChunkExecutor
+from physai.policies import CheckpointError, load_policy, make_policy
 from physai.train.data import build_cache, group_stats, spec_from_dataset
 from physai.train.memory import InMemoryDataset, synthetic_episodes
 
@@ -76,9 +78,9 @@ def test_save_load_round_trip_gives_identical_actions(name, tiny_ds, small, tmp_
     st = torch.as_tensor(tiny_ds.state[:1])
     one = {"observation.state": st, "task": [batch["task"][0]]}
     torch.testing.assert_close(exp(st), loaded.predict_chunk(one))
-    spec = loaded.io_spec()
-    assert spec["state_dim"] == 5 and spec["action_dim"] == 3 and spec["chunk_size"] == pol.config.chunk_size
-    assert spec["embodiment"] == "toy"
+    c = loaded.contract()
+    assert c.state_dim == 5 and c.action_dim == 3 and c.chunk_size == pol.config.chunk_size
+    assert c.embodiment == "toy"
 
 
 @pytest.mark.parametrize("name", ["mlp", "act", "flow"])
@@ -121,13 +123,26 @@ def test_chunk_queue_executes_n_action_steps_then_replans(tiny_ds, small):
     pol.act(obs)
     assert len(calls) == 4  # reset drops the queue
 
-    q = ChunkQueue(2)
-    q.push(np.arange(10).reshape(5, 2))
-    assert [q.pop().tolist() for _ in range(2)] == [[0, 1], [2, 3]] and q.empty
+    q = ChunkExecutor(Execution("queue", horizon=2), chunk_size=5)
+    assert q.wants(0)
+    q.add(0, np.arange(10).reshape(5, 2))
+    assert [q.action(t).tolist() for t in range(2)] == [[0, 1], [2, 3]] and q.wants(2)
+    assert q.action(4).tolist() == [8, 9] and q.action(5) is None  # a late chunk: run on, then nothing
 
 
 def test_temporal_ensembler_weights_older_predictions_first():
-    ens = TemporalEnsembler(coef=0.5, chunk_size=3)
+    ex = ChunkExecutor(Execution("ensemble", horizon=1, ensemble_coef=0.5), chunk_size=3)
+    t = iter(range(10))
+
+    class _Ens:
+        def step(self, chunk):
+            k = next(t)
+            assert ex.wants(k)
+            ex.add(k, chunk)
+            assert not ex.wants(k)
+            return ex.action(k)
+
+    ens = _Ens()
     a0 = ens.step(np.array([[0.0], [10.0], [20.0]]))
     assert a0[0] == pytest.approx(0.0)
     a1 = ens.step(np.array([[1.0], [11.0], [21.0]]))  # predictions for t=1: 10 (old), 1 (new)
@@ -138,7 +153,8 @@ def test_temporal_ensembler_weights_older_predictions_first():
     assert a2[0] == pytest.approx((20 * w[0] + 11 * w[1] + 2 * w[2]) / w.sum())
     a3 = ens.step(np.array([[3.0], [13.0], [23.0]]))  # the first chunk has expired: 21, 12, 3
     assert a3[0] == pytest.approx((21 * w[0] + 12 * w[1] + 3 * w[2]) / w.sum())
-    ens.reset()
+    ex.reset()
+    t = iter(range(10))
     assert ens.step(np.array([[5.0], [6.0], [7.0]]))[0] == pytest.approx(5.0)
 
 
@@ -219,7 +235,7 @@ def test_vla_serves_several_embodiments_with_instructions(small, tmp_path):
     pol.save(tmp_path / "v")
     loaded = load_policy(tmp_path / "v")
     loaded.select_task("suite/b")
-    assert loaded.io_spec()["embodiment"] == "arm-b"
+    assert loaded.contract().embodiment == "arm-b"
     with pytest.raises(Exception, match="arm-c"):
         loaded.select_embodiment("arm-c")
 

@@ -105,7 +105,9 @@ def verify(
 def run(
     package: Path = typer.Option(..., "--package", help="Package folder."),
     robot: str = typer.Option(..., "--robot", help="sim:<suite/task> or tcp://HOST:PORT (robot agent)."),
-    hz: float = typer.Option(None, "--hz", help="Control rate (default: the package's)."),
+    hz: float = typer.Option(
+        None, "--hz", help="Control rate; must equal the package's (default: the package's)."
+    ),
     duration: float = typer.Option(
         None, "--duration", help="Seconds to run (default: until the episode ends)."
     ),
@@ -126,21 +128,10 @@ def run(
     from physai.deploy.safety import SupervisorConfig
 
     pkg = _load(package, public_key, allow_unsigned)
-    hz = hz or pkg.fps
     if robot.startswith("sim:"):
-        cams = [i["name"][len("images/") :] for i in pkg.inputs if i["name"].startswith("images/")]
-        size = next(
-            (tuple(i["shape"][:2]) for i in pkg.inputs if i["name"].startswith("images/")), (128, 128)
-        )
-        driver = make_driver(
-            robot,
-            control=pkg.control,
-            hz=hz,
-            seed=seed,
-            cameras=cams,
-            image_size=size,
-            tactile=any(i["name"] == "tactile" for i in pkg.inputs),
-        )
+        from physai.deploy.drivers.sim import sim_driver_for
+
+        driver = sim_driver_for(pkg.contract, robot[4:], seed=seed)
     else:
         driver = make_driver(robot, token=token_file.read_text().strip() if token_file else None)
     cfg = RuntimeConfig(
@@ -161,7 +152,7 @@ def run(
     t, s = rep["timing"], rep["safety"]
     inf = rep["inference"]
     out.print(
-        f"{rep['cycles']} cycles at {hz:g} Hz: success={rep['success']} "
+        f"{rep['cycles']} cycles at {rep['hz']:g} Hz: success={rep['success']} "
         f"jitter p99 {t['jitter_p99_ms']:.3f} ms, deadline misses {t['deadline_miss_rate']:.2%}, "
         f"inference p99 {inf['latency_p99_ms']:.2f} ms"
     )

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 def run(
     ctx: typer.Context,
     policy: str = typer.Option(None, "--policy",
-                               help="expert | random | ws://HOST:PORT | py:mod:fn | checkpoint path."),
+                               help="expert | random | ws://HOST:PORT | py:mod:fn | checkpoint | package."),
     tasks: str = typer.Option("all", "--tasks", help="T1,T2 | suite:NAME | all."),
     env: str = typer.Option("physai", "--env", help="physai, or gym:<id> for an installed gymnasium env."),
     episodes: int = typer.Option(50, "--episodes", min=1, help="Episodes per task."),
@@ -38,6 +38,9 @@ def run(
     control: str = typer.Option(None, "--control", help="Override the control mode."),
     obs: str = typer.Option(None, "--obs", help="Override observation keys, e.g. state,images,instruction."),
     token_file: Path = typer.Option(None, "--token-file", help="File with the remote server's API token."),
+    public_key: Path = typer.Option(None, "--public-key",
+                                    help="Key a package must be signed with (+ $PHYSAI_TRUSTED_KEYS)."),
+    allow_unsigned: bool = typer.Option(False, "--allow-unsigned", help="Evaluate an unsigned package."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Evaluate a policy on tasks; writes results.json and report.html to --out."""
@@ -55,7 +58,8 @@ def run(
                      workers=workers, backend=backend, ray_address=ray_address, videos=videos,
                      max_steps=max_steps, episode_timeout_s=episode_timeout, control=control,
                      obs=tuple(k.strip() for k in obs.split(",")) if obs else None,
-                     api_key=token_file.read_text().strip() if token_file else None)
+                     api_key=token_file.read_text().strip() if token_file else None,
+                     trusted_keys=(str(public_key),) if public_key else (), allow_unsigned=allow_unsigned)
     doc = run_eval(cfg, RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+DEFAULT_CONTROL_HZ = 20.0
+"""The control rate of a task that does not set its own (`Task.control_hz`); everything else reads the
+rate from the task, the dataset's fps or the policy contract."""
+
 IMAGE_LABEL_TAG = ".px."
 """In the state element names of image labels, `<keypoint>.px.<camera>.x/y`: where a task keypoint
 appears in a camera image (`PhysaiEnv(image_labels=True)`); training labels, never policy inputs."""

@@ -57,14 +57,16 @@ def _worker(wid: int, cfg: dict, part: str, counter, lock, results) -> None:
         from physai.data.recorder import Recorder
 
         obs = ("state", "images") if cfg["cameras"] != () else ("state",)
-        env = envs.make(
-            cfg["task"],
-            obs=obs,
-            cameras=list(cfg["cameras"]) if cfg["cameras"] else None,
-            image_size=(cfg["image_size"], cfg["image_size"]),
-            max_steps=cfg["max_steps"],
-            image_labels=cfg["image_labels"],
-        )
+        kw = {
+            "cameras": list(cfg["cameras"]) if cfg["cameras"] else None,
+            "image_size": (cfg["image_size"], cfg["image_size"]),
+            "max_steps": cfg["max_steps"],
+            "image_labels": cfg["image_labels"],
+        }
+        env = envs.make(cfg["task"], obs=obs, **kw)
+        if env.robot.tactile() is not None:  # record the robot's tactile array too
+            env.close()
+            env = envs.make(cfg["task"], obs=(*obs, "tactile"), **kw)
         limit = cfg["max_attempts"] or 4 * cfg["episodes"] + 8
         with Recorder(env, part, codec=cfg["codec"], keep_failures=cfg["keep_failures"]) as rec:
             while True:

@@ -17,9 +17,9 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     exported and verified too."""
     from physai.core.errors import PackageError
     from physai.deploy import signing
-    from physai.deploy.drivers import SimDriver
+    from physai.deploy.drivers.sim import sim_driver_for
     from physai.deploy.package import ExportConfig, export_checkpoint, export_package, load_package
-    from physai.deploy.reference import TASK, io_spec, make_controller
+    from physai.deploy.reference import TASK, contract, make_controller
     from physai.deploy.runtime import Runtime, RuntimeConfig
     from physai.deploy.safety import SupervisorConfig
 
@@ -30,7 +30,7 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     keys = signing.trusted_keys(pub)
     exp = export_package(
         make_controller(),
-        io_spec(),
+        contract(),
         root / "pick-place",
         sign_key=priv,
         config=ExportConfig(batched=True, max_batch=16),
@@ -52,14 +52,14 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     progress.start(episodes + 1, "runtime")
     sup = SupervisorConfig(log_path=root / "safety.jsonl")
     live = Runtime(
-        pkg, SimDriver(TASK, seed=1, max_steps=300), RuntimeConfig(hz=pkg.fps, supervisor=sup)
+        pkg, sim_driver_for(pkg.contract, TASK, seed=1, max_steps=300), RuntimeConfig(supervisor=sup)
     ).run()
     progress.advance(1)
     runs = []
     for seed in range(episodes):
         r = Runtime(
             pkg,
-            SimDriver(TASK, seed=seed, realtime=False, max_steps=300),
+            sim_driver_for(pkg.contract, TASK, seed=seed, realtime=False, max_steps=300),
             RuntimeConfig(realtime=False, supervisor=sup),
         ).run()
         runs.append({"seed": seed, "success": r["success"], "cycles": r["cycles"], "safety": r["safety"]})
@@ -101,7 +101,9 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
                 for seed in range(episodes):
                     r = Runtime(
                         tpkg,
-                        SimDriver(task, seed=100_000 + seed, realtime=False, max_steps=400),
+                        sim_driver_for(
+                            tpkg.contract, task, seed=100_000 + seed, realtime=False, max_steps=400
+                        ),
                         RuntimeConfig(realtime=False, supervisor=mode_sup),
                     ).run()
                     wins += r["success"]

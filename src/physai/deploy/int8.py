@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from physai.core.contract import PolicyContract
 from physai.core.errors import PackageError
+from physai.core.execution import SyncExecution
 
 
 def quantize_bytes(model: bytes) -> bytes:
@@ -27,40 +29,18 @@ def quantize_bytes(model: bytes) -> bytes:
         return dst.read_bytes()
 
 
-class ChunkPolicy:
-    """`reset()/act(obs)` over an ONNX session: infer a chunk, execute `horizon` steps, infer again."""
-
-    def __init__(self, session, inputs: list[dict], horizon: int) -> None:
-        self.session, self.inputs, self.horizon = session, inputs, horizon
-        self.queue: list[np.ndarray] = []
-
-    def reset(self) -> None:
-        self.queue = []
-
-    def act(self, obs: dict) -> np.ndarray:
-        if not self.queue:
-            feed = {i["name"]: np.asarray(obs[i["name"]], dtype=i["dtype"])[None] for i in self.inputs}
-            chunk = self.session.run(["actions"], feed)[0][0]
-            self.queue = list(chunk[: self.horizon])
-        return self.queue.pop(0)
-
-
-def closed_loop_success(
-    session, spec: dict, inputs: list[dict], task: str, episodes: int, seed: int = 0
-) -> float:
-    """Success rate of the model in `task` over `episodes` seeded episodes."""
+def closed_loop_success(session, contract: PolicyContract, task: str, episodes: int, seed: int = 0) -> float:
+    """Success rate of the model in `task` over `episodes` seeded episodes, its chunks executed as the
+    contract says (`SyncExecution`, the evaluator's and runtime's executor)."""
     from physai.envs import make, run_episode
 
-    obs_keys = ("state", "images") if spec["cameras"] else ("state",)
-    env = make(
-        task,
-        control=spec.get("control"),
-        obs=obs_keys,
-        render_mode=None,
-        image_size=tuple(spec["image_size"]),
-        cameras=spec["cameras"] or None,
-    )
-    pol = ChunkPolicy(session, inputs, int(spec["execution_horizon"]))
+    def infer(obs: dict) -> np.ndarray:
+        feed = {i["name"]: a[None] for i, a in zip(ins, contract.model_arrays(obs), strict=True)}
+        return session.run(["actions"], feed)[0][0]
+
+    ins = contract.model_inputs()
+    env = make(task, render_mode=None, **contract.env_kwargs())
+    pol = SyncExecution(infer, contract.execution, contract.chunk_size)
     try:
         wins = sum(run_episode(env, pol, seed=seed + i).success for i in range(episodes))
     finally:
@@ -69,7 +49,7 @@ def closed_loop_success(
 
 
 def quantize_and_check(
-    files: dict[str, bytes], spec: dict, inputs: list[dict], cfg
+    files: dict[str, bytes], contract: PolicyContract, cfg
 ) -> tuple[dict[str, bytes], dict]:
     """INT8 versions of the models in `files` and the acceptance report; raises PackageError when the
     INT8 model is outside tolerance and `cfg.force` is false."""
@@ -78,6 +58,7 @@ def quantize_and_check(
     q = {name: quantize_bytes(data) for name, data in files.items() if name.endswith(".onnx")}
     fp, i8 = _session(files[MODEL]), _session(q[MODEL])
     rng = np.random.default_rng(cfg.seed + 7)
+    inputs = contract.model_inputs()
     diffs, outs = [], []
     for _ in range(max(8, cfg.parity_samples)):
         arrays = example_inputs(inputs, 1, rng)
@@ -87,8 +68,8 @@ def quantize_and_check(
         diffs.append(np.abs(a - b))
         outs.append(a)
     outs_a = np.concatenate(outs).reshape(-1, outs[0].shape[-1])
-    if spec.get("action_low") is not None and spec.get("action_high") is not None:
-        rng_a = np.asarray(spec["action_high"], float) - np.asarray(spec["action_low"], float)
+    if contract.action_low is not None and contract.action_high is not None:
+        rng_a = np.asarray(contract.action_high, float) - np.asarray(contract.action_low, float)
     else:
         rng_a = outs_a.max(0) - outs_a.min(0)
     rng_a = np.where(rng_a > 1e-6, rng_a, 1.0)
@@ -103,8 +84,8 @@ def quantize_and_check(
     }
     ok = rel <= cfg.int8_action_tol
     if cfg.int8_task:
-        s_fp = closed_loop_success(fp, spec, inputs, cfg.int8_task, cfg.int8_episodes, cfg.seed)
-        s_i8 = closed_loop_success(i8, spec, inputs, cfg.int8_task, cfg.int8_episodes, cfg.seed)
+        s_fp = closed_loop_success(fp, contract, cfg.int8_task, cfg.int8_episodes, cfg.seed)
+        s_i8 = closed_loop_success(i8, contract, cfg.int8_task, cfg.int8_episodes, cfg.seed)
         report.update(task=cfg.int8_task, episodes=cfg.int8_episodes, success_fp32=s_fp, success_int8=s_i8)
         ok = ok and (s_fp - s_i8) <= cfg.int8_success_tol
     report["accepted"] = bool(ok)

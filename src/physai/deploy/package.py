@@ -18,6 +18,7 @@ Runtime the very bytes it verified.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import shutil
@@ -28,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from physai.core.contract import PolicyContract
 from physai.core.errors import ConfigError, PackageError
 from physai.core.progress import NullProgress, Progress
 from physai.deploy import signing
 
-POLICY_FORMAT = "physai-policy/1"
+POLICY_FORMAT = "physai-policy/2"
 MODEL = "model.onnx"
 MODEL_BATCHED = "model_batched.onnx"
 POLICY = "policy.json"
@@ -70,63 +72,16 @@ class ExportConfig:
     """Extra model-card fields: training_data, evaluation, intended_use, limits."""
 
 
-# ---------------------------------------------------------------------------- I/O spec
-def normalize_io_spec(io_spec: dict) -> dict:
-    """Check a policy's `io_spec()` and fill defaults; raise ConfigError naming the missing field."""
-    spec = dict(io_spec)
-    for key in ("action_dim", "chunk_size", "embodiment"):
-        if key not in spec:
-            raise ConfigError(f"policy io_spec lacks {key!r}; have {sorted(spec)}")
-    if "state_dim" not in spec:
-        if "state_names" not in spec:
-            raise ConfigError("policy io_spec needs 'state_dim' or 'state_names'")
-        spec["state_dim"] = len(spec["state_names"])
-    spec.setdefault("state_names", [f"state.{i}" for i in range(spec["state_dim"])])
-    spec.setdefault("action_names", [f"action.{i}" for i in range(spec["action_dim"])])
-    spec["cameras"] = list(spec.get("cameras") or [])
-    spec["image_size"] = list(spec.get("image_size") or [128, 128])
-    spec["tactile_dim"] = int(spec.get("tactile_dim") or 0)
-    # physai.policies names: n_action_steps / tasks
-    spec.setdefault("execution_horizon", spec.get("n_action_steps") or spec["chunk_size"])
-    spec.setdefault("task_names", list(spec.get("tasks") or []))
-    spec.setdefault("fps", 20.0)
-    spec.setdefault("control", None)
-    if len(spec["state_names"]) != spec["state_dim"] or len(spec["action_names"]) != spec["action_dim"]:
-        raise ConfigError(
-            f"io_spec names do not match dims: {len(spec['state_names'])} state names for "
-            f"state_dim {spec['state_dim']}, {len(spec['action_names'])} action names for "
-            f"action_dim {spec['action_dim']}"
-        )
-    if not 1 <= int(spec["execution_horizon"]) <= int(spec["chunk_size"]):
-        raise ConfigError(
-            f"execution_horizon {spec['execution_horizon']} must be in [1, chunk_size {spec['chunk_size']}]"
-        )
-    return spec
-
-
-def input_specs(spec: dict) -> list[dict]:
-    """The model inputs, in positional order: state, then one uint8 image per camera."""
-    h, w = spec["image_size"]
-    ins = [
-        {
-            "name": "state",
-            "dtype": "float32",
-            "shape": [int(spec["state_dim"])],
-            "names": list(spec["state_names"]),
-        }
-    ]
-    ins += [{"name": f"images/{c}", "dtype": "uint8", "shape": [h, w, 3]} for c in spec["cameras"]]
-    if spec.get("tactile_dim"):
-        ins.append({"name": "tactile", "dtype": "float32", "shape": [int(spec["tactile_dim"])]})
-    return ins
-
-
+# ---------------------------------------------------------------------------- model inputs
 def example_inputs(ins: list[dict], batch: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random model inputs of the shapes and dtypes in `ins` (token ids within the vocabulary)."""
     out = []
     for i in ins:
         shape = (batch, *i["shape"])
         if i["dtype"] == "uint8":
             out.append(rng.integers(0, 256, shape, dtype=np.uint8))
+        elif i["dtype"] == "int64":
+            out.append(rng.integers(0, int(i.get("vocab_size", 2)), shape, dtype=np.int64))
         else:
             out.append(rng.normal(size=shape).astype(np.float32))
     return out
@@ -180,7 +135,8 @@ def _batch_dynamic_shapes(module, n: int, dim: dict) -> tuple:
     fixed = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         k = min(len(fixed), n)
-        return (*({**dim} for _ in range(k)), tuple({**dim} for _ in range(n - k)))
+        rest = (tuple({**dim} for _ in range(n - k)),) if n > k else ()
+        return (*({**dim} for _ in range(k)), *rest)
     return tuple({**dim} for _ in range(n))
 
 
@@ -217,13 +173,14 @@ def parity(module, model: bytes, ins: list[dict], samples: int, batch: int, seed
 
 def export_package(
     module,
-    io_spec: dict,
+    contract: PolicyContract,
     out: Path,
     sign_key: Path | None = None,
     config: ExportConfig | None = None,
     progress: Progress | None = None,
 ) -> dict:
-    """Export `module` (raw state [+ images] -> raw action chunk (B, H, A)) as a package in `out`.
+    """Export `module` (the inputs of `contract.model_inputs()` -> raw action chunk (B, H, A)) as a
+    package in `out`; `policy.json` carries the contract unchanged.
 
     Runs the parity check (refuses when ONNX and torch differ by more than `config.parity_tol`), the
     optional INT8 acceptance check, writes the files and the manifest, and signs it with `sign_key`.
@@ -237,20 +194,22 @@ def export_package(
 
     cfg = config or ExportConfig()
     progress = progress or NullProgress()
-    spec = normalize_io_spec(io_spec)
+    if not isinstance(contract, PolicyContract):
+        raise ConfigError(f"export_package needs a PolicyContract, got {type(contract).__name__}")
     key = signing.load_private_key(sign_key) if sign_key is not None else None
     module = module.eval()
-    ins = input_specs(spec)
+    ins = contract.model_inputs()
     steps = 3 + cfg.batched + cfg.int8
     progress.start(steps, "export")
     files: dict[str, bytes] = {MODEL: _onnx_bytes(module, ins, 1, False, 1)}
     progress.advance(1)
     diff = parity(module, files[MODEL], ins, cfg.parity_samples, 1, cfg.seed)
     out_shape = _session(files[MODEL]).get_outputs()[0].shape
-    expect = [1, int(spec["chunk_size"]), int(spec["action_dim"])]
+    expect = [1, contract.chunk_size, contract.action_dim]
     if list(out_shape) != expect:
         raise PackageError(
-            f"model output shape {out_shape} does not match io_spec (1, chunk_size, action_dim) = {expect}"
+            f"model output shape {out_shape} does not match the contract (1, chunk_size, action_dim) = "
+            f"{expect}"
         )
     report: dict[str, Any] = {
         "parity": {"max_abs_diff": diff, "tolerance": cfg.parity_tol, "samples": cfg.parity_samples}
@@ -278,34 +237,20 @@ def export_package(
     if cfg.int8:
         from physai.deploy.int8 import quantize_and_check
 
-        q, q_report = quantize_and_check(files, spec, ins, cfg)
+        q, q_report = quantize_and_check(files, contract, cfg)
         report["int8"] = q_report
         files.update(q)
         precision = "int8"
         progress.advance(1)
     policy = {
         "format": POLICY_FORMAT,
-        "embodiment": spec["embodiment"],
-        "control": spec["control"],
-        "fps": float(spec["fps"]),
-        "chunk_size": int(spec["chunk_size"]),
-        "execution_horizon": int(spec["execution_horizon"]),
+        "contract": contract.to_dict(),
         "inputs": ins,
         "output": {
             "name": "actions",
             "dtype": "float32",
-            "shape": [int(spec["chunk_size"]), int(spec["action_dim"])],
-            "names": list(spec["action_names"]),
-        },
-        "action_low": spec.get("action_low"),
-        "action_high": spec.get("action_high"),
-        "cameras": list(spec["cameras"]),
-        "task_names": list(spec["task_names"]),
-        "env_task": spec.get("env_task"),
-        "normalization": {
-            "embedded": True,
-            "note": "normalization is inside the graph: raw state in, raw actions out",
-            "stats": spec.get("normalization"),
+            "shape": [contract.chunk_size, contract.action_dim],
+            "names": list(contract.action_names),
         },
         "models": models,
         "precision": precision,
@@ -365,18 +310,25 @@ def model_card(policy: dict, extra: dict[str, Any]) -> str:
         json.dumps(ev, indent=2, default=str) if ev else "No evaluation results were attached at export."
     )
     par = policy["export"]["parity"]
+    c = PolicyContract.from_dict(policy["contract"])
+    ex = c.execution
+    execution = (
+        f"temporal ensembling (coefficient {ex.ensemble_coef:g})"
+        if ex.mode == "ensemble"
+        else f"{ex.horizon} executed per inference"
+    )
     lines = [
         "# Model card",
         "",
-        f"- Embodiment: `{policy['embodiment']}` (control mode: `{policy['control']}`)",
-        f"- Control rate: {policy['fps']:g} Hz; action chunk {policy['chunk_size']} steps, "
-        f"{policy['execution_horizon']} executed per inference",
+        f"- Embodiment: `{c.embodiment}` (control mode: `{c.control}`)",
+        f"- Control rate: {c.control_hz:g} Hz; action chunk {c.chunk_size} steps, {execution}",
         f"- Inputs: {', '.join(i['name'] + str(tuple(i['shape'])) for i in policy['inputs'])}",
         f"- Output: actions {tuple(policy['output']['shape'])}",
         f"- Precision: {policy['precision']}; ONNX vs torch max abs diff {par['max_abs_diff']:.3g} "
         f"(tolerance {par['tolerance']:g})",
-        f"- Simulation task: {policy.get('env_task') or 'not stated'}; instructions/tasks: "
-        f"{', '.join(policy['task_names']) or 'not stated'}",
+        f"- Instruction: {c.instruction}" + (f" ({c.instruction_text!r})" if c.instruction_text else ""),
+        f"- Simulation task: {c.env_task or 'not stated'}; instructions/tasks: "
+        f"{', '.join(c.tasks) or 'not stated'}",
         "",
         "## Training data",
         "",
@@ -393,7 +345,7 @@ def model_card(policy: dict, extra: dict[str, Any]) -> str:
         str(
             extra.get(
                 "intended_use",
-                f"Closed-loop control of a `{policy['embodiment']}` robot on the tasks "
+                f"Closed-loop control of a `{c.embodiment}` robot on the tasks "
                 "above, always behind the physai safety supervisor.",
             )
         ),
@@ -432,16 +384,21 @@ class Package:
                 f"{self.path}/{POLICY} has format {self.policy.get('format')!r}, expected "
                 f"{POLICY_FORMAT!r}; re-export with this physai version"
             )
-        self.inputs: list[dict] = self.policy["inputs"]
+        try:
+            self.contract = PolicyContract.from_dict(self.policy.get("contract"), f"{self.path}/{POLICY}")
+        except ConfigError as exc:
+            raise PackageError(str(exc)) from None
+        self.inputs: list[dict] = self.contract.model_inputs()
+        if self.policy.get("inputs") != self.inputs:
+            names = [i.get("name") for i in self.policy.get("inputs") or [] if isinstance(i, dict)]
+            raise PackageError(
+                f"{self.path}/{POLICY}: the model inputs {names} "
+                f"do not follow its contract {[i['name'] for i in self.inputs]}; re-export the package"
+            )
 
-    embodiment = property(lambda self: self.policy["embodiment"])
-    control = property(lambda self: self.policy.get("control"))
-    fps = property(lambda self: float(self.policy["fps"]))
-    chunk_size = property(lambda self: int(self.policy["chunk_size"]))
-    execution_horizon = property(lambda self: int(self.policy["execution_horizon"]))
-    action_dim = property(lambda self: int(self.policy["output"]["shape"][1]))
-    state_dim = property(lambda self: int(self.inputs[0]["shape"][0]))
-    has_batched = property(lambda self: MODEL_BATCHED in self._files)
+    @property
+    def has_batched(self) -> bool:
+        return MODEL_BATCHED in self._files
 
     def session(self, batched: bool = False):
         """ONNX Runtime session of the batch-1 model or of the batched variant."""
@@ -452,9 +409,16 @@ class Package:
             self._sessions[name] = _session(self._files[name], self._threads)
         return self._sessions[name]
 
-    def infer(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    def model_arrays(self, obs: dict) -> list[np.ndarray]:
+        """One observation (keyed by input name; `instruction` as text) -> unbatched model inputs."""
+        try:
+            return self.contract.model_arrays(obs)
+        except ConfigError as exc:
+            raise PackageError(f"package {self.path}: {exc}") from None
+
+    def infer(self, obs: dict) -> np.ndarray:
         """One observation (unbatched arrays keyed by input name) -> action chunk (H, A) float32."""
-        arrays = [np.asarray(obs[i["name"]], dtype=i["dtype"])[None] for i in self.inputs]
+        arrays = [a[None] for a in self.model_arrays(obs)]
         return _run(self.session(False), self.inputs, arrays)[0]
 
     def infer_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
@@ -463,14 +427,16 @@ class Package:
 
     def describe(self) -> dict:
         """JSON-ready summary."""
+        c = self.contract
         return {
             "path": str(self.path),
             "signed_by": self.signed_by,
-            "embodiment": self.embodiment,
-            "control": self.control,
-            "fps": self.fps,
-            "chunk_size": self.chunk_size,
-            "execution_horizon": self.execution_horizon,
+            "embodiment": c.embodiment,
+            "control": c.control,
+            "control_hz": c.control_hz,
+            "chunk_size": c.chunk_size,
+            "execution": dataclasses.asdict(c.execution),
+            "instruction": c.instruction,
             "precision": self.policy.get("precision"),
             "inputs": self.inputs,
             "output": self.policy["output"],
@@ -513,7 +479,7 @@ def export_checkpoint(
     if evals:
         card.setdefault("evaluation", evals)
     cfg.model_card = card
-    return export_package(policy.export_module(), policy.io_spec(), out, sign_key, cfg, progress)
+    return export_package(policy.export_module(), policy.contract(), out, sign_key, cfg, progress)
 
 
 def _training_data(ckpt_dir: Path, extra: dict) -> str:

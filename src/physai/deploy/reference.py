@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from physai.core.contract import Execution, PolicyContract
 from physai.tasks.tabletop.common import TABLE_Z
 
 TASK = "tabletop/pick-place"
@@ -98,29 +99,28 @@ class PickPlaceController(torch.nn.Module):
         return torch.stack(steps, 1)
 
 
-def io_spec(chunk: int = 4, horizon: int = 1) -> dict:
-    """The io_spec of the controller for `export_package` (same keys as `physai.policies`)."""
+def contract(chunk: int = 4, horizon: int = 1) -> PolicyContract:
+    """The policy contract of the controller for `export_package` (read from the task's env)."""
     from physai.envs import make
 
     env = make(TASK, render_mode=None)
     spec = env.action_spec
-    d = {
-        "embodiment": env.robot.name,
-        "control": env.control,
-        "fps": 1.0 / env.control_dt,
-        "state_names": list(env.state_names),
-        "state_dim": len(env.state_names),
-        "action_names": list(spec.names),
-        "action_dim": int(spec.shape[0]),
-        "chunk_size": chunk,
-        "n_action_steps": horizon,
-        "tasks": [TASK],
-        "cameras": [],
-        "action_low": spec.low.tolist(),
-        "action_high": spec.high.tolist(),
-    }
+    c = PolicyContract(
+        embodiment=env.robot.name,
+        control=env.control,
+        control_hz=1.0 / env.control_dt,
+        state_names=tuple(env.state_names),
+        action_names=tuple(spec.names),
+        chunk_size=chunk,
+        execution=Execution("queue", horizon=horizon),
+        tasks=(TASK,),
+        env_task=TASK,
+        privileged=True,
+        action_low=tuple(float(x) for x in spec.low),
+        action_high=tuple(float(x) for x in spec.high),
+    )
     env.close()
-    return d
+    return c
 
 
 def make_controller(chunk: int = 4) -> PickPlaceController:

@@ -1,11 +1,14 @@
 """The real-time runtime: package -> safety supervisor -> driver, at a fixed rate on the monotonic clock.
 
-Each cycle: read the robot; take the next action from the chunk queue; let the supervisor filter it;
-write it. Inference of the next chunk runs on a background thread while the current chunk executes
-(asynchronous chunking): when the queue falls to `refill_threshold` actions, the latest observation is
-sent to the worker; when the new chunk arrives, the actions for cycles already past are dropped and the
-first `blend_steps` overlapping actions are blended linearly from the old chunk into the new one. A
-cycle with no action ready counts as late for the supervisor's deadline watchdog.
+Before anything moves the package's contract is checked against what the robot declares (embodiment,
+control mode, control rate, state/action layout, cameras, image size, tactile): a mismatch is refused
+naming both sides. Each cycle: read the robot; take this cycle's action from the `ChunkExecutor` (the
+contract's execution mode, the same object `Policy.act` and `physai eval --policy PKG` run); let the
+supervisor filter it; write it. Inference runs on a background thread: in queue mode the next chunk is
+requested `lead` cycles before the current one's horizon ends and the actions for cycles already past
+are skipped when it arrives; in ensemble mode a chunk is requested every cycle the worker is free. A
+cycle with no action ready counts as late for the supervisor's deadline watchdog. With
+`realtime=False` every requested chunk is waited for, which reproduces `Policy.act` exactly.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import math
 import os
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from physai.core.errors import ConfigError, SafetyError
+from physai.core.execution import ChunkExecutor
 from physai.deploy.package import Package
 from physai.deploy.safety import SafetySupervisor, SupervisorConfig
 
@@ -28,20 +31,18 @@ from physai.deploy.safety import SafetySupervisor, SupervisorConfig
 class RuntimeConfig:
     """Settings of one runtime session."""
 
-    hz: float = 20.0
-    """Control rate (cycles per second)."""
+    hz: float | None = None
+    """Control rate (cycles per second); None: the package's contract rate. Another value is refused:
+    a policy runs at the rate it was trained at."""
     duration: float | None = None
     """Stop after this many seconds of control (None: until the episode ends or max_cycles)."""
     max_cycles: int | None = None
     """Stop after this many cycles (None: no limit)."""
-    refill_threshold: int | None = None
-    """Request the next chunk when this many actions are left (None: chunk_size - execution_horizon, but
-    at least `min_lead_s` worth of cycles and at most chunk_size - 1)."""
+    lead_cycles: int | None = None
+    """Queue mode: request the next chunk this many cycles before the current chunk's horizon ends
+    (None: enough cycles for `min_lead_s` beyond the chunk's spare actions; 0 when realtime is off)."""
     min_lead_s: float = 0.01
-    """Least time the background inference gets before the queue runs dry (default threshold only)."""
-    blend_steps: int = 1
-    """Overlapping actions blended linearly from the old chunk into the new one (0: switch at once).
-    More blending is smoother but follows new observations later (a reactive policy wants 0-1)."""
+    """Least time the background inference gets before the chunk runs out (default lead only)."""
     realtime: bool = True
     """Pace cycles on the monotonic clock; False runs as fast as possible and waits for each inference
     (deterministic; for tests and offline checks)."""
@@ -57,32 +58,8 @@ class RuntimeConfig:
 
 
 def check_compatible(pkg: Package, info) -> None:
-    """Refuse a package for another embodiment, control mode or I/O layout than the robot's."""
-    if pkg.embodiment != info.embodiment:
-        raise SafetyError(
-            f"package {pkg.path} is for embodiment {pkg.embodiment!r} but the robot is "
-            f"{info.embodiment!r}; refusing to run it"
-        )
-    if pkg.control and pkg.control != info.control:
-        raise SafetyError(
-            f"package {pkg.path} commands {pkg.control!r} but the robot driver accepts {info.control!r}"
-        )
-    if pkg.action_dim != len(info.action_names):
-        raise SafetyError(
-            f"package actions have {pkg.action_dim} elements, the robot expects "
-            f"{len(info.action_names)} ({info.action_names})"
-        )
-    if pkg.state_dim != len(info.state_names):
-        raise SafetyError(
-            f"package expects a state of {pkg.state_dim} elements, the robot provides {len(info.state_names)}"
-        )
-    missing = [
-        i["name"]
-        for i in pkg.inputs
-        if i["name"].startswith("images/") and i["name"][len("images/") :] not in info.cameras
-    ]
-    if missing:
-        raise SafetyError(f"package needs camera inputs {missing}; the robot provides {info.cameras}")
+    """Refuse a robot whose declaration (`DriverInfo`) does not match the package's contract."""
+    pkg.contract.check_robot(info, who=f"package {pkg.path}")
 
 
 class _InferenceWorker:
@@ -142,26 +119,19 @@ class _InferenceWorker:
         self._t.join(timeout=5)
 
 
-def merge_chunk(queue: deque, chunk: np.ndarray, elapsed: int, blend: int) -> deque:
-    """New queue from `chunk` inferred `elapsed` cycles ago, blended over the first `blend` actions
-    that overlap the old queue."""
-    new = list(chunk[elapsed:])
-    old = list(queue)
-    n = min(blend, len(old), len(new))
-    for i in range(n):
-        w = (i + 1) / (n + 1)
-        new[i] = (1 - w) * old[i] + w * new[i]
-    return deque(new)
-
-
 class Runtime:
     """Runs a verified package on a driver with the supervisor in the loop; `estop()` from any thread."""
 
     def __init__(self, pkg: Package, driver, config: RuntimeConfig | None = None) -> None:
         self.pkg, self.driver = pkg, driver
         self.cfg = config or RuntimeConfig()
-        if self.cfg.hz <= 0:
-            raise ConfigError(f"--hz must be > 0, got {self.cfg.hz}")
+        rate = pkg.contract.control_hz
+        if self.cfg.hz is not None and not math.isclose(self.cfg.hz, rate, rel_tol=1e-6):
+            raise SafetyError(
+                f"the runtime was asked to run at {self.cfg.hz:g} Hz but package {pkg.path} was trained at "
+                f"{rate:g} Hz; run it at {rate:g} Hz (drop --hz) or retrain at {self.cfg.hz:g} Hz"
+            )
+        self.hz = rate
         self.supervisor: SafetySupervisor | None = None
         self._estop_reason: str | None = None
 
@@ -178,7 +148,7 @@ class Runtime:
         worker = None
         try:
             check_compatible(pkg, info)
-            period = 1.0 / cfg.hz
+            period = 1.0 / self.hz
             sup = self.supervisor = SafetySupervisor(
                 info.safety_limits,
                 info.control,
@@ -190,18 +160,20 @@ class Runtime:
             )
             if self._estop_reason:
                 sup.estop(self._estop_reason)
-            threshold = cfg.refill_threshold
-            if threshold is None:
-                lead = math.ceil(cfg.min_lead_s * cfg.hz)
-                threshold = min(pkg.chunk_size - 1, max(pkg.chunk_size - pkg.execution_horizon, lead))
+            c = pkg.contract
+            lead = cfg.lead_cycles
+            if lead is None:
+                spare = c.chunk_size - c.execution.horizon
+                lead = max(0, math.ceil(cfg.min_lead_s * self.hz) - spare) if cfg.realtime else 0
+            executor = ChunkExecutor(c.execution, c.chunk_size, lead)
             reading = self.driver.read()
             sup.start(reading.robot)
             worker = _InferenceWorker(pkg)
             worker.submit(0, reading.obs)
             _, chunk, lat = worker.poll(wait=True)  # first chunk before motion starts
-            queue: deque = deque(chunk)
+            executor.add(0, chunk)
             sup.enable()
-            return self._loop(sup, worker, queue, threshold, period, lat)
+            return self._loop(sup, worker, executor, period, lat)
         finally:
             if worker is not None:
                 worker.close()
@@ -216,15 +188,14 @@ class Runtime:
         self,
         sup: SafetySupervisor,
         worker: _InferenceWorker,
-        queue: deque,
-        threshold: int,
+        executor: ChunkExecutor,
         period: float,
         first_latency: float,
     ) -> dict:
         cfg = self.cfg
         previous = _set_rt_priority(cfg.rt_priority) if cfg.rt_priority else None
         try:
-            return self._cycles(sup, worker, queue, threshold, period, first_latency)
+            return self._cycles(sup, worker, executor, period, first_latency)
         finally:
             if previous is not None:
                 os.sched_setscheduler(0, *previous)
@@ -233,15 +204,14 @@ class Runtime:
         self,
         sup: SafetySupervisor,
         worker: _InferenceWorker,
-        queue: deque,
-        threshold: int,
+        executor: ChunkExecutor,
         period: float,
         first_latency: float,
     ) -> dict:
         cfg = self.cfg
         max_cycles = cfg.max_cycles if cfg.max_cycles is not None else 2**62
         if cfg.duration is not None:
-            max_cycles = min(max_cycles, int(round(cfg.duration * cfg.hz)))
+            max_cycles = min(max_cycles, int(round(cfg.duration * self.hz)))
         starts, works, lat = [], [], [first_latency]
         misses = late_cycles = chunks = 0
         success = done = False
@@ -257,20 +227,16 @@ class Runtime:
             if cfg.stop_on_done and reading.done:
                 done = True
                 break
-            res = worker.poll(wait=not cfg.realtime and worker.pending)
-            if res is not None:
-                k, chunk, dt_inf = res
-                queue = merge_chunk(queue, chunk, cycle - k, cfg.blend_steps)
-                lat.append(dt_inf)
-                chunks += 1
-            if len(queue) <= threshold and not worker.pending:
-                worker.submit(cycle, reading.obs)
-                if not cfg.realtime:
-                    k, chunk, dt_inf = worker.poll(wait=True)
-                    queue = merge_chunk(queue, chunk, cycle - k, cfg.blend_steps)
-                    lat.append(dt_inf)
+            # take a finished chunk, then request one if the executor wants it (realtime off: wait for it)
+            for res in (worker.poll(wait=not cfg.realtime and worker.pending), None):
+                if res is None and executor.wants(cycle) and not worker.pending:
+                    worker.submit(cycle, reading.obs)
+                    res = worker.poll(wait=not cfg.realtime)
+                if res is not None:
+                    executor.add(res[0], res[1])
+                    lat.append(res[2])
                     chunks += 1
-            action = queue.popleft() if queue else None
+            action = executor.action(cycle)
             late = action is None
             late_cycles += late
             sup.watchdog(late)
@@ -289,7 +255,7 @@ class Runtime:
             if sup.stopped:
                 break
         if sup.stopped:  # controlled stop: keep cycling brake commands until the robot is at rest
-            for _ in range(int(cfg.hz * 5)):
+            for _ in range(int(self.hz * 5)):
                 if cfg.realtime:
                     t_next += period
                     _sleep_until(t_next, cfg.spin_s)
@@ -301,7 +267,8 @@ class Runtime:
         final = self.driver.read()
         success = success or final.success
         return _report(
-            cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done, sup.summary()
+            cfg, self.hz, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done,
+            sup.summary(),
         )
 
 
@@ -334,6 +301,7 @@ def _pct(x: np.ndarray, q: float) -> float:
 
 def _report(
     cfg: RuntimeConfig,
+    hz: float,
     period: float,
     cycles: int,
     starts: list,
@@ -352,7 +320,7 @@ def _report(
     la = np.asarray(lat) * 1e3
     return {
         "cycles": cycles,
-        "hz": cfg.hz,
+        "hz": hz,
         "realtime": cfg.realtime,
         "success": bool(success),
         "episode_done": done,

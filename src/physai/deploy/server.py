@@ -129,11 +129,12 @@ def metadata(pkg: Package, cfg: ServerConfig) -> dict:
     return {
         "server": "physai",
         "protocol": "openpi-websocket-msgpack-numpy",
-        "embodiment": pkg.embodiment,
-        "control": pkg.control,
-        "fps": pkg.fps,
-        "chunk_size": pkg.chunk_size,
-        "execution_horizon": pkg.execution_horizon,
+        "contract": pkg.contract.to_dict(),
+        "embodiment": pkg.contract.embodiment,
+        "control": pkg.contract.control,
+        "fps": pkg.contract.control_hz,
+        "chunk_size": pkg.contract.chunk_size,
+        "execution_horizon": pkg.contract.execution.horizon,
         "observation_spec": {
             i["name"]: {"shape": list(i["shape"]), "dtype": i["dtype"], "names": i.get("names", [])}
             for i in pkg.inputs

@@ -29,6 +29,8 @@ class PhysaiEnv(gym.Env):
     sensors), `instruction` (str). `info["is_success"]` after every step. Same seed, same trajectory.
     With `image_labels=True` (needs `privileged` and images) the state also ends with each task
     keypoint's image coordinates per camera, `<keypoint>.px.<camera>.x/y` (training labels).
+    `control_hz` sets the control rate (default: the task's `control_hz`); it must be a whole number of
+    physics steps.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -37,7 +39,8 @@ class PhysaiEnv(gym.Env):
                  image_size: tuple[int, int] = (128, 128), cameras: Sequence[str] | None = None,
                  privileged: bool = True, render_mode: str | None = "rgb_array",
                  render_config: RenderConfig | None = None, task_config: TaskConfig | None = None,
-                 max_steps: int | None = None, image_labels: bool = False) -> None:
+                 max_steps: int | None = None, image_labels: bool = False,
+                 control_hz: float | None = None) -> None:
         self.task = make_task(task, task_config) if isinstance(task, str) else task
         if max_steps is not None:
             self.task.config.max_steps = max_steps
@@ -63,7 +66,7 @@ class PhysaiEnv(gym.Env):
         self.data = mujoco.MjData(self.model)
         self.robot.bind(self.model, self.data)
         self.task.bind(self.model, self.data)
-        self.substeps = self.task.substeps
+        self.substeps = self.task.substeps if control_hz is None else _substeps(control_hz, self.task)
         self.control_dt = self.substeps * self.model.opt.timestep
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.control_dt)}
 
@@ -220,3 +223,18 @@ class PhysaiEnv(gym.Env):
             raise ConfigError(f"the {self.task.name} expert acts in {mode!r} mode, "
                               f"this env uses {self.control!r}; make the env with control={mode!r}")
         return self.task.make_expert()
+
+
+def _substeps(hz: float, task: Task) -> int:
+    """Physics steps per control period at `hz`; ConfigError when `hz` is not a whole number of them."""
+    if not (np.isfinite(hz) and hz > 0):
+        raise ConfigError(f"control rate must be a positive number of Hz, got {hz}")
+    n = round(1.0 / (hz * task.timestep))
+    if n < 1 or abs(n * task.timestep * hz - 1) > 1e-6:
+        ok = [f for f in (10, 20, 25, 50, 100, 125, 250, 500)
+              if abs(round(1 / (f * task.timestep)) * task.timestep * f - 1) < 1e-6]
+        raise ConfigError(
+            f"control rate {hz:g} Hz is not a whole number of {task.name}'s {task.timestep:g} s physics "
+            f"steps; use one of {ok} Hz"
+        )
+    return n

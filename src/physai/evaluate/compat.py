@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-from physai.core.errors import ConfigError
+import numpy as np
+
+from physai.core.contract import PolicyContract
+from physai.core.errors import ConfigError, SafetyError
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,46 @@ def _norm_key(key: str) -> tuple[str, str | None]:
     return k, None
 
 
+def requirements_from_contract(c: PolicyContract) -> Requirements:
+    """The (partial) requirements a policy contract implies."""
+    return Requirements(
+        embodiment=c.embodiment,
+        control=c.control,
+        obs_keys=tuple(c.env_kwargs()["obs"]),
+        cameras=tuple(c.camera_names) or None,
+        image_size=c.image_size,
+        state_dim=c.state_dim,
+        action_dim=c.action_dim,
+        privileged=c.privileged,
+    )
+
+
+def check_env_contract(c: PolicyContract, env: Any, who: str) -> None:
+    """Raise `ConfigError` when `env` (a PhysaiEnv) does not give what the contract reads, at its rate:
+    the same check the runtime makes against a robot (`PolicyContract.check_robot`)."""
+    if c.embodiment != env.robot.name:
+        raise ConfigError(f"{who} drives robot {c.embodiment!r} but task {env.task.name} uses "
+                          f"{env.robot.name!r}; evaluate it on tasks of robot {c.embodiment} "
+                          "(see `physai tasks`)")
+    robot = SimpleNamespace(
+        embodiment=env.robot.name, control=env.control, hz=1.0 / env.control_dt,
+        state_names=list(env.state_names), action_names=list(env.action_spec.names),
+        cameras=list(env.camera_names) if "images" in env.obs_keys else [],
+        image_size=tuple(env.image_size) if "images" in env.obs_keys else None,
+        tactile_dim=int(np.size(env.robot.tactile())) if "tactile" in env.obs_keys else 0,
+    )
+    try:
+        c.check_robot(robot, who)
+    except SafetyError as exc:
+        raise ConfigError(f"task {env.task.name}: {exc}") from None
+
+
 def requirements_from_spec(spec: Any) -> Requirements:
-    """Interpret a policy's `io_spec()` or a server's metadata (see the module docstring)."""
+    """Interpret a policy's `io_spec()` or a server's metadata (see the module docstring); a physai
+    server's metadata carries the full contract."""
     d = _as_mapping(spec)
+    if isinstance(d.get("contract"), dict):
+        return requirements_from_contract(PolicyContract.from_dict(d["contract"], "server metadata contract"))
     obs_map = _first(d, "observation", "obs", "observations", "obs_spec")
     obs_map = _as_mapping(obs_map) if obs_map is not None and not isinstance(obs_map, list | tuple) else {}
     keys = _first(d, "obs_keys", "observation_keys")

@@ -6,7 +6,13 @@
 - `random` — uniform actions in the action bounds, seeded by the episode seed;
 - `ws://HOST:PORT` / `wss://...` — a remote policy speaking the openpi websocket protocol;
 - `py:module:function` — `function(env) -> policy` imported in every worker (custom policies);
+- a package folder (`physai export` output, with `MANIFEST.json`) — verified with the trusted keys and
+  run through the runtime's executor (`ChunkExecutor` under the package's contract), so the same seeds
+  can be run on a checkpoint and on the package made from it;
 - anything else — a trained checkpoint folder, loaded with `physai.policies.load_policy(path)`.
+
+Checkpoints and packages carry a policy contract: the env is made from it (`contract.env_kwargs()`:
+control mode, rate, cameras, image size, instruction) and checked against it before any worker starts.
 
 `resolve_policy` runs before any worker starts: it reaches the remote server, loads the checkpoint and
 checks both against the env of every task, so bad input fails fast. The resulting `PolicySource` is
@@ -24,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from physai.core.errors import ConfigError
-from physai.evaluate.compat import Requirements, check_env, requirements_from_spec
+from physai.evaluate.compat import (
+    Requirements,
+    check_env,
+    check_env_contract,
+    requirements_from_contract,
+    requirements_from_spec,
+)
 from physai.evaluate.gym_env import PREFIX as GYM_PREFIX
 
 
@@ -42,6 +54,10 @@ class PolicySource:
     """JSON-ready description for results.json (path and hashes, server metadata...)."""
     api_key: str | None = field(default=None, repr=False)
     """Token for a remote server (never written to results)."""
+    trusted_keys: tuple[str, ...] = ()
+    """Public key files a package must be signed with (plus $PHYSAI_TRUSTED_KEYS)."""
+    allow_unsigned: bool = False
+    """Load an unsigned package (its hashes are still checked)."""
 
 
 def policy_kind(spec: str) -> str:
@@ -51,6 +67,8 @@ def policy_kind(spec: str) -> str:
         return "remote"
     if spec.startswith("py:"):
         return "python"
+    if (Path(spec) / "MANIFEST.json").is_file():
+        return "package"
     return "checkpoint"
 
 
@@ -108,8 +126,43 @@ def _import_factory(spec: str):
         raise ConfigError(f"cannot import policy factory {target!r}: {exc}") from None
 
 
+def _load_package(source: PolicySource):
+    from physai.deploy import signing
+    from physai.deploy.package import load_package
+
+    keys = signing.trusted_keys([Path(k) for k in source.trusted_keys], _trust_dir())
+    return load_package(Path(source.spec), keys, allow_unsigned=source.allow_unsigned)
+
+
+def _trust_dir() -> Path | None:
+    import os
+
+    from physai.deploy.signing import TRUST_ENV
+
+    v = os.environ.get(TRUST_ENV)
+    return Path(v) if v else None
+
+
+class PackagePolicy:
+    """`reset()`/`act(obs)` over a verified package: its chunks executed by the runtime's executor."""
+
+    def __init__(self, pkg: Any) -> None:
+        from physai.core.execution import SyncExecution
+
+        c = pkg.contract
+        self.package = pkg
+        self._exec = SyncExecution(pkg.infer, c.execution, c.chunk_size)
+
+    def reset(self) -> None:
+        self._exec.reset()
+
+    def act(self, obs: dict) -> np.ndarray:
+        return self._exec.act(obs)
+
+
 def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
-                   api_key: str | None = None, max_steps: int | None = None) -> PolicySource:
+                   api_key: str | None = None, max_steps: int | None = None,
+                   trusted_keys: tuple[str, ...] = (), allow_unsigned: bool = False) -> PolicySource:
     """Check `spec` against every task before any worker starts; raises ConfigError / RemotePolicyError."""
     kind = policy_kind(spec)
     overrides = {k: v for k, v in (overrides or {}).items() if v}
@@ -118,6 +171,7 @@ def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
         raise ConfigError(f"external env {gym_tasks[0]} has no scripted expert; use random, a checkpoint "
                           "or a remote policy")
     req, identity = Requirements(), {"kind": kind, "spec": spec}
+    contract = None
     if kind == "remote":
         from physai.evaluate.remote import connect
 
@@ -127,23 +181,39 @@ def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
         identity["server_metadata"] = _json_safe(meta)
     elif kind == "checkpoint":
         policy = _load_checkpoint(spec)
-        io = policy.io_spec() if hasattr(policy, "io_spec") else None
-        req = requirements_from_spec(io)
-        if callable(getattr(policy, "env_kwargs", None)):  # physai policies know their env exactly
-            overrides = {**policy.env_kwargs(), **overrides}
+        if callable(getattr(policy, "contract", None)):  # physai policies state their contract
+            contract = policy.contract()
+        else:
+            req = requirements_from_spec(policy.io_spec() if hasattr(policy, "io_spec") else None)
         identity.update(path=str(Path(spec).resolve()), sha256=_hash_checkpoint(Path(spec)),
-                        io_spec=_json_safe(req.to_dict()), cls=type(policy).__qualname__)
+                        cls=type(policy).__qualname__)
+    elif kind == "package":
+        probe = PolicySource(spec=spec, kind=kind, trusted_keys=tuple(map(str, trusted_keys)),
+                             allow_unsigned=allow_unsigned)
+        pkg = _load_package(probe)
+        contract = pkg.contract
+        identity.update(path=str(Path(spec).resolve()), signed_by=pkg.signed_by,
+                        manifest_sha256=hashlib.sha256((Path(spec) / "MANIFEST.json").read_bytes())
+                        .hexdigest())
     elif kind == "python":
         _import_factory(spec)
-    env_kwargs = {**req.env_kwargs(), **overrides}
-    source = PolicySource(spec=spec, kind=kind, env_kwargs=env_kwargs, identity=identity, api_key=api_key)
+    if contract is not None:
+        identity["contract"] = contract.to_dict()
+        env_kwargs = {**contract.env_kwargs(), **overrides}
+    else:
+        env_kwargs = {**req.env_kwargs(), **overrides}
+    source = PolicySource(spec=spec, kind=kind, env_kwargs=env_kwargs, identity=identity, api_key=api_key,
+                          trusted_keys=tuple(map(str, trusted_keys)), allow_unsigned=allow_unsigned)
     who = f"policy {spec}"
     for task in tasks:
         if task.startswith(GYM_PREFIX):
             continue
         env = make_env(task, source, max_steps=max_steps)
         try:
-            check_env(req, env, who)
+            if contract is not None and not overrides:
+                check_env_contract(contract, env, who)
+            else:
+                check_env(req if contract is None else requirements_from_contract(contract), env, who)
             if kind == "expert":
                 env.expert()
         finally:
@@ -196,4 +266,6 @@ def build_policy(source: PolicySource, env: Any):
         return RemotePolicy(source.spec, action_dim=int(env.action_spec.shape[0]), api_key=source.api_key)
     if source.kind == "python":
         return _import_factory(source.spec)(env)
+    if source.kind == "package":
+        return PackagePolicy(_load_package(source))
     return _load_checkpoint(source.spec)

@@ -28,7 +28,7 @@ class EvalConfig:
     """One evaluation run."""
 
     policy: str
-    """expert | random | ws://HOST:PORT | py:module:fn | path to a checkpoint."""
+    """expert | random | ws://HOST:PORT | py:module:fn | path to a checkpoint | path to a package."""
     out: Path
     """Run folder: results.json, report.html, videos/."""
     tasks: str = "all"
@@ -57,6 +57,10 @@ class EvalConfig:
     """Override the observation keys given to the policy."""
     api_key: str | None = field(default=None, repr=False)
     """Token for a remote policy server."""
+    trusted_keys: tuple[str, ...] = ()
+    """Public key files a package policy must be signed with (plus $PHYSAI_TRUSTED_KEYS)."""
+    allow_unsigned: bool = False
+    """Evaluate an unsigned package (its hashes are still checked)."""
     report: bool = True
     """Write report.html."""
 
@@ -108,7 +112,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict:
         raise ConfigError(f"--episodes must be >= 1, got {cfg.episodes}")
     tasks = select_tasks(cfg)
     overrides = {"control": cfg.control, "obs": tuple(cfg.obs) if cfg.obs else None}
-    source = resolve_policy(cfg.policy, tasks, overrides, api_key=cfg.api_key, max_steps=cfg.max_steps)
+    source = resolve_policy(cfg.policy, tasks, overrides, api_key=cfg.api_key, max_steps=cfg.max_steps,
+                            trusted_keys=cfg.trusted_keys, allow_unsigned=cfg.allow_unsigned)
     jobs = [Job(k, t, i, episode_seed(cfg.seed, t, i))
             for k, (t, i) in enumerate((t, i) for t in tasks for i in range(cfg.episodes))]
     n_workers = resolve_workers(cfg.workers, len(jobs))

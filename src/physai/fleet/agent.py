@@ -36,9 +36,9 @@ class AgentConfig:
     trusted_keys: list[Path] = field(default_factory=list)
     """Public keys packages must be signed with (plus $PHYSAI_TRUSTED_KEYS)."""
     cameras: tuple[str, ...] = ()
-    """Cameras recorded as video in field episodes."""
+    """Cameras recorded as video in field episodes, besides the ones the package reads."""
     image_size: int = 64
-    """Square camera image size."""
+    """Square camera image size when the package reads no camera (else the package's size)."""
     max_steps: int = 300
     """Episode step limit."""
     realtime: bool = False
@@ -222,7 +222,7 @@ class Agent:
         from physai.data.recorder import env_features
         from physai.data.writer import DatasetWriter
         from physai.deploy import signing
-        from physai.deploy.drivers import SimDriver
+        from physai.deploy.drivers.sim import sim_driver_for
         from physai.deploy.package import load_package
         from physai.deploy.runtime import Runtime, RuntimeConfig
         from physai.deploy.safety import SupervisorConfig
@@ -238,11 +238,12 @@ class Agent:
             Path(info["path"]), signing.trusted_keys(list(self.cfg.trusted_keys), _trust_dir())
         )
         n = self.state["episodes"]
-        drv = SimDriver(
+        drv = sim_driver_for(
+            pkg.contract,
             self.task,
-            seed=self.cfg.seed + n,
-            cameras=list(self.cfg.cameras),
+            extra_cameras=self.cfg.cameras,
             image_size=(self.cfg.image_size, self.cfg.image_size),
+            seed=self.cfg.seed + n,
             realtime=self.cfg.realtime,
             max_steps=self.cfg.max_steps,
         )
@@ -263,17 +264,18 @@ class Agent:
         )
         tmp = self.dir / "tmp-episode"
         shutil.rmtree(tmp, ignore_errors=True)
-        env_probe = SimDriver(
+        env_probe = sim_driver_for(
+            pkg.contract,
             self.task,
-            cameras=list(self.cfg.cameras),
+            extra_cameras=self.cfg.cameras,
             image_size=(self.cfg.image_size, self.cfg.image_size),
             realtime=False,
         )
         env_probe.connect()
         feats = env_features(env_probe.env)
-        fps = 1.0 / env_probe.env.control_dt
+        fps = pkg.contract.control_hz
         env_probe.disconnect()
-        with DatasetWriter(tmp, fps=fps, features=feats, robot_type=pkg.embodiment) as w:
+        with DatasetWriter(tmp, fps=fps, features=feats, robot_type=pkg.contract.embodiment) as w:
             for fr in rec.frames:
                 w.add_frame(fr)
             # the dataset's task is the episode's instruction, as in `physai collect` datasets

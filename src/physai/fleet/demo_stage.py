@@ -32,7 +32,7 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     exported and signed here. With `keep_running` the server stays up (returned as `server`)."""
     from physai.deploy import signing
     from physai.deploy.package import ExportConfig, export_package
-    from physai.deploy.reference import PickPlaceController, io_spec
+    from physai.deploy.reference import PickPlaceController, contract
     from physai.fleet.agent import Agent, AgentConfig, enroll
     from physai.fleet.client import FleetClient
     from physai.fleet.server import BackgroundServer
@@ -46,7 +46,7 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
         priv, pub = signing.generate_keys(root / "keys")
         pkg_dir = root / "pick-place"
         export_package(
-            PickPlaceController(), io_spec(), pkg_dir, sign_key=priv, config=ExportConfig(batched=False)
+            PickPlaceController(), contract(), pkg_dir, sign_key=priv, config=ExportConfig(batched=False)
         )
     srv = BackgroundServer(
         FleetConfig(db_url=f"sqlite:///{root}/fleet.db", data_dir=root / "data", trusted_keys=[pub])

@@ -83,7 +83,7 @@ def store_package(data: bytes, root: Path, keys: list) -> dict:
     return {
         "sha256": hashlib.sha256(data).hexdigest(),
         "signed_by": pkg.signed_by,
-        "embodiment": pkg.embodiment,
+        "embodiment": pkg.contract.embodiment,
     }
 
 

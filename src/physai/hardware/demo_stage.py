@@ -21,10 +21,10 @@ def profile_stage(out: Path, progress: Progress, duration_s: float = 1.0) -> dic
     pkg = root / "pick-place"
     if not (pkg / signing.MANIFEST).exists():
         from physai.deploy.package import ExportConfig, export_package
-        from physai.deploy.reference import io_spec, make_controller
+        from physai.deploy.reference import contract, make_controller
 
         priv, _ = signing.generate_keys(root / "keys", overwrite=True)
-        export_package(make_controller(), io_spec(), pkg, sign_key=priv, config=ExportConfig(max_batch=16))
+        export_package(make_controller(), contract(), pkg, sign_key=priv, config=ExportConfig(max_batch=16))
     keys = signing.trusted_keys(root / "keys" / signing.PUBLIC_NAME)
     devices = [d["device"] for d in list_devices()["devices"] if d["available"]]
     packages = {"pick-place": pkg}

@@ -230,7 +230,7 @@ def _energy_block(
     meter_desc: dict, joules: float, n: int, seconds: float, package: Any, grid: carbon.GridIntensity
 ) -> dict:
     per_inf = joules / n if n else 0.0
-    inf_per_hour = package.fps / max(1, package.execution_horizon) * 3600.0
+    inf_per_hour = package.contract.control_hz / max(1, package.contract.execution.horizon) * 3600.0
     per_hour = per_inf * inf_per_hour
     return {
         **meter_desc,
@@ -239,7 +239,8 @@ def _energy_block(
         "avg_power_w": joules / seconds if seconds else 0.0,
         "j_per_inference": per_inf,
         "inferences_per_hour": inf_per_hour,
-        "operation": f"{package.fps:g} Hz control, a new chunk every {package.execution_horizon} ticks",
+        "operation": f"{package.contract.control_hz:g} Hz control, a new chunk every "
+        f"{package.contract.execution.horizon} ticks",
         "wh_per_hour": per_hour / 3600.0,
         "g_co2e_per_hour": carbon.grams_co2e(per_hour, grid),
     }
@@ -334,7 +335,9 @@ def _loops(sess, x, package, cfg: ProfileConfig, meter, loops: list, res: dict, 
     }
 
     res["chunked"] = [
-        chunked(sess, x, f, cfg.duration_s / 2, package.chunk_size, package.execution_horizon)
+        chunked(
+            sess, x, f, cfg.duration_s / 2, package.contract.chunk_size, package.contract.execution.horizon
+        )
         for f in cfg.rates_hz
     ]
 

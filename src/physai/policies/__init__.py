@@ -1,5 +1,7 @@
 """Policies: the protocol (`Policy`, `@register_policy`, `load_policy`) and mlp, act, flow, vla."""
 
+from physai.core.contract import PolicyContract
+from physai.core.execution import ChunkExecutor
 from physai.policies import act, flow, mlp, vla  # noqa: F401  (register the built-in policies)
 from physai.policies.base import (
     POLICIES,
@@ -10,19 +12,18 @@ from physai.policies.base import (
     make_policy,
     register_policy,
 )
-from physai.policies.chunking import ChunkQueue, TemporalEnsembler
 from physai.policies.loading import load_policy, read_checkpoint_config, resolve_checkpoint
 from physai.policies.spec import IOSpec, Normalizer
 
 __all__ = [
     "POLICIES",
     "CheckpointError",
-    "ChunkQueue",
+    "ChunkExecutor",
     "IOSpec",
     "Normalizer",
     "Policy",
     "PolicyConfig",
-    "TemporalEnsembler",
+    "PolicyContract",
     "config_replace",
     "load_policy",
     "make_policy",

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from physai.core.contract import Camera, Execution, PolicyContract, has_image_labels
 from physai.core.errors import ConfigError
+from physai.core.execution import SyncExecution
 from physai.core.registry import Registry
-from physai.core.specs import IMAGE_LABEL_TAG
-from physai.policies.chunking import ChunkQueue, TemporalEnsembler
 from physai.policies.features import StateFeatures
 from physai.policies.spec import ACTION, ACTION_PAD, IMAGE_PREFIX, STATE, TACTILE, IOSpec, Normalizer
 
@@ -119,12 +119,7 @@ class Policy(nn.Module):
             ]
         )
         self._embodiment = 0
-        self._queue = ChunkQueue(config.n_action_steps)
-        self._ensembler = (
-            TemporalEnsembler(config.temporal_ensemble, config.chunk_size)
-            if config.temporal_ensemble is not None
-            else None
-        )
+        self._exec = SyncExecution(self._infer_one, self.execution(), config.chunk_size)
 
     # ------------------------------------------------------------ to implement
     def loss(self, nb: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -227,22 +222,23 @@ class Policy(nn.Module):
 
     def reset(self) -> None:
         """Forget queued actions (call at every episode start)."""
-        self._queue.reset()
-        if self._ensembler is not None:
-            self._ensembler.reset()
+        self._exec.reset()
+
+    def execution(self) -> Execution:
+        """How this policy's chunks are executed (from its config), as the contract records it."""
+        c = self.config
+        if c.temporal_ensemble is not None:
+            return Execution("ensemble", horizon=1, ensemble_coef=float(c.temporal_ensemble))
+        return Execution("queue", horizon=int(c.n_action_steps))
 
     def set_execution(self, temporal_ensemble: float | None, n_action_steps: int | None = None) -> None:
         """Change how chunks are executed (ensembling coefficient or queue length) without retraining."""
-        self.config.temporal_ensemble = temporal_ensemble
+        changes: dict[str, Any] = {"temporal_ensemble": temporal_ensemble}
         if n_action_steps is not None:
-            self.config.n_action_steps = n_action_steps
+            changes["n_action_steps"] = n_action_steps
+        self.config = dataclasses.replace(self.config, **changes)
         self.config.validate()
-        self._queue = ChunkQueue(self.config.n_action_steps)
-        self._ensembler = (
-            TemporalEnsembler(temporal_ensemble, self.config.chunk_size)
-            if temporal_ensemble is not None
-            else None
-        )
+        self._exec = SyncExecution(self._infer_one, self.execution(), self.config.chunk_size)
 
     def obs_to_batch(self, obs: dict) -> dict:
         """One env observation -> a raw batch of size 1."""
@@ -269,71 +265,56 @@ class Policy(nn.Module):
         batch["task"] = [obs.get("instruction") or (spec.tasks[0] if spec.tasks else "")]
         return batch
 
+    def _infer_one(self, obs: dict) -> np.ndarray:
+        return self.predict_chunk(self.obs_to_batch(obs))[0].cpu().numpy()
+
     def act(self, obs: dict) -> np.ndarray:
-        """Next action for one env observation; keeps a chunk queue or ensembles overlapping chunks."""
-        if self._ensembler is not None:
-            chunk = self.predict_chunk(self.obs_to_batch(obs))[0].cpu().numpy()
-            return self._ensembler.step(chunk)
-        if self._queue.empty:
-            self._queue.push(self.predict_chunk(self.obs_to_batch(obs))[0].cpu().numpy())
-        return self._queue.pop().astype(np.float32)
+        """Next action for one env observation, executing chunks as `execution()` says (the runtime runs
+        the same `ChunkExecutor` on a package)."""
+        return self._exec.act(obs)
 
     def env_kwargs(self) -> dict:
         """Keyword arguments for `physai.make` so the env yields what this policy reads."""
-        spec = self.spec
-        obs = ["state"] + (["images"] if spec.cameras else []) + (["tactile"] if spec.tactile_dim else [])
-        if self.uses_instruction:
-            obs.append("instruction")
-        kw: dict[str, Any] = {"obs": tuple(obs)}
-        if spec.control:
-            kw["control"] = spec.control
-        if spec.privileged is not None:
-            kw["privileged"] = spec.privileged
-        if spec.cameras:
-            kw["cameras"] = list(spec.cameras)
-            kw["image_size"] = tuple(spec.image_size)
-            if any(IMAGE_LABEL_TAG in n for n in spec.state_names):  # trained with image labels
-                kw["image_labels"] = True
-        return kw
+        return self.contract().env_kwargs()
 
     # ------------------------------------------------------------ description / export
-    def io_spec(self) -> dict:
-        """JSON-ready I/O description for packaging (of the selected embodiment)."""
+    def contract(self, instruction: str | None = None) -> PolicyContract:
+        """The policy contract of the selected embodiment: what `export_module(instruction)` consumes and
+        produces, at which rate, for which robot, executed how."""
         s = self.spec
-        inputs = [{"name": "state", "dtype": "float32", "shape": ["B", s.state_dim]}]
-        inputs += [
-            {"name": f"image.{c}", "dtype": "uint8", "shape": ["B", *s.image_size, 3]} for c in s.cameras
-        ]
-        if s.tactile_dim:
-            inputs.append({"name": "tactile", "dtype": "float32", "shape": ["B", s.tactile_dim]})
-        return {
-            "policy": self.name,
-            "embodiment": s.embodiment,
-            "fps": s.fps,
-            "control": s.control,
-            "env_task": s.env_task,
-            "state_names": list(s.state_names),
-            "state_dim": s.state_dim,
-            "action_names": list(s.action_names),
-            "action_dim": s.action_dim,
-            "cameras": list(s.cameras),
-            "image_size": list(s.image_size) if s.image_size else None,
-            "tactile_dim": s.tactile_dim,
-            "chunk_size": self.config.chunk_size,
-            "n_action_steps": self.config.n_action_steps,
-            "temporal_ensemble": self.config.temporal_ensemble,
-            "tasks": list(s.tasks),
-            "inputs": inputs,
-            "outputs": [
-                {"name": "actions", "dtype": "float32", "shape": ["B", self.config.chunk_size, s.action_dim]}
-            ],
-            "normalization": "inside the model (raw inputs, raw actions)",
-        }
+        if not s.control:
+            raise ConfigError(
+                f"policy {self.name!r} does not know the control mode of its actions (the dataset's "
+                "info.json has no physai.control); record the data with `physai collect` or add "
+                "info.json['physai']['control']"
+            )
+        text_input = self.uses_instruction and instruction is None and hasattr(self, "text_ids")
+        fixed = self.uses_instruction and not text_input
+        text = instruction if instruction is not None else (s.tasks[0] if s.tasks else "")
+        return PolicyContract(
+            embodiment=s.embodiment,
+            control=s.control,
+            control_hz=float(s.fps),
+            state_names=tuple(s.state_names),
+            action_names=tuple(s.action_names),
+            chunk_size=int(self.config.chunk_size),
+            execution=self.execution(),
+            cameras=tuple(Camera(c, *s.image_size) for c in s.cameras) if s.image_size else (),
+            tactile_dim=int(s.tactile_dim),
+            instruction="input" if text_input else ("fixed" if fixed else "none"),
+            instruction_text=text if fixed else None,
+            tokenizer=self.text.tokenizer() if text_input else None,
+            privileged=s.privileged,
+            image_labels=has_image_labels(s.state_names),
+            env_task=s.env_task,
+            tasks=tuple(s.tasks),
+        )
 
     def export_module(self, instruction: str | None = None) -> nn.Module:
-        """Deterministic raw-in/raw-out module: (state f32 (B,D), image uint8 (B,H,W,3) per camera in
-        `io_spec()['cameras']` order, tactile f32 (B,K) if any) -> action chunk f32 (B,H,A).
-        `instruction` fixes the text for instruction-conditioned policies (default: the first task).
+        """Deterministic raw-in/raw-out module with the inputs of `contract(instruction).model_inputs()`:
+        (state f32 (B,D), image uint8 (B,H,W,3) per camera, tactile f32 (B,K) if any, instruction token
+        ids int64 (B,T) for an instruction-conditioned policy) -> action chunk f32 (B,H,A).
+        A given `instruction` is fixed inside the graph instead of being an input.
         """
         return _ExportModule(self, self._embodiment, instruction)
 
@@ -362,10 +343,11 @@ class _ExportModule(nn.Module):
     def __init__(self, policy: Policy, e: int, instruction: str | None) -> None:
         super().__init__()
         self.policy, self.e = policy, e
-        spec = policy.specs[e]
-        self.cameras = list(spec.cameras)
-        self.tactile = spec.tactile_dim > 0
-        text = instruction if instruction is not None else (spec.tasks[0] if spec.tasks else "")
+        contract = policy.contract(instruction)
+        self.cameras = list(contract.camera_names)
+        self.tactile = contract.tactile_dim > 0
+        self.text_input = contract.instruction == "input"
+        text = contract.instruction_text or ""
         ids = policy.text_ids([text]) if hasattr(policy, "text_ids") else torch.zeros(1, 1, dtype=torch.long)
         self.register_buffer("task_ids", ids)
 
@@ -373,9 +355,11 @@ class _ExportModule(nn.Module):
         batch: dict[str, Any] = {STATE: state, "deterministic": True}
         for cam, img in zip(self.cameras, rest, strict=False):
             batch[IMAGE_PREFIX + cam] = img.permute(0, 3, 1, 2).float() / 255.0
+        k = len(self.cameras)
         if self.tactile:
-            batch[TACTILE] = rest[len(self.cameras)]
-        batch["task_ids"] = self.task_ids.expand(state.shape[0], -1)
+            batch[TACTILE] = rest[k]
+            k += 1
+        batch["task_ids"] = rest[k] if self.text_input else self.task_ids.expand(state.shape[0], -1)
         nb = self.policy.prepare(batch, self.e)
         return self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
 

@@ -204,6 +204,10 @@ class HashedTextEncoder(nn.Module):
         ids = [hash_tokens(t, self.n_buckets, self.max_tokens) for t in texts]
         return torch.tensor(ids, dtype=torch.long, device=device)
 
+    def tokenizer(self) -> dict:
+        """How text becomes `token_ids` outside the model (the policy contract's `tokenizer`)."""
+        return {"kind": "hashed", "n_buckets": self.n_buckets, "max_tokens": self.max_tokens}
+
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings (B, T, d) and a padding mask (B, T), True where padded."""
         return self.embed(ids), ids == 0

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from physai.core.specs import DEFAULT_CONTROL_HZ
+
 STATE = "observation.state"
 ACTION = "action"
 ACTION_PAD = "action_is_pad"
@@ -31,8 +33,8 @@ class IOSpec:
     """(height, width) of every camera image; None without cameras."""
     tactile_dim: int = 0
     """Flattened size of the tactile array (0: not used)."""
-    fps: float = 20.0
-    """Control rate the data was recorded at (Hz)."""
+    fps: float = DEFAULT_CONTROL_HZ
+    """Control rate the data was recorded at (Hz); the policy contract's `control_hz`."""
     tasks: list[str] = field(default_factory=list)
     """Instructions (LeRobot task strings) seen in training."""
     env_task: str | None = None

@@ -107,10 +107,38 @@ class PretrainedTextEncoder(nn.Module):
 
     def token_ids(self, texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
         """(B, max_tokens) long ids, -1 where padded."""
-        rows = [wordpiece(t, self.vocab, self.max_tokens) for t in texts]
-        rows = [r + [-1] * (self.max_tokens - len(r)) for r in rows]
+        rows = [_pad(wordpiece(t, self.vocab, self.max_tokens), self.max_tokens, -1) for t in texts]
         return torch.tensor(rows, dtype=torch.long, device=device)
+
+    def tokenizer(self) -> dict:
+        """How text becomes `token_ids` outside the model (the policy contract's `tokenizer`)."""
+        vocab = [""] * int(self.table.shape[0])
+        for tok, i in self.vocab.items():
+            vocab[i] = tok
+        return {"kind": "wordpiece", "vocab": vocab, "max_tokens": self.max_tokens}
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings (B, T, d) and a padding mask (B, T), True where padded."""
         return self.proj(self.table[ids.clamp(min=0)]), ids < 0
+
+
+def _pad(ids: list[int], n: int, pad: int) -> list[int]:
+    return ids + [pad] * (n - len(ids))
+
+
+def tokenize(tokenizer: dict, text: str) -> list[int]:
+    """Token ids of `text` as the contract's `tokenizer` says (what the policy's text encoder computes)."""
+    from physai.policies.layers import hash_tokens
+
+    kind, n = tokenizer.get("kind"), int(tokenizer["max_tokens"])
+    if kind == "hashed":
+        return hash_tokens(text, int(tokenizer["n_buckets"]), n)
+    if kind == "wordpiece":
+        vocab = {t: i for i, t in enumerate(tokenizer["vocab"]) if t}
+        return _pad(wordpiece(text, vocab, n), n, -1)
+    raise ConfigError(f"unknown tokenizer kind {kind!r}; this physai knows 'hashed' and 'wordpiece'")
+
+
+def tokenizer_vocab_size(tokenizer: dict) -> int:
+    """Number of valid token ids (ids are in [0, size); wordpiece pads with -1)."""
+    return int(tokenizer["n_buckets"]) if tokenizer.get("kind") == "hashed" else len(tokenizer["vocab"])

@@ -103,8 +103,8 @@ def render(doc: dict) -> str:
         "padding:3px 8px;text-align:right}th{background:#f0f0f0}.err{color:#a00}</style></head><body>",
         "<h1>physai profile</h1>",
         f"<p>Package <code>{html.escape(str(doc['package']['path']))}</code> ({doc['package']['precision']}, "
-        f"{doc['package']['fps']:g} Hz, chunk {doc['package']['chunk_size']}, horizon "
-        f"{doc['package']['execution_horizon']}, signed by "
+        f"{doc['package']['control_hz']:g} Hz, chunk {doc['package']['chunk_size']}, execution "
+        f"{html.escape(_execution(doc['package']['execution']))}, signed by "
         f"{html.escape(str(doc['package']['signed_by']))}).</p>",
     ]
     rows = []
@@ -253,3 +253,9 @@ def write_report(doc: dict, path: Path) -> Path:
     """Write `profile.html`."""
     Path(path).write_text(render(doc))
     return Path(path)
+
+
+def _execution(ex: dict) -> str:
+    if ex.get("mode") == "ensemble":
+        return f"temporal ensembling (coefficient {ex.get('ensemble_coef'):g})"
+    return f"{ex.get('horizon')} actions per chunk"

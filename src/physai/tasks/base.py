@@ -10,6 +10,7 @@ import mujoco
 import numpy as np
 
 from physai.core.registry import Registry
+from physai.core.specs import DEFAULT_CONTROL_HZ
 from physai.embodiments.base import Embodiment, make_embodiment
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -53,7 +54,7 @@ class Task(abc.ABC):
     instructions: ClassVar[tuple[str, ...]] = ()
     """Instruction templates; `{fields}` are filled from `instruction_fields()`."""
     default_max_steps: ClassVar[int] = 200
-    control_hz: ClassVar[float] = 20.0
+    control_hz: ClassVar[float] = DEFAULT_CONTROL_HZ
     timestep: ClassVar[float] = 0.002
     expert_control: ClassVar[str] = "ee_delta"
     config_cls: ClassVar[type[TaskConfig]] = TaskConfig

@@ -47,6 +47,19 @@ def _names(info: dict, key: str, path: str) -> list[str]:
     return [str(n) for n in names]
 
 
+def _fps(info: dict, where: str) -> float:
+    try:
+        fps = float(info["fps"])
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(
+            f"{where}: meta/info.json has no valid 'fps' ({info.get('fps')!r}); the control rate of the "
+            "data must be known to train a policy that runs at it"
+        ) from None
+    if not fps > 0:
+        raise DatasetError(f"{where}: meta/info.json 'fps' is {fps}; it must be a positive rate in Hz")
+    return fps
+
+
 def spec_from_dataset(ds: Any, cfg: PolicyConfig, where: str = "dataset") -> IOSpec:
     """The IOSpec a policy with `cfg` gets from this dataset; names a missing feature on mismatch."""
     info = ds.meta.info
@@ -78,7 +91,7 @@ def spec_from_dataset(ds: Any, cfg: PolicyConfig, where: str = "dataset") -> IOS
         cameras=cams,
         image_size=size,
         tactile_dim=tactile,
-        fps=float(info.get("fps", 20)),
+        fps=_fps(info, where),
         tasks=tasks,
         env_task=extra.get("task"),
         control=extra.get("control") or extra.get("control_mode"),

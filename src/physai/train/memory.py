@@ -33,7 +33,7 @@ class InMemoryDataset(torch.utils.data.Dataset):
         state_names: list[str] | None = None,
         action_names: list[str] | None = None,
         env_task: str | None = None,
-        control: str | None = None,
+        control: str | None = "joint_pos",
     ) -> None:
         if not episodes:
             raise ValueError("InMemoryDataset needs at least one episode")

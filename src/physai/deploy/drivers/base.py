@@ -33,6 +33,10 @@ class DriverInfo:
     """The robot's limits, for the safety supervisor."""
     cameras: list[str] = field(default_factory=list)
     """Cameras whose images appear in `Reading.obs` as `images/<camera>`."""
+    image_size: tuple[int, int] | None = None
+    """(height, width) of every camera image (None: no cameras, or not declared)."""
+    tactile_dim: int = 0
+    """Flattened size of `Reading.obs['tactile']` (0: none)."""
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Reading:
     """One `read()`: the policy's observation, the state the supervisor watches, and episode flags."""
 
     obs: dict[str, np.ndarray]
-    """Policy inputs: `state` (float32) and `images/<camera>` (uint8 HxWx3)."""
+    """Policy inputs: `state` (float32), `images/<camera>` (uint8 HxWx3), `tactile`, `instruction` (text)."""
     robot: RobotState
     """Joint positions, TCP positions, wrench, tactile forces."""
     success: bool = False

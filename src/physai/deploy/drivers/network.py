@@ -90,6 +90,8 @@ def _info_to_wire(info: DriverInfo) -> dict:
         "action_low": np.asarray(info.action_low, np.float64),
         "action_high": np.asarray(info.action_high, np.float64),
         "cameras": info.cameras,
+        "image_size": list(info.image_size) if info.image_size else None,
+        "tactile_dim": int(info.tactile_dim),
         "safety_limits": info.safety_limits.to_dict(),
     }
 
@@ -110,6 +112,8 @@ def _info_from_wire(d: dict) -> DriverInfo:
         action_high=np.asarray(d["action_high"]),
         safety_limits=SafetyLimits(**lim),
         cameras=list(d["cameras"]),
+        image_size=tuple(int(x) for x in d["image_size"]) if d.get("image_size") else None,
+        tactile_dim=int(d.get("tactile_dim") or 0),
     )
 
 

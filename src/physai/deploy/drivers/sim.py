@@ -13,6 +13,7 @@ import time
 import mujoco
 import numpy as np
 
+from physai.core.contract import PolicyContract
 from physai.core.errors import ConfigError
 from physai.deploy.drivers.base import DriverInfo, Reading
 from physai.deploy.safety import RobotState
@@ -32,8 +33,12 @@ class SimDriver:
         realtime: bool = True,
         max_steps: int | None = None,
         tactile: bool = False,
+        instruction: bool = False,
+        privileged: bool = True,
+        image_labels: bool = False,
     ) -> None:
-        self.tactile = tactile
+        self.tactile, self.instruction = tactile, instruction
+        self.privileged, self.image_labels = privileged, image_labels
         self.task_name, self.control, self.hz, self.seed = task, control, hz, seed
         self.cameras, self.image_size, self.realtime, self.max_steps = (
             cameras or [],
@@ -53,6 +58,8 @@ class SimDriver:
         obs = ("state", "images") if self.cameras else ("state",)
         if self.tactile:
             obs = (*obs, "tactile")
+        if self.instruction:
+            obs = (*obs, "instruction")
         self.env = env = make(
             self.task_name,
             control=self.control,
@@ -61,16 +68,11 @@ class SimDriver:
             cameras=self.cameras or None,
             image_size=self.image_size,
             max_steps=self.max_steps,
+            control_hz=self.hz,
+            privileged=self.privileged,
+            image_labels=self.image_labels,
         )
-        hz = self.hz or 1.0 / env.control_dt
-        substeps = round(1.0 / (hz * env.model.opt.timestep))
-        if substeps < 1 or abs(substeps * env.model.opt.timestep * hz - 1) > 0.05:
-            raise ConfigError(
-                f"--hz {hz} is not a multiple of the simulation timestep "
-                f"{env.model.opt.timestep} s of {self.task_name}; use e.g. 20, 50, 100 or 500"
-            )
-        env.substeps, env.control_dt = substeps, substeps * env.model.opt.timestep
-        self.hz = hz
+        self.hz = hz = 1.0 / env.control_dt
         self._obs, _ = env.reset(seed=self.seed)
         self._info = {"is_success": False}
         self._done = False
@@ -88,6 +90,8 @@ class SimDriver:
             action_high=np.asarray(spec.high),
             safety_limits=lim,
             cameras=list(self.cameras),
+            image_size=tuple(env.image_size) if self.cameras else None,
+            tactile_dim=int(np.size(env.robot.tactile())) if self.tactile else 0,
         )
 
     def _robot_state(self) -> RobotState:
@@ -103,7 +107,11 @@ class SimDriver:
 
     def read(self) -> Reading:
         self._need()
-        obs = {k: v for k, v in self._obs.items() if k in ("state", "tactile") or k.startswith("images/")}
+        obs = {
+            k: v
+            for k, v in self._obs.items()
+            if k in ("state", "tactile", "instruction") or k.startswith("images/")
+        }
         return Reading(
             obs=obs, robot=self._robot_state(), success=bool(self._info.get("is_success")), done=self._done
         )
@@ -143,6 +151,32 @@ class SimDriver:
     def _need(self) -> None:
         if self.env is None:
             raise ConfigError("the sim driver is not connected; call connect() first")
+
+
+def sim_driver_for(
+    contract: PolicyContract,
+    task: str,
+    extra_cameras: tuple[str, ...] | list[str] = (),
+    image_size: tuple[int, int] = (128, 128),
+    **kwargs: object,
+) -> SimDriver:
+    """A sim driver of `task` that provides exactly what `contract` reads: its rate, control mode,
+    cameras and image size, tactile, instruction and state layout (the one place these are derived).
+    `extra_cameras` are rendered too (e.g. recorded as video); `image_size` applies only when the policy
+    reads no camera."""
+    cams = contract.camera_names + [c for c in extra_cameras if c not in contract.camera_names]
+    return SimDriver(
+        task,
+        control=contract.control,
+        hz=contract.control_hz,
+        cameras=cams,
+        image_size=contract.image_size or image_size,
+        tactile=contract.tactile_dim > 0,
+        instruction=contract.instruction == "input",
+        privileged=contract.privileged if contract.privileged is not None else True,
+        image_labels=contract.image_labels,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def make_driver(uri: str, **kwargs: object):
