@@ -74,7 +74,7 @@ def package_for(name: str) -> Path:
     if (out / "MANIFEST.json").exists():
         return out
     spec = IOSpec(embodiment="arm7", state_names=[f"s{i}" for i in range(28)],
-                  action_names=[f"a{i}" for i in range(7)], fps=20.0)
+                  action_names=[f"a{i}" for i in range(7)], fps=20.0, control="ee_delta")
     p = make_policy(name, [spec])
     export_package(p.export_module(), p.contract(), out, config=ExportConfig(batched=True, max_batch=64))
     return out
