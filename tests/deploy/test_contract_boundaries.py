@@ -1,0 +1,51 @@
+"""The runtime refuses a robot that does not match the package's contract before the first command."""
+
+from __future__ import annotations
+
+import pytest
+
+from physai.core.errors import SafetyError
+from physai.deploy import signing
+from physai.deploy.drivers import SimDriver
+from physai.deploy.package import ExportConfig, export_package, load_package
+from physai.deploy.reference import TASK, contract, make_controller
+from physai.deploy.runtime import Runtime, RuntimeConfig
+
+
+class Counting(SimDriver):
+    writes = 0
+
+    def write(self, command) -> None:
+        Counting.writes += 1
+        super().write(command)
+
+
+@pytest.fixture(scope="module")
+def pkg(tmp_path_factory, keys):
+    out = tmp_path_factory.mktemp("contract") / "pkg"
+    export_package(make_controller(), contract(), out, sign_key=keys[0], config=ExportConfig(batched=False))
+    return load_package(out, signing.trusted_keys(keys[1]))
+
+
+@pytest.mark.parametrize(
+    ("driver_kw", "names"),
+    [
+        ({"hz": 50}, ["20 Hz", "50 Hz"]),
+        ({"cameras": ["scene"], "image_size": (32, 32), "privileged": False}, ["state"]),
+        ({"control": "joint_pos"}, ["'ee_delta'", "'joint_pos'"]),
+    ],
+)
+def test_mismatched_robot_is_refused_before_any_command(pkg, driver_kw, names):
+    Counting.writes = 0
+    with pytest.raises(SafetyError) as err:
+        Runtime(pkg, Counting(TASK, realtime=False, **driver_kw), RuntimeConfig(realtime=False)).run()
+    assert Counting.writes == 0
+    for n in names:
+        assert n in str(err.value)
+
+
+def test_runtime_rate_must_be_the_packages(pkg):
+    with pytest.raises(SafetyError, match="trained at 20 Hz"):
+        Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(hz=100))
+    rep = Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(realtime=False, max_cycles=3)).run()
+    assert rep["hz"] == 20.0 and rep["timing"]["period_ms"] == 50.0
