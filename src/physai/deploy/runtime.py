@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from physai.core.errors import ConfigError, SafetyError
 from physai.deploy.package import Package
 from physai.deploy.safety import SafetySupervisor, SupervisorConfig
+from physai.embodiments import EMBODIMENTS, make_embodiment
 
 
 @dataclass
@@ -54,6 +56,9 @@ class RuntimeConfig:
     None keeps the normal scheduler. The inference thread stays at normal priority."""
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     """Safety supervisor settings."""
+    read_deadline_s: float | None = None
+    """A `driver.read()` taking longer than this (s) is a safety event: protective stop, no further
+    reads. None: three control periods, at least 20 ms."""
 
 
 def check_compatible(pkg: Package, info) -> None:
@@ -157,8 +162,16 @@ def merge_chunk(queue: deque, chunk: np.ndarray, elapsed: int, blend: int) -> de
 class Runtime:
     """Runs a verified package on a driver with the supervisor in the loop; `estop()` from any thread."""
 
-    def __init__(self, pkg: Package, driver, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        pkg: Package,
+        driver,
+        config: RuntimeConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pkg, self.driver = pkg, driver
+        self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
+        self._read_failed = False
         self.cfg = config or RuntimeConfig()
         if self.cfg.hz <= 0:
             raise ConfigError(f"--hz must be > 0, got {self.cfg.hz}")
@@ -171,30 +184,36 @@ class Runtime:
         if self.supervisor is not None:
             self.supervisor.estop(reason)
 
+    def _read(self, sup: SafetySupervisor):
+        """`driver.read()` against its deadline: a late read latches a protective stop (`read_deadline`)
+        and the driver is not read again this session."""
+        t = self._clock()
+        reading = self.driver.read()
+        took = self._clock() - t
+        if took > self._deadline:
+            self._read_failed = True
+            sup.fault("read_deadline", f"driver.read() took {took:.3f} s > {self._deadline:.3f} s deadline")
+        return reading
+
     def run(self) -> dict:
         """Connect, run until done/duration/max_cycles/stop, stop the robot, disconnect; return the report."""
         cfg, pkg = self.cfg, self.pkg
+        self._read_failed = False
         info = self.driver.connect()
         worker = None
         try:
             check_compatible(pkg, info)
             period = 1.0 / cfg.hz
-            sup = self.supervisor = SafetySupervisor(
-                info.safety_limits,
-                info.control,
-                period,
-                info.action_names,
-                info.action_low,
-                info.action_high,
-                cfg.supervisor,
-            )
+            sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
+            deadline = cfg.read_deadline_s
+            self._deadline = max(3 * period, 0.02) if deadline is None else deadline
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             threshold = cfg.refill_threshold
             if threshold is None:
                 lead = math.ceil(cfg.min_lead_s * cfg.hz)
                 threshold = min(pkg.chunk_size - 1, max(pkg.chunk_size - pkg.execution_horizon, lead))
-            reading = self.driver.read()
+            reading = self._read(sup)
             sup.start(reading.robot)
             worker = _InferenceWorker(pkg)
             worker.submit(0, reading.obs)
@@ -252,7 +271,7 @@ class Runtime:
                 _sleep_until(t_next, cfg.spin_s)
             t0 = time.monotonic()
             starts.append(t0)
-            reading = self.driver.read()
+            reading = self._read(sup)  # a late read stops the supervisor: this cycle writes the stop
             success = success or reading.success
             if cfg.stop_on_done and reading.done:
                 done = True
@@ -274,7 +293,8 @@ class Runtime:
             late = action is None
             late_cycles += late
             sup.watchdog(late)
-            cmd = sup.filter(action, reading.robot)
+            # the supervisor's step is the loop's real period (it takes the shorter of this and 1/hz)
+            cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
             cycle += 1
             t1 = time.monotonic()
@@ -288,21 +308,42 @@ class Runtime:
                     t_next += skipped * period
             if sup.stopped:
                 break
-        if sup.stopped:  # controlled stop: keep cycling brake commands until the robot is at rest
+        if sup.stopped and not self._read_failed:  # controlled stop: brake until the robot is at rest
             for _ in range(int(cfg.hz * 5)):
                 if cfg.realtime:
                     t_next += period
                     _sleep_until(t_next, cfg.spin_s)
-                reading = self.driver.read()
+                reading = self._read(sup)
+                if self._read_failed:
+                    break
                 self.driver.write(sup.filter(None, reading.robot))
                 cycle += 1
                 if sup.at_rest():
                     break
-        final = self.driver.read()
-        success = success or final.success
+        if not self._read_failed:  # a driver that missed its read deadline is not read again
+            success = success or self.driver.read().success
         return _report(
             cfg, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done, sup.summary()
         )
+
+
+def make_supervisor(info, period: float, config: SupervisorConfig) -> SafetySupervisor:
+    """The supervisor for a connected robot: its limits, its kinematics (the driver's, else the
+    registered embodiment's own model), at the shorter of the loop's and the driver's period."""
+    kin = info.kinematics
+    if kin is None and info.embodiment in EMBODIMENTS:
+        kin = make_embodiment(info.embodiment).kinematics()
+    dt = min(period, 1.0 / info.hz) if info.hz > 0 else period
+    return SafetySupervisor(
+        info.safety_limits,
+        info.control,
+        dt,
+        info.action_names,
+        info.action_low,
+        info.action_high,
+        config,
+        kinematics=kin,
+    )
 
 
 def _set_rt_priority(prio: int) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -11,6 +12,9 @@ import numpy as np
 from physai.core.errors import UnknownNameError
 from physai.core.registry import Registry
 from physai.core.specs import ArraySpec
+
+if TYPE_CHECKING:
+    from physai.embodiments.kinematics import RobotKinematics
 
 EMBODIMENTS: Registry[type[Embodiment]] = Registry("robot")
 
@@ -112,6 +116,22 @@ class Embodiment(abc.ABC):
     def ee_positions(self) -> np.ndarray:
         """TCP positions, one row per end effector (n_ee, 3), world frame."""
         return np.zeros((0, 3))
+
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        """(TCP site, flange body) per end effector, in `ee_positions()` order; empty: no Cartesian tool."""
+        return []
+
+    def kinematics(self) -> RobotKinematics | None:
+        """FK/Jacobians of the tool frames on a standalone model of this robot alone (None without
+        `tcp_frames()`); independent of any simulation, for the safety supervisor."""
+        frames = self.tcp_frames()
+        if not frames:
+            return None
+        from physai.embodiments.kinematics import RobotKinematics
+
+        spec = mujoco.MjSpec()
+        self.build(spec)  # build only reads the embodiment's config: the robot alone, nothing bound
+        return RobotKinematics(spec.compile(), self.safety_limits().joint_names, frames)
 
     def check_mode(self, mode: str) -> None:
         """Raise UnknownNameError when `mode` is not one of this robot's control modes."""

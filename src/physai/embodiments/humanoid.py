@@ -468,6 +468,9 @@ class HumanoidUpper(Embodiment):
     def ee_positions(self) -> np.ndarray:
         return np.vstack([self.data.site_xpos[self.arms[s].tcp_site] for s in SIDES])
 
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        return [(f"{s}/tcp", f"{s}/hand") for s in SIDES]
+
     def cameras(self) -> list[str]:
         return ["head", "left/wrist", "right/wrist", "scene"]
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from physai.deploy.safety import RobotState
 from physai.embodiments.base import SafetyLimits
+
+if TYPE_CHECKING:
+    from physai.embodiments.kinematics import RobotKinematics
 
 
 @dataclass
@@ -33,6 +36,9 @@ class DriverInfo:
     """The robot's limits, for the safety supervisor."""
     cameras: list[str] = field(default_factory=list)
     """Cameras whose images appear in `Reading.obs` as `images/<camera>`."""
+    kinematics: RobotKinematics | None = None
+    """FK/Jacobians of the robot's tool frames for the safety supervisor, on a model of this robot
+    (None: the runtime builds them from the registered embodiment's default model)."""
 
 
 @dataclass

@@ -88,6 +88,7 @@ class SimDriver:
             action_high=np.asarray(spec.high),
             safety_limits=lim,
             cameras=list(self.cameras),
+            kinematics=env.robot.kinematics(),
         )
 
     def _robot_state(self) -> RobotState:
@@ -99,6 +100,7 @@ class SimDriver:
             ee_pos=r.ee_positions(),
             wrench=wrench,
             tactile=None if tac is None else np.asarray(tac),
+            stamp=self._sim_time,
         )
 
     def read(self) -> Reading:
