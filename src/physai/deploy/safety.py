@@ -75,7 +75,7 @@ class SupervisorConfig:
     stale_cycles: int = 3
     """Consecutive cycles whose `RobotState.stamp` did not advance that trigger a protective stop
     (0 disables the check and then a state without a stamp is accepted)."""
-    lead_time: float = 0.08
+    lead_time: float = 0.05
     """The commanded TCP (and flange) may lead the measured one by at most cap x this (s): about the
     servo's tracking time constant, so a released lagging arm moves at about the cap."""
     lead_max: float = 0.04
@@ -113,7 +113,9 @@ class RobotState:
 
 
 def _finite(x: np.ndarray | None) -> bool:
-    return x is None or bool(np.all(np.isfinite(x)))
+    """No NaN/inf in `x` (one reduction: NaN and inf propagate through a sum; a sum that overflows
+    on absurd finite values also counts as non-finite)."""
+    return x is None or math.isfinite(float(np.sum(x)))
 
 
 def _quat_err(target: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -485,69 +487,65 @@ class SafetySupervisor:
         self._q = q_new
         return q_new
 
-    def _lead_of(self, q_cmd: np.ndarray, pm: np.ndarray) -> float:
-        """How far the TCP / flange at joints `q_cmd` lead the measured points `pm` (m)."""
-        return float(np.linalg.norm(self.kin.points(q_cmd) - pm, axis=-1).max())
+    def _box_excess(self, tcp: np.ndarray) -> float:
+        """How far (m) the TCP positions `tcp` (n_ee, 3) lie outside the workspace box (0 inside)."""
+        L = self.limits
+        return float(np.maximum(np.maximum(L.workspace_low - tcp, tcp - L.workspace_high), 0.0).max())
 
     def _cartesian_joint_step(
-        self, v_new: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray, q_m: np.ndarray, dt: float
+        self, v_new: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray, pm: np.ndarray, dt: float
     ) -> np.ndarray:
         """Scale the joint step so the predicted TCP/flange speed J(q) v stays under the cap, the
-        commanded TCP stays in the workspace box and does not lead the measured one by more than
-        `lead`. Interpolates between the current velocity and `v_new` first (keeps the acceleration
-        limit); a uniform scale only if even the current velocity breaks the cap."""
+        commanded TCP stays in the workspace box and does not lead the measured points `pm` by more
+        than `lead`. Interpolates between the current velocity and `v_new` first (keeps the
+        acceleration limit); a uniform scale only if even the current velocity breaks the cap."""
         kin, cap, q, v = self.kin, self.ee_cap, self._q, self._v
         jac = kin.jacobians(q).reshape(-1, 3, len(q))
         u0, u1 = jac @ v, jac @ v_new
-        sp1 = float(np.linalg.norm(u1, axis=1).max())
+        sp1 = float(np.sqrt(np.einsum("ij,ij->i", u1, u1).max()))
         if sp1 > cap:
-            sp0 = float(np.linalg.norm(u0, axis=1).max())
-            if sp0 <= cap:
-                s = _max_scale(u0, u1 - u0, cap * (1 - 1e-9))
-                v_cap = np.clip(v + s * (v_new - v), v_lo, v_hi)
-            else:
+            sp0 = float(np.sqrt(np.einsum("ij,ij->i", u0, u0).max()))
+            v_cap = np.clip(v + _max_scale(u0, u1 - u0, cap * (1 - 1e-9)) * (v_new - v), v_lo, v_hi)
+            if sp0 > cap:
                 v_cap = v_new
-            sp = float(np.linalg.norm(jac @ v_cap, axis=1).max())
+            u = jac @ v_cap
+            sp = float(np.sqrt(np.einsum("ij,ij->i", u, u).max()))
             if sp > cap:
                 v_cap = v_cap * (cap / sp) * (1 - 1e-9)
             self._record("ee_speed", sp1, cap)
             v_new = v_cap
-        pm = kin.points(q_m)
-        box_lo, box_hi = self.limits.workspace_low, self.limits.workspace_high
+        p0 = kin.points(q)  # cached from the Jacobians
+        out0 = self._box_excess(p0[:, 0])
+        lead0 = float(np.linalg.norm(p0 - pm, axis=-1).max())
 
-        def out_of_box(qq: np.ndarray) -> float:
-            p = kin.points(qq)[:, 0]
-            return float(np.maximum(np.maximum(box_lo - p, p - box_hi), 0).max())
+        def violation(vv: np.ndarray) -> str | None:
+            p = kin.points(q + vv * dt)
+            if self._box_excess(p[:, 0]) > out0 + 1e-9:
+                return "workspace"
+            if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
+                return "following_error"
+            return None
 
-        def bad(vv: np.ndarray) -> bool:
-            qn = q + vv * dt
-            return out_of_box(qn) > max(out_of_box(q), 0.0) + 1e-9 or self._lead_of(qn, pm) > max(
-                self.lead, self._lead_of(q, pm)
-            )
-
-        if bad(v_new):
+        rule = violation(v_new)
+        if rule is not None:
             lo_s, hi_s = 0.0, 1.0
-            for _ in range(10):  # bisection on the step toward rest
+            for _ in range(8):  # bisection on the step toward rest
                 mid = (lo_s + hi_s) / 2
-                lo_s, hi_s = (mid, hi_s) if not bad(v_new * mid) else (lo_s, mid)
-            rule = "workspace" if out_of_box(q + v_new * dt) > out_of_box(q) + 1e-9 else "following_error"
+                lo_s, hi_s = (mid, hi_s) if violation(v_new * mid) is None else (lo_s, mid)
             self._record(rule, v_new.tolist(), (v_new * lo_s).tolist())
             v_new = v_new * lo_s
         return v_new
 
-    def _pull_back(self, q_new: np.ndarray, q_m: np.ndarray) -> np.ndarray:
-        """A joint command leading the measured joints by more than `lead` (at the TCP/flange) is
-        pulled back toward them: a lagging or blocked arm is never wound up."""
-        if self.kin is None:
-            return q_new
-        pm = self.kin.points(q_m)
-        lead = self._lead_of(q_new, pm)
+    def _pull_back(self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray) -> np.ndarray:
+        """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
+        `pm`) is pulled back toward them: a lagging or blocked arm is never wound up."""
+        lead = float(np.linalg.norm(self.kin.points(q_new) - pm, axis=-1).max())
         if lead <= self.lead:
             return q_new
         f = self.lead / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if self._lead_of(qn, pm) <= self.lead * (1 + 1e-6):
+            if float(np.linalg.norm(self.kin.points(qn) - pm, axis=-1).max()) <= self.lead * (1 + 1e-6):
                 break
             f *= 0.8
         self._record("following_error", round(lead, 4), self.lead)
@@ -557,15 +555,18 @@ class SafetySupervisor:
         out = a.copy()
         want = a[self.joint_idx]
         v_new, v_lo, v_hi = self._joint_velocity(np.clip(want, self.lo, self.hi), dt)
-        if self.kin is not None:
-            v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, np.asarray(state.joint_pos, float), dt)
         q_prev = self._q
-        got = self._commit_joints(v_new, dt)
         if self.kin is not None:
-            pulled = self._pull_back(got, np.asarray(state.joint_pos, float))
+            q_m = np.asarray(state.joint_pos, float)
+            pm = self.kin.points(q_m)
+            v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, pm, dt)
+            got = self._commit_joints(v_new, dt)
+            pulled = self._pull_back(got, q_m, pm)
             if pulled is not got:
                 self._q, self._v = pulled, (pulled - q_prev) / dt
                 got = pulled
+        else:
+            got = self._commit_joints(v_new, dt)
         if np.any(np.abs(got - want) > 1e-9):
             rule = "joint_position" if np.any((want < self.lo) | (want > self.hi)) else "joint_rate"
             self._record(rule, want.tolist(), got.tolist())
@@ -584,15 +585,15 @@ class SafetySupervisor:
             self._record("workspace", want.tolist(), box.tolist())
             dp = box - pc
         # predicted speed of the TCP and of any point within r of it (the flange): |dp| + r |dr| over dt
-        v = (float(np.linalg.norm(dp)) + r * float(np.linalg.norm(dr))) / dt
+        v = (math.hypot(*dp) + r * math.hypot(*dr)) / dt
         s = 1.0
         if v > cap:
             self._record("ee_speed", v, cap)
             s = cap / v * (1 - 1e-9)
         # lead of the commanded pose over the measured one after this step (triangle bound)
         ep, er = pc - pm, _quat_err(qc, qm)
-        lead0 = float(np.linalg.norm(ep)) + r * float(np.linalg.norm(er))
-        step = float(np.linalg.norm(dp)) + r * float(np.linalg.norm(dr))
+        lead0 = math.hypot(*ep) + r * math.hypot(*er)
+        step = math.hypot(*dp) + r * math.hypot(*dr)
         if lead0 + s * step > self.lead:
             if lead0 <= self.lead:
                 s = min(s, (self.lead - lead0) / step) if step > 0 else s
@@ -607,7 +608,7 @@ class SafetySupervisor:
         times angle) of the measured pose `pm`, `qm`, along the line between them; zero if it is."""
         pc, qc, r = self._tp[k], self._tq[k], float(self.lever[k])
         ep, er = pc - pm, _quat_err(qc, qm)
-        lead = float(np.linalg.norm(ep)) + r * float(np.linalg.norm(er))
+        lead = math.hypot(*ep) + r * math.hypot(*er)
         if lead <= limit:
             return np.zeros(3), np.zeros(3)
         f = limit / lead
@@ -666,7 +667,7 @@ class SafetySupervisor:
             q_prev = self._q
             q_new = self._commit_joints(v_new, dt)
             if self.kin is not None and _finite(q_m):
-                q_new = self._pull_back(q_new, q_m)
+                q_new = self._pull_back(q_new, q_m, self.kin.points(q_m))
                 self._q, self._v = q_new, (q_new - q_prev) / dt
             last[self.joint_idx] = q_new
             return last

@@ -42,8 +42,9 @@ class RobotKinematics:
         self.dofs = np.array([model.jnt_dofadr[j] for j in jids])
         self.n_ee, self.nj = len(frames), len(jids)
         self._jp, self._jr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
-        self._q: np.ndarray | None = None
+        self._key: bytes | None = None  # the joints the data holds the kinematics of
         self._jac_done = False
+        self._pts = np.empty((self.n_ee, 2, 3))
         mujoco.mj_kinematics(model, self.data)
         # the flange in the TCP frame: constant (both ride on the same body)
         self.flange_offset = np.stack(
@@ -55,10 +56,11 @@ class RobotKinematics:
 
     def _update(self, q: np.ndarray, jac: bool = False) -> None:
         q = np.asarray(q, dtype=float)
-        if self._q is None or not np.array_equal(q, self._q):
+        key = q.tobytes()
+        if key != self._key:
             self.data.qpos[self.qadr] = q
             mujoco.mj_kinematics(self.model, self.data)
-            self._q, self._jac_done = q.copy(), False
+            self._key, self._jac_done = key, False
         if jac and not self._jac_done:
             mujoco.mj_comPos(self.model, self.data)
             self._jac_done = True
@@ -66,8 +68,10 @@ class RobotKinematics:
     def points(self, q: np.ndarray) -> np.ndarray:
         """World positions (n_ee, 2, 3) of (TCP, flange) per end effector at joints `q`."""
         self._update(q)
-        d = self.data
-        return np.stack([d.site_xpos[self.sites], d.xpos[self.bodies]], axis=1)
+        out = self._pts.copy()
+        out[:, 0] = self.data.site_xpos[self.sites]
+        out[:, 1] = self.data.xpos[self.bodies]
+        return out
 
     def tcp_pose(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """TCP positions (n_ee, 3) and orientations as quaternions wxyz (n_ee, 4) at joints `q`."""
