@@ -356,7 +356,9 @@ def table(rows: list[dict]) -> str:
     """Markdown: per robot / mode / case, the peak measured TCP speed (x cap) before -> after, per rate
     in collaborative mode and the worst rate in normal mode; commanded-pose exits summed."""
     idx = {(r["robot"], r["mode"], r["case"], r["hz"], r["speed"], r["variant"]): r for r in rows}
-    keys = sorted({(r["robot"], r["mode"], r["case"]) for r in rows}, key=lambda k: (k[0], k[1]))
+    order = {c: i for i, c in enumerate(EE_CASES + JOINT_CASES)}
+    keys = sorted({(r["robot"], r["mode"], r["case"]) for r in rows},
+                  key=lambda k: (list(TASKS).index(k[0]), k[1], order.get(k[2], 99)))
     rates = sorted({r["hz"] for r in rows})
     head = ["robot", "mode", "case", *(f"{h:.0f} Hz collab" for h in rates), "normal (worst rate)",
             "cmd exits", "start >vmax"]

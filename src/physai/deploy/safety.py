@@ -75,9 +75,9 @@ class SupervisorConfig:
     stale_cycles: int = 3
     """Consecutive cycles whose `RobotState.stamp` did not advance that trigger a protective stop
     (0 disables the check and then a state without a stamp is accepted)."""
-    lead_time: float = 0.05
-    """The commanded TCP (and flange) may lead the measured one by at most cap x this (s): about the
-    servo's tracking time constant, so a released lagging arm moves at about the cap."""
+    lead_time: float | None = None
+    """The commanded TCP (and flange) may lead the measured one by at most cap x this (s), so a lagging
+    or blocked arm, released, moves at about the cap. None: the robot's `SafetyLimits.tracking_time`."""
     lead_max: float = 0.04
     """Upper bound on that lead (m), below the robots' own command leash (0.1 m / 0.5 rad)."""
     hold_lead: float = 0.005
@@ -183,7 +183,8 @@ class SafetySupervisor:
         if self.low.shape != (n,) or self.high.shape != (n,):
             raise ConfigError(f"action bounds must have {n} elements (one per action name)")
         self.ee_cap = limits.ee_speed_collaborative if self.cfg.collaborative else limits.ee_speed_max
-        self.lead = min(self.ee_cap * self.cfg.lead_time, self.cfg.lead_max)
+        lead_time = limits.tracking_time if self.cfg.lead_time is None else self.cfg.lead_time
+        self.lead = min(self.ee_cap * lead_time, self.cfg.lead_max)
         self._layout()
         if kinematics is not None:
             if tuple(kinematics.joint_names) != tuple(limits.joint_names):

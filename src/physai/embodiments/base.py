@@ -49,6 +49,9 @@ class SafetyLimits:
     """Lower corner of the allowed TCP workspace box (m, world frame)."""
     workspace_high: np.ndarray = field(default_factory=lambda: np.array([1.5, 1.5, 2.0]))
     """Upper corner of the allowed TCP workspace box (m, world frame)."""
+    tracking_time: float = 0.05
+    """Time constant of the joint position servos (s): a command leading the arm by e moves its TCP at
+    about e / tracking_time, so the supervisor lets a command lead by at most cap x this."""
 
     def to_dict(self) -> dict:
         """JSON-ready description."""
@@ -116,6 +119,11 @@ class Embodiment(abc.ABC):
     def ee_positions(self) -> np.ndarray:
         """TCP positions, one row per end effector (n_ee, 3), world frame."""
         return np.zeros((0, 3))
+
+    def wrist_wrenches(self) -> np.ndarray | None:
+        """Wrist force (3, N) and torque (3, Nm) per end effector (n_ee, 6), for the supervisor's
+        force/torque stop; None without wrist force/torque sensors."""
+        return None
 
     def tcp_frames(self) -> list[tuple[str, str]]:
         """(TCP site, flange body) per end effector, in `ee_positions()` order; empty: no Cartesian tool."""

@@ -93,7 +93,7 @@ class SimDriver:
 
     def _robot_state(self) -> RobotState:
         r = self.env.robot
-        wrench = r.wrist_wrench()[None] if hasattr(r, "wrist_wrench") else None
+        wrench = r.wrist_wrenches()
         tac = r.tactile()
         return RobotState(
             joint_pos=self.env.data.qpos[self._qadr].copy(),
