@@ -537,9 +537,12 @@ class SafetySupervisor:
             v_new = v_new * lo_s
         return v_new
 
-    def _pull_back(self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray) -> np.ndarray:
+    def _pull_back(
+        self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray, q_prev: np.ndarray, dt: float
+    ) -> np.ndarray:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
-        `pm`) is pulled back toward them: a lagging or blocked arm is never wound up."""
+        `pm`) is pulled back toward them, at most at the velocity limit from the previous command
+        `q_prev`: a lagging or blocked arm is never wound up."""
         lead = float(np.linalg.norm(self.kin.points(q_new) - pm, axis=-1).max())
         if lead <= self.lead:
             return q_new
@@ -550,7 +553,7 @@ class SafetySupervisor:
                 break
             f *= 0.8
         self._record("following_error", round(lead, 4), self.lead)
-        return qn
+        return np.clip(qn, q_prev - self.vmax * dt, q_prev + self.vmax * dt)
 
     def _clamp_joint(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
         out = a.copy()
@@ -562,7 +565,7 @@ class SafetySupervisor:
             pm = self.kin.points(q_m)
             v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, pm, dt)
             got = self._commit_joints(v_new, dt)
-            pulled = self._pull_back(got, q_m, pm)
+            pulled = self._pull_back(got, q_m, pm, q_prev, dt)
             if pulled is not got:
                 self._q, self._v = pulled, (pulled - q_prev) / dt
                 got = pulled
@@ -668,7 +671,7 @@ class SafetySupervisor:
             q_prev = self._q
             q_new = self._commit_joints(v_new, dt)
             if self.kin is not None and _finite(q_m):
-                q_new = self._pull_back(q_new, q_m, self.kin.points(q_m))
+                q_new = self._pull_back(q_new, q_m, self.kin.points(q_m), q_prev, dt)
                 self._q, self._v = q_new, (q_new - q_prev) / dt
             last[self.joint_idx] = q_new
             return last
