@@ -17,6 +17,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ from physai.core.errors import ConfigError, SafetyError
 from physai.core.execution import ChunkExecutor
 from physai.deploy.package import Package
 from physai.deploy.safety import SafetySupervisor, SupervisorConfig
+from physai.embodiments import EMBODIMENTS, make_embodiment
 
 
 @dataclass
@@ -55,6 +57,9 @@ class RuntimeConfig:
     None keeps the normal scheduler. The inference thread stays at normal priority."""
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     """Safety supervisor settings."""
+    read_deadline_s: float | None = None
+    """A `driver.read()` taking longer than this (s) is a safety event: protective stop, no further
+    reads. None: three control periods, at least 20 ms."""
 
 
 def check_compatible(pkg: Package, info) -> None:
@@ -122,8 +127,16 @@ class _InferenceWorker:
 class Runtime:
     """Runs a verified package on a driver with the supervisor in the loop; `estop()` from any thread."""
 
-    def __init__(self, pkg: Package, driver, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        pkg: Package,
+        driver,
+        config: RuntimeConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pkg, self.driver = pkg, driver
+        self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
+        self._read_failed = False
         self.cfg = config or RuntimeConfig()
         rate = pkg.contract.control_hz
         if self.cfg.hz is not None and not math.isclose(self.cfg.hz, rate, rel_tol=1e-6):
@@ -141,23 +154,29 @@ class Runtime:
         if self.supervisor is not None:
             self.supervisor.estop(reason)
 
+    def _read(self, sup: SafetySupervisor):
+        """`driver.read()` against its deadline: a late read latches a protective stop (`read_deadline`)
+        and the driver is not read again this session."""
+        t = self._clock()
+        reading = self.driver.read()
+        took = self._clock() - t
+        if took > self._deadline:
+            self._read_failed = True
+            sup.fault("read_deadline", f"driver.read() took {took:.3f} s > {self._deadline:.3f} s deadline")
+        return reading
+
     def run(self) -> dict:
         """Connect, run until done/duration/max_cycles/stop, stop the robot, disconnect; return the report."""
         cfg, pkg = self.cfg, self.pkg
+        self._read_failed = False
         info = self.driver.connect()
         worker = None
         try:
             check_compatible(pkg, info)
             period = 1.0 / self.hz
-            sup = self.supervisor = SafetySupervisor(
-                info.safety_limits,
-                info.control,
-                period,
-                info.action_names,
-                info.action_low,
-                info.action_high,
-                cfg.supervisor,
-            )
+            sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
+            deadline = cfg.read_deadline_s
+            self._deadline = max(3 * period, 0.02) if deadline is None else deadline
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             c = pkg.contract
@@ -166,7 +185,7 @@ class Runtime:
                 spare = c.chunk_size - c.execution.horizon
                 lead = max(0, math.ceil(cfg.min_lead_s * self.hz) - spare) if cfg.realtime else 0
             executor = ChunkExecutor(c.execution, c.chunk_size, lead)
-            reading = self.driver.read()
+            reading = self._read(sup)
             sup.start(reading.robot)
             worker = _InferenceWorker(pkg)
             worker.submit(0, reading.obs)
@@ -222,7 +241,7 @@ class Runtime:
                 _sleep_until(t_next, cfg.spin_s)
             t0 = time.monotonic()
             starts.append(t0)
-            reading = self.driver.read()
+            reading = self._read(sup)  # a late read stops the supervisor: this cycle writes the stop
             success = success or reading.success
             if cfg.stop_on_done and reading.done:
                 done = True
@@ -240,7 +259,8 @@ class Runtime:
             late = action is None
             late_cycles += late
             sup.watchdog(late)
-            cmd = sup.filter(action, reading.robot)
+            # the supervisor's step is the loop's real period (it takes the shorter of this and 1/hz)
+            cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
             cycle += 1
             t1 = time.monotonic()
@@ -254,22 +274,43 @@ class Runtime:
                     t_next += skipped * period
             if sup.stopped:
                 break
-        if sup.stopped:  # controlled stop: keep cycling brake commands until the robot is at rest
+        if sup.stopped and not self._read_failed:  # controlled stop: brake until the robot is at rest
             for _ in range(int(self.hz * 5)):
                 if cfg.realtime:
                     t_next += period
                     _sleep_until(t_next, cfg.spin_s)
-                reading = self.driver.read()
+                reading = self._read(sup)
+                if self._read_failed:
+                    break
                 self.driver.write(sup.filter(None, reading.robot))
                 cycle += 1
                 if sup.at_rest():
                     break
-        final = self.driver.read()
-        success = success or final.success
+        if not self._read_failed:  # a driver that missed its read deadline is not read again
+            success = success or self.driver.read().success
         return _report(
             cfg, self.hz, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done,
             sup.summary(),
         )
+
+
+def make_supervisor(info, period: float, config: SupervisorConfig) -> SafetySupervisor:
+    """The supervisor for a connected robot: its limits, its kinematics (the driver's, else the
+    registered embodiment's own model), at the shorter of the loop's and the driver's period."""
+    kin = info.kinematics
+    if kin is None and info.embodiment in EMBODIMENTS:
+        kin = make_embodiment(info.embodiment).kinematics()
+    dt = min(period, 1.0 / info.hz) if info.hz > 0 else period
+    return SafetySupervisor(
+        info.safety_limits,
+        info.control,
+        dt,
+        info.action_names,
+        info.action_low,
+        info.action_high,
+        config,
+        kinematics=kin,
+    )
 
 
 def _set_rt_priority(prio: int) -> tuple:

@@ -1,18 +1,34 @@
 """The safety supervisor: sits between every policy and every driver; no command gets past it unchecked.
 
-Configured from the embodiment's `SafetyLimits`. Rules, in the order they apply each cycle:
+Configured from the embodiment's `SafetyLimits` and its kinematics (`RobotKinematics`: FK and Jacobians
+of each tool's TCP and flange on a standalone model of the robot, never the simulator's live state).
+The limits hold on the robot's *motion*, in every control mode, at the loop's real period. Rules, in
+the order they apply each cycle:
 
-- latched stop (e-stop, protective stop, watchdog, repeated NaN): output the stop command until
-  `reset()`; after `reset()` the supervisor *holds* until `enable()` — a reset never restarts motion;
-- state monitors: wrist force/torque and tactile force above threshold, non-finite state -> protective stop;
-- non-finite action (NaN/inf): hold the last safe command, and after `nan_hold_cycles` in a row stop;
-- `joint_pos`: joint position clamp (with margin), velocity and acceleration rate limits, with a
-  braking bound so the arm can always stop before a joint limit without exceeding the acceleration;
-- `ee_delta`: workspace box on the commanded TCP target and TCP speed cap (0.25 m/s in collaborative
-  mode, ISO 10218 reduced speed), other channels (gripper) clamped to the action bounds;
-- `joint_pos` TCP monitor: the measured TCP leaving the workspace box or exceeding the speed cap (with a
-  margin) is a protective stop, since joint targets cannot be shaped in Cartesian space without a model;
-- inference deadline watchdog: `watchdog(late)` each cycle; N consecutive late cycles -> controlled stop.
+- re-sync: on `start()` and on the first cycle after `reset()` / `enable()` the joint command restarts
+  from the measured joints at rest; a joint found outside its limit (or margin) is ramped back inside
+  at most at the velocity and acceleration limits, never stepped;
+- latched stop (e-stop, protective stop, watchdog, repeated NaN, stale state, late read): output the
+  stop command until `reset()`; after `reset()` the supervisor *holds* until `enable()`;
+- state monitors -> protective stop: non-finite state; wrist force/torque and tactile force above
+  threshold; a state whose `stamp` has not advanced for `stale_cycles` cycles; measured TCP speed above
+  `monitor_speed_factor` x the cap (every mode); in `joint_pos` the measured TCP leaving the workspace;
+- non-finite or mis-shaped actions: hold; more than `nan_hold_cycles` of them within `nan_window`
+  cycles (not only in a row) -> protective stop;
+- `joint_pos`: joint position clamp (with margin), velocity and acceleration limits with a braking
+  bound; then, from the Jacobian at the commanded joints, the step is scaled so the predicted TCP and
+  flange speed stays under the cap; the commanded TCP stays in the workspace box (by FK); the
+  commanded TCP may lead the measured one by at most `lead` (a blocked arm is not wound up);
+- `ee_delta`: the supervisor integrates the commanded TCP pose itself (as the robot does) and
+  applies the workspace box to it; each step is scaled, linear and rotational parts together, so the
+  predicted speed of every point within the tool's lever (TCP to flange) stays under the cap,
+  |dp| + r |dr| <= cap dt; and so the commanded pose leads the measured one by at most `lead`;
+- stop command: `joint_pos` decelerates the joint command at the acceleration limit; `ee_delta`
+  pulls the commanded pose to within `hold_lead` of the measured one (little residual lead drives the
+  arm); both also pull a commanded pose that leads the measured one by more than `lead` back to it.
+
+`lead` = min(cap x `lead_time`, `lead_max`): how far the servo chases a target is what makes the arm
+move, so the lead bounds the speed of an arm that lags or is blocked and then released.
 
 Every intervention is logged (time, rule, values before/after) in memory and, with `log_path`, as JSONL.
 """
@@ -23,19 +39,25 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import mujoco
 import numpy as np
 
-from physai.core.errors import ConfigError
+from physai.core.errors import ConfigError, SafetyError
 from physai.embodiments.base import SafetyLimits
+
+if TYPE_CHECKING:
+    from physai.embodiments.kinematics import RobotKinematics
 
 RUNNING, HOLDING, STOPPED = "running", "holding", "stopped"
 
 
-@dataclass
+@dataclass(frozen=True)
 class SupervisorConfig:
     """Knobs of the safety supervisor (limits themselves come from the embodiment)."""
 
@@ -46,11 +68,27 @@ class SupervisorConfig:
     watchdog_cycles: int = 3
     """Consecutive cycles with a missed inference deadline that trigger a controlled stop."""
     nan_hold_cycles: int = 2
-    """Consecutive non-finite actions answered by holding before the supervisor stops."""
+    """Invalid (non-finite / mis-shaped) actions within `nan_window` cycles answered by holding; one
+    more is a protective stop."""
+    nan_window: int = 50
+    """Cycles over which invalid actions are counted (intermittent NaNs add up, not only runs)."""
+    stale_cycles: int = 3
+    """Consecutive cycles whose `RobotState.stamp` did not advance that trigger a protective stop
+    (0 disables the check and then a state without a stamp is accepted)."""
+    lead_time: float | None = None
+    """The commanded TCP (and flange) may lead the measured one by at most cap x this (s), so a lagging
+    or blocked arm, released, moves at about the cap. None: the robot's `SafetyLimits.tracking_time`."""
+    lead_max: float = 0.04
+    """Upper bound on that lead (m), below the robots' own command leash (0.1 m / 0.5 rad)."""
+    hold_lead: float = 0.005
+    """ee_delta stop/hold: the commanded pose is pulled to within this (m) of the measured one, so
+    little of a lead is left to drive the arm; no closer (that would chase the IK residual and creep)."""
     monitor_margin: float = 0.01
     """joint_pos mode: measured TCP this far (m) outside the workspace box is a protective stop."""
-    monitor_speed_factor: float = 1.2
-    """joint_pos mode: measured TCP speed above this multiple of the cap is a protective stop."""
+    monitor_speed_factor: float = 1.1
+    """Measured TCP speed above this multiple of the cap is a protective stop (every mode)."""
+    kinematics_tolerance: float = 0.02
+    """At start, FK of the measured joints must put the TCP this close (m) to the reported TCP."""
     log_path: Path | None = None
     """JSONL file for interventions (None: keep them in memory only)."""
     max_log: int = 10000
@@ -69,14 +107,54 @@ class RobotState:
     """Wrist force (3) and torque (3) per end effector, (n_ee, 6)."""
     tactile: np.ndarray | None = None
     """Tactile forces per taxel (N)."""
+    stamp: float | None = None
+    """Time of the measurement (s, the robot's monotonic clock); a stamp that stops advancing is a
+    frozen state. None: the driver gives no stamp (refused unless `stale_cycles=0`)."""
 
 
 def _finite(x: np.ndarray | None) -> bool:
-    return x is None or bool(np.all(np.isfinite(x)))
+    """No NaN/inf in `x` (one reduction: NaN and inf propagate through a sum; a sum that overflows
+    on absurd finite values also counts as non-finite)."""
+    return x is None or math.isfinite(float(np.sum(x)))
+
+
+def _quat_err(target: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Rotation vector (world frame) that turns quaternion `current` into `target`."""
+    neg, q, v = np.empty(4), np.empty(4), np.empty(3)
+    mujoco.mju_negQuat(neg, current)
+    mujoco.mju_mulQuat(q, target, neg)
+    mujoco.mju_quat2Vel(v, q, 1.0)
+    return v
+
+
+def _rotate(quat: np.ndarray, rotvec: list[float]) -> None:
+    """quat <- exp(rotvec) * quat in place, exactly as the robots integrate ee_delta rotations."""
+    wx, wy, wz = rotvec
+    angle = (wx * wx + wy * wy + wz * wz) ** 0.5
+    if angle > 0:
+        rot = np.empty(4)
+        mujoco.mju_axisAngle2Quat(rot, np.array([wx / angle, wy / angle, wz / angle]), angle)
+        mujoco.mju_mulQuat(quat, rot, quat)
+    mujoco.mju_normalize4(quat)
+
+
+def _max_scale(a: np.ndarray, b: np.ndarray, limit: float) -> float:
+    """Largest s in [0, 1] with max_i |a_i + s b_i| <= limit (rows of a, b are 3-vectors); needs
+    max_i |a_i| <= limit. Per row a quadratic in s."""
+    bb = np.einsum("ij,ij->i", b, b)
+    ab = np.einsum("ij,ij->i", a, b)
+    aa = np.einsum("ij,ij->i", a, a)
+    s = 1.0
+    for i in range(len(a)):
+        if bb[i] <= 0.0 or aa[i] + 2 * ab[i] + bb[i] <= limit * limit:
+            continue
+        disc = ab[i] * ab[i] - bb[i] * (aa[i] - limit * limit)
+        s = min(s, max(0.0, (-ab[i] + math.sqrt(max(disc, 0.0))) / bb[i]))
+    return s
 
 
 class SafetySupervisor:
-    """Filters commands for one robot in one control mode at a fixed period `dt`."""
+    """Filters commands for one robot in one control mode; `dt` is the nominal control period."""
 
     def __init__(
         self,
@@ -88,6 +166,7 @@ class SafetySupervisor:
         action_high: np.ndarray,
         config: SupervisorConfig | None = None,
         clock: Callable[[], float] = time.time,
+        kinematics: RobotKinematics | None = None,
     ) -> None:
         if mode not in ("joint_pos", "ee_delta"):
             raise ConfigError(f"the safety supervisor supports joint_pos and ee_delta commands, not {mode!r}")
@@ -96,6 +175,7 @@ class SafetySupervisor:
         self.limits, self.mode, self.dt = limits, mode, float(dt)
         self.cfg = config or SupervisorConfig()
         self.clock = clock
+        self.kin = kinematics
         self.names = list(action_names)
         self.low = np.asarray(action_low, dtype=np.float64)
         self.high = np.asarray(action_high, dtype=np.float64)
@@ -103,21 +183,49 @@ class SafetySupervisor:
         if self.low.shape != (n,) or self.high.shape != (n,):
             raise ConfigError(f"action bounds must have {n} elements (one per action name)")
         self.ee_cap = limits.ee_speed_collaborative if self.cfg.collaborative else limits.ee_speed_max
+        lead_time = limits.tracking_time if self.cfg.lead_time is None else self.cfg.lead_time
+        self.lead = min(self.ee_cap * lead_time, self.cfg.lead_max)
         self._layout()
+        if kinematics is not None:
+            if tuple(kinematics.joint_names) != tuple(limits.joint_names):
+                raise ConfigError(
+                    f"kinematics joints {kinematics.joint_names} differ from the safety limits' "
+                    f"{limits.joint_names}; build them from the same embodiment"
+                )
+            self.lever = np.linalg.norm(kinematics.flange_offset, axis=1)
+        if mode == "ee_delta":
+            if kinematics is None:
+                raise ConfigError(
+                    "ee_delta commands need the robot's kinematics (RobotKinematics, e.g. "
+                    "Embodiment.kinematics()) to bound the motion they cause; pass kinematics="
+                )
+            if kinematics.n_ee != len(self.ee_groups):
+                raise ConfigError(
+                    f"the kinematics have {kinematics.n_ee} tool frames but the actions command "
+                    f"{len(self.ee_groups)} end effectors ({self.names})"
+                )
         self.state = HOLDING
         self.stop_reason: str | None = None
         self.log: list[dict] = []
         self._lock = threading.RLock()  # estop() may come from a signal handler on this thread
-        self._nan_count = 0
+        self._bad: deque[int] = deque()
+        self._cycle = 0
         self._late_count = 0
         self._last: np.ndarray | None = None
         self._q = self._v = None
+        self._tp: np.ndarray | None = None  # ee_delta: commanded TCP positions (n_ee, 3)
+        self._tq: np.ndarray | None = None  # ee_delta: commanded TCP orientations (n_ee, 4)
         self._ee_prev: np.ndarray | None = None
+        self._stamp_prev: float | None = None
+        self._stale = 0
+        self._sync = True
         self._logf = open(self.cfg.log_path, "a") if self.cfg.log_path else None  # noqa: SIM115
 
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
         jn = list(self.limits.joint_names)
+        self.vmax = np.asarray(self.limits.joint_vel_max, float)
+        self.amax = np.asarray(self.limits.joint_acc_max, float)
         if self.mode == "joint_pos":
             idx = []
             for j in jn:
@@ -130,50 +238,80 @@ class SafetySupervisor:
             self.joint_idx = np.array(idx)
             self.lo = self.limits.joint_pos_lower + self.cfg.joint_margin
             self.hi = self.limits.joint_pos_upper - self.cfg.joint_margin
-            self.vmax = np.asarray(self.limits.joint_vel_max, float)
-            self.amax = np.asarray(self.limits.joint_acc_max, float)
             self.other_idx = np.array([i for i in range(len(self.names)) if i not in idx], dtype=int)
         else:
+            axes = ("ee.dx", "ee.dy", "ee.dz", "ee.drx", "ee.dry", "ee.drz")
             groups: dict[str, list[int]] = {}
             for i, nm in enumerate(self.names):
-                for k, ax in enumerate(("ee.dx", "ee.dy", "ee.dz")):
+                for k, ax in enumerate(axes):
                     if nm.endswith(ax):
-                        groups.setdefault(nm[: -len(ax)], [0, 0, 0])[k] = i
-            if not groups:
+                        groups.setdefault(nm[: -len(ax)], [-1] * 6)[k] = i
+            if not groups or any(min(g[:3]) < 0 for g in groups.values()):
                 raise ConfigError(f"ee_delta action names carry no 'ee.dx/dy/dz' channels: {self.names}")
-            self.ee_groups = [np.array(v) for v in groups.values()]
-            lin = {int(i) for g in self.ee_groups for i in g}
-            self.rot_idx = np.array(
-                [i for i, nm in enumerate(self.names) if nm.endswith(("ee.drx", "ee.dry", "ee.drz"))],
-                dtype=int,
-            )
-            self.other_idx = np.array(
-                [i for i in range(len(self.names)) if i not in lin and i not in set(self.rot_idx.tolist())],
-                dtype=int,
-            )
+            self.ee_groups = [np.array(g[:3]) for g in groups.values()]
+            self.rot_groups = [np.array(g[3:]) if min(g[3:]) >= 0 else None for g in groups.values()]
+            used = {int(i) for g in groups.values() for i in g if i >= 0}
+            self.rot_idx = np.array(sorted(used - {int(i) for g in self.ee_groups for i in g}), dtype=int)
+            self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
 
     # ------------------------------------------------------------------ control API
     def start(self, state: RobotState) -> None:
-        """Arm the supervisor at the measured state (holding; call `enable()` to pass policy commands)."""
+        """Arm the supervisor at the measured state (holding; call `enable()` to pass policy commands).
+
+        Refuses (SafetyError) a state it cannot supervise: ee_delta without a reported TCP position,
+        kinematics that disagree with the reported TCP, or no `stamp` while `stale_cycles` > 0.
+        """
+        if state.stamp is None and self.cfg.stale_cycles > 0:
+            raise SafetyError(
+                "the driver's RobotState has no stamp, so a frozen state could not be detected; stamp "
+                "each reading with its measurement time, or set SupervisorConfig(stale_cycles=0)"
+            )
+        q = np.asarray(state.joint_pos, float)
+        if q.shape != (len(self.limits.joint_names),) or not np.all(np.isfinite(q)):
+            raise SafetyError(
+                f"measured joints {q.tolist()} are not {len(self.limits.joint_names)} finite values "
+                f"({self.limits.joint_names})"
+            )
+        if self.mode == "ee_delta" and state.ee_pos is None:
+            raise SafetyError(
+                "an ee_delta (Cartesian) policy needs the driver to report the TCP pose "
+                "(RobotState.ee_pos is None); use a driver that reports it, or a joint_pos policy"
+            )
+        if self.kin is not None and state.ee_pos is not None:
+            fk = self.kin.points(q)[:, 0]
+            ee = np.asarray(state.ee_pos, float).reshape(-1, 3)
+            err = float(np.abs(fk - ee).max()) if ee.shape == fk.shape else math.inf
+            if err > self.cfg.kinematics_tolerance:
+                raise SafetyError(
+                    f"the kinematics put the TCP at {np.round(fk, 3).tolist()} but the robot reports "
+                    f"{np.round(ee, 3).tolist()} ({err:.3f} m > {self.cfg.kinematics_tolerance} m); the "
+                    "kinematics model does not match this robot (base placement? tool?)"
+                )
         with self._lock:
-            if self.mode == "joint_pos":
-                self._q = np.asarray(state.joint_pos, float).copy()
-                self._v = np.zeros_like(self._q)
+            self._resync(state)
             self._last = self._hold_vector(state)
             if self.state != STOPPED:
                 self.state = HOLDING
 
     def enable(self) -> None:
-        """Let policy commands through (only from HOLDING; a latched stop needs `reset()` first)."""
+        """Let policy commands through (only from HOLDING; a latched stop needs `reset()` first).
+
+        The next cycle re-syncs the command to the measured state."""
         with self._lock:
             if self.state == STOPPED:
                 raise ConfigError(f"the supervisor is stopped ({self.stop_reason}); call reset() first")
             self.state = RUNNING
-            self._nan_count = self._late_count = 0
+            self._bad.clear()
+            self._late_count = 0
+            self._sync = True
 
     def estop(self, reason: str = "api") -> None:
         """Emergency stop: latches until `reset()`."""
         self._latch("estop", reason)
+
+    def fault(self, rule: str, detail: object) -> None:
+        """A safety event found outside the supervisor (e.g. a late driver read): protective stop."""
+        self._latch(rule, detail)
 
     def reset(self) -> None:
         """Clear a latched stop; the robot keeps holding until `enable()` (reset never restarts motion)."""
@@ -181,7 +319,9 @@ class SafetySupervisor:
             if self.state == STOPPED:
                 self._record("reset", self.stop_reason, None)
             self.state, self.stop_reason = HOLDING, None
-            self._nan_count = self._late_count = 0
+            self._bad.clear()
+            self._late_count = self._stale = 0
+            self._sync = True
 
     def watchdog(self, late: bool) -> None:
         """Report whether this cycle missed its inference deadline; N in a row -> controlled stop."""
@@ -196,37 +336,54 @@ class SafetySupervisor:
         return self.state == STOPPED
 
     def at_rest(self) -> bool:
-        """True when the last command asks for no motion (joint velocities zero / zero TCP twist)."""
+        """True when the last command asks for no motion: joint command at rest (joint_pos), or a zero
+        twist (ee_delta: the commanded pose within `hold_lead` of the measured one)."""
         if self._last is None:
             return True
         if self.mode == "joint_pos":
             return bool(np.all(np.abs(self._v) < 1e-9))
-        lin = np.concatenate([self._last[g] for g in self.ee_groups] + [self._last[self.rot_idx]])
-        return bool(np.all(lin == 0))
+        lin = np.concatenate([self._last[g] for g in self.ee_groups])
+        rot = self._last[self.rot_idx] if len(self.rot_idx) else np.zeros(1)
+        return bool(np.all(lin == 0) and np.all(rot == 0))
 
     # ------------------------------------------------------------------ the filter
-    def filter(self, action: np.ndarray | None, state: RobotState) -> np.ndarray:
-        """The command to send this cycle for the policy's `action` (None: nothing new -> hold)."""
+    def filter(self, action: np.ndarray | None, state: RobotState, dt: float | None = None) -> np.ndarray:
+        """The command to send this cycle for the policy's `action` (None: nothing new -> hold).
+
+        `dt`: the real time since the previous cycle (the runtime measures it); the supervisor uses
+        the shorter of it and the nominal period, so a loop that runs fast cannot move the arm faster.
+        """
+        dt = self.dt if dt is None else min(max(float(dt), 1e-4), self.dt)
         if self._last is None:
             self.start(state)
-        self._monitor(state)
+        self._cycle += 1
+        self._monitor(state, dt)
         with self._lock:
             st = self.state
+            if self._sync and st != STOPPED:
+                self._resync(state)
         if st != RUNNING or action is None:
-            return self._emit(self._brake_command(state))
+            return self._emit(self._brake_command(state, dt))
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (len(self.names),) or not np.all(np.isfinite(a)):
-            self._nan_count += 1
+            self._bad.append(self._cycle)
+            while self._bad and self._bad[0] <= self._cycle - self.cfg.nan_window:
+                self._bad.popleft()
             self._record(
                 "non_finite_action" if a.shape == (len(self.names),) else "bad_shape",
                 a.tolist() if a.size < 64 else f"shape {a.shape}",
                 "hold",
             )
-            if self._nan_count > self.cfg.nan_hold_cycles:
-                self._latch("non_finite_action", f"{self._nan_count} invalid actions in a row")
-            return self._emit(self._brake_command(state))
-        self._nan_count = 0
-        out = self._clamp_joint(a) if self.mode == "joint_pos" else self._clamp_ee(a, state)
+            if len(self._bad) > self.cfg.nan_hold_cycles:
+                self._latch(
+                    "non_finite_action",
+                    f"{len(self._bad)} invalid actions within {self.cfg.nan_window} cycles",
+                )
+            return self._emit(self._brake_command(state, dt))
+        if self.mode == "joint_pos":
+            out = self._clamp_joint(a, state, dt)
+        else:
+            out = self._clamp_ee(a, state, dt)
         if len(self.other_idx):
             o = out[self.other_idx]
             c = np.clip(o, self.low[self.other_idx], self.high[self.other_idx])
@@ -239,7 +396,17 @@ class SafetySupervisor:
         self._last = cmd.copy()
         return cmd.astype(np.float32)
 
-    def _monitor(self, state: RobotState) -> None:
+    def _resync(self, state: RobotState) -> None:
+        """Restart the command from the measured state: joints at rest where they are (even outside a
+        limit: the step bounds ramp them back); the ee_delta pose is kept (it mirrors the robot's own
+        commanded pose) and the stop command pulls it onto the measured one."""
+        self._sync = False
+        q = np.asarray(state.joint_pos, float).copy()
+        self._q, self._v = q, np.zeros_like(q)
+        if self.mode == "ee_delta" and self._tp is None:
+            self._tp, self._tq = self.kin.tcp_pose(q)
+
+    def _monitor(self, state: RobotState, dt: float) -> None:
         L = self.limits
         if not (
             _finite(state.joint_pos)
@@ -249,6 +416,22 @@ class SafetySupervisor:
         ):
             self._latch("non_finite_state", "robot state contains NaN/inf")
             return
+        stamp = state.stamp
+        period = dt
+        if stamp is not None:
+            if self._stamp_prev is not None and stamp <= self._stamp_prev:
+                self._stale += 1
+                if self.cfg.stale_cycles and self._stale >= self.cfg.stale_cycles:
+                    self._latch(
+                        "stale_state", f"robot state stamp stuck at {stamp} for {self._stale} cycles"
+                    )
+                return  # nothing new to monitor
+            if self._stamp_prev is not None:
+                period = max(stamp - self._stamp_prev, 1e-6)
+            self._stale = 0
+            self._stamp_prev = stamp
+        elif self.cfg.stale_cycles:
+            self._latch("stale_state", "robot state without a stamp")
         if state.wrench is not None:
             w = np.asarray(state.wrench, float).reshape(-1, 6)
             f, t = np.linalg.norm(w[:, :3], axis=1).max(), np.linalg.norm(w[:, 3:], axis=1).max()
@@ -256,51 +439,138 @@ class SafetySupervisor:
                 self._latch("wrist_force", f"{f:.1f} N > {L.force_max} N")
             if t > L.torque_max:
                 self._latch("wrist_torque", f"{t:.2f} Nm > {L.torque_max} Nm")
-        if self.mode == "joint_pos" and state.ee_pos is not None:
-            # joint commands cannot be shaped in Cartesian space without a model, so the TCP is
-            # monitored: leaving the workspace box or moving faster than the cap is a protective stop
+        ee = None
+        if state.ee_pos is not None:
             ee = np.asarray(state.ee_pos, float).reshape(-1, 3)
-            m = self.cfg.monitor_margin
-            if np.any(ee < L.workspace_low - m) or np.any(ee > L.workspace_high + m):
-                self._latch(
-                    "workspace_measured", f"TCP at {np.round(ee, 3).tolist()} outside the workspace box"
-                )
+        elif self.kin is not None:
+            ee = self.kin.points(np.asarray(state.joint_pos, float))[:, 0]
+        if ee is not None:
             if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
-                speed = float(np.linalg.norm(ee - self._ee_prev, axis=1).max()) / self.dt
+                speed = float(np.linalg.norm(ee - self._ee_prev, axis=1).max()) / period
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
+            m = self.cfg.monitor_margin
+            if self.mode == "joint_pos" and (
+                np.any(ee < L.workspace_low - m) or np.any(ee > L.workspace_high + m)
+            ):
+                self._latch(
+                    "workspace_measured", f"TCP at {np.round(ee, 3).tolist()} outside the workspace box"
+                )
         if state.tactile is not None and L.tactile_force_max is not None:
             m = float(np.max(state.tactile)) if np.size(state.tactile) else 0.0
             if m > L.tactile_force_max:
                 self._latch("tactile_force", f"{m:.2f} N > {L.tactile_force_max} N")
 
     # ------------------------------------------------------------------ joint_pos
-    def _brake_bound(self, dist: np.ndarray) -> np.ndarray:
+    def _brake_bound(self, dist: np.ndarray, dt: float) -> np.ndarray:
         """Largest speed from which the arm stops within `dist` at `amax`, decelerating in steps of dt."""
-        a, dt = self.amax, self.dt
+        a = self.amax
         d = np.maximum(dist - a * dt * dt / 8.0, 0.0)
         return np.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
 
-    def _step_joints(self, q_des: np.ndarray) -> np.ndarray:
-        q, v, dt = self._q, self._v, self.dt
+    def _joint_velocity(self, q_des: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Velocity toward `q_des` within the velocity, acceleration and braking bounds, and the bounds.
+
+        A joint outside [lo, hi] (start beyond a limit or in the margin) may only move back inside."""
+        q, v = self._q, self._v
         v_des = (q_des - q) / dt
-        v_hi = np.minimum.reduce(
-            [self.vmax, v + self.amax * dt, self._brake_bound(np.maximum(self.hi - q, 0))]
-        )
-        v_lo = np.maximum.reduce(
-            [-self.vmax, v - self.amax * dt, -self._brake_bound(np.maximum(q - self.lo, 0))]
-        )
-        v_new = np.minimum(np.maximum(v_des, v_lo), v_hi)
-        q_new = np.clip(q + v_new * dt, self.lo, self.hi)
+        up = self._brake_bound(np.maximum(self.hi - q, 0), dt)
+        down = self._brake_bound(np.maximum(q - self.lo, 0), dt)
+        v_hi = np.minimum.reduce([self.vmax, v + self.amax * dt, up])
+        v_lo = np.maximum.reduce([-self.vmax, v - self.amax * dt, -down])
+        return np.minimum(np.maximum(v_des, v_lo), v_hi), v_lo, v_hi
+
+    def _commit_joints(self, v_new: np.ndarray, dt: float) -> np.ndarray:
+        q = self._q
+        q_new = np.clip(q + v_new * dt, np.minimum(self.lo, q), np.maximum(self.hi, q))
         self._v = (q_new - q) / dt
         self._q = q_new
         return q_new
 
-    def _clamp_joint(self, a: np.ndarray) -> np.ndarray:
+    def _box_excess(self, tcp: np.ndarray) -> float:
+        """How far (m) the TCP positions `tcp` (n_ee, 3) lie outside the workspace box (0 inside)."""
+        L = self.limits
+        return float(np.maximum(np.maximum(L.workspace_low - tcp, tcp - L.workspace_high), 0.0).max())
+
+    def _cartesian_joint_step(
+        self, v_new: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray, pm: np.ndarray, dt: float
+    ) -> np.ndarray:
+        """Scale the joint step so the predicted TCP/flange speed J(q) v stays under the cap, the
+        commanded TCP stays in the workspace box and does not lead the measured points `pm` by more
+        than `lead`. Interpolates between the current velocity and `v_new` first (keeps the
+        acceleration limit); a uniform scale only if even the current velocity breaks the cap."""
+        kin, cap, q, v = self.kin, self.ee_cap, self._q, self._v
+        jac = kin.jacobians(q).reshape(-1, 3, len(q))
+        u0, u1 = jac @ v, jac @ v_new
+        sp1 = float(np.sqrt(np.einsum("ij,ij->i", u1, u1).max()))
+        if sp1 > cap:
+            sp0 = float(np.sqrt(np.einsum("ij,ij->i", u0, u0).max()))
+            v_cap = np.clip(v + _max_scale(u0, u1 - u0, cap * (1 - 1e-9)) * (v_new - v), v_lo, v_hi)
+            if sp0 > cap:
+                v_cap = v_new
+            u = jac @ v_cap
+            sp = float(np.sqrt(np.einsum("ij,ij->i", u, u).max()))
+            if sp > cap:
+                v_cap = v_cap * (cap / sp) * (1 - 1e-9)
+            self._record("ee_speed", sp1, cap)
+            v_new = v_cap
+        p0 = kin.points(q)  # cached from the Jacobians
+        out0 = self._box_excess(p0[:, 0])
+        lead0 = float(np.linalg.norm(p0 - pm, axis=-1).max())
+
+        def violation(vv: np.ndarray) -> str | None:
+            p = kin.points(q + vv * dt)
+            if self._box_excess(p[:, 0]) > out0 + 1e-9:
+                return "workspace"
+            if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
+                return "following_error"
+            return None
+
+        rule = violation(v_new)
+        if rule is not None:
+            lo_s, hi_s = 0.0, 1.0
+            for _ in range(8):  # bisection on the step toward rest
+                mid = (lo_s + hi_s) / 2
+                lo_s, hi_s = (mid, hi_s) if violation(v_new * mid) is None else (lo_s, mid)
+            self._record(rule, v_new.tolist(), (v_new * lo_s).tolist())
+            v_new = v_new * lo_s
+        return v_new
+
+    def _pull_back(
+        self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray, q_prev: np.ndarray, dt: float
+    ) -> np.ndarray:
+        """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
+        `pm`) is pulled back toward them, at most at the velocity limit from the previous command
+        `q_prev`: a lagging or blocked arm is never wound up."""
+        lead = float(np.linalg.norm(self.kin.points(q_new) - pm, axis=-1).max())
+        if lead <= self.lead:
+            return q_new
+        f = self.lead / lead
+        for _ in range(4):  # FK is nonlinear: shrink until inside
+            qn = q_m + (q_new - q_m) * f
+            if float(np.linalg.norm(self.kin.points(qn) - pm, axis=-1).max()) <= self.lead * (1 + 1e-6):
+                break
+            f *= 0.8
+        self._record("following_error", round(lead, 4), self.lead)
+        return np.clip(qn, q_prev - self.vmax * dt, q_prev + self.vmax * dt)
+
+    def _clamp_joint(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
         out = a.copy()
         want = a[self.joint_idx]
-        got = self._step_joints(np.clip(want, self.lo, self.hi))
+        v_new, v_lo, v_hi = self._joint_velocity(np.clip(want, self.lo, self.hi), dt)
+        q_prev = self._q
+        if self.kin is not None:
+            q_m = np.asarray(state.joint_pos, float)
+            pm = self.kin.points(q_m)
+            v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, pm, dt)
+            got = self._commit_joints(v_new, dt)
+            pulled = self._pull_back(got, q_m, pm, q_prev, dt)
+            if pulled is not got:
+                self._q, self._v = pulled, (pulled - q_prev) / dt
+                got = pulled
+        else:
+            got = self._commit_joints(v_new, dt)
         if np.any(np.abs(got - want) > 1e-9):
             rule = "joint_position" if np.any((want < self.lo) | (want > self.hi)) else "joint_rate"
             self._record(rule, want.tolist(), got.tolist())
@@ -308,49 +578,112 @@ class SafetySupervisor:
         return out
 
     # ------------------------------------------------------------------ ee_delta
-    def _clamp_ee(self, a: np.ndarray, state: RobotState) -> np.ndarray:
+    def _ee_step(self, k: int, dp: np.ndarray, dr: np.ndarray, pm: np.ndarray, qm: np.ndarray, dt: float):
+        """Shape end effector `k`'s (dp, dr): workspace box on the commanded pose, the speed of every
+        point within the tool lever under the cap, the lead over the measured pose at most `lead`."""
+        L, cap, r = self.limits, self.ee_cap, float(self.lever[k])
+        pc, qc = self._tp[k], self._tq[k]
+        want = pc + dp
+        box = np.clip(want, L.workspace_low, L.workspace_high)
+        if np.any(np.abs(box - want) > 1e-12):
+            self._record("workspace", want.tolist(), box.tolist())
+            dp = box - pc
+        # predicted speed of the TCP and of any point within r of it (the flange): |dp| + r |dr| over dt
+        v = (math.hypot(*dp) + r * math.hypot(*dr)) / dt
+        s = 1.0
+        if v > cap:
+            self._record("ee_speed", v, cap)
+            s = cap / v * (1 - 1e-9)
+        # lead of the commanded pose over the measured one after this step (triangle bound)
+        ep, er = pc - pm, _quat_err(qc, qm)
+        lead0 = math.hypot(*ep) + r * math.hypot(*er)
+        step = math.hypot(*dp) + r * math.hypot(*dr)
+        if lead0 + s * step > self.lead:
+            if lead0 <= self.lead:
+                s = min(s, (self.lead - lead0) / step) if step > 0 else s
+                self._record("following_error", lead0 + step, self.lead)
+            else:  # the arm lags beyond the lead: pull the command back toward the measured pose
+                self._record("following_error", lead0, self.lead)
+                return self._pull_ee(k, pm, qm, self.lead)
+        return dp * s, dr * s
+
+    def _pull_ee(self, k: int, pm: np.ndarray, qm: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
+        """(dp, dr) that bring end effector `k`'s commanded pose to within `limit` (m, TCP plus lever
+        times angle) of the measured pose `pm`, `qm`, along the line between them; zero if it is."""
+        pc, qc, r = self._tp[k], self._tq[k], float(self.lever[k])
+        ep, er = pc - pm, _quat_err(qc, qm)
+        lead = math.hypot(*ep) + r * math.hypot(*er)
+        if lead <= limit:
+            return np.zeros(3), np.zeros(3)
+        f = limit / lead
+        qt = qm.copy()
+        _rotate(qt, (er * f).tolist())
+        return pm + ep * f - pc, _quat_err(qt, qc)
+
+    def _clamp_ee(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
         out = a.copy()
-        ee = None if state.ee_pos is None else np.asarray(state.ee_pos, float).reshape(-1, 3)
-        cap = self.ee_cap * self.dt
+        pm, qm = self.kin.tcp_pose(np.asarray(state.joint_pos, float))
         for k, g in enumerate(self.ee_groups):
+            rg = self.rot_groups[k]
             dp = np.clip(out[g], self.low[g], self.high[g])
-            if ee is not None and k < len(ee):
-                target = np.clip(ee[k] + dp, self.limits.workspace_low, self.limits.workspace_high)
-                if np.any(np.abs(target - (ee[k] + dp)) > 1e-12):
-                    self._record("workspace", (ee[k] + dp).tolist(), target.tolist())
-                dp = target - ee[k]
-            n = float(np.linalg.norm(dp))
-            if n > cap:
-                self._record("ee_speed", n / self.dt, self.ee_cap)
-                dp = dp * (cap / n) * (1 - 1e-9)
-            out[g] = dp
-        r = self.rot_idx
-        out[r] = np.clip(out[r], self.low[r], self.high[r])  # rotation: clamp to the action bounds
+            dr = np.zeros(3) if rg is None else np.clip(out[rg], self.low[rg], self.high[rg])
+            dp, dr = self._ee_step(k, dp, dr, pm[k], qm[k], dt)
+            self._apply_ee(k, out, dp, dr)
         return out
+
+    def _apply_ee(self, k: int, out: np.ndarray, dp: np.ndarray, dr: np.ndarray) -> None:
+        """Write (dp, dr) into `out` as the robot will receive it (float32, within the action bounds and
+        the workspace box) and integrate it on the commanded pose exactly as the robot does."""
+        g, rg = self.ee_groups[k], self.rot_groups[k]
+        pc = self._tp[k]
+        dp = np.clip(dp, self.low[g], self.high[g])
+        dp = np.clip(pc + dp, self.limits.workspace_low, self.limits.workspace_high) - pc
+        dp32 = dp.astype(np.float32).astype(np.float64)
+        # float32 rounding must not push the commanded pose out of the box
+        dp32 = np.where(
+            (pc + dp32 > self.limits.workspace_high) | (pc + dp32 < self.limits.workspace_low), 0.0, dp32
+        )
+        out[g] = dp32
+        pc += dp32
+        if rg is not None:
+            dr32 = np.clip(dr, self.low[rg], self.high[rg]).astype(np.float32).astype(np.float64)
+            out[rg] = dr32
+            _rotate(self._tq[k], dr32.tolist())
 
     # ------------------------------------------------------------------ stop / hold
     def _hold_vector(self, state: RobotState) -> np.ndarray:
         if self.mode == "joint_pos":
             cmd = np.clip((self.low + self.high) / 2, self.low, self.high)
-            cmd[self.joint_idx] = np.clip(np.asarray(state.joint_pos, float), self.lo, self.hi)
+            cmd[self.joint_idx] = np.asarray(state.joint_pos, float)  # where it is, even beyond a limit
             return cmd
         cmd = np.zeros(len(self.names))
         cmd[self.other_idx] = np.clip(0.0, self.low[self.other_idx], self.high[self.other_idx])
         return cmd
 
-    def _brake_command(self, state: RobotState) -> np.ndarray:
-        """Controlled stop / hold: decelerate joints at the acceleration limit; zero TCP motion."""
+    def _brake_command(self, state: RobotState, dt: float) -> np.ndarray:
+        """Controlled stop / hold: decelerate joints at the acceleration limit (joint_pos) or pull the
+        commanded TCP pose onto the measured one (ee_delta); other channels keep their last command."""
         last = self._last.copy()
+        q_m = np.asarray(state.joint_pos, float)
         if self.mode == "joint_pos":
             v = self._v
-            v_new = np.sign(v) * np.maximum(np.abs(v) - self.amax * self.dt, 0.0)
-            q_new = np.clip(self._q + v_new * self.dt, self.lo, self.hi)
-            self._v, self._q = (q_new - self._q) / self.dt, q_new
+            v_new = np.sign(v) * np.maximum(np.abs(v) - self.amax * dt, 0.0)
+            q_prev = self._q
+            q_new = self._commit_joints(v_new, dt)
+            if self.kin is not None and _finite(q_m):
+                q_new = self._pull_back(q_new, q_m, self.kin.points(q_m), q_prev, dt)
+                self._q, self._v = q_new, (q_new - q_prev) / dt
             last[self.joint_idx] = q_new
             return last
-        for g in self.ee_groups:
-            last[g] = 0.0
-        last[self.rot_idx] = 0.0  # zero TCP motion; the gripper keeps its last command
+        if not _finite(q_m):
+            for k, g in enumerate(self.ee_groups):
+                last[g] = 0.0
+                if self.rot_groups[k] is not None:
+                    last[self.rot_groups[k]] = 0.0
+            return last
+        pm, qm = self.kin.tcp_pose(q_m)
+        for k in range(len(self.ee_groups)):
+            self._apply_ee(k, last, *self._pull_ee(k, pm[k], qm[k], self.cfg.hold_lead))
         return last
 
     # ------------------------------------------------------------------ log

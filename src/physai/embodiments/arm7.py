@@ -268,6 +268,12 @@ class Arm7(Embodiment):
     def ee_positions(self) -> np.ndarray:
         return self.data.site_xpos[self.tcp_site][None].copy()
 
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        return [(f"{self.p}tcp", f"{self.p}hand")]
+
+    def wrist_wrenches(self) -> np.ndarray:
+        return self.wrist_wrench()[None]
+
     def wrist_wrench(self) -> np.ndarray:
         """Force (3, N) and torque (3, Nm) at the wrist sensor, sensor frame."""
         d = self.data

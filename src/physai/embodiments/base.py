@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -11,6 +12,9 @@ import numpy as np
 from physai.core.errors import UnknownNameError
 from physai.core.registry import Registry
 from physai.core.specs import ArraySpec
+
+if TYPE_CHECKING:
+    from physai.embodiments.kinematics import RobotKinematics
 
 EMBODIMENTS: Registry[type[Embodiment]] = Registry("robot")
 
@@ -45,6 +49,9 @@ class SafetyLimits:
     """Lower corner of the allowed TCP workspace box (m, world frame)."""
     workspace_high: np.ndarray = field(default_factory=lambda: np.array([1.5, 1.5, 2.0]))
     """Upper corner of the allowed TCP workspace box (m, world frame)."""
+    tracking_time: float = 0.05
+    """Time constant of the joint position servos (s): a command leading the arm by e moves its TCP at
+    about e / tracking_time, so the supervisor lets a command lead by at most cap x this."""
 
     def to_dict(self) -> dict:
         """JSON-ready description."""
@@ -112,6 +119,27 @@ class Embodiment(abc.ABC):
     def ee_positions(self) -> np.ndarray:
         """TCP positions, one row per end effector (n_ee, 3), world frame."""
         return np.zeros((0, 3))
+
+    def wrist_wrenches(self) -> np.ndarray | None:
+        """Wrist force (3, N) and torque (3, Nm) per end effector (n_ee, 6), for the supervisor's
+        force/torque stop; None without wrist force/torque sensors."""
+        return None
+
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        """(TCP site, flange body) per end effector, in `ee_positions()` order; empty: no Cartesian tool."""
+        return []
+
+    def kinematics(self) -> RobotKinematics | None:
+        """FK/Jacobians of the tool frames on a standalone model of this robot alone (None without
+        `tcp_frames()`); independent of any simulation, for the safety supervisor."""
+        frames = self.tcp_frames()
+        if not frames:
+            return None
+        from physai.embodiments.kinematics import RobotKinematics
+
+        spec = mujoco.MjSpec()
+        self.build(spec)  # build only reads the embodiment's config: the robot alone, nothing bound
+        return RobotKinematics(spec.compile(), self.safety_limits().joint_names, frames)
 
     def check_mode(self, mode: str) -> None:
         """Raise UnknownNameError when `mode` is not one of this robot's control modes."""

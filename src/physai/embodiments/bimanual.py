@@ -85,6 +85,12 @@ class Bimanual(Embodiment):
     def ee_positions(self) -> np.ndarray:
         return np.vstack([self.left.ee_positions(), self.right.ee_positions()])
 
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        return self.left.tcp_frames() + self.right.tcp_frames()
+
+    def wrist_wrenches(self) -> np.ndarray:
+        return np.stack([self.left.wrist_wrench(), self.right.wrist_wrench()])
+
     def cameras(self) -> list[str]:
         return ["scene", "left/wrist", "right/wrist"]
 

@@ -468,6 +468,12 @@ class HumanoidUpper(Embodiment):
     def ee_positions(self) -> np.ndarray:
         return np.vstack([self.data.site_xpos[self.arms[s].tcp_site] for s in SIDES])
 
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        return [(f"{s}/tcp", f"{s}/hand") for s in SIDES]
+
+    def wrist_wrenches(self) -> np.ndarray:
+        return np.stack([self.arms[s].wrench() for s in SIDES])
+
     def cameras(self) -> list[str]:
         return ["head", "left/wrist", "right/wrist", "scene"]
 
@@ -489,4 +495,5 @@ class HumanoidUpper(Embodiment):
             joint_effort_max=cat([WAIST_EFFORT, ARM_EFFORT, ARM_EFFORT]), ee_speed_max=1.5,
             ee_speed_collaborative=0.25, force_max=50.0, torque_max=8.0,
             workspace_low=np.array([-0.3, -0.8, 0.7]), workspace_high=np.array([1.0, 0.8, 1.8]),
+            tracking_time=0.07,  # softer servos than arm7 (kv = 3 sqrt(kp)); see bench/safety_motion.py
         )

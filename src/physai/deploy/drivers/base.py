@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from physai.deploy.safety import RobotState
 from physai.embodiments.base import SafetyLimits
+
+if TYPE_CHECKING:
+    from physai.embodiments.kinematics import RobotKinematics
 
 
 @dataclass
@@ -37,6 +40,9 @@ class DriverInfo:
     """(height, width) of every camera image (None: no cameras, or not declared)."""
     tactile_dim: int = 0
     """Flattened size of `Reading.obs['tactile']` (0: none)."""
+    kinematics: RobotKinematics | None = None
+    """FK/Jacobians of the robot's tool frames for the safety supervisor, on a model of this robot
+    (None: the runtime builds them from the registered embodiment's default model)."""
 
 
 @dataclass

@@ -125,6 +125,7 @@ def _reading_to_wire(r: Reading) -> dict:
         "ee_pos": rs.ee_pos,
         "wrench": rs.wrench,
         "tactile": rs.tactile,
+        "stamp": rs.stamp,
         "success": r.success,
         "done": r.done,
     }
@@ -329,7 +330,11 @@ class NetworkDriver:
         return Reading(
             obs=dict(r["obs"]),
             robot=RobotState(
-                joint_pos=r["joint_pos"], ee_pos=r["ee_pos"], wrench=r["wrench"], tactile=r["tactile"]
+                joint_pos=r["joint_pos"],
+                ee_pos=r["ee_pos"],
+                wrench=r["wrench"],
+                tactile=r["tactile"],
+                stamp=r.get("stamp"),
             ),
             success=bool(r["success"]),
             done=bool(r["done"]),

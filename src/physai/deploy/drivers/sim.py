@@ -92,17 +92,19 @@ class SimDriver:
             cameras=list(self.cameras),
             image_size=tuple(env.image_size) if self.cameras else None,
             tactile_dim=int(np.size(env.robot.tactile())) if self.tactile else 0,
+            kinematics=env.robot.kinematics(),
         )
 
     def _robot_state(self) -> RobotState:
         r = self.env.robot
-        wrench = r.wrist_wrench()[None] if hasattr(r, "wrist_wrench") else None
+        wrench = r.wrist_wrenches()
         tac = r.tactile()
         return RobotState(
             joint_pos=self.env.data.qpos[self._qadr].copy(),
             ee_pos=r.ee_positions(),
             wrench=wrench,
             tactile=None if tac is None else np.asarray(tac),
+            stamp=self._sim_time,
         )
 
     def read(self) -> Reading:
