@@ -185,7 +185,10 @@ class PolicyContract:
             v = obs[name]
             if name == "instruction" and isinstance(v, str):
                 v = self.tokens(v)
-            arrays.append(np.asarray(v, dtype=i["dtype"]))
+            a = np.asarray(v, dtype=i["dtype"])
+            if a.size != int(np.prod(i["shape"])) or (name != "tactile" and list(a.shape) != i["shape"]):
+                raise ConfigError(f"input {name!r} has shape {list(a.shape)}, the policy reads {i['shape']}")
+            arrays.append(a.reshape(i["shape"]))  # a tactile array is read flattened
         return arrays
 
     def tokens(self, text: str):
