@@ -248,6 +248,10 @@ class SafetySupervisor:
                         groups.setdefault(nm[: -len(ax)], [-1] * 6)[k] = i
             if not groups or any(min(g[:3]) < 0 for g in groups.values()):
                 raise ConfigError(f"ee_delta action names carry no 'ee.dx/dy/dz' channels: {self.names}")
+            if any(-1 in g[3:] and max(g[3:]) >= 0 for g in groups.values()):
+                raise ConfigError(
+                    f"ee_delta rotation channels must be all of ee.drx/dry/drz or none: {self.names}"
+                )
             self.ee_groups = [np.array(g[:3]) for g in groups.values()]
             self.rot_groups = [np.array(g[3:]) if min(g[3:]) >= 0 else None for g in groups.values()]
             used = {int(i) for g in groups.values() for i in g if i >= 0}
