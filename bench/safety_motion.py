@@ -340,7 +340,7 @@ def deadline_misses(baseline_cls, seconds: float, repeats: int) -> list[dict]:
             runs.setdefault((hz, mode, variant), []).append(
                 {"cycles": rep["cycles"], "deadline_miss_rate": tm["deadline_miss_rate"],
                  "work_p50_ms": tm["work_p50_ms"], "work_p99_ms": tm["work_p99_ms"],
-                 "state": rep["safety"]["state"]})
+                 "state": rep["safety"]["state"], "stop_reason": rep["safety"]["stop_reason"]})
     rows = []
     for (hz, mode, variant), rs in runs.items():
         med = sorted(rs, key=lambda r: r["deadline_miss_rate"])[len(rs) // 2]

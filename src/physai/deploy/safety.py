@@ -78,6 +78,10 @@ class SupervisorConfig:
     lead_time: float | None = None
     """The commanded TCP (and flange) may lead the measured one by at most cap x this (s), so a lagging
     or blocked arm, released, moves at about the cap. None: the robot's `SafetyLimits.tracking_time`."""
+    joint_lead_periods: float = 1.0
+    """joint_pos: the joint command stays within this many periods at the velocity limit of the
+    measured joints (1: what the built-in robots' own clamp executes, so the supervisor shapes the
+    command the robot really runs)."""
     lead_max: float = 0.04
     """Upper bound on that lead (m), below the robots' own command leash (0.1 m / 0.5 rad)."""
     hold_lead: float = 0.005
@@ -500,28 +504,32 @@ class SafetySupervisor:
     def _cartesian_joint_step(
         self, v_new: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray, pm: np.ndarray, dt: float
     ) -> np.ndarray:
-        """Scale the joint step so the predicted TCP/flange speed J(q) v stays under the cap, the
-        commanded TCP stays in the workspace box and does not lead the measured points `pm` by more
-        than `lead`. Interpolates between the current velocity and `v_new` first (keeps the
-        acceleration limit); a uniform scale only if even the current velocity breaks the cap."""
-        kin, cap, q, v = self.kin, self.ee_cap, self._q, self._v
+        """Shape the joint velocity so the predicted TCP/flange speed J(q) v stays under the cap, the
+        commanded TCP stays in the workspace box (and so does the point where the joints would stop,
+        braking at the acceleration limit) and does not lead the measured points `pm` by more than
+        `lead`. Candidates interpolate between the hardest allowed braking and `v_new`, so the
+        acceleration limit holds unless even braking breaks a bound."""
+        kin, cap, q, v, amax = self.kin, self.ee_cap, self._q, self._v, self.amax
+        v_brk = np.clip(v - np.sign(v) * np.minimum(np.abs(v), amax * dt), v_lo, v_hi)
         jac = kin.jacobians(q).reshape(-1, 3, len(q))
-        u0, u1 = jac @ v, jac @ v_new
+        u_b, u1 = jac @ v_brk, jac @ v_new
         sp1 = float(np.sqrt(np.einsum("ij,ij->i", u1, u1).max()))
         if sp1 > cap:
-            sp0 = float(np.sqrt(np.einsum("ij,ij->i", u0, u0).max()))
-            v_cap = np.clip(v + _max_scale(u0, u1 - u0, cap * (1 - 1e-9)) * (v_new - v), v_lo, v_hi)
-            if sp0 > cap:
-                v_cap = v_new
-            u = jac @ v_cap
-            sp = float(np.sqrt(np.einsum("ij,ij->i", u, u).max()))
-            if sp > cap:
-                v_cap = v_cap * (cap / sp) * (1 - 1e-9)
+            sp_b = float(np.sqrt(np.einsum("ij,ij->i", u_b, u_b).max()))
+            if sp_b <= cap:
+                v_cap = v_brk + _max_scale(u_b, u1 - u_b, cap * (1 - 1e-9)) * (v_new - v_brk)
+            else:
+                v_cap = v_brk * (cap / sp_b) * (1 - 1e-9)
             self._record("ee_speed", sp1, cap)
             v_new = v_cap
         p0 = kin.points(q)  # cached from the Jacobians
         out0 = self._box_excess(p0[:, 0])
         lead0 = float(np.linalg.norm(p0 - pm, axis=-1).max())
+
+        def stop_point(vv: np.ndarray) -> np.ndarray:
+            return q + vv * dt + vv * np.abs(vv) / (2 * amax)
+
+        out_stop0 = self._box_excess(kin.points(stop_point(v_brk))[:, 0])
 
         def violation(vv: np.ndarray) -> str | None:
             p = kin.points(q + vv * dt)
@@ -529,16 +537,21 @@ class SafetySupervisor:
                 return "workspace"
             if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
                 return "following_error"
+            if self._box_excess(kin.points(stop_point(vv))[:, 0]) > max(out_stop0, 0.0) + 1e-9:
+                return "workspace"
             return None
 
         rule = violation(v_new)
         if rule is not None:
             lo_s, hi_s = 0.0, 1.0
-            for _ in range(8):  # bisection on the step toward rest
+            for _ in range(8):  # bisection between braking and the wanted velocity
                 mid = (lo_s + hi_s) / 2
-                lo_s, hi_s = (mid, hi_s) if violation(v_new * mid) is None else (lo_s, mid)
-            self._record(rule, v_new.tolist(), (v_new * lo_s).tolist())
-            v_new = v_new * lo_s
+                lo_s, hi_s = (mid, hi_s) if violation(v_brk + mid * (v_new - v_brk)) is None else (lo_s, mid)
+            got = v_brk + lo_s * (v_new - v_brk)
+            if lo_s == 0.0 and violation(v_brk) is not None:
+                got = np.zeros_like(v)  # even braking breaks a bound: stand still (past the accel limit)
+            self._record(rule, v_new.tolist(), got.tolist())
+            v_new = got
         return v_new
 
     def _pull_back(
@@ -563,9 +576,15 @@ class SafetySupervisor:
         out = a.copy()
         want = a[self.joint_idx]
         v_new, v_lo, v_hi = self._joint_velocity(np.clip(want, self.lo, self.hi), dt)
-        q_prev = self._q
+        q_prev, q_m = self._q, np.asarray(state.joint_pos, float)
+        # the robot executes a joint command only within `joint_lead_periods` x vmax dt of its measured
+        # joints (the built-in robots clamp to that themselves): shape the command the robot will run
+        reach = self.cfg.joint_lead_periods * self.vmax * dt
+        m_lo = np.maximum((q_m - reach - q_prev) / dt, -self.vmax)
+        m_hi = np.minimum((q_m + reach - q_prev) / dt, self.vmax)
+        v_lo, v_hi = np.minimum(np.maximum(v_lo, m_lo), m_hi), np.maximum(np.minimum(v_hi, m_hi), m_lo)
+        v_new = np.clip(v_new, v_lo, v_hi)
         if self.kin is not None:
-            q_m = np.asarray(state.joint_pos, float)
             pm = self.kin.points(q_m)
             v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, pm, dt)
             got = self._commit_joints(v_new, dt)
