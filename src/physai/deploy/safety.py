@@ -230,6 +230,7 @@ class SafetySupervisor:
         jn = list(self.limits.joint_names)
         self.vmax = np.asarray(self.limits.joint_vel_max, float)
         self.amax = np.asarray(self.limits.joint_acc_max, float)
+        self._amax2 = np.concatenate([self.amax, self.amax])
         if self.mode == "joint_pos":
             idx = []
             for j in jn:
@@ -473,7 +474,7 @@ class SafetySupervisor:
     # ------------------------------------------------------------------ joint_pos
     def _brake_bound(self, dist: np.ndarray, dt: float) -> np.ndarray:
         """Largest speed from which the arm stops within `dist` at `amax`, decelerating in steps of dt."""
-        a = self.amax
+        a = self._amax2 if len(dist) == 2 * len(self.amax) else self.amax
         d = np.maximum(dist - a * dt * dt / 8.0, 0.0)
         return np.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
 
@@ -483,8 +484,9 @@ class SafetySupervisor:
         A joint outside [lo, hi] (start beyond a limit or in the margin) may only move back inside."""
         q, v = self._q, self._v
         v_des = (q_des - q) / dt
-        up = self._brake_bound(np.maximum(self.hi - q, 0), dt)
-        down = self._brake_bound(np.maximum(q - self.lo, 0), dt)
+        n = len(q)
+        both = self._brake_bound(np.concatenate([np.maximum(self.hi - q, 0), np.maximum(q - self.lo, 0)]), dt)
+        up, down = both[:n], both[n:]
         v_hi = np.minimum.reduce([self.vmax, v + self.amax * dt, up])
         v_lo = np.maximum.reduce([-self.vmax, v - self.amax * dt, -down])
         return np.minimum(np.maximum(v_des, v_lo), v_hi), v_lo, v_hi
@@ -529,15 +531,26 @@ class SafetySupervisor:
         def stop_point(vv: np.ndarray) -> np.ndarray:
             return q + vv * dt + vv * np.abs(vv) / (2 * amax)
 
-        out_stop0 = self._box_excess(kin.points(stop_point(v_brk))[:, 0])
+        out_stop0: list[float] = []  # computed on first need
+        jt = jac.reshape(-1, 2, 3, len(q))[:, 0]  # TCP rows
+        box_lo, box_hi = self.limits.workspace_low, self.limits.workspace_high
 
         def violation(vv: np.ndarray) -> str | None:
-            p = kin.points(q + vv * dt)
-            if self._box_excess(p[:, 0]) > out0 + 1e-9:
+            qn = q + vv * dt
+            p = kin.points(qn)
+            tcp = p[:, 0]
+            if self._box_excess(tcp) > out0 + 1e-9:
                 return "workspace"
             if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
                 return "following_error"
-            if self._box_excess(kin.points(stop_point(vv))[:, 0]) > max(out_stop0, 0.0) + 1e-9:
+            qs = stop_point(vv)
+            # fast path: the stop point is far inside the box (twice the linearised travel, +1 cm)
+            slack = float(np.minimum(tcp - box_lo, box_hi - tcp).min())
+            if slack > 2.0 * float(np.linalg.norm(jt @ (qs - qn), axis=-1).max()) + 0.01:
+                return None
+            if not out_stop0:
+                out_stop0.append(self._box_excess(kin.points(stop_point(v_brk))[:, 0]))
+            if self._box_excess(kin.points(qs)[:, 0]) > max(out_stop0[0], 0.0) + 1e-9:
                 return "workspace"
             return None
 
