@@ -122,6 +122,11 @@ def _finite(x: np.ndarray | None) -> bool:
     return x is None or math.isfinite(float(np.sum(x)))
 
 
+def _max_norm(x: np.ndarray) -> float:
+    """Largest Euclidean norm over the last axis (cheaper than np.linalg.norm on tiny arrays)."""
+    return math.sqrt(float((x * x).sum(axis=-1).max()))
+
+
 def _quat_err(target: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Rotation vector (world frame) that turns quaternion `current` into `target`."""
     neg, q, v = np.empty(4), np.empty(4), np.empty(3)
@@ -443,7 +448,7 @@ class SafetySupervisor:
             self._latch("stale_state", "robot state without a stamp")
         if state.wrench is not None:
             w = np.asarray(state.wrench, float).reshape(-1, 6)
-            f, t = np.linalg.norm(w[:, :3], axis=1).max(), np.linalg.norm(w[:, 3:], axis=1).max()
+            f, t = _max_norm(w[:, :3]), _max_norm(w[:, 3:])
             if f > L.force_max:
                 self._latch("wrist_force", f"{f:.1f} N > {L.force_max} N")
             if t > L.torque_max:
@@ -455,7 +460,7 @@ class SafetySupervisor:
             ee = self.kin.points(np.asarray(state.joint_pos, float))[:, 0]
         if ee is not None:
             if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
-                speed = float(np.linalg.norm(ee - self._ee_prev, axis=1).max()) / period
+                speed = _max_norm(ee - self._ee_prev) / period
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
@@ -526,7 +531,7 @@ class SafetySupervisor:
             v_new = v_cap
         p0 = kin.points(q)  # cached from the Jacobians
         out0 = self._box_excess(p0[:, 0])
-        lead0 = float(np.linalg.norm(p0 - pm, axis=-1).max())
+        lead0 = _max_norm(p0 - pm)
 
         def stop_point(vv: np.ndarray) -> np.ndarray:
             return q + vv * dt + vv * np.abs(vv) / (2 * amax)
@@ -541,12 +546,12 @@ class SafetySupervisor:
             tcp = p[:, 0]
             if self._box_excess(tcp) > out0 + 1e-9:
                 return "workspace"
-            if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
+            if _max_norm(p - pm) > max(self.lead, lead0):
                 return "following_error"
             qs = stop_point(vv)
             # fast path: the stop point is far inside the box (twice the linearised travel, +1 cm)
             slack = float(np.minimum(tcp - box_lo, box_hi - tcp).min())
-            if slack > 2.0 * float(np.linalg.norm(jt @ (qs - qn), axis=-1).max()) + 0.01:
+            if slack > 2.0 * _max_norm(jt @ (qs - qn)) + 0.01:
                 return None
             if not out_stop0:
                 out_stop0.append(self._box_excess(kin.points(stop_point(v_brk))[:, 0]))
@@ -573,13 +578,13 @@ class SafetySupervisor:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
         `pm`) is pulled back toward them, at most at the velocity limit from the previous command
         `q_prev`: a lagging or blocked arm is never wound up."""
-        lead = float(np.linalg.norm(self.kin.points(q_new) - pm, axis=-1).max())
+        lead = _max_norm(self.kin.points(q_new) - pm)
         if lead <= self.lead:
             return q_new
         f = self.lead / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if float(np.linalg.norm(self.kin.points(qn) - pm, axis=-1).max()) <= self.lead * (1 + 1e-6):
+            if _max_norm(self.kin.points(qn) - pm) <= self.lead * (1 + 1e-6):
                 break
             f *= 0.8
         self._record("following_error", round(lead, 4), self.lead)
