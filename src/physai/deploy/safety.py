@@ -78,6 +78,10 @@ class SupervisorConfig:
     lead_time: float | None = None
     """The commanded TCP (and flange) may lead the measured one by at most cap x this (s), so a lagging
     or blocked arm, released, moves at about the cap. None: the robot's `SafetyLimits.tracking_time`."""
+    joint_lead_periods: float = 1.0
+    """joint_pos: the joint command stays within this many periods at the velocity limit of the
+    measured joints (1: what the built-in robots' own clamp executes, so the supervisor shapes the
+    command the robot really runs)."""
     lead_max: float = 0.04
     """Upper bound on that lead (m), below the robots' own command leash (0.1 m / 0.5 rad)."""
     hold_lead: float = 0.005
@@ -116,6 +120,11 @@ def _finite(x: np.ndarray | None) -> bool:
     """No NaN/inf in `x` (one reduction: NaN and inf propagate through a sum; a sum that overflows
     on absurd finite values also counts as non-finite)."""
     return x is None or math.isfinite(float(np.sum(x)))
+
+
+def _max_norm(x: np.ndarray) -> float:
+    """Largest Euclidean norm over the last axis (cheaper than np.linalg.norm on tiny arrays)."""
+    return math.sqrt(float((x * x).sum(axis=-1).max()))
 
 
 def _quat_err(target: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -226,6 +235,7 @@ class SafetySupervisor:
         jn = list(self.limits.joint_names)
         self.vmax = np.asarray(self.limits.joint_vel_max, float)
         self.amax = np.asarray(self.limits.joint_acc_max, float)
+        self._amax2 = np.concatenate([self.amax, self.amax])
         if self.mode == "joint_pos":
             idx = []
             for j in jn:
@@ -248,6 +258,10 @@ class SafetySupervisor:
                         groups.setdefault(nm[: -len(ax)], [-1] * 6)[k] = i
             if not groups or any(min(g[:3]) < 0 for g in groups.values()):
                 raise ConfigError(f"ee_delta action names carry no 'ee.dx/dy/dz' channels: {self.names}")
+            if any(-1 in g[3:] and max(g[3:]) >= 0 for g in groups.values()):
+                raise ConfigError(
+                    f"ee_delta rotation channels must be all of ee.drx/dry/drz or none: {self.names}"
+                )
             self.ee_groups = [np.array(g[:3]) for g in groups.values()]
             self.rot_groups = [np.array(g[3:]) if min(g[3:]) >= 0 else None for g in groups.values()]
             used = {int(i) for g in groups.values() for i in g if i >= 0}
@@ -434,7 +448,7 @@ class SafetySupervisor:
             self._latch("stale_state", "robot state without a stamp")
         if state.wrench is not None:
             w = np.asarray(state.wrench, float).reshape(-1, 6)
-            f, t = np.linalg.norm(w[:, :3], axis=1).max(), np.linalg.norm(w[:, 3:], axis=1).max()
+            f, t = _max_norm(w[:, :3]), _max_norm(w[:, 3:])
             if f > L.force_max:
                 self._latch("wrist_force", f"{f:.1f} N > {L.force_max} N")
             if t > L.torque_max:
@@ -446,7 +460,7 @@ class SafetySupervisor:
             ee = self.kin.points(np.asarray(state.joint_pos, float))[:, 0]
         if ee is not None:
             if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
-                speed = float(np.linalg.norm(ee - self._ee_prev, axis=1).max()) / period
+                speed = _max_norm(ee - self._ee_prev) / period
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
@@ -465,7 +479,7 @@ class SafetySupervisor:
     # ------------------------------------------------------------------ joint_pos
     def _brake_bound(self, dist: np.ndarray, dt: float) -> np.ndarray:
         """Largest speed from which the arm stops within `dist` at `amax`, decelerating in steps of dt."""
-        a = self.amax
+        a = self._amax2 if len(dist) == 2 * len(self.amax) else self.amax
         d = np.maximum(dist - a * dt * dt / 8.0, 0.0)
         return np.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
 
@@ -475,8 +489,9 @@ class SafetySupervisor:
         A joint outside [lo, hi] (start beyond a limit or in the margin) may only move back inside."""
         q, v = self._q, self._v
         v_des = (q_des - q) / dt
-        up = self._brake_bound(np.maximum(self.hi - q, 0), dt)
-        down = self._brake_bound(np.maximum(q - self.lo, 0), dt)
+        n = len(q)
+        both = self._brake_bound(np.concatenate([np.maximum(self.hi - q, 0), np.maximum(q - self.lo, 0)]), dt)
+        up, down = both[:n], both[n:]
         v_hi = np.minimum.reduce([self.vmax, v + self.amax * dt, up])
         v_lo = np.maximum.reduce([-self.vmax, v - self.amax * dt, -down])
         return np.minimum(np.maximum(v_des, v_lo), v_hi), v_lo, v_hi
@@ -496,45 +511,65 @@ class SafetySupervisor:
     def _cartesian_joint_step(
         self, v_new: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray, pm: np.ndarray, dt: float
     ) -> np.ndarray:
-        """Scale the joint step so the predicted TCP/flange speed J(q) v stays under the cap, the
-        commanded TCP stays in the workspace box and does not lead the measured points `pm` by more
-        than `lead`. Interpolates between the current velocity and `v_new` first (keeps the
-        acceleration limit); a uniform scale only if even the current velocity breaks the cap."""
-        kin, cap, q, v = self.kin, self.ee_cap, self._q, self._v
+        """Shape the joint velocity so the predicted TCP/flange speed J(q) v stays under the cap, the
+        commanded TCP stays in the workspace box (and so does the point where the joints would stop,
+        braking at the acceleration limit) and does not lead the measured points `pm` by more than
+        `lead`. Candidates interpolate between the hardest allowed braking and `v_new`, so the
+        acceleration limit holds unless even braking breaks a bound."""
+        kin, cap, q, v, amax = self.kin, self.ee_cap, self._q, self._v, self.amax
+        v_brk = np.clip(v - np.sign(v) * np.minimum(np.abs(v), amax * dt), v_lo, v_hi)
         jac = kin.jacobians(q).reshape(-1, 3, len(q))
-        u0, u1 = jac @ v, jac @ v_new
+        u_b, u1 = jac @ v_brk, jac @ v_new
         sp1 = float(np.sqrt(np.einsum("ij,ij->i", u1, u1).max()))
         if sp1 > cap:
-            sp0 = float(np.sqrt(np.einsum("ij,ij->i", u0, u0).max()))
-            v_cap = np.clip(v + _max_scale(u0, u1 - u0, cap * (1 - 1e-9)) * (v_new - v), v_lo, v_hi)
-            if sp0 > cap:
-                v_cap = v_new
-            u = jac @ v_cap
-            sp = float(np.sqrt(np.einsum("ij,ij->i", u, u).max()))
-            if sp > cap:
-                v_cap = v_cap * (cap / sp) * (1 - 1e-9)
+            sp_b = float(np.sqrt(np.einsum("ij,ij->i", u_b, u_b).max()))
+            if sp_b <= cap:
+                v_cap = v_brk + _max_scale(u_b, u1 - u_b, cap * (1 - 1e-9)) * (v_new - v_brk)
+            else:
+                v_cap = v_brk * (cap / sp_b) * (1 - 1e-9)
             self._record("ee_speed", sp1, cap)
             v_new = v_cap
         p0 = kin.points(q)  # cached from the Jacobians
         out0 = self._box_excess(p0[:, 0])
-        lead0 = float(np.linalg.norm(p0 - pm, axis=-1).max())
+        lead0 = _max_norm(p0 - pm)
+
+        def stop_point(vv: np.ndarray) -> np.ndarray:
+            return q + vv * dt + vv * np.abs(vv) / (2 * amax)
+
+        out_stop0: list[float] = []  # computed on first need
+        jt = jac.reshape(-1, 2, 3, len(q))[:, 0]  # TCP rows
+        box_lo, box_hi = self.limits.workspace_low, self.limits.workspace_high
 
         def violation(vv: np.ndarray) -> str | None:
-            p = kin.points(q + vv * dt)
-            if self._box_excess(p[:, 0]) > out0 + 1e-9:
+            qn = q + vv * dt
+            p = kin.points(qn)
+            tcp = p[:, 0]
+            if self._box_excess(tcp) > out0 + 1e-9:
                 return "workspace"
-            if float(np.linalg.norm(p - pm, axis=-1).max()) > max(self.lead, lead0):
+            if _max_norm(p - pm) > max(self.lead, lead0):
                 return "following_error"
+            qs = stop_point(vv)
+            # fast path: the stop point is far inside the box (twice the linearised travel, +1 cm)
+            slack = float(np.minimum(tcp - box_lo, box_hi - tcp).min())
+            if slack > 2.0 * _max_norm(jt @ (qs - qn)) + 0.01:
+                return None
+            if not out_stop0:
+                out_stop0.append(self._box_excess(kin.points(stop_point(v_brk))[:, 0]))
+            if self._box_excess(kin.points(qs)[:, 0]) > max(out_stop0[0], 0.0) + 1e-9:
+                return "workspace"
             return None
 
         rule = violation(v_new)
         if rule is not None:
             lo_s, hi_s = 0.0, 1.0
-            for _ in range(8):  # bisection on the step toward rest
+            for _ in range(8):  # bisection between braking and the wanted velocity
                 mid = (lo_s + hi_s) / 2
-                lo_s, hi_s = (mid, hi_s) if violation(v_new * mid) is None else (lo_s, mid)
-            self._record(rule, v_new.tolist(), (v_new * lo_s).tolist())
-            v_new = v_new * lo_s
+                lo_s, hi_s = (mid, hi_s) if violation(v_brk + mid * (v_new - v_brk)) is None else (lo_s, mid)
+            got = v_brk + lo_s * (v_new - v_brk)
+            if lo_s == 0.0 and violation(v_brk) is not None:
+                got = np.zeros_like(v)  # even braking breaks a bound: stand still (past the accel limit)
+            self._record(rule, v_new.tolist(), got.tolist())
+            v_new = got
         return v_new
 
     def _pull_back(
@@ -543,13 +578,13 @@ class SafetySupervisor:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
         `pm`) is pulled back toward them, at most at the velocity limit from the previous command
         `q_prev`: a lagging or blocked arm is never wound up."""
-        lead = float(np.linalg.norm(self.kin.points(q_new) - pm, axis=-1).max())
+        lead = _max_norm(self.kin.points(q_new) - pm)
         if lead <= self.lead:
             return q_new
         f = self.lead / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if float(np.linalg.norm(self.kin.points(qn) - pm, axis=-1).max()) <= self.lead * (1 + 1e-6):
+            if _max_norm(self.kin.points(qn) - pm) <= self.lead * (1 + 1e-6):
                 break
             f *= 0.8
         self._record("following_error", round(lead, 4), self.lead)
@@ -559,9 +594,15 @@ class SafetySupervisor:
         out = a.copy()
         want = a[self.joint_idx]
         v_new, v_lo, v_hi = self._joint_velocity(np.clip(want, self.lo, self.hi), dt)
-        q_prev = self._q
+        q_prev, q_m = self._q, np.asarray(state.joint_pos, float)
+        # the robot executes a joint command only within `joint_lead_periods` x vmax dt of its measured
+        # joints (the built-in robots clamp to that themselves): shape the command the robot will run
+        reach = self.cfg.joint_lead_periods * self.vmax * dt
+        m_lo = np.maximum((q_m - reach - q_prev) / dt, -self.vmax)
+        m_hi = np.minimum((q_m + reach - q_prev) / dt, self.vmax)
+        v_lo, v_hi = np.minimum(np.maximum(v_lo, m_lo), m_hi), np.maximum(np.minimum(v_hi, m_hi), m_lo)
+        v_new = np.clip(v_new, v_lo, v_hi)
         if self.kin is not None:
-            q_m = np.asarray(state.joint_pos, float)
             pm = self.kin.points(q_m)
             v_new = self._cartesian_joint_step(v_new, v_lo, v_hi, pm, dt)
             got = self._commit_joints(v_new, dt)
