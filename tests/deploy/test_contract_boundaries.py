@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from physai.core.errors import SafetyError
@@ -49,3 +51,36 @@ def test_runtime_rate_must_be_the_packages(pkg):
         Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(hz=100))
     rep = Runtime(pkg, SimDriver(TASK, realtime=False), RuntimeConfig(realtime=False, max_cycles=3)).run()
     assert rep["hz"] == 20.0 and rep["timing"]["period_ms"] == 50.0
+
+
+class HungDriver(SimDriver):
+    """The 10th read never returns (until the test releases it); records stop() calls."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.reads, self.release, self.stopped = 0, threading.Event(), threading.Event()
+
+    def read(self):
+        self.reads += 1
+        if self.reads == 10:
+            self.release.wait(timeout=30)
+        return super().read()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        super().stop()
+
+
+def test_a_read_that_never_returns_stops_the_robot_from_the_watchdog(pkg):
+    drv = HungDriver(TASK, seed=1)
+    rt = Runtime(pkg, drv, RuntimeConfig(max_cycles=40))
+    t = threading.Thread(target=rt.run, daemon=True)
+    t.start()
+    try:
+        assert drv.stopped.wait(timeout=20), "the watchdog never stopped the robot"
+        assert drv.reads == 10 and not drv.release.is_set(), "stopped while the read was still hung"
+        assert rt.supervisor.stopped and rt.supervisor.stop_reason.startswith("read_hung")
+    finally:
+        drv.release.set()
+        t.join(timeout=20)
+    assert not t.is_alive()

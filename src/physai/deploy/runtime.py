@@ -124,6 +124,36 @@ class _InferenceWorker:
         self._t.join(timeout=5)
 
 
+class _HungReadWatchdog:
+    """Realtime sessions: a `driver.read()` still running past its deadline (a hung driver that never
+    returns) latches a protective stop and asks the driver to stop from this thread, since the control
+    thread is stuck inside the read. Costs the control loop two attribute writes per cycle."""
+
+    def __init__(self, driver, sup: SafetySupervisor, deadline: float) -> None:
+        self.driver, self.sup, self.deadline = driver, sup, deadline
+        self.since: float | None = None
+        self.fired = False
+        self._quit = threading.Event()
+        self._t = threading.Thread(target=self._watch, name="physai-read-watchdog", daemon=True)
+        self._t.start()
+
+    def _watch(self) -> None:
+        while not self._quit.wait(self.deadline / 4):
+            since = self.since
+            if since is None or self.fired or time.monotonic() - since <= self.deadline:
+                continue
+            self.fired = True
+            self.sup.fault("read_hung", f"driver.read() has not returned after {self.deadline:.3f} s")
+            try:
+                self.driver.stop()
+            except Exception:  # noqa: BLE001 - the driver is already failing; the stop is latched anyway
+                pass
+
+    def close(self) -> None:
+        self._quit.set()
+        self._t.join(timeout=1)
+
+
 class Runtime:
     """Runs a verified package on a driver with the supervisor in the loop; `estop()` from any thread."""
 
@@ -137,6 +167,7 @@ class Runtime:
         self.pkg, self.driver = pkg, driver
         self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
         self._read_failed = False
+        self._watchdog: _HungReadWatchdog | None = None
         self.cfg = config or RuntimeConfig()
         rate = pkg.contract.control_hz
         if self.cfg.hz is not None and not math.isclose(self.cfg.hz, rate, rel_tol=1e-6):
@@ -157,9 +188,16 @@ class Runtime:
     def _read(self, sup: SafetySupervisor):
         """`driver.read()` against its deadline: a late read latches a protective stop (`read_deadline`)
         and the driver is not read again this session."""
+        dog = self._watchdog
+        if dog is not None:
+            dog.since = time.monotonic()
         t = self._clock()
         reading = self.driver.read()
         took = self._clock() - t
+        if dog is not None:
+            dog.since = None
+            if dog.fired:
+                self._read_failed = True
         if took > self._deadline:
             self._read_failed = True
             sup.fault("read_deadline", f"driver.read() took {took:.3f} s > {self._deadline:.3f} s deadline")
@@ -177,6 +215,8 @@ class Runtime:
             sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
             deadline = cfg.read_deadline_s
             self._deadline = max(3 * period, 0.02) if deadline is None else deadline
+            if cfg.realtime:
+                self._watchdog = _HungReadWatchdog(self.driver, sup, self._deadline)
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             c = pkg.contract
@@ -196,6 +236,9 @@ class Runtime:
         finally:
             if worker is not None:
                 worker.close()
+            if self._watchdog is not None:
+                self._watchdog.close()
+                self._watchdog = None
             try:
                 self.driver.stop()
             finally:
