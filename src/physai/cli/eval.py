@@ -23,7 +23,9 @@ def run(
     ctx: typer.Context,
     policy: str = typer.Option(None, "--policy",
                                help="expert | random | ws://HOST:PORT | py:mod:fn | checkpoint | package."),
-    tasks: str = typer.Option("all", "--tasks", help="T1,T2 | suite:NAME | all."),
+    tasks: str = typer.Option(
+        None, "--tasks",
+        help="T1,T2 | suite:NAME | all (default: the tasks a checkpoint/package was trained on, else all)."),
     env: str = typer.Option("physai", "--env", help="physai, or gym:<id> for an installed gymnasium env."),
     episodes: int = typer.Option(50, "--episodes", min=1, help="Episodes per task."),
     workers: str = typer.Option("auto", "--workers", help="auto | N (0: run in this process)."),
