@@ -157,7 +157,15 @@ class PhysaiEnv(gym.Env):
             return None
         if self._video_renderer is None:
             self._video_renderer = Renderer(self.model, self._render_cfg)
-        return self._video_renderer.render(self.data, self.camera_names[0] if self.camera_names else 0)
+        return self._video_renderer.render(self.data, self.video_camera)
+
+    @property
+    def video_camera(self) -> str | int:
+        """The camera `render()` shows: the robot's external 'scene' camera when it has one (a humanoid's
+        first camera is its head), else the first observed camera."""
+        if "scene" in self.robot.cameras():
+            return "scene"
+        return self.camera_names[0] if self.camera_names else 0
 
     def render_camera(self, camera: str) -> np.ndarray:
         """RGB frame of any camera at the observation image size."""

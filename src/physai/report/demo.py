@@ -81,13 +81,13 @@ def load_stages() -> list[str]:
 
 def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | None = None) -> dict:
     """Run the demo stages into `out`; returns the summary (also written to summary.json, index.html)."""
-    out.mkdir(parents=True, exist_ok=True)
     available = load_stages()
     unknown = [s for s in stages or [] if s not in available]
     if unknown:
         from physai.core.errors import UnknownNameError
 
         raise UnknownNameError("demo stage", unknown[0], available)
+    out.mkdir(parents=True, exist_ok=True)
     progress = progress or NullProgress()
     summary: dict = {"stages": {}}
     previous = out / "summary.json"
