@@ -13,6 +13,7 @@ from physai.cli.main import app
 
 runner = CliRunner()
 TASK = "tabletop/pick-place"
+OTHER = "bimanual/handover"  # another robot's task
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def art(tmp_path_factory) -> dict:
     ds, run, keys, pkg = d / "ds", d / "run", d / "keys", d / "pkg"
     for argv in (
         ["collect", "--task", TASK, "--episodes", "1", "--cameras", "none", "--out", str(ds)],
+        ["collect", "--task", OTHER, "--episodes", "1", "--cameras", "none", "--out", str(d / "ds2")],
         ["train", "--policy", "mlp", "--dataset", str(ds), "--steps", "2", "--batch-size", "8",
          "--save-every", "0", "--out", str(run)],
         ["keys", "generate", "--out", str(keys)],
@@ -35,7 +37,7 @@ def art(tmp_path_factory) -> dict:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()
-    yield {"d": d, "ds": ds, "ck": run / "checkpoint", "run": run, "keys": keys, "pkg": pkg,
+    yield {"d": d, "ds": ds, "ds2": d / "ds2", "ck": run / "checkpoint", "run": run, "keys": keys, "pkg": pkg,
            "pub": keys / "physai.pub", "file": d / "file.txt", "empty": d / "empty.txt",
            "missing": d / "missing", "port": str(sock.getsockname()[1])}
     sock.close()
@@ -75,6 +77,7 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         (["dataset", "repair", missing], "missing"),
         (["dataset", "merge", ds, missing, "--out", new], "missing"),
         (["dataset", "merge", ds, ds, "--out", ds], "exists"),
+        (["dataset", "merge", ds, str(a["ds2"]), "--out", new], "robot mismatch"),
         (["dataset", "split", ds, "--out", new, "--val", "1.5"], "--val"),
         (["dataset", "split", ds, "--out", new, "--val", "-0.1"], "--val"),
         (["dataset", "split", ds, "--out", ds], "exists"),
@@ -93,12 +96,14 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         ([*train, "--lr", "abc"], "--lr"),
         ([*train, "--threads", "0"], "--threads"),
         ([*train, "--device", "nope"], "device"),
-        (["train", "--policy", "nope", "--dataset", ds, "--out", new], "policy"),
+        (["train", "--policy", "nope", "--dataset", ds, "--out", new], "valid policies"),
+        ([*train, "--dataset", str(a["ds2"])], "robot mismatch"),
         (["train", "--policy", "mlp", "--dataset", missing, "--out", new], "missing"),
         (["train", "--policy", "mlp", "--dataset", ds, "--out", f], "file.txt"),
         # eval
         (["eval", "--policy", missing, "--out", new], "missing"),
-        (["eval", "--policy", ck, "--tasks", "bimanual/handover", "--out", new], "bimanual"),
+        (["eval", "--policy", ck, "--tasks", OTHER, "--out", new], "robot mismatch"),
+        (["eval", "--policy", ck, "--tasks", "quadruped/patrol", "--out", new], "robot mismatch"),
         (["eval", "--policy", "random", "--tasks", "tabletop/nope", "--out", new], "valid tasks"),
         ([*ev, "--episodes", "0"], "--episodes"),
         ([*ev, "--workers", "abc"], "--workers"),
@@ -128,7 +133,8 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         ([*run, "--duration", "-1"], "--duration"),
         ([*run, "--duration", "0"], "--duration"),
         (["run", "--package", pkg, "--robot", "sim:tabletop/nope", "--public-key", pub], "valid tasks"),
-        (["run", "--package", pkg, "--robot", "sim:bimanual/handover", "--public-key", pub], "bimanual"),
+        (["run", "--package", pkg, "--robot", f"sim:{OTHER}", "--public-key", pub], "robot mismatch"),
+        (["run", "--package", pkg, "--robot", "sim:quadruped/patrol", "--public-key", pub], "robot mismatch"),
         (["run", "--package", pkg, "--robot", "nope", "--public-key", pub], "robot"),
         ([*run, "--token-file", missing], "missing"),
         ([*serve, "--port", a["port"]], "port"),

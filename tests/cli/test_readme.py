@@ -112,6 +112,8 @@ def test_readme_runs_as_written(tmp_path, monkeypatch):
         argv = _rewrite(argv)
         r = runner.invoke(app, argv)
         assert r.exit_code == 0, f"{cmd!r} (run as {argv}) exited {r.exit_code}:\n{r.output}\n{r.exception!r}"
+        if argv[0] == "train":  # the budget that will stop the run is said up front
+            assert "whichever comes first" in r.output, r.output
         ran.append(argv[0])
     assert {"collect", "train", "eval", "export", "verify", "run", "profile"} <= set(ran)
     for block in _blocks("python"):

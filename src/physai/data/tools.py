@@ -41,6 +41,12 @@ def info(root: str | Path) -> dict:
 
 
 def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
+    ra, rb = a.info.get("robot_type"), b.info.get("robot_type")
+    if ra and rb and ra != rb:
+        from physai.core.errors import RobotMismatchError
+
+        raise RobotMismatchError(f"dataset {a.root}", ra, f"dataset {b.root}", rb,
+                                 "merge datasets of one robot (train a vla on several robots' datasets)")
     if a.fps != b.fps:
         raise DatasetError(f"{b.root}: fps {b.fps} != {a.fps} of {a.root}; datasets to merge need one fps")
     fa = {k: (f["dtype"], tuple(f["shape"])) for k, f in a.features.items()}

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from physai.core.errors import ConfigError, PhysaiError
+from physai.core.errors import ConfigError, PhysaiError, RobotMismatchError
 from physai.core.progress import NullProgress, Progress
 from physai.policies.base import POLICIES, Policy, make_policy
 from physai.policies.loading import read_checkpoint_config
@@ -210,6 +210,12 @@ def train(
     gspecs, groups = _group_datasets(dsets, specs)
     if len(gspecs) > 1 and not cls.multi_embodiment:
         for sp, n in zip(specs[1:], names[1:], strict=True):
+            if sp.embodiment != specs[0].embodiment:
+                raise RobotMismatchError(
+                    f"dataset {names[0]}", specs[0].embodiment, f"dataset {n}", sp.embodiment,
+                    f"policy {cfg.policy!r} trains on one robot; give datasets of one robot or use "
+                    "--policy vla"
+                )
             check_compatible(specs[0], sp, n)
         raise ConfigError(
             f"policy {cfg.policy!r} trains on one robot/observation layout, the datasets have "
@@ -221,6 +227,9 @@ def train(
                 f"{ckpt_dir} was trained on {len(ckpt_specs)} dataset groups, got {len(gspecs)}"
             )
         for a, b in zip(ckpt_specs, gspecs, strict=True):
+            if a.embodiment != b.embodiment:
+                raise RobotMismatchError(f"checkpoint {ckpt_dir}", a.embodiment, "the dataset", b.embodiment,
+                                         "resume with datasets of the robot the run was trained on")
             check_compatible(a, b, f"dataset for {b.embodiment}")
         gspecs = ckpt_specs
 
