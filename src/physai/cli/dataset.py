@@ -163,4 +163,9 @@ def view_cmd(
         raise ConfigError(f"--episodes {episodes!r}: episode indices start at 0")
     eps = [e for e in asked if e < n] or [0]
     doc = view(path, dest or path.with_name(path.name + "-view"), episodes=eps)
-    print_json(doc) if json_out else [out.print(f"{k}: {v}") for k, v in doc.items()]
+    if json_out:
+        print_json(doc)
+        return
+    for k, v in doc.items():
+        shown = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+        out.print(f"{k}: {shown}", highlight=False)

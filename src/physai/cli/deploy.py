@@ -313,6 +313,7 @@ def agent(
     try:
         while not done.wait(0.5):
             if not ag.serving:  # never expected; do not pretend to serve when the accept loop is gone
-                raise PhysaiError(f"the robot agent stopped serving: {list(ag.errors)[-1:]}")
+                last = (list(ag.errors) or ["no error recorded"])[-1]
+                raise PhysaiError(f"the robot agent stopped serving: {last}")
     finally:
         ag.close()

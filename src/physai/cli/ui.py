@@ -72,7 +72,8 @@ def print_table(t: Table) -> None:
     if out.is_terminal:
         out.print(t)
     else:
-        out.print(t, width=max(out.measure(t).maximum, 20))
+        natural = out.measure(t, options=out.options.update(max_width=100_000)).maximum
+        Console(width=max(natural, 20)).print(t)  # print() caps a width at the console's
 
 
 def _fmt_s(s: float | None) -> str:
