@@ -37,9 +37,14 @@ def art(tmp_path_factory) -> dict:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen()
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    free_port = str(free.getsockname()[1])
+    free.close()  # nothing listens there: connections are refused
     yield {"d": d, "ds": ds, "ds2": d / "ds2", "ck": run / "checkpoint", "run": run, "keys": keys, "pkg": pkg,
            "pub": keys / "physai.pub", "file": d / "file.txt", "empty": d / "empty.txt",
-           "missing": d / "missing", "port": str(sock.getsockname()[1])}
+           "missing": d / "missing", "port": str(sock.getsockname()[1]),
+           "free_port": free_port}
     sock.close()
 
 
@@ -113,6 +118,8 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         ([*ev, "--episode-timeout", "-1"], "--episode-timeout"),
         ([*ev, "--token-file", missing], "missing"),
         ([*ev, "--control", "nope"], "control"),
+        (["eval", "--policy", f"ws://127.0.0.1:{a['free_port']}", "--tasks", TASK, "--out", new],
+         "127.0.0.1"),
         (["eval", "compare", missing, missing], "missing"),
         (["eval", "compare", f, f], "file.txt"),
         (["eval", "compare", missing, missing, "--alpha", "2"], "--alpha"),
@@ -137,6 +144,8 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         (["run", "--package", pkg, "--robot", "sim:quadruped/patrol", "--public-key", pub], "robot mismatch"),
         (["run", "--package", pkg, "--robot", "nope", "--public-key", pub], "robot"),
         ([*run, "--token-file", missing], "missing"),
+        (["run", "--package", pkg, "--robot", f"tcp://127.0.0.1:{a['free_port']}", "--public-key", pub],
+         "127.0.0.1"),
         ([*serve, "--port", a["port"]], "port"),
         ([*serve, "--port", "-1"], "--port"),
         ([*serve, "--port", "70000"], "--port"),
