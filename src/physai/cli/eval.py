@@ -109,7 +109,6 @@ def compare(
         from physai.core.errors import ConfigError
 
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
-    existing(a, "run"), existing(b, "run")
     doc = compare_results(load_results(a), load_results(b), alpha=alpha)
     if json_out:
         print_json(doc)
