@@ -86,6 +86,7 @@ def _cases(a: dict) -> list[tuple[list[str], str]]:
         (["dataset", "split", ds, "--out", new, "--val", "1.5"], "--val"),
         (["dataset", "split", ds, "--out", new, "--val", "-0.1"], "--val"),
         (["dataset", "split", ds, "--out", ds], "exists"),
+        (["dataset", "split", ds, "--out", new], "no episodes"),  # 1 episode: val empty, no partial output
         (["dataset", "convert", missing], "missing"),
         (["dataset", "view", ds, "--episodes", "abc"], "--episodes"),
         (["dataset", "view", missing], "missing"),

@@ -104,3 +104,11 @@ def test_training_under_minutes_reports_the_budget_eta(tiny_ds, tmp_path):
     res = train([tiny_ds], tmp_path / "run", cfg, progress=rec)
     assert res["steps"] < 100_000
     assert rec.etas and max(rec.etas) <= budget_s
+
+
+def test_videos_show_the_robot_from_outside():
+    import physai
+
+    env = physai.make("humanoid/drawer-cup")  # its first camera is the head
+    assert env.camera_names[0] == "head" and env.video_camera == "scene"
+    env.close()
