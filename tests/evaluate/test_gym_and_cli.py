@@ -50,6 +50,6 @@ def test_cli_eval_and_compare_gate(tmp_path):
     doc = json.loads(r.stdout)
     assert doc["regressions"] == ["tabletop/pick-place"]
     r = runner.invoke(app, ["eval", "compare", str(tmp_path / "b"), str(tmp_path / "a")])
-    assert r.exit_code == 0 and "improvement" in r.stdout
+    assert r.exit_code == 0 and "improvement" in r.stdout, r.stdout
     r = runner.invoke(app, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "nothing")])
     assert r.exit_code == 2 and "no evaluation results" in r.output

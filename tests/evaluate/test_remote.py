@@ -100,5 +100,5 @@ def test_unreachable_or_foreign_remote_fails_before_workers(tmp_path):
     from physai.core.errors import ConfigError
 
     with LoopbackServer({"robot_type": "bimanual", "action_dim": 14}) as srv:
-        with pytest.raises(ConfigError, match="drives robot 'bimanual'"):
+        with pytest.raises(ConfigError, match="is for robot 'bimanual'"):
             run_eval(EvalConfig(policy=srv.uri, out=tmp_path, tasks=TASK, episodes=1))

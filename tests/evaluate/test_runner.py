@@ -107,7 +107,7 @@ def test_bad_input_fails_before_workers(tmp_path, monkeypatch):
 
     import physai.evaluate.policy_source as ps
 
-    for policy, msg in ((Foreign(), "drives robot 'bimanual'"), (WrongState(), "12-wide state")):
+    for policy, msg in ((Foreign(), "is for robot 'bimanual'"), (WrongState(), "12-wide state")):
         monkeypatch.setattr(ps, "_load_checkpoint", lambda spec, p=policy: p)
         with pytest.raises(ConfigError, match=msg):
             run_eval(EvalConfig(policy=str(tmp_path), out=tmp_path / "x", tasks=TASK))
@@ -128,5 +128,5 @@ def test_trained_checkpoint_is_evaluated_and_checked(tmp_path):
     assert [(e["status"], e["length"]) for e in doc["episodes"]] == [("ok", 5), ("ok", 5)]
     assert doc["policy"]["kind"] == "checkpoint" and doc["policy"]["sha256"]
     assert doc["policy"]["contract"]["state_names"] == list(env.state_names)
-    with pytest.raises(ConfigError, match="drives robot 'arm7'"):
+    with pytest.raises(ConfigError, match="is for robot 'arm7'"):
         run_eval(EvalConfig(policy=str(path), out=tmp_path / "x", tasks="bimanual/handover", episodes=1))

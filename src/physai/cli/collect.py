@@ -29,12 +29,21 @@ def collect(
     keep_failures: bool = typer.Option(False, "--keep-failures", help="Keep episodes the expert failed."),
     seed: int = typer.Option(0, "--seed"),
     codec: str = typer.Option("h264", "--codec", help="h264 or av1."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Episode step limit (default: the task's)."),
+    max_steps: int = typer.Option(
+        None, "--max-steps", min=1, help="Episode step limit (default: the task's)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run the task's scripted expert in parallel processes and merge the episodes into one dataset."""
+    from physai.cli.ui import new_folder
     from physai.data.collect import CollectConfig
     from physai.data.collect import collect as run
+
+    new_folder(dest)
+    if codec not in ("h264", "av1"):
+        from physai.core.errors import ConfigError
+
+        raise ConfigError(f"--codec {codec!r}: use h264 or av1")
 
     cams = (
         None if cameras is None else (() if cameras == "none" else tuple(c for c in cameras.split(",") if c))

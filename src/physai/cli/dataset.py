@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
+from physai.cli.ui import RichProgress, console, existing, handle_errors, new_folder, out, print_json
 
 app = typer.Typer(help="Inspect, check, repair and reshape LeRobot v3.0 datasets.", no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
@@ -22,7 +22,7 @@ def info_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_out:
     """Totals, robot, fps, features and tasks of a dataset."""
     from physai.data.tools import info
 
-    doc = info(path)
+    doc = info(existing(path, "dataset", "dir"))
     if json_out:
         print_json(doc)
         return
@@ -47,6 +47,7 @@ def validate_cmd(
     """Check every invariant; exits 1 with the first violations."""
     from physai.data.repair import validate
 
+    existing(path, "dataset", "dir")
     errs = validate(path, deep=not quick, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json({"root": str(path), "ok": not errs, "violations": errs})
@@ -66,6 +67,7 @@ def repair_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_ou
     """Keep the longest verified prefix of episodes and remove unfinished files (idempotent)."""
     from physai.data.repair import repair
 
+    existing(path, "dataset", "dir")
     doc = repair(path, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
@@ -87,6 +89,9 @@ def merge_cmd(
     """Merge datasets with identical features into one."""
     from physai.data.tools import merge
 
+    for src in sources:
+        existing(src, "dataset", "dir")
+    new_folder(dest)
     doc = merge(sources, dest, progress=RichProgress(enabled=not json_out))
     print_json(doc) if json_out else out.print(f"merged {doc['episodes']} episodes into {doc['out']}")
 
@@ -103,8 +108,13 @@ def split_cmd(
     """Split into OUT/train and OUT/val by episodes."""
     import numpy as np
 
+    from physai.core.errors import ConfigError
     from physai.data.tools import split
 
+    existing(path, "dataset", "dir")
+    new_folder(dest)
+    if not 0 < val < 1:
+        raise ConfigError(f"--val must be a fraction between 0 and 1 (exclusive), got {val}")
     doc = split(path, dest, {"train": 1 - val, "val": val}, rng=np.random.default_rng(seed))
     if json_out:
         print_json(doc)
@@ -123,7 +133,8 @@ def convert_cmd(
     """Upgrade a LeRobot v2.1 dataset to v3.0 (writes a new folder)."""
     from physai.data.convert import convert_v21
 
-    dest = dest or path.with_name(path.name + "-v3")
+    existing(path, "dataset", "dir")
+    dest = new_folder(dest or path.with_name(path.name + "-v3"))
     doc = convert_v21(path, dest, progress=RichProgress(enabled=not json_out))
     print_json(doc) if json_out else out.print(f"converted {doc['episodes']} episodes -> {doc['out']}")
 
@@ -137,10 +148,24 @@ def view_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Contact sheet of camera frames and state/action plots as PNG files."""
+    from physai.core.errors import ConfigError
     from physai.data.meta import DatasetMeta
     from physai.data.view import view
 
-    n = len(DatasetMeta(path).episodes)
-    eps = [int(e) for e in episodes.split(",") if e.strip() and int(e) < n] or [0]
+    n = len(DatasetMeta(existing(path, "dataset", "dir")).episodes)
+    try:
+        asked = [int(e) for e in episodes.split(",") if e.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--episodes {episodes!r}: give comma-separated episode indices, e.g. 0,1,2"
+        ) from None
+    if any(e < 0 for e in asked):
+        raise ConfigError(f"--episodes {episodes!r}: episode indices start at 0")
+    eps = [e for e in asked if e < n] or [0]
     doc = view(path, dest or path.with_name(path.name + "-view"), episodes=eps)
-    print_json(doc) if json_out else [out.print(f"{k}: {v}") for k, v in doc.items()]
+    if json_out:
+        print_json(doc)
+        return
+    for k, v in doc.items():
+        shown = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+        out.print(f"{k}: {shown}", highlight=False)

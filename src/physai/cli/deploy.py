@@ -7,7 +7,20 @@ from pathlib import Path
 
 import typer
 
-from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
+from physai.cli.ui import (
+    RichProgress,
+    busy_port,
+    console,
+    existing,
+    handle_errors,
+    new_folder,
+    out,
+    positive,
+    print_json,
+)
+from physai.cli.ui import (
+    port as check_port,
+)
 
 keys_app = typer.Typer(help="Signing keys for model packages.", no_args_is_help=True)
 
@@ -29,10 +42,19 @@ def register(app: typer.Typer) -> None:
     app.command("agent")(agent)
 
 
+def _kv(d: object) -> str:
+    """`a=1 b=2` for a dict (never a Python repr in human output)."""
+    if isinstance(d, dict):
+        return " ".join(f"{k}={_kv(v) if isinstance(v, dict) else v}" for k, v in d.items()) or "none"
+    return str(d)
+
+
 def _load(package: Path, public_key: Path | None, allow_unsigned: bool, threads: int = 1):
     from physai.deploy.package import load_package
     from physai.deploy.signing import trusted_keys
 
+    existing(package, "package", "dir")
+    existing(public_key, "--public-key", "file")
     return load_package(package, trusted_keys(public_key), allow_unsigned=allow_unsigned, threads=threads)
 
 
@@ -51,6 +73,9 @@ def export(
     """Export a trained policy as an ONNX package (parity-checked, manifest, signature, model card)."""
     from physai.deploy.package import ExportConfig, export_checkpoint
 
+    existing(policy, "--policy", "dir")
+    existing(sign_key, "--sign-key", "file")
+    new_folder(out_dir)
     cfg = ExportConfig(
         batched=not no_batched, int8=int8, int8_task=int8_task, int8_episodes=int8_episodes, force=force
     )
@@ -75,6 +100,10 @@ def keys_generate(
     """Create an Ed25519 key pair: DIR/physai.key (mode 0600) and DIR/physai.pub."""
     from physai.deploy.signing import generate_keys, key_id, load_public_key
 
+    if out_dir.exists() and not out_dir.is_dir():
+        from physai.core.errors import ConfigError
+
+        raise ConfigError(f"--out {out_dir} is a file; give a folder for physai.key and physai.pub")
     priv, pub = generate_keys(out_dir)
     doc = {"private_key": str(priv), "public_key": str(pub), "key_id": key_id(load_public_key(pub))}
     if json_out:
@@ -127,6 +156,13 @@ def run(
     from physai.deploy.runtime import Runtime, RuntimeConfig
     from physai.deploy.safety import SupervisorConfig
 
+    positive(hz, "--hz")
+    positive(duration, "--duration")
+    existing(token_file, "--token-file", "file")
+    if rt_priority is not None and not 1 <= rt_priority <= 99:
+        from physai.core.errors import ConfigError
+
+        raise ConfigError(f"--rt-priority must be between 1 and 99, got {rt_priority}")
     pkg = _load(package, public_key, allow_unsigned)
     if robot.startswith("sim:"):
         from physai.deploy.drivers.sim import sim_driver_for
@@ -156,7 +192,10 @@ def run(
         f"jitter p99 {t['jitter_p99_ms']:.3f} ms, deadline misses {t['deadline_miss_rate']:.2%}, "
         f"inference p99 {inf['latency_p99_ms']:.2f} ms"
     )
-    out.print(f"safety: {s['state']} {s['stop_reason'] or ''} interventions {s['interventions']}")
+    out.print(
+        f"safety: {s['state']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else "")
+        + f", interventions: {_kv(s['interventions'])}"
+    )
 
 
 def read_tokens(path: Path) -> tuple[str, ...]:
@@ -192,9 +231,13 @@ def serve(
 ) -> None:
     """Serve a package over websocket (openpi msgpack-numpy protocol) with dynamic batching."""
     import asyncio
+    import threading
 
     from physai.deploy.server import PolicyServer, ServerConfig
 
+    check_port(port)
+    positive(rate_limit, "--rate-limit", allow_none=False)
+    existing(token_file, "--token-file", "file")
     tokens = read_tokens(token_file) if token_file else ()
     pkg = _load(package, public_key, allow_unsigned, threads=2)
     cfg = ServerConfig(
@@ -214,13 +257,24 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        ready = threading.Event()
+        task = asyncio.create_task(server.serve(stop, ready))
+        while not ready.is_set() and not task.done():  # say "serving" only once the port is bound
+            await asyncio.sleep(0.01)
+        if task.done():
+            await task
+            return
         console.print(
-            f"serving {package} on ws://{cfg.host}:{port} (tokens: {len(tokens) or 'none'}); Ctrl-C stops"
+            f"serving {package} on ws://{cfg.host}:{server.port} (tokens: {len(tokens) or 'none'}); "
+            "Ctrl-C stops", highlight=False
         )
-        await server.serve(stop)
+        await task
 
-    asyncio.run(main())
-    console.print(f"stopped; {server.stats}")
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        raise busy_port(exc, cfg.host, port) from None
+    console.print(f"stopped; {_kv(server.stats)}", highlight=False)
 
 
 @handle_errors
@@ -242,18 +296,24 @@ def agent(
     from physai.core.errors import ConfigError, PhysaiError
     from physai.deploy.drivers import DriverAgent, make_driver
 
+    check_port(port)
+    positive(hz, "--hz")
+    existing(token_file, "--token-file", "file")
     token = token_file.read_text().strip() if token_file else None
     if token_file and not token:
         raise ConfigError(f"token file {token_file} is empty; write the shared token into it")
-    ag = DriverAgent(
-        make_driver(robot, hz=hz), host, port, token=token, handshake_timeout=handshake_timeout
-    ).start()
+    driver = make_driver(robot, hz=hz)
+    try:
+        ag = DriverAgent(driver, host, port, token=token, handshake_timeout=handshake_timeout).start()
+    except OSError as exc:
+        raise busy_port(exc, host, port) from None
     console.print(f"robot agent for {robot} on {ag.address[0]}:{ag.address[1]}; Ctrl-C stops")
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     try:
         while not done.wait(0.5):
             if not ag.serving:  # never expected; do not pretend to serve when the accept loop is gone
-                raise PhysaiError(f"the robot agent stopped serving: {list(ag.errors)[-1:]}")
+                last = (list(ag.errors) or ["no error recorded"])[-1]
+                raise PhysaiError(f"the robot agent stopped serving: {last}")
     finally:
         ag.close()

@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
+from physai.cli.ui import (
+    RichProgress,
+    console,
+    existing,
+    handle_errors,
+    out,
+    positive,
+    print_json,
+    print_table,
+    table,
+)
 
 eval_app = typer.Typer(help="Benchmark a policy: parallel, seeded, with confidence intervals and a report.",
                        invoke_without_command=True, no_args_is_help=False)
@@ -23,7 +32,9 @@ def run(
     ctx: typer.Context,
     policy: str = typer.Option(None, "--policy",
                                help="expert | random | ws://HOST:PORT | py:mod:fn | checkpoint | package."),
-    tasks: str = typer.Option("all", "--tasks", help="T1,T2 | suite:NAME | all."),
+    tasks: str = typer.Option(
+        None, "--tasks",
+        help="T1,T2 | suite:NAME | all (default: the tasks a checkpoint/package was trained on, else all)."),
     env: str = typer.Option("physai", "--env", help="physai, or gym:<id> for an installed gymnasium env."),
     episodes: int = typer.Option(50, "--episodes", min=1, help="Episodes per task."),
     workers: str = typer.Option("auto", "--workers", help="auto | N (0: run in this process)."),
@@ -50,7 +61,12 @@ def run(
         console.print(ctx.get_help())
         raise typer.Exit(code=2)
     from physai.evaluate import EvalConfig, run_eval
+    from physai.evaluate.runner import resolve_workers
 
+    resolve_workers(workers, 1)  # bad values fail before any policy is loaded
+    positive(episode_timeout, "--episode-timeout")
+    existing(token_file, "--token-file", "file")
+    existing(public_key, "--public-key", "file")
     if out_dir is None:
         tag = "".join(c if c.isalnum() else "-" for c in Path(policy).name or policy)[:40]
         out_dir = Path("runs") / f"eval-{tag}-{seed}"
@@ -64,12 +80,12 @@ def run(
     if json_out:
         print_json(doc)
     else:
-        t = Table("task", "success", "95% CI", "n", "errors", "mean len", "mean s")
+        t = table("task", "success", "95% CI", "n", "errors", "mean len", "mean s")
         for name, r in doc["tasks"].items():
             t.add_row(name, f"{r['success_rate']:.1%}", f"[{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]",
                       str(r["episodes"]), str(r["errors"]), f"{r['mean_length']:.1f}",
                       f"{r['mean_time_s']:.2f}")
-        out.print(t)
+        print_table(t)
         flag = " [red](PARTIAL: interrupted)[/red]" if doc["partial"] else ""
         out.print(f"suite score [bold]{doc['suite_score']:.3f}[/bold]{flag}  "
                   f"({doc['timing']['episodes_per_min']} episodes/min)")
@@ -89,11 +105,15 @@ def compare(
     """Per-task differences B - A with a two-proportion z-test; exit code 1 on a significant regression."""
     from physai.evaluate import compare_results, load_results
 
+    if not 0 < alpha < 1:
+        from physai.core.errors import ConfigError
+
+        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     doc = compare_results(load_results(a), load_results(b), alpha=alpha)
     if json_out:
         print_json(doc)
     else:
-        t = Table("task", "A", "B", "diff", "p-value", "verdict")
+        t = table("task", "A", "B", "diff", "p-value", "verdict")
         for r in doc["tasks"]:
             colour = {"regression": "red", "improvement": "green"}.get(r["verdict"], "white")
             t.add_row(r["task"], f"{r['a_success']:.1%} (n={r['a_episodes']})",
@@ -101,7 +121,7 @@ def compare(
                       "-" if r["diff"] is None else f"{r['diff']:+.1%}",
                       "-" if r["p_value"] is None else f"{r['p_value']:.3g}",
                       f"[{colour}]{r['verdict']}[/{colour}]" + (" *" if r["significant"] else ""))
-        out.print(t)
+        print_table(t)
         out.print(f"suite score {doc['a']['suite_score']:.3f} -> {doc['b']['suite_score']:.3f} "
                   f"({doc['suite_diff']:+.3f}); * significant at alpha={alpha}")
         if not doc["seeds_match"]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from physai.cli.ui import RichProgress, handle_errors, out, print_json
+from physai.cli.ui import RichProgress, handle_errors, out, print_json, print_table, table
 
 
 def register(app: typer.Typer) -> None:
@@ -29,10 +28,10 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print one JSON d
     if json_out:
         print_json(rows)
         return
-    t = Table("robot", "control modes", "description")
+    t = table("robot", "control modes", "description")
     for r in rows:
         t.add_row(r["name"], ", ".join(r["control_modes"]), r["description"])
-    out.print(t)
+    print_table(t)
 
 
 @handle_errors
@@ -52,10 +51,10 @@ def tasks(json_out: bool = typer.Option(False, "--json", help="Print one JSON do
     if json_out:
         print_json(rows)
         return
-    t = Table("task", "robot", "control modes", "instruction")
+    t = table("task", "robot", "control modes", "instruction", names=2)
     for r in rows:
         t.add_row(r["name"], r["embodiment"], ", ".join(r["control_modes"]), r["instruction"])
-    out.print(t)
+    print_table(t)
 
 
 @handle_errors
@@ -65,17 +64,25 @@ def rollout(
     episodes: int = typer.Option(5, "--episodes", min=1),
     seed: int = typer.Option(0, "--seed"),
     control: str = typer.Option(None, "--control", help="Control mode (default: the expert's)."),
-    video: Path = typer.Option(None, "--video", help="Write an mp4 of all episodes here."),
+    video: Path = typer.Option(None, "--video", help="Write an mp4 of all episodes here (FILE.mp4)."),
+    video_size: str = typer.Option("256x256", "--video-size", help="Video frame size, WIDTHxHEIGHT."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run a scripted expert or a random policy and report per-episode and overall success."""
-    from physai.core.errors import UnknownNameError
+    from physai.core.errors import ConfigError, UnknownNameError
     from physai.data.video import write_video
     from physai.envs import RandomPolicy, make, run_episode
+    from physai.sim.render import RenderConfig
 
     if policy not in ("expert", "random"):
         raise UnknownNameError("policy", policy, ["expert", "random"])
-    env = make(task, control=control)
+    size = video_size.lower().split("x")
+    if len(size) != 2 or not all(v.strip().isdigit() and 16 <= int(v) <= 4096 for v in size):
+        raise ConfigError(f"--video-size {video_size!r}: give WIDTHxHEIGHT in pixels (16-4096), e.g. 640x480")
+    if video is not None and (video.suffix.lower() not in (".mp4", ".mkv") or video.is_dir()):
+        raise ConfigError(f"--video {video}: give a file name ending in .mp4 (or .mkv)")
+    width, height = (int(v) for v in size)
+    env = make(task, control=control, render_config=RenderConfig(width=width, height=height))
     results, frames = [], []
     prog = RichProgress(enabled=not json_out)
     prog.start(episodes, f"{task} [{policy}]")
@@ -91,7 +98,8 @@ def rollout(
            "success_rate": sum(r["success"] for r in results) / episodes}
     if video is not None:
         write_video(frames, video, fps=env.metadata["render_fps"])
-        doc["video"] = str(video)
+        doc["video"] = str(video.resolve())
+        doc["video_frames"], doc["video_size"] = len(frames), [width, height]
     if json_out:
         print_json(doc)
         return
@@ -99,3 +107,6 @@ def rollout(
         mark = "[green]success[/green]" if r["success"] else "[red]fail[/red]"
         out.print(f"episode seed={r['seed']:<4} {mark:<24} steps={r['length']:<4} {r['instruction']}")
     out.print(f"[bold]{task}[/bold] {policy}: success {doc['success_rate']:.0%} over {episodes} episodes")
+    if video is not None:
+        out.print(f"video: {doc['video']} ({len(frames)} frames, {width}x{height}, camera "
+                      f"{env.video_camera})", highlight=False)

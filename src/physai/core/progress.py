@@ -17,7 +17,11 @@ class Progress(Protocol):
         """A task begins; `total` units are expected (None: unknown)."""
 
     def advance(self, n: int = 1, **fields: object) -> None:
-        """`n` more units are done; `fields` are extra values to show (loss, success rate...)."""
+        """`n` more units are done; `fields` are extra values to show (loss, success rate...).
+
+        The field `eta_s` (seconds left) is the job's own estimate of its end, for jobs that do not end at
+        their unit count (a training run under a time budget); renderers show it instead of the ETA
+        extrapolated from the count."""
 
     def close(self) -> None:
         """The task is finished."""

@@ -41,6 +41,12 @@ def info(root: str | Path) -> dict:
 
 
 def _same_schema(a: DatasetMeta, b: DatasetMeta) -> None:
+    ra, rb = a.info.get("robot_type"), b.info.get("robot_type")
+    if ra and rb and ra != rb:
+        from physai.core.errors import RobotMismatchError
+
+        raise RobotMismatchError(f"dataset {a.root}", ra, f"dataset {b.root}", rb,
+                                 "merge datasets of one robot (train a vla on several robots' datasets)")
     if a.fps != b.fps:
         raise DatasetError(f"{b.root}: fps {b.fps} != {a.fps} of {a.root}; datasets to merge need one fps")
     fa = {k: (f["dtype"], tuple(f["shape"])) for k, f in a.features.items()}
@@ -186,10 +192,24 @@ def split(
         raise ConfigError(f"split fractions must be >= 0 and sum > 0, got {fractions}")
     order = np.arange(n) if rng is None else rng.permutation(n)
     bounds = np.round(np.cumsum([0] + [f / total for f in fractions.values()]) * n).astype(int)
-    result = {}
+    parts = {}
     for (name, _), a, b in zip(fractions.items(), bounds[:-1], bounds[1:], strict=True):
-        eps = sorted(int(i) for i in order[a:b])
-        if not eps:
+        parts[name] = sorted(int(i) for i in order[a:b])
+        if not parts[name]:
             raise ConfigError(f"split {name!r} would get no episodes out of {n}; change the fractions")
-        result[name] = copy_episodes([(root, eps)], Path(out) / name, progress)
+    for name in parts:  # refuse before writing anything: a failed split leaves no partial output
+        dest = Path(out) / name
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise ConfigError(f"{dest} exists and is not empty; choose a new output folder")
+    created = not Path(out).exists()
+    result = {}
+    try:
+        for name, eps in parts.items():
+            result[name] = copy_episodes([(root, eps)], Path(out) / name, progress)
+    except BaseException:
+        for name in parts:
+            shutil.rmtree(Path(out) / name, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,8 @@ class PhysaiEnv(gym.Env):
         self._video_renderer: Renderer | None = None
         self._rng = np.random.default_rng()
         self._steps = 0
+        self._was_reset = False
+        self._experts: weakref.WeakSet = weakref.WeakSet()
         # per-step fast paths (same results as the general code they short-cut)
         spec = self.action_spec
         bounded = (spec.low is not None and spec.high is not None
@@ -130,6 +133,9 @@ class PhysaiEnv(gym.Env):
         self.task.choose_instruction(self._rng)
         self._steps = 0
         self.clipped_total = 0
+        self._was_reset = True
+        for expert in list(self._experts):  # experts handed out follow every reset
+            expert.reset()
         return self._obs(), {"is_success": False, "instruction": self.task.instruction}
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
@@ -151,7 +157,15 @@ class PhysaiEnv(gym.Env):
             return None
         if self._video_renderer is None:
             self._video_renderer = Renderer(self.model, self._render_cfg)
-        return self._video_renderer.render(self.data, self.camera_names[0] if self.camera_names else 0)
+        return self._video_renderer.render(self.data, self.video_camera)
+
+    @property
+    def video_camera(self) -> str | int:
+        """The camera `render()` shows: the robot's external 'scene' camera when it has one (a humanoid's
+        first camera is its head), else the first observed camera."""
+        if "scene" in self.robot.cameras():
+            return "scene"
+        return self.camera_names[0] if self.camera_names else 0
 
     def render_camera(self, camera: str) -> np.ndarray:
         """RGB frame of any camera at the observation image size."""
@@ -222,7 +236,11 @@ class PhysaiEnv(gym.Env):
             mode = self.task.expert_control
             raise ConfigError(f"the {self.task.name} expert acts in {mode!r} mode, "
                               f"this env uses {self.control!r}; make the env with control={mode!r}")
-        return self.task.make_expert()
+        expert = self.task.make_expert()
+        if self._was_reset:  # ready to act on the current episode, no separate reset() needed
+            expert.reset()
+        self._experts.add(expert)
+        return expert
 
 
 def _substeps(hz: float, task: Task) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from physai.core.contract import PolicyContract
-from physai.core.errors import ConfigError, SafetyError
+from physai.core.errors import ConfigError, RobotMismatchError, SafetyError
 
 
 @dataclass(frozen=True)
@@ -130,9 +130,8 @@ def check_env_contract(c: PolicyContract, env: Any, who: str) -> None:
     """Raise `ConfigError` when `env` (a PhysaiEnv) does not give what the contract reads, at its rate:
     the same check the runtime makes against a robot (`PolicyContract.check_robot`)."""
     if c.embodiment != env.robot.name:
-        raise ConfigError(f"{who} drives robot {c.embodiment!r} but task {env.task.name} uses "
-                          f"{env.robot.name!r}; evaluate it on tasks of robot {c.embodiment} "
-                          "(see `physai tasks`)")
+        raise RobotMismatchError(who, c.embodiment, f"task {env.task.name}", env.robot.name,
+                                 f"evaluate it on tasks of robot {c.embodiment} (see `physai tasks`)")
     robot = SimpleNamespace(
         embodiment=env.robot.name, control=env.control, hz=1.0 / env.control_dt,
         state_names=list(env.state_names), action_names=list(env.action_spec.names),
@@ -196,8 +195,8 @@ def check_env(req: Requirements, env: Any, who: str) -> None:
     """Raise `ConfigError` when `env` (a PhysaiEnv) does not match what `who` (the policy) expects."""
     task = env.task.name
     if req.embodiment and req.embodiment != env.robot.name:
-        raise ConfigError(f"{who} drives robot {req.embodiment!r} but task {task} uses {env.robot.name!r}; "
-                          f"evaluate it on tasks of robot {req.embodiment} (see `physai tasks`)")
+        raise RobotMismatchError(who, req.embodiment, f"task {task}", env.robot.name,
+                                 f"evaluate it on tasks of robot {req.embodiment} (see `physai tasks`)")
     if req.action_dim is not None and req.action_dim != env.action_spec.shape[0]:
         raise ConfigError(f"{who} outputs {req.action_dim}-wide actions but task {task} in {env.control!r} "
                           f"mode takes {env.action_spec.shape[0]}; use a policy trained for this robot "

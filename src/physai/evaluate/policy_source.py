@@ -205,9 +205,18 @@ def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
     source = PolicySource(spec=spec, kind=kind, env_kwargs=env_kwargs, identity=identity, api_key=api_key,
                           trusted_keys=tuple(map(str, trusted_keys)), allow_unsigned=allow_unsigned)
     who = f"policy {spec}"
+    robot = contract.embodiment if contract is not None else req.embodiment
     for task in tasks:
         if task.startswith(GYM_PREFIX):
             continue
+        if robot:  # before the env is made in the policy's control mode, which the other robot may lack
+            from physai.core.errors import RobotMismatchError
+            from physai.tasks import TASKS
+
+            task_robot = TASKS.get(task).embodiment_name
+            if task_robot != robot:
+                raise RobotMismatchError(who, robot, f"task {task}", task_robot,
+                                         f"evaluate it on tasks of robot {robot} (see `physai tasks`)")
         env = make_env(task, source, max_steps=max_steps)
         try:
             if contract is not None and not overrides:

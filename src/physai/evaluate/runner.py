@@ -31,8 +31,9 @@ class EvalConfig:
     """expert | random | ws://HOST:PORT | py:module:fn | path to a checkpoint | path to a package."""
     out: Path
     """Run folder: results.json, report.html, videos/."""
-    tasks: str = "all"
-    """Task selector: 'all', 'suite:NAME' or 'T1,T2' (ignored with a gym env)."""
+    tasks: str | None = None
+    """Task selector: 'all', 'suite:NAME' or 'T1,T2' (ignored with a gym env); None: the tasks a checkpoint
+    or package was trained on, every task for the other policies."""
     env: str = "physai"
     """'physai' (registered tasks) or 'gym:<id>' (an installed gymnasium env)."""
     episodes: int = 50
@@ -73,7 +74,31 @@ def select_tasks(cfg: EvalConfig) -> list[str]:
         raise ConfigError(f"--env must be 'physai' or 'gym:<id>', got {cfg.env!r}")
     from physai.tasks import tasks_in
 
-    return tasks_in(cfg.tasks)
+    return tasks_in(cfg.tasks if cfg.tasks is not None else (trained_tasks(cfg) or "all"))
+
+
+def trained_tasks(cfg: EvalConfig) -> str | None:
+    """'T1,T2': the tasks the checkpoint or package `cfg.policy` was trained on (None for other policies).
+
+    Raises ConfigError when a trained policy does not say which task its data came from."""
+    from physai.evaluate.policy_source import PolicySource, _load_checkpoint, _load_package, policy_kind
+
+    kind = policy_kind(cfg.policy)
+    if kind == "checkpoint":
+        policy = _load_checkpoint(cfg.policy)
+        specs = getattr(policy, "specs", None) or [getattr(policy, "spec", None)]
+        names = [getattr(s, "env_task", None) for s in specs]
+    elif kind == "package":
+        pkg = _load_package(PolicySource(spec=cfg.policy, kind=kind, trusted_keys=cfg.trusted_keys,
+                                         allow_unsigned=cfg.allow_unsigned))
+        names = [pkg.contract.env_task]
+    else:
+        return None
+    names = list(dict.fromkeys(n for n in names if n))
+    if not names:
+        raise ConfigError(f"policy {cfg.policy} does not say which task it was trained on; "
+                          "give the tasks with --tasks T1,T2 (see `physai tasks`)")
+    return ",".join(names)
 
 
 def resolve_workers(workers: int | str, n_jobs: int) -> int:
@@ -146,7 +171,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict:
         except KeyboardInterrupt:
             partial = True
     policy = {**source.identity}
-    config = {"tasks": tasks, "task_selector": cfg.tasks, "env": cfg.env, "episodes": cfg.episodes,
+    config = {"tasks": tasks, "task_selector": cfg.tasks if cfg.tasks is not None else "default",
+              "env": cfg.env, "episodes": cfg.episodes,
               "seed": cfg.seed, "workers": n_workers, "backend": cfg.backend, "videos": cfg.videos,
               "max_steps": cfg.max_steps, "env_kwargs": {k: list(v) if isinstance(v, tuple) else v
                                                          for k, v in source.env_kwargs.items()}}

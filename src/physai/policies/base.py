@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -399,4 +401,59 @@ def config_replace(cfg: PolicyConfig, overrides: dict) -> PolicyConfig:
     bad = sorted(set(overrides) - names)
     if bad:
         raise ConfigError(f"unknown {type(cfg).__name__} fields {bad}; valid: {sorted(names)}")
-    return dataclasses.replace(cfg, **overrides)
+    try:
+        hints = typing.get_type_hints(type(cfg))
+    except Exception:  # noqa: BLE001  (unresolvable annotations: no type check, the values pass as given)
+        hints = {}
+    values = {}
+    for key, value in overrides.items():
+        hint = hints.get(key)
+        ok, value = (True, value) if hint is None else _coerce(value, hint)
+        if not ok:
+            raise ConfigError(
+                f"{type(cfg).__name__}.{key} must be {_type_name(hint)}, got {value!r}; "
+                f"e.g. --set {key}={json.dumps(getattr(cfg, key))}"
+            )
+        values[key] = value
+    return dataclasses.replace(cfg, **values)
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "") if not isinstance(hint, type) else hint.__name__
+
+
+def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(does `value` fit the annotation `hint`, the value converted: int -> float, list -> tuple)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is object:
+        return True, value
+    if origin in (typing.Union, types.UnionType):
+        for arm in args:
+            ok, v = _coerce(value, arm)
+            if ok:
+                return True, v
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if origin is typing.Literal:
+        return value in args, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if hint is str:
+        return isinstance(value, str), value
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        arm = args[0] if args else Any
+        items = [_coerce(v, arm) for v in value]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, (tuple if (origin or hint) is tuple else list)(v for _, v in items)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict), value
+    return True, value  # other annotations are not checked

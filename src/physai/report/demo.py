@@ -81,13 +81,13 @@ def load_stages() -> list[str]:
 
 def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | None = None) -> dict:
     """Run the demo stages into `out`; returns the summary (also written to summary.json, index.html)."""
-    out.mkdir(parents=True, exist_ok=True)
     available = load_stages()
     unknown = [s for s in stages or [] if s not in available]
     if unknown:
         from physai.core.errors import UnknownNameError
 
         raise UnknownNameError("demo stage", unknown[0], available)
+    out.mkdir(parents=True, exist_ok=True)
     progress = progress or NullProgress()
     summary: dict = {"stages": {}}
     previous = out / "summary.json"
@@ -118,11 +118,24 @@ def _links(value: object, out: list[str]) -> None:
         out.append(value)
 
 
+_STYLE = """
+body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;overflow-x:hidden}
+.grid{display:flex;flex-wrap:wrap;gap:12px}
+.card{flex:0 1 320px;min-width:0}
+.card b{display:block;overflow-wrap:anywhere}
+video,img{max-width:100%;height:auto;display:block}
+details{margin:.5em 0}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.5em}
+a{overflow-wrap:anywhere}
+"""
+
+
 def _html(summary: dict) -> str:
-    parts = ["<html><head><meta charset='utf-8'><title>physai demo</title>",
-             "<style>body{font-family:sans-serif;margin:2em}video{width:320px;margin:4px}"
-             ".card{display:inline-block;vertical-align:top;margin:8px}img{max-width:480px;margin:4px}</style>"
-             "</head><body>", "<h1>physai demo</h1>"]
+    """The demo page: pictures and videos first, each stage's figures behind a disclosure; fits any
+    window width (no sideways scroll)."""
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<title>physai demo</title><style>{_STYLE}</style></head><body>", "<h1>physai demo</h1>"]
     stages = summary["stages"]
     experts = stages.get("experts")
     if experts:
@@ -136,21 +149,28 @@ def _html(summary: dict) -> str:
         parts.append(f"<h2>{html.escape(name)} <small>({result.get('seconds', '?')} s)</small></h2>")
         links: list[str] = []
         _links(result, links)
+        media, pages = [], []
         for link in dict.fromkeys(links):
             esc = html.escape(link)
             if link.endswith(".png"):
-                parts.append(f"<a href='{esc}'><img src='{esc}'></a>")
+                media.append(f"<div class='card'><a href='{esc}'><img src='{esc}'></a></div>")
             elif link.endswith(".mp4"):
-                parts.append(f"<video controls muted loop src='{esc}'></video>")
+                media.append(f"<div class='card'><video controls muted loop src='{esc}'></video></div>")
             else:
-                parts.append(f"<p><a href='{esc}'>{esc}</a></p>")
-        scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
-        parts.append("<pre>" + html.escape(json.dumps(scalars, indent=2)) + "</pre>")
+                pages.append(f"<a href='{esc}'>{esc}</a>")
+        if media:
+            parts.append("<div class='grid'>" + "".join(media) + "</div>")
+        if pages:
+            parts.append("<p>" + " &middot; ".join(pages) + "</p>")
+        parts.append("<details><summary>figures (JSON)</summary><pre>"
+                     + html.escape(json.dumps(result, indent=2, default=str)) + "</pre></details>")
     if experts:
         parts.append(f"<h2>Scripted experts <small>({experts.get('seconds', '?')} s)</small></h2>")
+        parts.append("<div class='grid'>")
         for row in experts["tasks"]:
             parts.append(f"<div class='card'><b>{html.escape(row['task'])}</b> "
-                         f"success {row['success_rate']:.0%}<br><video controls muted loop "
+                         f"success {row['success_rate']:.0%}<video controls muted loop "
                          f"src='{html.escape(row['video'])}'></video></div>")
+        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -68,16 +68,28 @@ def miss_plot(ok: list[dict], target: float) -> str:
     return _png(fig)
 
 
-def energy_plot(ok: list[dict]) -> str:
-    """Energy per inference (mJ) and gCO2e per hour of operation per device."""
+def energy_plot(ok: list[dict], grid: dict | None = None) -> str:
+    """Energy per inference (mJ) and gCO2e per hour of operation per device; the carbon axis names the
+    grid region and intensity it assumes. Few, compact tick labels so they never overlap."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
     names = [d["device"] for d in ok]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 0.4 * len(names) + 1.8))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 2.2))
     a1.barh(names, [d["energy"]["j_per_inference"] * 1e3 for d in ok], color="#4c72b0")
     a1.set_xlabel("mJ per inference")
     a2.barh(names, [d["energy"]["g_co2e_per_hour"] for d in ok], color="#55a868")
-    a2.set_xlabel("gCO2e per hour of operation")
+    where = ""
+    if grid:
+        year = f" {grid['year']}" if grid.get("year") else ""
+        where = f"\ngrid {grid['region']}{year}: {grid['g_per_kwh']:g} gCO2e/kWh"
+    a2.set_xlabel("gCO2e per hour of operation" + where)
     a2.set_yticks([])
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -100,7 +112,8 @@ def render(doc: dict) -> str:
     parts = [
         "<html><head><meta charset='utf-8'><title>physai profile</title><style>body{font-family:sans-serif;"
         "margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}th{background:#f0f0f0}.err{color:#a00}</style></head><body>",
+        "padding:3px 8px;text-align:right}th{background:#f0f0f0}.err{color:#a00}img{max-width:100%}"
+        "</style></head><body>",
         "<h1>physai profile</h1>",
         f"<p>Package <code>{html.escape(str(doc['package']['path']))}</code> ({doc['package']['precision']}, "
         f"{doc['package']['control_hz']:g} Hz, chunk {doc['package']['chunk_size']}, execution "
@@ -138,7 +151,7 @@ def render(doc: dict) -> str:
                 f"max Hz at <= {target:.1%} misses",
                 "same, 95% bound",
                 "mJ/inference (method)",
-                "gCO2e/h",
+                f"gCO2e/h (grid {g['region']})",
                 "max |diff| vs ref",
             ],
             rows,
@@ -221,7 +234,7 @@ def render(doc: dict) -> str:
             )
         parts += [
             "<h2>Energy and carbon</h2>",
-            f"<img src='{energy_plot(ok)}'>",
+            f"<img src='{energy_plot(ok, g)}'>",
             f"<p>Grid intensity {g['g_per_kwh']:g} gCO2e/kWh ({html.escape(str(g['region']))} "
             f"{g['year'] or ''}; {html.escape(g['source'])}). Per hour of operation = energy per inference x "
             "inferences per hour at the package's control rate. Methods: rapl/nvml/jetson-ina are hardware "
@@ -230,7 +243,7 @@ def render(doc: dict) -> str:
         ]
         parts.append(
             _table(
-                ["device", "method", "W avg", "J/inference", "Wh per hour", "gCO2e/h"],
+                ["device", "method", "W avg", "J/inference", "Wh per hour", f"gCO2e/h (grid {g['region']})"],
                 [
                     [
                         d["device"],

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from physai.core.errors import ConfigError, PhysaiError
+from physai.core.errors import ConfigError, PhysaiError, RobotMismatchError
 from physai.core.progress import NullProgress, Progress
 from physai.policies.base import POLICIES, Policy, make_policy
 from physai.policies.loading import read_checkpoint_config
@@ -91,6 +91,31 @@ class TrainConfig:
     policy_overrides: dict = field(default_factory=dict)
     """Policy config fields to change, e.g. {'chunk_size': 20}."""
 
+    def validate(self) -> None:
+        """ConfigError naming the CLI option of the first value out of range."""
+        checks = (
+            ("--steps", self.steps, self.steps >= 1, "at least 1"),
+            ("--batch-size", self.batch_size, self.batch_size >= 1, "at least 1"),
+            ("--lr", self.lr, math.isfinite(self.lr) and self.lr > 0, "a positive number"),
+            ("--minutes", self.max_minutes,
+             self.max_minutes is None or (math.isfinite(self.max_minutes) and self.max_minutes > 0),
+             "a positive number of minutes"),
+            ("--threads", self.num_threads, self.num_threads is None or self.num_threads >= 1, "at least 1"),
+            ("--save-every", self.save_every, self.save_every >= 0, "0 (off) or more"),
+            ("--eval-every", self.eval_every, self.eval_every >= 0, "0 (off) or more"),
+            ("--eval-episodes", self.eval_episodes, self.eval_episodes >= 1, "at least 1"),
+        )
+        for opt, value, ok, want in checks:
+            if not ok:
+                raise ConfigError(f"{opt} must be {want}, got {value}")
+        if self.device != "auto":
+            try:
+                dev = torch.device(self.device)
+            except (RuntimeError, ValueError):
+                raise ConfigError(f"--device {self.device!r}: use auto, cpu or cuda[:INDEX]") from None
+            if dev.type == "cuda" and not torch.cuda.is_available():
+                raise ConfigError(f"--device {self.device}: no CUDA device here; use --device cpu (or auto)")
+
 
 def lr_factor(cfg: TrainConfig, step: int, time_frac: float = 0.0) -> float:
     """Linear warmup, then cosine decay to `min_lr_ratio` over the steps (or the time budget if sooner)."""
@@ -141,6 +166,9 @@ def train(
 ) -> dict:
     """Train `cfg.policy` on `datasets` (paths or dataset objects) into the run folder `out`."""
     out = Path(out)
+    cfg.validate()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the run")
     rank, world, local_rank = _dist_env()
     progress = progress if (progress is not None and rank == 0) else NullProgress()
     if cfg.batch_size % world:
@@ -182,6 +210,12 @@ def train(
     gspecs, groups = _group_datasets(dsets, specs)
     if len(gspecs) > 1 and not cls.multi_embodiment:
         for sp, n in zip(specs[1:], names[1:], strict=True):
+            if sp.embodiment != specs[0].embodiment:
+                raise RobotMismatchError(
+                    f"dataset {names[0]}", specs[0].embodiment, f"dataset {n}", sp.embodiment,
+                    f"policy {cfg.policy!r} trains on one robot; give datasets of one robot or use "
+                    "--policy vla"
+                )
             check_compatible(specs[0], sp, n)
         raise ConfigError(
             f"policy {cfg.policy!r} trains on one robot/observation layout, the datasets have "
@@ -193,6 +227,9 @@ def train(
                 f"{ckpt_dir} was trained on {len(ckpt_specs)} dataset groups, got {len(gspecs)}"
             )
         for a, b in zip(ckpt_specs, gspecs, strict=True):
+            if a.embodiment != b.embodiment:
+                raise RobotMismatchError(f"checkpoint {ckpt_dir}", a.embodiment, "the dataset", b.embodiment,
+                                         "resume with datasets of the robot the run was trained on")
             check_compatible(a, b, f"dataset for {b.embodiment}")
         gspecs = ckpt_specs
 
@@ -303,7 +340,9 @@ def train(
                 }
                 metrics_f.write(json.dumps(row) + "\n")
                 metrics_f.flush()
-            progress.advance(1, loss=last_loss)
+            done = step - start
+            eta = t_train / done * (cfg.steps - step)  # the steps, or the time budget if it ends first
+            progress.advance(1, loss=last_loss, eta_s=min(eta, budget - t_train) if budget else eta)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
                 evals.append(_eval(policy, ema_state, cfg, step, metrics_f, rank, world))
             if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:

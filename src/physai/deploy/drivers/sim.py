@@ -166,6 +166,13 @@ def sim_driver_for(
     cameras and image size, tactile, instruction and state layout (the one place these are derived).
     `extra_cameras` are rendered too (e.g. recorded as video); `image_size` applies only when the policy
     reads no camera."""
+    from physai.core.errors import RobotMismatchError
+    from physai.tasks import TASKS
+
+    task_robot = TASKS.get(task).embodiment_name
+    if contract.embodiment and task_robot != contract.embodiment:
+        raise RobotMismatchError("the package", contract.embodiment, f"task {task}", task_robot,
+                                 f"run it on a task of robot {contract.embodiment} (see `physai tasks`)")
     cams = contract.camera_names + [c for c in extra_cameras if c not in contract.camera_names]
     return SimDriver(
         task,
