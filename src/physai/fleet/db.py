@@ -205,7 +205,10 @@ class AuditEntry(Base):
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
-        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # as many connections as request worker threads (40), so none waits for a connection
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        pool = {} if memory else {"pool_size": 10, "max_overflow": 40}
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(eng, "connect")
         def _pragmas(conn, _rec) -> None:  # noqa: ANN001

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -158,7 +158,10 @@ class Fleet:
     def reap_uploads(self, orphans: bool = True) -> int:
         """Remove abandoned uploads (no chunk for `upload_ttl_s`; or a completion that died) and, with
         `orphans`, part files no upload owns; returns how many uploads went."""
-        cutoff = self.clock() - dt.timedelta(seconds=self.cfg.upload_ttl_s)
+        try:
+            cutoff = self.clock() - dt.timedelta(seconds=self.cfg.upload_ttl_s)
+        except OverflowError:  # a ttl beyond the calendar: nothing is ever abandoned
+            cutoff = dt.datetime.min
         parts = self.data_dir / "uploads"
         gone = 0
         with self.sessions() as s:
@@ -202,9 +205,16 @@ def fleet_of(request: Request) -> Fleet:
     return request.app.state.fleet
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with fleet_of(request).sessions() as s:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A database session for one request. An async dependency on purpose: its teardown (returning the
+    connection to the pool) then runs on the event loop; as a sync one it needs a worker thread, and with
+    every worker busy waiting for a connection, the connections waiting for their teardown are never
+    returned (64 concurrent chunk PUTs hit the pool timeout)."""
+    s = fleet_of(request).sessions()
+    try:
         yield s
+    finally:
+        s.close()
 
 
 def too_many(wait: float) -> HTTPException:
