@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -106,10 +109,21 @@ def create_app(cfg: FleetConfig | None = None, fleet: Fleet | None = None) -> Fa
 
     install_log_redaction()
     fleet = fleet or Fleet(cfg or FleetConfig())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # graceful shutdown (SIGTERM/SIGINT through uvicorn): sign the audit head
+        if hasattr(fleet, "checkpoint"):
+            r = fleet.checkpoint()
+            if not r["ok"]:
+                logging.getLogger("physai.fleet").error("audit checkpoint at shutdown: %s", r["reason"])
+
     app = FastAPI(
         title="physai fleet",
         version="1",
         description="Fleet operations: robots, telemetry, episodes, signed packages, deployments, audit.",
+        lifespan=lifespan,
     )
     app.state.fleet = fleet
     app.include_router(router)
