@@ -256,3 +256,21 @@ def test_malformed_tar_is_4xx(env, case) -> None:
     # the same archive as a package
     r = client.post("/api/v1/packages?name=p&version=1", content=MALFORMED[case], headers=env.A)
     assert r.status_code == 422, (case, r.status_code, r.text)
+
+
+@pytest.mark.slow
+def test_fault_injection_bench_small(tmp_path) -> None:
+    """bench/fleet_faults.py end to end on a small budget (64 MiB upload, 3 examples per operation)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "ff.json"
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    cmd = [sys.executable, str(root / "bench" / "fleet_faults.py"), "--size-gib", "0.0625", "--examples", "3"]
+    subprocess.run([*cmd, "--out", str(out)], env=env, check=True, timeout=900, capture_output=True)
+    r = json.loads(out.read_text())
+    assert r["upload"]["pass"] and r["concurrent_chunks"]["pass"]
+    assert r["fuzz"]["server_5xx"] == 0 and r["fuzz"]["audit_verify_after"]["ok"]

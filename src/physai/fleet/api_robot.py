@@ -429,8 +429,11 @@ def complete_upload(
         facts = store_episode(part, dest, limit=fleet.cfg.max_upload_bytes)
     except PhysaiError:
         db.rollback()
-        drop_upload(db, db.get(dbm.Upload, u.id), fleet.data_dir / "uploads")
-        db.commit()
+        gone = db.get(dbm.Upload, u.id)
+        if gone is not None:
+            drop_upload(db, gone, fleet.data_dir / "uploads")
+            db.commit()
+        part.unlink(missing_ok=True)
         raise
     except HTTPException:
         raise
