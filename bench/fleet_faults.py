@@ -262,7 +262,8 @@ def fuzz(
         *(["--include-path", only] if only else ["--exclude-path", REVOKE] if who == "admin" else []),
     ]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    # cwd: Schemathesis keeps a crash cache in ./.schemathesis
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, cwd=report_dir)
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
     m = re.search(r"(\d+) generated, (\d+) passed", r.stdout)
     errors = [ln.strip() for ln in lines if "Error:" in ln and ("Runtime" in ln or "SystemError" in ln)]
