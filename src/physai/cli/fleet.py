@@ -1,4 +1,4 @@
-"""`physai fleet serve|token|enroll|agent` and `physai flywheel`: thin wrappers over `physai.fleet`."""
+"""`physai fleet serve|admin|audit|enroll|agent` and `physai flywheel`: thin wrappers over `physai.fleet`."""
 
 from __future__ import annotations
 
@@ -44,7 +44,93 @@ def serve(
             f.write(key + "\n")
         out.print(f"first admin key written to {admin_key_file} (paste it into the dashboard to log in)")
     out.print(f"fleet service on http://{host}:{port}/  (API /api/v1, OpenAPI /docs)")
-    uvicorn.run(create_app(fleet=fleet), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(fleet=fleet), host=host, port=port, log_level="info")
+    finally:
+        fleet.close()  # signs the audit checkpoint
+
+
+def _server_config(db: str, data_dir: Path, audit_key: Path | None, audit_anchor: Path | None):  # noqa: ANN202
+    from physai.fleet.service import FleetConfig
+
+    return FleetConfig(db_url=db, data_dir=data_dir, audit_key=audit_key, audit_anchor=audit_anchor)
+
+
+DB_OPT = typer.Option("sqlite:///fleet/fleet.db", "--db", help="The service's database URL.")
+DATA_OPT = typer.Option(Path("fleet"), "--data-dir", help="The service's data folder.")
+AUDIT_KEY_OPT = typer.Option(
+    None, "--audit-key", help="Audit checkpoint key, if the service uses one outside --data-dir."
+)
+ANCHOR_OPT = typer.Option(
+    None, "--audit-anchor", help="Audit checkpoint file, if the service keeps it outside --data-dir."
+)
+
+
+@fleet_app.command("admin")
+@handle_errors
+def admin_cmd(
+    recover: bool = typer.Option(False, "--recover", help="Issue a new admin key (locked out)."),
+    db: str = DB_OPT,
+    data_dir: Path = DATA_OPT,
+    name: str = typer.Option("recovered-admin", "--name", help="Name of the new key."),
+    audit_key: Path | None = AUDIT_KEY_OPT,
+    audit_anchor: Path | None = ANCHOR_OPT,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """On the server, with shell access to its database and data folder: `--recover` issues a new admin
+    key, prints it once and records the recovery in the audit log."""
+    from physai.core.errors import ConfigError
+    from physai.fleet.service import Fleet
+
+    if not recover:
+        raise ConfigError("nothing to do: `physai fleet admin --recover` issues a new admin key")
+    fleet = Fleet(_server_config(db, data_dir, audit_key, audit_anchor))
+    try:
+        key = fleet.recover_admin(name)
+    finally:
+        fleet.close()
+    if json_out:
+        print_json({"key": key, "name": name})
+    else:
+        out.print("new admin key (shown once; the recovery is in the audit log):")
+        print(key)
+
+
+audit_app = typer.Typer(help="The service's audit log.", no_args_is_help=True)
+fleet_app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify_cmd(
+    db: str = DB_OPT,
+    data_dir: Path = DATA_OPT,
+    audit_key: Path | None = AUDIT_KEY_OPT,
+    audit_anchor: Path | None = ANCHOR_OPT,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Check the audit hash chain and its signed checkpoint (read only); exit code 1 if tampered."""
+    from physai.fleet.audit import verify_chain
+    from physai.fleet.db import make_engine, session_factory
+    from physai.fleet.service import audit_anchor as anchor_of
+
+    cfg = _server_config(db, data_dir, audit_key, audit_anchor)
+    anchor = anchor_of(cfg, create=False)
+    engine = make_engine(db)
+    try:
+        with session_factory(engine)() as s:
+            r = verify_chain(s, anchor)
+    finally:
+        engine.dispose()
+    if json_out:
+        print_json(r)
+    elif r["ok"]:
+        c = r["checkpoint"] or {}
+        out.print(f"audit log intact: {r['entries']} entries; signed head at entry {c.get('last_id')}")
+    else:
+        out.print(f"[red]audit log TAMPERED[/red]: {r['reason']}")
+    if not r["ok"]:
+        raise typer.Exit(1)
 
 
 @fleet_app.command("enroll")

@@ -1,13 +1,16 @@
 """The robot agent: pulls its assigned package (verified before use), runs it with the deploy runtime
 and safety supervisor, records each episode as a LeRobot v3 dataset, streams batched telemetry and
 uploads episodes. Everything outgoing goes through a disk spool first, so the robot keeps working while
-the server is unreachable and catches up when it returns; sequence numbers make re-sends harmless.
+the server is unreachable and catches up when it returns; sequence numbers make re-sends harmless. They
+carry the installation's random `agent_id` and an epoch, so a re-installed agent counting from 0 again
+is not mistaken for re-sends.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +21,8 @@ from physai.core.errors import ConfigError, PackageError
 from physai.core.progress import NullProgress, Progress
 from physai.fleet.client import FleetClient, FleetError, FleetUnreachable
 
+MAX_SEQ = 2**31 - 1
+"""Largest telemetry sequence number the service takes."""
 IDLE_W = 40.0  # modelled controller + drives idle power of a simulated arm (W)
 
 
@@ -120,6 +125,11 @@ class Agent:
             if self.state_path.exists()
             else {"next_seq": 0, "episodes": 0, "package": None}
         )
+        if "agent_id" not in self.state:
+            # this installation's identity: telemetry is numbered (agent_id, epoch, seq), so a re-installed
+            # agent, whose seq starts at 0 again, is not taken for re-sends of the previous one
+            self.state["agent_id"], self.state["epoch"] = uuid.uuid4().hex, 0
+            self._save()
         self.spool = self.dir / "spool" / "telemetry.jsonl"
         self.online = False
         self.events: list[str] = []
@@ -135,7 +145,11 @@ class Agent:
     ) -> None:
         """Append one telemetry message to the spool (sent by `flush`)."""
         pkg = self.state["package"]
+        if self.state["next_seq"] > MAX_SEQ:  # numbering exhausted: a new epoch starts at 0
+            self.state["epoch"], self.state["next_seq"] = self.state["epoch"] + 1, 0
         msg = {
+            "agent_id": self.state["agent_id"],
+            "epoch": self.state["epoch"],
             "seq": self.state["next_seq"],
             "t": datetime.now(UTC).isoformat(),
             "state": state,

@@ -5,14 +5,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +36,7 @@ from physai.fleet.service import (
     robot_visible,
     too_many,
 )
+from physai.fleet.storage import InsufficientStorage
 
 router = APIRouter(prefix="/api/v1")
 Name = Field(min_length=1, max_length=120, pattern=r"^[\w .:/@+-]+$")
@@ -105,10 +109,21 @@ def create_app(cfg: FleetConfig | None = None, fleet: Fleet | None = None) -> Fa
 
     install_log_redaction()
     fleet = fleet or Fleet(cfg or FleetConfig())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # graceful shutdown (SIGTERM/SIGINT through uvicorn): sign the audit head
+        if hasattr(fleet, "checkpoint"):
+            r = fleet.checkpoint()
+            if not r["ok"]:
+                logging.getLogger("physai.fleet").error("audit checkpoint at shutdown: %s", r["reason"])
+
     app = FastAPI(
         title="physai fleet",
         version="1",
         description="Fleet operations: robots, telemetry, episodes, signed packages, deployments, audit.",
+        lifespan=lifespan,
     )
     app.state.fleet = fleet
     app.include_router(router)
@@ -119,7 +134,7 @@ def create_app(cfg: FleetConfig | None = None, fleet: Fleet | None = None) -> Fa
 
     @app.exception_handler(PhysaiError)
     async def _physai_error(_req: Request, exc: PhysaiError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 422)
+        return JSONResponse({"detail": str(exc)}, 507 if isinstance(exc, InsufficientStorage) else 422)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -254,10 +269,39 @@ def revoke_key(key_id: Id, p: Principal = Depends(principal), db: Session = Depe
         if robot is None or not p.can_site(robot.site_id):
             raise HTTPException(404, f"key {key_id} not found")
     if k.revoked_at is None:
-        k.revoked_at = dbm.utcnow()
-        db.commit()
+        if k.role == "admin" and not _revoke_admin(db, k.id):
+            raise HTTPException(
+                409,
+                f"key {key_id} is the last active admin key; create another admin key first "
+                f"(or, locked out, run `physai fleet admin --recover` on the server)",
+            )
+        if k.role != "admin":
+            k.revoked_at = dbm.utcnow()
+            db.commit()
+        db.refresh(k)
         audit.append(db, p.label, "key.revoke", f"key:{k.id}", {"role": k.role})
     return key_json(k)
+
+
+def _revoke_admin(db: Session, key_id: int) -> bool:
+    """Revoke admin key `key_id` only if another active admin key remains, as one atomic step: the
+    admin rows are locked first (PostgreSQL) and the UPDATE carries the count (SQLite serializes writes),
+    so two admins revoking each other at once cannot leave none."""
+    now = dbm.utcnow()
+    active = (
+        (dbm.ApiKey.role == "admin")
+        & dbm.ApiKey.revoked_at.is_(None)
+        & (dbm.ApiKey.expires_at.is_(None) | (dbm.ApiKey.expires_at > now))
+    )
+    db.execute(select(dbm.ApiKey.id).where(active).with_for_update()).all()
+    others = select(func.count()).select_from(dbm.ApiKey).where(active).scalar_subquery()
+    n = db.execute(
+        update(dbm.ApiKey)
+        .where(dbm.ApiKey.id == key_id, dbm.ApiKey.revoked_at.is_(None), others > 1)
+        .values(revoked_at=now)
+    ).rowcount
+    db.commit()
+    return n == 1
 
 
 # ------------------------------------------------------------------------ enrollment
@@ -428,6 +472,8 @@ def list_audit(
 
 
 @router.get("/audit/verify")
-def verify_audit(p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+def verify_audit(request: Request, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
+    """Recompute the hash chain and check it still holds the head of the signed checkpoint kept outside
+    the database (truncation and rewrite-and-rehash are reported)."""
     require(p, "admin")
-    return audit.verify_chain(db)
+    return audit.verify_chain(db, request.app.state.fleet.anchor)

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -83,9 +83,9 @@ def list_packages(p: Principal = Depends(principal), db: Session = Depends(get_d
 @router.get("/packages/{package_id}/archive")
 def package_archive(
     package_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)
-) -> Response:
-    """The package folder as tar; a robot may fetch only the package it is assigned."""
-    from physai.fleet.storage import tar_dir
+) -> StreamingResponse:
+    """The package folder as tar (streamed); a robot may fetch only the package it is assigned."""
+    from physai.fleet.storage import tar_stream
 
     k = db.get(dbm.Package, package_id)
     if k is None:
@@ -94,7 +94,7 @@ def package_archive(
         a = assignment_for(db, db.get(dbm.Robot, p.robot_id))
         if not a or a["package_id"] != package_id:
             raise HTTPException(404, f"package {package_id} not found")
-    return Response(tar_dir(Path(k.path)), media_type="application/x-tar")
+    return StreamingResponse(tar_stream(Path(k.path)), media_type="application/x-tar")
 
 
 # ------------------------------------------------------------------------ deployments
@@ -150,6 +150,21 @@ def assignment_for(db: Session, robot: dbm.Robot | None) -> dict | None:
             "state": d.state,
         }
     return None
+
+
+def packages_assigned(db: Session, robot: dbm.Robot) -> set[int]:
+    """Every package this robot has been assigned at some time: deployments of its site and group that
+    were promoted, or canaries it was part of (rolled back later or not)."""
+    q = select(dbm.Deployment).where(
+        dbm.Deployment.site_id == robot.site_id, dbm.Deployment.group == robot.group
+    )
+    out = set()
+    for d in db.execute(q).scalars():
+        hist = d.history or []
+        pct = max([int(h.get("canary_percent", 0)) for h in hist] + [d.canary_percent])
+        if any(h.get("state") == "promoted" for h in hist) or in_canary(d.id, robot.id, pct):
+            out.add(d.package_id)
+    return out
 
 
 def _deployment(p: Principal, db: Session, deployment_id: int) -> dbm.Deployment:

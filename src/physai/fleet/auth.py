@@ -12,6 +12,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ROLES = ("admin", "operator", "robot")
@@ -72,23 +73,50 @@ class Principal:
 
 
 class RateLimiter:
-    """Token bucket per caller: `rate` requests per second, bursts up to `burst`."""
+    """Token bucket per caller: `rate` requests per second, bursts up to `burst`.
 
-    def __init__(self, rate: float, burst: int) -> None:
+    `clock` (monotonic seconds) is injectable for tests. The table of callers is bounded: past
+    `max_callers`, callers whose bucket has refilled are forgotten (a full bucket is the default anyway).
+    """
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic, max_callers: int = 100_000
+    ) -> None:
         self.rate, self.burst = float(rate), int(burst)
+        self.clock, self.max_callers = clock, int(max_callers)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def _tokens(self, who: str, now: float) -> float:
+        tokens, last = self._buckets.get(who, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
     def check(self, who: str) -> float:
-        """0 if the request may go ahead; otherwise seconds to wait (for Retry-After)."""
+        """Take a token: 0 if the request may go ahead; otherwise seconds to wait (for Retry-After)."""
         if self.rate <= 0:
             return 0.0
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
-            tokens, last = self._buckets.get(who, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            tokens = self._tokens(who, now)
+            if len(self._buckets) >= self.max_callers and who not in self._buckets:
+                self._prune(now)
             if tokens >= 1.0:
                 self._buckets[who] = (tokens - 1.0, now)
                 return 0.0
             self._buckets[who] = (tokens, now)
             return (1.0 - tokens) / self.rate
+
+    def blocked(self, who: str) -> float:
+        """Seconds `who` must wait before its next request, without taking a token (0: not blocked)."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            tokens = self._tokens(who, self.clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        for who in [w for w in self._buckets if self._tokens(w, now) >= self.burst]:
+            del self._buckets[who]
+        if len(self._buckets) >= self.max_callers:  # all busy: forget the oldest half
+            for who in sorted(self._buckets, key=lambda w: self._buckets[w][1])[: self.max_callers // 2]:
+                del self._buckets[who]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -94,12 +95,17 @@ class EnrollToken(Base):
 
 
 class Telemetry(Base):
-    """One telemetry message; (robot_id, seq) is unique so a re-sent batch is never stored twice."""
+    """One telemetry message; (robot_id, agent_id, epoch, seq) is unique so a re-sent batch is never stored
+    twice, while a re-installed agent (new agent_id or epoch, seq from 0 again) is not taken for one."""
 
     __tablename__ = "telemetry"
-    __table_args__ = (UniqueConstraint("robot_id", "seq", name="uq_telemetry_robot_seq"),)
+    __table_args__ = (
+        UniqueConstraint("robot_id", "agent_id", "epoch", "seq", name="uq_telemetry_robot_agent_epoch_seq"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     seq: Mapped[int] = mapped_column(Integer)
     t: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     state: Mapped[str] = mapped_column(String(32), default="")
@@ -110,18 +116,29 @@ class Telemetry(Base):
 
 
 class Upload(Base):
-    """A chunked, resumable episode upload in progress (or finished)."""
+    """A chunked, resumable episode upload: `open` (taking chunks), `completing` (claimed by one
+    completion request), `done` (episode stored). Its finished chunks are rows of `upload_chunks`."""
 
     __tablename__ = "uploads"
     id: Mapped[int] = mapped_column(primary_key=True)
     robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     chunk_size: Mapped[int] = mapped_column(Integer)
-    received: Mapped[list] = mapped_column(JSON, default=list)
     meta: Mapped[dict] = mapped_column(JSON, default=dict)
     episode_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class UploadChunk(Base):
+    """One received chunk of an upload; the primary key makes recording a chunk one atomic INSERT, so
+    concurrent PUTs can neither lose nor double-count one."""
+
+    __tablename__ = "upload_chunks"
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Episode(Base):
@@ -137,6 +154,7 @@ class Episode(Base):
     frames: Mapped[int] = mapped_column(Integer, default=0)
     energy_j: Mapped[float] = mapped_column(Float, default=0.0)
     sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     path: Mapped[str] = mapped_column(Text)
     video: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -180,14 +198,17 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(160))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
-        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # as many connections as request worker threads (40), so none waits for a connection
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        pool = {} if memory else {"pool_size": 10, "max_overflow": 40}
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(eng, "connect")
         def _pragmas(conn, _rec) -> None:  # noqa: ANN001
@@ -215,5 +236,6 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, anchor: object | None = None) -> sessionmaker:
+    """Sessions on `engine`; `anchor` (an `audit.Anchor`) is what their audit appends count towards."""
+    return sessionmaker(engine, expire_on_commit=False, info={"audit_anchor": anchor} if anchor else {})
