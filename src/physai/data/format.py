@@ -134,9 +134,21 @@ def write_json_atomic(path: Path, doc: Any) -> None:
     _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=4)))
 
 
-def write_parquet_atomic(path: Path, table: pa.Table) -> None:
-    """Write a parquet file via temp file + fsync + rename."""
-    _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="snappy"))
+def write_parquet_atomic(path: Path, table: pa.Table, row_groups: list[int] | None = None) -> None:
+    """Write a parquet file via temp file + fsync + rename. `row_groups`: row counts of consecutive row
+    groups (one per episode in packed files, so damage to one row group costs only that episode)."""
+
+    def write(tmp: str) -> None:
+        if not row_groups:
+            pq.write_table(table, tmp, compression="snappy")
+            return
+        with pq.ParquetWriter(tmp, table.schema, compression="snappy") as w:
+            start = 0
+            for n in row_groups:
+                w.write_table(table.slice(start, n), row_group_size=max(n, 1))
+                start += n
+
+    _atomic(path, write)
 
 
 def fsync_file(path: Path) -> None:

@@ -1,0 +1,145 @@
+"""Content checksums of a dataset, recorded when its files are written: `meta/checksums.json`.
+
+::
+
+    {"algorithm": "sha256",
+     "files": {"data/chunk-000/file-000.parquet": {"sha256": "...", "size": 1234}, ...},
+     "episodes": {"0": {"data": "...", "videos": {"observation.images.cam": "..."}}, ...}}
+
+`files` finds a flipped byte anywhere in a file. `episodes` localizes it inside a packed file: `data`
+hashes the episode's rows (every column but the renumberable `episode_index`, `index`, `task_index`),
+a video entry hashes the episode's packets in decode order. LeRobot ignores the extra file; a dataset
+without it still validates (its checksums are reported absent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow as pa
+
+from physai.data import format as fmt
+
+CHECKSUMS_PATH = "meta/checksums.json"
+RENUMBERED = ("episode_index", "index", "task_index")
+"""Columns that repair and merge rewrite; left out of an episode's data hash."""
+
+
+def sha256_file(path: Path, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entry(path: Path) -> dict:
+    return {"sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+def rows_hash(table: pa.Table) -> str:
+    """sha256 of an episode's rows (columns by name, without the renumbered bookkeeping columns)."""
+    h = hashlib.sha256()
+    for name in sorted(table.column_names):
+        if name in RENUMBERED:
+            continue
+        col = table.column(name).combine_chunks()
+        while pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
+            col = col.flatten()
+        h.update(name.encode() + b"\0" + str(col.type).encode() + b"\0")
+        h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
+    return h.hexdigest()
+
+
+def packet_index(path: Path, fps: float) -> list[tuple[int, bytes]]:
+    """(frame index, packet bytes) of every packet of the first video stream, in decode order."""
+    out = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        tb = float(s.time_base)
+        for p in c.demux(s):
+            if p.pts is None or p.size == 0:
+                continue
+            out.append((int(round(p.pts * tb * fps)), bytes(p)))
+    return out
+
+
+def packets_hash(packets: list[tuple[int, bytes]], first: int, n: int) -> str:
+    """sha256 of the packets of frames [first, first + n), in decode order."""
+    h = hashlib.sha256()
+    for i, b in packets:
+        if first <= i < first + n:
+            h.update(b)
+    return h.hexdigest()
+
+
+def empty() -> dict:
+    return {"algorithm": "sha256", "files": {}, "episodes": {}}
+
+
+def read(root: Path) -> dict | None:
+    """The recorded checksums, or None when the dataset has none (or the file is unreadable)."""
+    path = Path(root) / CHECKSUMS_PATH
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
+        return None
+    doc.setdefault("episodes", {})
+    return doc
+
+
+def write(root: Path, doc: dict) -> None:
+    fmt.write_json_atomic(Path(root) / CHECKSUMS_PATH, doc)
+
+
+def episode_files(root: Path, info: dict, row: dict) -> dict[str, Path]:
+    """{"data" | video key: path} of the files an episode lives in."""
+    out = {
+        "data": root
+        / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+    }
+    for key in fmt.video_keys(info["features"]):
+        if row.get(f"videos/{key}/chunk_index") is not None:
+            out[key] = root / info["video_path"].format(
+                video_key=key,
+                chunk_index=row[f"videos/{key}/chunk_index"],
+                file_index=row[f"videos/{key}/file_index"],
+            )
+    return out
+
+
+def compute(root: Path, info: dict, rows: list[dict]) -> dict:
+    """Checksums of every file the episodes `rows` reference and of each episode's content."""
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    doc = empty()
+    fps = info["fps"]
+    tables: dict[Path, pa.Table] = {}
+    packets: dict[Path, list] = {}
+    for row in rows:
+        files = episode_files(root, info, row)
+        ep: dict = {"videos": {}}
+        for what, path in files.items():
+            rel = str(path.relative_to(root))
+            if rel not in doc["files"]:
+                doc["files"][rel] = file_entry(path)
+            if what == "data":
+                if path not in tables:
+                    tables[path] = pq.read_table(path)
+                t = tables[path]
+                e = t.column("episode_index").to_numpy()
+                ep["data"] = rows_hash(t.filter(pa.array(e == row["episode_index"])))
+            else:
+                if path not in packets:
+                    packets[path] = packet_index(path, fps)
+                first = int(round(row[f"videos/{what}/from_timestamp"] * fps))
+                ep["videos"][what] = packets_hash(packets[path], first, row["length"])
+        doc["episodes"][str(row["episode_index"])] = ep
+    return doc
