@@ -423,7 +423,10 @@ def _load_rows(sv: Survey, info: dict) -> None:
     if not bad and rows and any(any(k not in r or r[k] is None for k in need) for r in rows):
         bad = Problem(sv.rel(paths[0]), f"episode rows lack some of {list(need)}; repair rebuilds them")
     if not bad and not rows and sv.data and info.get("total_episodes", 1):
-        bad = Problem("meta/episodes", "has no episode rows but data files exist; repair rebuilds them")
+        bad = Problem(
+            fmt.EPISODES_PATH.format(chunk_index=0, file_index=0),
+            "has no episode rows but data files exist; repair rebuilds them",
+        )
     if bad:
         sv.problems.append(bad)
         sv.rebuilt.add("episodes")

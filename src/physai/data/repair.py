@@ -82,6 +82,15 @@ def inspect(
         problems += bad.get(pos, [])
     if checksums:
         problems += check_files(sv, bad)
+    for path, eps in _orphans(sv, sv.rows).items():
+        problems.append(
+            Problem(
+                sv.rel(path),
+                "is not used by any episode (a leftover of an interrupted save or of damage); "
+                "repair moves it to the quarantine",
+                eps,
+            )
+        )
     problems = _merge(problems)
     return {"problems": problems, "notes": sv.notes}
 
@@ -358,8 +367,8 @@ def _remux_videos(sv: Survey, old: list[dict], q: _Quarantine, damaged: set[str]
             sv.videos.pop(path, None)
 
 
-def _quarantine_orphans(sv: Survey, rows: list[dict], q: _Quarantine, kept_old: set[int]) -> None:
-    """Move every data/video file no kept episode uses, and temp files, to the quarantine."""
+def _orphans(sv: Survey, rows: list[dict]) -> dict[Path, list[int]]:
+    """Data/video files no episode of `rows` uses, and temp files: {path: episodes of sv.rows in it}."""
     keep: set[Path] = set()
     for r in rows:
         keep.update(sums.episode_files(sv.root, sv.info, r).values())
@@ -371,8 +380,11 @@ def _quarantine_orphans(sv: Survey, rows: list[dict], q: _Quarantine, kept_old: 
         (sv.root / "videos").glob("*/chunk-*/*.mp4")
     )
     candidates += [p for p in sv.root.glob("**/.*.tmp") if QUARANTINE not in p.relative_to(sv.root).parts]
-    for p in sorted(set(candidates)):
-        if p not in keep and p.exists():
-            eps = held.get(p, [])
-            why = "holds only damaged episodes" if eps else "not used by any episode (unfinished or orphan)"
-            q.move(p, why, sorted(set(eps) - kept_old))
+    return {p: held.get(p, []) for p in sorted(set(candidates)) if p not in keep and p.exists()}
+
+
+def _quarantine_orphans(sv: Survey, rows: list[dict], q: _Quarantine, kept_old: set[int]) -> None:
+    """Move every data/video file no kept episode uses, and temp files, to the quarantine."""
+    for p, eps in _orphans(sv, rows).items():
+        why = "holds only damaged episodes" if eps else "not used by any episode (unfinished or orphan)"
+        q.move(p, why, sorted(set(eps) - kept_old))
