@@ -12,6 +12,7 @@ wherever it sits in its files.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,12 +222,69 @@ def _infer_features(root: Path, data_paths: list[Path], fps: float) -> dict[str,
     return feats
 
 
+def _complete_feature(f: object) -> bool:
+    if not isinstance(f, dict) or not isinstance(f.get("dtype"), str) or not isinstance(f.get("shape"), list):
+        return False
+    if f["dtype"] == "video":
+        vi = f.get("info")
+        return len(f["shape"]) == 3 and isinstance(vi, dict) and "video.codec" in vi
+    return bool(f["shape"]) and all(isinstance(d, int) for d in f["shape"])
+
+
+def salvage_json(text: str, tries: int = 400) -> dict | None:
+    """The longest prefix of a damaged JSON object that parses once its open brackets are closed
+    (cut at a structural boundary), or None."""
+    stack: list[str] = []
+    cuts: list[tuple[int, str]] = []
+    in_str = esc = False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append("}" if ch == "{" else "]")
+            cuts.append((i + 1, "".join(reversed(stack))))
+        elif ch in "}]":
+            if not stack:
+                break
+            stack.pop()
+            cuts.append((i + 1, "".join(reversed(stack))))
+        elif ch == ",":
+            cuts.append((i, "".join(reversed(stack))))
+    for end, closers in reversed(cuts[-tries:]):
+        try:
+            doc = json.loads(text[:end] + closers)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            return doc
+    return None
+
+
+def salvage_value(text: str, key: str) -> object | None:
+    """The value of `"key": <value>` wherever it still parses in a damaged JSON text, or None."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:\s*", text):
+        try:
+            return dec.raw_decode(text, m.end())[0]
+        except ValueError:
+            continue
+    return None
+
+
 def _data_paths(root: Path) -> list[Path]:
     return sorted((root / "data").glob("chunk-*/file-*.parquet"))
 
 
-def _fps_from_timestamps(files: list[DataFile]) -> tuple[int | None, int]:
-    """The rate most episodes' timestamps say, and how many episodes say it."""
+def _fps_from_timestamps(files: list[DataFile]) -> tuple[int | None, int, int]:
+    """The rate most episodes' timestamps say, how many episodes say it, and how many have a say."""
     votes: Counter = Counter()
     for df in files:
         if df.table is None or not {"timestamp", "frame_index", "episode_index"} <= set(
@@ -242,9 +300,9 @@ def _fps_from_timestamps(files: list[DataFile]) -> tuple[int | None, int]:
                 rate = float(np.median(fi[sel] / np.maximum(ts[sel], 1e-9)))
                 votes[int(round(rate))] += 1
     if not votes:
-        return None, 0
+        return None, 0, 0
     fps, n = votes.most_common(1)[0]
-    return fps, n
+    return fps, n, sum(votes.values())
 
 
 def survey(root: str | Path) -> Survey:
@@ -258,6 +316,7 @@ def survey(root: str | Path) -> Survey:
     rebuilt: set[str] = set()
     data_paths = _data_paths(root)
     info: dict = {}
+    raw = ""
     if not info_path.exists():
         if (root / "meta" / "episodes.jsonl").exists():
             raise DatasetError(f"{root} is a LeRobot v2.x dataset; run `physai dataset convert {root}`")
@@ -274,22 +333,29 @@ def survey(root: str | Path) -> Survey:
             problems.append(
                 Problem(
                     fmt.INFO_PATH,
-                    f"is not valid JSON ({str(exc)[:80]}); repair rebuilds it from the data files "
-                    "(fps from timestamps, features from the parquet schema and video streams)",
+                    f"is not valid JSON ({str(exc)[:80]}); repair rebuilds it from what still parses "
+                    "and the data files (fps from timestamps, features from the parquet schema and "
+                    "video streams)",
                 )
             )
-            info, rebuilt = {}, rebuilt | {"info"}
+            raw = info_path.read_bytes().decode("utf-8", errors="replace")
+            info, rebuilt = salvage_json(raw) or {}, rebuilt | {"info"}
+            for key in ("robot_type", "fps", "features", "physai", "chunks_size", "data_path", "video_path"):
+                if key not in info and (v := salvage_value(raw, key)) is not None:
+                    info[key] = v
+            if not isinstance(info.get("fps"), int):
+                info.pop("fps", None)
     version = info.get("codebase_version", fmt.CODEBASE_VERSION)
     if version != fmt.CODEBASE_VERSION:
         fix = f"run `physai dataset convert {root}`" if str(version).startswith("v2") else "physai reads v3.0"
         raise DatasetError(f"{info_path}: codebase_version {version!r} is not supported; {fix}")
     missing = [k for k in ("fps", "features", "data_path") if k not in info]
-    if info and missing:
+    if info and missing and "info" not in rebuilt:
         problems.append(Problem(fmt.INFO_PATH, f"lacks fields {missing}; repair rebuilds them from the data"))
         rebuilt.add("info")
     # fps: the timestamps of the episodes vote
     data = {p: read_data(p) for p in data_paths}
-    ts_fps, votes = _fps_from_timestamps(list(data.values()))
+    ts_fps, votes, voters = _fps_from_timestamps(list(data.values()))
     fps = info.get("fps")
     if not isinstance(fps, int | float) or fps <= 0:
         fps = ts_fps or 30
@@ -298,7 +364,7 @@ def survey(root: str | Path) -> Survey:
                 Problem(fmt.INFO_PATH, f"fps {info['fps']!r} is not a rate; the timestamps say {fps}")
             )
             rebuilt.add("info")
-    elif ts_fps is not None and ts_fps != int(fps) and votes >= 2:
+    elif ts_fps is not None and ts_fps != int(fps) and 2 * votes > voters:
         problems.append(
             Problem(
                 fmt.INFO_PATH,
@@ -311,10 +377,18 @@ def survey(root: str | Path) -> Survey:
     base = fmt.new_info(fps, {}, info.get("robot_type"))
     full = {**base, **{k: v for k, v in info.items() if k in base or k == "physai"}}
     full["fps"] = int(fps)
-    if not isinstance(full.get("features"), dict) or not full["features"]:
-        full["features"] = _infer_features(root, data_paths, fps)
-        if info:
-            rebuilt.add("info")
+    feats = full.get("features") if isinstance(full.get("features"), dict) else {}
+    feats = {k: f for k, f in feats.items() if _complete_feature(f)}
+    inferred = _infer_features(root, data_paths, fps) if "info" in rebuilt or not feats else {}
+    for k in inferred:  # a feature's own entry may still parse where the document around it does not
+        if k not in feats and raw and _complete_feature(v := salvage_value(raw, k)):
+            feats[k] = v
+    lost = [k for k in inferred if k not in feats and k not in fmt.INDEX_KEYS]
+    if lost:
+        notes.append(f"features {lost} rebuilt from the files (their names are lost)")
+    full["features"] = {**inferred, **feats} if feats else inferred
+    if info and (lost or not feats):
+        rebuilt.add("info")
     if fmt.video_keys(full["features"]) and not full.get("video_path"):
         full["video_path"] = fmt.VIDEO_PATH
     for k in fmt.video_keys(full["features"]):
