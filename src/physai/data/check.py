@@ -40,7 +40,7 @@ class Problem:
 
     def __str__(self) -> str:
         eps = f" (episodes {_ranges(self.episodes)})" if self.episodes else ""
-        return f"{self.file}: {self.what}{eps}"
+        return f"{self.file}: {self.what}{eps}" if self.file else f"{self.what}{eps}"
 
     def to_dict(self) -> dict:
         return {"file": self.file, "what": self.what, "episodes": list(self.episodes)}
@@ -641,7 +641,7 @@ def _load_tasks(sv: Survey) -> None:
         wrong = [i for i, name in names_by_index.items() if i >= len(tasks) or tasks[i] != name]
         if wrong:
             ok, why = False, f"disagrees with the episodes table at task_index {wrong[:5]}"
-    if ok or (not sv.rows and tasks is not None):
+    if ok or not sv.rows:
         sv.tasks = tasks or []
         return
     size = (

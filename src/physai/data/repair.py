@@ -53,7 +53,7 @@ def inspect(
     try:
         sv = survey(root)
     except DatasetError as exc:
-        return {"problems": [Problem(str(root), str(exc))], "notes": []}
+        return {"problems": [Problem("", str(exc))], "notes": []}
     progress.start(len(sv.rows), "validate")
     bad = check_episodes(sv, deep=deep, verify=checksums)
     progress.advance(len(sv.rows))
@@ -191,12 +191,9 @@ def repair(root: str | Path, out: str | Path | None = None, progress: Progress |
         new_rows
     )
     new_sums = sums.compute(root, sv.info, new_rows) if new_rows else sums.empty()
-    if (
-        meta_changed
-        or q.files
-        or (sv.sums or {}).get("files") != new_sums["files"]
-        or (sv.sums or {}).get("episodes") != new_sums["episodes"]
-    ):
+    old_sums = sv.sums or sums.empty()
+    sums_changed = (old_sums["files"], old_sums["episodes"]) != (new_sums["files"], new_sums["episodes"])
+    if meta_changed or q.files or sums_changed:
         from physai.data.writer import DatasetWriter, write_metadata
 
         for rel in (fmt.INFO_PATH, fmt.STATS_PATH, fmt.TASKS_PATH, sums.CHECKSUMS_PATH, _ep_table()):
@@ -354,12 +351,15 @@ def _remux_videos(sv: Survey, old: list[dict], q: _Quarantine, damaged: set[str]
                 tb = float(s.time_base)
                 with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as dst:
                     o = dst.add_stream_from_template(s)
-                    for p in src.demux(s):
-                        if p.pts is None or p.size == 0:
-                            continue
-                        if int(round(p.pts * tb * fps)) in want:
-                            p.stream = o
-                            dst.mux(p)
+                    try:
+                        for p in src.demux(s):
+                            if p.pts is None or p.size == 0:
+                                continue
+                            if int(round(p.pts * tb * fps)) in want:
+                                p.stream = o
+                                dst.mux(p)
+                    except av.error.FFmpegError:
+                        pass  # a truncated file ends early; the kept episodes' packets lie before the cut
             fmt.fsync_file(tmp)
             q.keep_copy(path, "damaged video remuxed with the frames of the kept episodes", [])
             os.replace(tmp, path)
