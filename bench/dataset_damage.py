@@ -6,6 +6,8 @@ Per case: which episodes the damage touches (by construction), whether `validate
 culprit file and those episodes, how many intact episodes `repair` deleted (must be 0), whether the
 repaired dataset validates and loads with physai's `Dataset` (every frame, every camera), whether a
 second repair changes nothing, and whether every byte repair removed or replaced is in the quarantine.
+The baseline, measured in the same run on a second copy of each damaged dataset, is the repair of
+`--baseline-commit` (the "longest verified prefix" repair before issue 18), loaded from git history.
 Writes bench/results/dataset_damage.json.
 
     PYTHONPATH=src MUJOCO_GL=egl .venv/bin/python bench/dataset_damage.py [--episodes 4] [--steps 6]
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -309,6 +313,52 @@ def _fix_damaged(truth_eps: list[str], damaged: set[int], kept: list[str]) -> in
     return sum(1 for i, h in enumerate(truth_eps) if i not in damaged and h not in kept)
 
 
+def load_baseline(commit: str, work: Path):
+    """The repair module as of `commit` (None when git history is not available)."""
+    here = Path(__file__).resolve().parents[1]
+    try:
+        code = subprocess.run(
+            ["git", "show", f"{commit}:src/physai/data/repair.py"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = work / "baseline_repair.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("baseline_repair", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_baseline(base, src: Path, damage, work: Path) -> dict:
+    root = work / "base"
+    shutil.copytree(src, root)
+    truth = _episode_hashes(src)
+    hit = damage(root)
+    hit = hit if isinstance(hit, list) else [hit]
+    damaged = set().union(*(eps for _, eps in hit))
+    from physai.data import checksums as sums
+    from physai.data.check import survey
+
+    try:
+        base.repair(root)
+    except Exception as exc:
+        return {"baseline_error": f"{type(exc).__name__}: {str(exc)[:120]}", "baseline_intact_deleted": None}
+    try:  # which of the original episodes the baseline kept, by content
+        sv = survey(root)
+        kept = [
+            e["data"] + "|" + "|".join(sorted(e["videos"].values()))
+            for e in sums.compute(root, sv.info, sv.rows)["episodes"].values()
+        ]
+    except Exception:
+        kept = []
+    return {"baseline_error": None, "baseline_intact_deleted": _fix_damaged(truth, damaged, kept)}
+
+
 def run_case(name: str, src: Path, damage, work: Path) -> dict:
     from physai.data import Dataset
     from physai.data.repair import inspect, repair, validate
@@ -378,6 +428,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=4)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--only", default="", help="Run the cases whose name contains this.")
+    ap.add_argument("--baseline-commit", default="f39416f", help="Repair before issue 18 ('' to skip).")
     args = ap.parse_args()
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
@@ -385,6 +436,7 @@ def main() -> None:
         srcs = {"unpacked": d / "unpacked", "packed": d / "packed"}
         record_unpacked(srcs["unpacked"], args.episodes, args.steps)
         collect_packed(srcs["packed"], args.episodes, args.steps)
+        base = load_baseline(args.baseline_commit, d) if args.baseline_commit else None
         results = []
         for i, (name, layout, damage) in enumerate(cases(args.episodes)):
             if args.only and args.only not in name:
@@ -392,6 +444,8 @@ def main() -> None:
             work = d / f"case-{i}"
             work.mkdir()
             r = run_case(name, srcs[layout], damage, work)
+            if base is not None:
+                r.update(run_baseline(base, srcs[layout], damage, work))
             results.append(r)
             shutil.rmtree(work)
             print(
@@ -399,7 +453,9 @@ def main() -> None:
                 f"kept={r['episodes_kept']} bad_kept={r['damaged_episodes_kept']} "
                 f"lost_intact={r['intact_episodes_deleted']} "
                 f"loads={r['repaired_loads']!s:<5} idem={r['idempotent']!s:<5} "
-                f"bytes={r['quarantine_keeps_every_byte']!s:<5} {r['error'] or ''}",
+                f"bytes={r['quarantine_keeps_every_byte']!s:<5} "
+                f"baseline_lost={r.get('baseline_intact_deleted')} {r.get('baseline_error') or ''} "
+                f"{r['error'] or ''}",
                 flush=True,
             )
     summary = {
@@ -414,6 +470,9 @@ def main() -> None:
         "idempotent": sum(r["idempotent"] for r in results),
         "quarantine_keeps_every_byte": sum(r["quarantine_keeps_every_byte"] for r in results),
         "errors": sum(r["error"] is not None for r in results),
+        "baseline_commit": args.baseline_commit if base is not None else None,
+        "baseline_intact_episodes_deleted": sum(r.get("baseline_intact_deleted") or 0 for r in results),
+        "baseline_crashed": sum(r.get("baseline_error") is not None for r in results),
         "seconds": round(time.perf_counter() - t_all, 1),
     }
     doc = {"episodes_per_dataset": args.episodes, "steps": args.steps, "summary": summary, "cases": results}
