@@ -358,3 +358,44 @@ def test_info_not_json_keeps_what_still_parses(tmp_path):
     assert info["fps"] == 10 and info["robot_type"] == "toy"
     assert info["features"]["observation.state"]["names"] == ["s0", "s1", "s2"]
     assert validate(root, checksums=True) == []
+
+
+def test_altered_episode_row_blames_the_table_not_the_data(tmp_path):
+    root = tmp_path / "ds"
+    make_dataset(root, [5, 6, 7])
+    want = _episode_values(root)
+    rows = _rows(root)
+    rows[1]["length"] = 4  # a plausible but wrong value: the data still holds 6 rows
+    from physai.data.writer import episodes_table
+
+    pq.write_table(episodes_table(rows), root / "meta/episodes/chunk-000/file-000.parquet")
+    errs = validate(root, checksums=True)
+    assert (
+        errs[0].startswith("meta/episodes/chunk-000/file-000.parquet: rows differ")
+        and "(episodes 1)" in errs[0]
+    )
+    doc = repair(root)
+    assert doc["episodes_kept"] == 3 and doc["metadata_rebuilt"] == ["episodes"]
+    _same_episodes(_episode_values(root), want)
+
+
+def test_damaged_info_fields_and_checksum_record_are_metadata_culprits(tmp_path):
+    root = tmp_path / "ds"
+    make_dataset(root, [5, 6])
+    want = _episode_values(root)
+
+    def rename(i):
+        i["features"]["observation.stAte"] = i["features"].pop("observation.state")
+        i["data_path"] = "data/chunk-{chunk_index:03d}/file-{file_indey:03d}.parquet"
+
+    _edit_info(root, rename)
+    p = root / "meta/checksums.json"
+    doc = json.loads(p.read_text())
+    doc["episodes"]["0"]["data"] = "0" * 64  # the record itself altered: its digest no longer matches
+    p.write_text(json.dumps(doc))
+    errs = validate(root, checksums=True)
+    assert errs and all(e.startswith(("meta/info.json", "meta/checksums.json")) for e in errs), errs
+    rep = repair(root)
+    assert rep["episodes_kept"] == 2 and rep["episodes_dropped"] == 0
+    assert validate(root, checksums=True) == [] and "observation.state" in Dataset(root).features
+    _same_episodes(_episode_values(root), want)

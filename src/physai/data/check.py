@@ -146,6 +146,8 @@ def read_video(path: Path, fps: float) -> VideoFile:
         if not c.streams.video:
             return VideoFile([], "has no video stream")
         s = c.streams.video[0]
+        if s.codec_context is None:
+            return VideoFile([], "has a video stream without codec parameters")
         tb = float(s.time_base)
         v = VideoFile(
             packets, None, s.codec_context.width, s.codec_context.height, float(s.average_rate or 0)
@@ -374,10 +376,32 @@ def survey(root: str | Path) -> Survey:
         )
         fps = ts_fps
         rebuilt.add("info")
+    try:
+        recorded = sums.read(root)
+    except ValueError as exc:
+        recorded = None
+        problems.append(
+            Problem(
+                sums.CHECKSUMS_PATH,
+                f"is damaged ({exc}); it is ignored, and repair records fresh checksums from the files",
+            )
+        )
+        rebuilt.add("checksums")
     base = fmt.new_info(fps, {}, info.get("robot_type"))
     full = {**base, **{k: v for k, v in info.items() if k in base or k == "physai"}}
     full["fps"] = int(fps)
     feats = full.get("features") if isinstance(full.get("features"), dict) else {}
+    incomplete = sorted(k for k, f in feats.items() if not _complete_feature(f))
+    if incomplete and info and "info" not in rebuilt:
+        problems.append(
+            Problem(
+                fmt.INFO_PATH,
+                f"features {incomplete} lack a dtype, a shape or video info; repair rebuilds them from the "
+                "parquet schema and video streams",
+            )
+        )
+    if incomplete:
+        rebuilt.add("info")
     feats = {k: f for k, f in feats.items() if _complete_feature(f)}
     inferred = _infer_features(root, data_paths, fps) if "info" in rebuilt or not feats else {}
     for k in inferred:  # a feature's own entry may still parse where the document around it does not
@@ -395,17 +419,54 @@ def survey(root: str | Path) -> Survey:
         vi = full["features"][k].setdefault("info", {})
         if vi.get("video.fps") not in (None, int(fps)):
             vi["video.fps"] = int(fps)  # follows fps (reported above when fps itself was wrong)
-    sv = Survey(root, full, [], [], sums.read(root), problems, notes, rebuilt, data)
+    _check_templates(full, info, problems, rebuilt)
+    sv = Survey(root, full, [], [], recorded, problems, notes, rebuilt, data)
     _check_features(sv)
     _load_rows(sv, info)
     _load_tasks(sv)
     _check_totals(sv, info)
-    if sv.sums is None:
+    if sv.sums is None and "checksums" not in sv.rebuilt:
         sv.notes.append(
             f"{sums.CHECKSUMS_PATH} is absent: this dataset was written without content checksums, so "
             "a flipped byte that still decodes cannot be found (repair records them)"
         )
     return sv
+
+
+def _check_templates(full: dict, info: dict, problems: list[Problem], rebuilt: set[str]) -> None:
+    """Path templates that format, sizes that are positive numbers; else info.json is the culprit."""
+    checks = {
+        "data_path": (fmt.DATA_PATH, lambda t: t.format(chunk_index=0, file_index=0)),
+        "video_path": (fmt.VIDEO_PATH, lambda t: t.format(video_key="k", chunk_index=0, file_index=0)),
+    }
+    for key, (default, use) in checks.items():
+        t = full.get(key)
+        if t is None and key == "video_path":
+            continue
+        try:
+            ok = isinstance(t, str) and use(t).endswith((".parquet", ".mp4"))
+        except (KeyError, IndexError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            if info and "info" not in rebuilt:
+                problems.append(
+                    Problem(fmt.INFO_PATH, f"{key} {t!r} is not a path template; repair sets {default!r}")
+                )
+            full[key] = default
+            rebuilt.add("info")
+    for key, default in (
+        ("chunks_size", fmt.CHUNKS_SIZE),
+        ("data_files_size_in_mb", fmt.DATA_FILES_SIZE_IN_MB),
+        ("video_files_size_in_mb", fmt.VIDEO_FILES_SIZE_IN_MB),
+    ):
+        v = full.get(key)
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            if info and "info" not in rebuilt:
+                problems.append(
+                    Problem(fmt.INFO_PATH, f"{key} {v!r} is not a positive number; repair sets {default}")
+                )
+            full[key] = default
+            rebuilt.add("info")
 
 
 def _feature_of_field(f: pa.Field) -> tuple[str, list[int]]:
@@ -430,6 +491,30 @@ def _check_features(sv: Survey) -> None:
     for p, df in sv.data.items():
         if df.table is not None:
             schemas[p] = {f.name: _feature_of_field(f) for f in df.table.schema}
+    if schemas:
+        common = set.intersection(*(set(c) for c in schemas.values())) - set(fmt.INDEX_KEYS)
+        declared = {k for k, f in feats.items() if f.get("dtype") not in ("video", "image")} - set(
+            fmt.INDEX_KEYS
+        )
+        absent, undeclared = sorted(declared - common), sorted(common - declared)
+        everywhere_absent = [k for k in absent if all(k not in c for c in schemas.values())]
+        if everywhere_absent or (undeclared and not absent):
+            sv.problems.append(
+                Problem(
+                    fmt.INFO_PATH,
+                    f"declares features {everywhere_absent} that no data file holds"
+                    + (f" and not {undeclared}, which every data file holds" if undeclared else "")
+                    + "; repair sets the features from the parquet schema",
+                )
+            )
+            for k in everywhere_absent:
+                del feats[k]
+            some = next(df.table.schema for df in sv.data.values() if df.table is not None)
+            for k in undeclared:
+                dtype, shape = _feature_of_field(some.field(k))
+                feats[k] = {"dtype": dtype, "shape": shape, "names": None}
+                sv.notes.append(f"feature {k!r} rebuilt from the parquet schema (its names are lost)")
+            sv.rebuilt.add("info")
     for k, f in list(feats.items()):
         if f.get("dtype") in ("video", "image") or "dtype" not in f or "shape" not in f:
             if "dtype" not in f or "shape" not in f:
@@ -452,6 +537,20 @@ def _check_features(sv: Survey) -> None:
             if want[1] != list(shape):
                 f["shape"] = list(shape)
             sv.rebuilt.add("info")
+    folders = sorted(d.name for d in (sv.root / "videos").glob("*") if d.is_dir() and any(d.rglob("*.mp4")))
+    missing = [k for k in fmt.video_keys(feats) if k not in folders]
+    spare = [k for k in folders if k not in feats]
+    if missing and len(missing) == len(spare):
+        sv.problems.append(
+            Problem(
+                fmt.INFO_PATH,
+                f"declares cameras {missing} that have no videos/ folder, while {spare} "
+                "have one and are not declared; repair renames them after the folders",
+            )
+        )
+        for old_k, new_k in zip(missing, spare, strict=True):
+            feats[new_k] = feats.pop(old_k)
+        sv.rebuilt.add("info")
     for k in fmt.video_keys(feats):
         d = sv.root / "videos" / k
         files = sorted(d.glob("chunk-*/file-*.mp4"))
@@ -501,6 +600,20 @@ def _load_rows(sv: Survey, info: dict) -> None:
             fmt.EPISODES_PATH.format(chunk_index=0, file_index=0),
             "has no episode rows but data files exist; repair rebuilds them",
         )
+    rec = (sv.sums or {}).get("episodes", {})
+    if not bad and rec:
+        altered = [
+            r["episode_index"]
+            for r in rows
+            if (rec.get(str(r["episode_index"])) or {}).get("row") not in (None, sums.row_hash(r))
+        ]
+        if altered:
+            bad = Problem(
+                sv.rel(paths[0]),
+                "rows differ from the checksum recorded at write time (spans or lengths altered); repair "
+                "rebuilds the episodes table from the data and video files",
+                altered,
+            )
     if bad:
         sv.problems.append(bad)
         sv.rebuilt.add("episodes")

@@ -4,11 +4,14 @@
 
     {"algorithm": "sha256",
      "files": {"data/chunk-000/file-000.parquet": {"sha256": "...", "size": 1234}, ...},
-     "episodes": {"0": {"data": "...", "videos": {"observation.images.cam": "..."}}, ...}}
+     "episodes": {"0": {"data": "...", "videos": {"observation.images.cam": "..."}}, ...},
+     "digest": "..."}
 
 `files` finds a flipped byte anywhere in a file. `episodes` localizes it inside a packed file: `data`
 hashes the episode's rows (every column but the renumberable `episode_index`, `index`, `task_index`),
-a video entry hashes the episode's packets in decode order. LeRobot ignores the extra file; a dataset
+a video entry hashes the episode's packets in decode order, `row` the episode's row in meta/episodes
+(its spans, so an altered length or offset is blamed on the table, not on the data). `digest` hashes
+the record itself, so a damaged record is blamed on itself. LeRobot ignores the extra file; a dataset
 without it still validates (its checksums are reported absent).
 """
 
@@ -55,6 +58,24 @@ def rows_hash(table: pa.Table) -> str:
     return h.hexdigest()
 
 
+ROW_KEYS = (
+    "episode_index",
+    "tasks",
+    "length",
+    "data/chunk_index",
+    "data/file_index",
+    "dataset_from_index",
+    "dataset_to_index",
+)
+
+
+def row_hash(row: dict) -> str:
+    """sha256 of an episode row's spans (not its stats): tells a damaged episodes table from damaged data."""
+    keep = {k: row.get(k) for k in ROW_KEYS}
+    keep.update({k: v for k, v in row.items() if k.startswith("videos/")})
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def packet_index(path: Path, fps: float) -> list[tuple[int, bytes]]:
     """(frame index, packet bytes) of every packet of the first video stream, in decode order."""
     out = []
@@ -81,21 +102,34 @@ def empty() -> dict:
     return {"algorithm": "sha256", "files": {}, "episodes": {}}
 
 
+def _digest(doc: dict) -> str:
+    body = json.dumps({"files": doc["files"], "episodes": doc["episodes"]}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def read(root: Path) -> dict | None:
-    """The recorded checksums, or None when the dataset has none (or the file is unreadable)."""
+    """The recorded checksums, or None when the dataset has none. Raises ValueError when the file is
+    there but damaged (not JSON, malformed, or its own digest does not match): then it is the culprit."""
     path = Path(root) / CHECKSUMS_PATH
+    if not path.exists():
+        return None
     try:
         doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"unreadable ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
-        return None
+        raise ValueError("not a checksums document")
     doc.setdefault("episodes", {})
+    ok_files = all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in doc["files"].values())
+    if not ok_files or not isinstance(doc["episodes"], dict):
+        raise ValueError("malformed entries")
+    if "digest" in doc and doc["digest"] != _digest(doc):
+        raise ValueError("its own digest does not match its entries (the record itself was altered)")
     return doc
 
 
 def write(root: Path, doc: dict) -> None:
-    fmt.write_json_atomic(Path(root) / CHECKSUMS_PATH, doc)
+    fmt.write_json_atomic(Path(root) / CHECKSUMS_PATH, {**doc, "digest": _digest(doc)})
 
 
 def episode_files(root: Path, info: dict, row: dict) -> dict[str, Path]:
@@ -125,7 +159,7 @@ def compute(root: Path, info: dict, rows: list[dict]) -> dict:
     packets: dict[Path, list] = {}
     for row in rows:
         files = episode_files(root, info, row)
-        ep: dict = {"videos": {}}
+        ep: dict = {"videos": {}, "row": row_hash(row)}
         for what, path in files.items():
             rel = str(path.relative_to(root))
             if rel not in doc["files"]:

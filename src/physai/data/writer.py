@@ -149,7 +149,13 @@ class DatasetWriter:
             self._agg.add(st)
         self._ep_table: pa.Table | None = episodes_table(self.episodes) if self.episodes else None
         self._tasks_on_disk = len(self.tasks) if self.episodes else -1
-        self._sums = (sums.read(self.root) if self.episodes else None) or sums.empty()
+        try:
+            self._sums = (sums.read(self.root) if self.episodes else None) or sums.empty()
+        except ValueError as exc:
+            raise DatasetError(
+                f"{self.root / sums.CHECKSUMS_PATH}: {exc}; run `physai dataset repair {self.root}` "
+                "before appending"
+            ) from exc
         self._file = next_file(self.episodes, self.video_keys, self.info["chunks_size"])
         self._reset_buffer()
 
@@ -266,7 +272,6 @@ class DatasetWriter:
             vpath = self.root / self.info["video_path"].format(video_key=k, chunk_index=ci, file_index=fi)
             self._sums["files"][str(vpath.relative_to(self.root))] = sums.file_entry(vpath)
             ep_sums["videos"][k] = sums.packets_hash(sums.packet_index(vpath, self.fps), 0, n)
-        self._sums["episodes"][str(ep)] = ep_sums
         # 3. episode row, tasks, stats
         row: dict[str, Any] = {
             "episode_index": ep,
@@ -284,6 +289,8 @@ class DatasetWriter:
             row[f"videos/{k}/to_timestamp"] = n / self.fps
         row["meta/episodes/chunk_index"] = 0
         row["meta/episodes/file_index"] = 0
+        ep_sums["row"] = sums.row_hash(row)
+        self._sums["episodes"][str(ep)] = ep_sums
         for k, st in ep_stats.items():
             for s, v in st.items():
                 row[f"stats/{k}/{s}"] = v
