@@ -11,6 +11,7 @@ wherever it sits in its files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -65,11 +66,12 @@ class DataFile:
     table: pa.Table | None
     error: str | None = None
     bad_groups: int = 0
+    schema: pa.Schema | None = None
 
 
 @dataclass
 class VideoFile:
-    """A video as far as it demuxes: (frame index, packet bytes) in decode order, stream facts."""
+    """A video as far as it demuxes: (frame index, packet digest) in decode order, stream facts."""
 
     packets: list[tuple[int, bytes]]
     error: str | None = None
@@ -94,19 +96,20 @@ class Survey:
     rebuilt: set[str] = field(default_factory=set)
     """Metadata that must be rewritten: some of info, episodes, tasks, stats."""
     data: dict[Path, DataFile] = field(default_factory=dict)
+    """Every data file, bookkeeping columns only (light)."""
     videos: dict[Path, VideoFile] = field(default_factory=dict)
+    _full: tuple[Path, DataFile] | None = None
 
     def data_file(self, path: Path) -> DataFile:
-        if path not in self.data:
-            self.data[path] = read_data(path)
-        return self.data[path]
+        """Every column of one data file (one kept at a time: episodes are checked in file order)."""
+        if self._full is None or self._full[0] != path:
+            self._full = (path, read_data(path))
+        return self._full[1]
 
     def video_file(self, path: Path, deep: bool) -> VideoFile:
         v = self.videos.get(path)
-        if v is None:
-            v = self.videos[path] = read_video(path, self.info["fps"])
-        if deep and not v.decoded and v.packets:
-            decode_all(path, v)
+        if v is None or (deep and not v.decoded and v.packets):
+            v = self.videos[path] = read_video(path, self.info["fps"], decode=deep)
         return v
 
     def rel(self, path: Path) -> str:
@@ -114,27 +117,34 @@ class Survey:
 
 
 # ---------------------------------------------------------------------------------------------- files
-def read_data(path: Path) -> DataFile:
-    """Read every row group that reads; a damaged row group costs only its rows."""
+def read_data(path: Path, light: bool = False) -> DataFile:
+    """Read every row group that reads; a damaged row group costs only its rows. `light`: only the
+    bookkeeping columns."""
     if not path.exists():
         return DataFile(None, "is missing")
     try:
         pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         return DataFile(None, f"is truncated or not parquet ({type(exc).__name__}: {str(exc)[:100]})")
+    cols = [c for c in fmt.INDEX_KEYS if c in schema.names] if light else None
     parts, bad = [], 0
     for i in range(pf.num_row_groups):
         try:
-            parts.append(pf.read_row_group(i))
+            parts.append(pf.read_row_group(i, columns=cols))
         except (pa.ArrowException, OSError, ValueError):
             bad += 1
-    table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table()
+    if parts:
+        table = pa.concat_tables(parts)
+    else:
+        table = (pa.schema([schema.field(c) for c in cols]) if light else schema).empty_table()
     err = f"{bad} of {pf.num_row_groups} row groups do not read" if bad else None
-    return DataFile(table, err, bad)
+    return DataFile(table, err, bad, schema)
 
 
-def read_video(path: Path, fps: float) -> VideoFile:
-    """Demux as far as the file goes (a truncated faststart mp4 keeps the packets before the cut)."""
+def read_video(path: Path, fps: float, decode: bool = False) -> VideoFile:
+    """Demux as far as the file goes (a truncated faststart mp4 keeps the packets before the cut);
+    `decode`: also decode every packet on its own, and record the frames that fail."""
     if not path.exists():
         return VideoFile([], "is missing")
     packets: list[tuple[int, bytes]] = []
@@ -146,18 +156,35 @@ def read_video(path: Path, fps: float) -> VideoFile:
         if not c.streams.video:
             return VideoFile([], "has no video stream")
         s = c.streams.video[0]
-        if s.codec_context is None:
+        src = s.codec_context
+        if src is None:
             return VideoFile([], "has a video stream without codec parameters")
         tb = float(s.time_base)
-        v = VideoFile(
-            packets, None, s.codec_context.width, s.codec_context.height, float(s.average_rate or 0)
-        )
+        v = VideoFile(packets, None, src.width, src.height, float(s.average_rate or 0), decoded=decode)
+        ctx = None
+        if decode:
+            try:
+                ctx = av.CodecContext.create(src.name, "r")
+                ctx.extradata = src.extradata
+                ctx.thread_type, ctx.thread_count = "NONE", 1
+            except (av.error.FFmpegError, ValueError) as exc:
+                v.error = f"has no usable decoder ({str(exc)[:80]})"
         expected = s.frames
         try:
             for p in c.demux(s):
                 if p.pts is None or p.size == 0:
                     continue
-                packets.append((int(round(p.pts * tb * fps)), bytes(p)))
+                i, b = int(round(p.pts * tb * fps)), bytes(p)
+                packets.append((i, hashlib.sha256(b).digest()))
+                if decode:
+                    try:
+                        if ctx is None:
+                            raise ValueError("no decoder")
+                        pkt = av.Packet(b)
+                        pkt.pts = i
+                        ctx.decode(pkt)
+                    except (av.error.FFmpegError, ValueError):
+                        v.undecodable.add(i)
         except (av.error.FFmpegError, OSError) as exc:
             v.error = f"stops demuxing after {len(packets)} packets ({str(exc)[:80]})"
         if v.error is None and expected and len(packets) < expected:
@@ -165,32 +192,6 @@ def read_video(path: Path, fps: float) -> VideoFile:
         return v
     finally:
         c.close()
-
-
-def decode_all(path: Path, v: VideoFile) -> None:
-    """Decode every packet on its own decoder; frames whose packets fail are `undecodable`."""
-    v.decoded = True
-    try:
-        with av.open(str(path)) as c:
-            src = c.streams.video[0].codec_context
-            ctx = av.CodecContext.create(src.name, "r")
-            ctx.extradata = src.extradata
-    except (av.error.FFmpegError, OSError, IndexError) as exc:
-        v.error = v.error or f"does not decode ({str(exc)[:80]})"
-        v.undecodable = {i for i, _ in v.packets}
-        return
-    ctx.thread_type, ctx.thread_count = "NONE", 1
-    for i, b in v.packets:
-        try:
-            pkt = av.Packet(b)
-            pkt.pts = i
-            ctx.decode(pkt)
-        except (av.error.FFmpegError, ValueError):
-            v.undecodable.add(i)
-    try:
-        ctx.decode(None)
-    except av.error.FFmpegError:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------- survey
@@ -356,7 +357,7 @@ def survey(root: str | Path) -> Survey:
         problems.append(Problem(fmt.INFO_PATH, f"lacks fields {missing}; repair rebuilds them from the data"))
         rebuilt.add("info")
     # fps: the timestamps of the episodes vote
-    data = {p: read_data(p) for p in data_paths}
+    data = {p: read_data(p, light=True) for p in data_paths}
     ts_fps, votes, voters = _fps_from_timestamps(list(data.values()))
     fps = info.get("fps")
     if not isinstance(fps, int | float) or fps <= 0:
@@ -489,8 +490,8 @@ def _check_features(sv: Survey) -> None:
     feats = sv.info["features"]
     schemas = {}
     for p, df in sv.data.items():
-        if df.table is not None:
-            schemas[p] = {f.name: _feature_of_field(f) for f in df.table.schema}
+        if df.schema is not None:
+            schemas[p] = {f.name: _feature_of_field(f) for f in df.schema}
     if schemas:
         common = set.intersection(*(set(c) for c in schemas.values())) - set(fmt.INDEX_KEYS)
         declared = {k for k, f in feats.items() if f.get("dtype") not in ("video", "image")} - set(
@@ -509,7 +510,7 @@ def _check_features(sv: Survey) -> None:
             )
             for k in everywhere_absent:
                 del feats[k]
-            some = next(df.table.schema for df in sv.data.values() if df.table is not None)
+            some = next(df.schema for df in sv.data.values() if df.schema is not None)
             for k in undeclared:
                 dtype, shape = _feature_of_field(some.field(k))
                 feats[k] = {"dtype": dtype, "shape": shape, "names": None}
@@ -637,7 +638,8 @@ def rebuild_rows(sv: Survey) -> list[dict]:
     info, fps = sv.info, sv.info["fps"]
     rows: list[dict] = []
     old_tasks = _read_tasks(sv.root) or []
-    for p, df in sorted(sv.data.items()):
+    for p in sorted(sv.data):
+        df = read_data(p)
         if df.table is None or "episode_index" not in df.table.column_names:
             continue
         ci, fi = (int(x.split("-")[1].split(".")[0]) for x in (p.parent.name, p.name))

@@ -9,10 +9,10 @@
 
 `files` finds a flipped byte anywhere in a file. `episodes` localizes it inside a packed file: `data`
 hashes the episode's rows (every column but the renumberable `episode_index`, `index`, `task_index`),
-a video entry hashes the episode's packets in decode order, `row` the episode's row in meta/episodes
-(its spans, so an altered length or offset is blamed on the table, not on the data). `digest` hashes
-the record itself, so a damaged record is blamed on itself. LeRobot ignores the extra file; a dataset
-without it still validates (its checksums are reported absent).
+a video entry hashes the digests of the episode's packets in decode order, `row` the episode's row in
+meta/episodes (its spans, so an altered length or offset is blamed on the table, not on the data).
+`digest` hashes the record itself, so a damaged record is blamed on itself. LeRobot ignores the extra
+file; a dataset without it still validates (its checksums are reported absent).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def row_hash(row: dict) -> str:
 
 
 def packet_index(path: Path, fps: float) -> list[tuple[int, bytes]]:
-    """(frame index, packet bytes) of every packet of the first video stream, in decode order."""
+    """(frame index, sha256 digest of the packet) of every packet of the first video stream, in decode
+    order (digests, not bytes: a whole dataset's index fits in memory)."""
     out = []
     with av.open(str(path)) as c:
         s = c.streams.video[0]
@@ -85,16 +86,16 @@ def packet_index(path: Path, fps: float) -> list[tuple[int, bytes]]:
         for p in c.demux(s):
             if p.pts is None or p.size == 0:
                 continue
-            out.append((int(round(p.pts * tb * fps)), bytes(p)))
+            out.append((int(round(p.pts * tb * fps)), hashlib.sha256(bytes(p)).digest()))
     return out
 
 
 def packets_hash(packets: list[tuple[int, bytes]], first: int, n: int) -> str:
-    """sha256 of the packets of frames [first, first + n), in decode order."""
+    """sha256 over the packet digests of frames [first, first + n), in decode order."""
     h = hashlib.sha256()
-    for i, b in packets:
+    for i, d in packets:
         if first <= i < first + n:
-            h.update(b)
+            h.update(d)
     return h.hexdigest()
 
 
@@ -155,7 +156,7 @@ def compute(root: Path, info: dict, rows: list[dict]) -> dict:
     root = Path(root)
     doc = empty()
     fps = info["fps"]
-    tables: dict[Path, pa.Table] = {}
+    table: tuple[Path, pa.Table] | None = None  # one file at a time: rows come in file order
     packets: dict[Path, list] = {}
     for row in rows:
         files = episode_files(root, info, row)
@@ -165,9 +166,9 @@ def compute(root: Path, info: dict, rows: list[dict]) -> dict:
             if rel not in doc["files"]:
                 doc["files"][rel] = file_entry(path)
             if what == "data":
-                if path not in tables:
-                    tables[path] = pq.read_table(path)
-                t = tables[path]
+                if table is None or table[0] != path:
+                    table = (path, pq.read_table(path))
+                t = table[1]
                 e = t.column("episode_index").to_numpy()
                 ep["data"] = rows_hash(t.filter(pa.array(e == row["episode_index"])))
             else:

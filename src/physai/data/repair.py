@@ -324,7 +324,7 @@ def _rewrite_data(sv: Survey, old: list[dict], new: list[dict], q: _Quarantine, 
         )
         q.keep_copy(path, why, sorted(set(e.tolist()) - set(keep_old)) if extra else [])
         fmt.write_parquet_atomic(path, table, row_groups=[p.num_rows for p in parts])
-        sv.data[path] = sv.data[path].__class__(table)
+        sv._full = None
 
 
 def _remux_videos(sv: Survey, old: list[dict], q: _Quarantine, damaged: set[str]) -> None:
