@@ -218,6 +218,22 @@ def cases(n: int) -> list[tuple[str, str, Callable[[Path], tuple[str, set[int]]]
         shutil.copy(_data(r, 0), r / "data/chunk-000/file-099.parquet")
         return "data/chunk-000/file-099.parquet", set()
 
+    def alter_row(r):
+        from physai.data.writer import episodes_table
+
+        rel = "meta/episodes/chunk-000/file-000.parquet"
+        rows = _episodes(r)
+        rows[mid]["length"] -= 1
+        pq.write_table(episodes_table(rows), r / rel)
+        return rel, set()
+
+    def alter_record(r):
+        p = r / "meta/checksums.json"
+        doc = json.loads(p.read_text())
+        doc["episodes"][str(mid)]["data"] = "0" * 64
+        p.write_text(json.dumps(doc))
+        return "meta/checksums.json", set()
+
     def two(r):
         a = flip_video("scene", mid)(r)
         b = delete(lambda x: _data(x, 0), [0])(r)
@@ -255,6 +271,8 @@ def cases(n: int) -> list[tuple[str, str, Callable[[Path], tuple[str, set[int]]]
             (f"{layout}: info.json declares a wrong state shape", layout, _info_edit(_state_shape)),
             (f"{layout}: info.json declares a wrong action dtype", layout, _info_edit(_action_dtype)),
             (f"{layout}: info.json declares a wrong video size", layout, _info_edit(_video_size)),
+            (f"{layout}: an episode row's length altered", layout, alter_row),
+            (f"{layout}: checksums.json record altered", layout, alter_record),
         ]
         if many:
             out += [
