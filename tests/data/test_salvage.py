@@ -399,3 +399,19 @@ def test_damaged_info_fields_and_checksum_record_are_metadata_culprits(tmp_path)
     assert rep["episodes_kept"] == 2 and rep["episodes_dropped"] == 0
     assert validate(root, checksums=True) == [] and "observation.state" in Dataset(root).features
     _same_episodes(_episode_values(root), want)
+
+
+def test_record_that_disagrees_with_every_episode_is_blamed_not_the_data(tmp_path):
+    from physai.data import checksums as sums
+
+    root = tmp_path / "ds"
+    make_dataset(root, [4, 5, 3])
+    doc = sums.read(root)
+    for e in doc["episodes"].values():  # e.g. a record hashed another way, with a consistent digest
+        e["videos"][CAM] = "f" * 64
+    sums.write(root, doc)
+    errs = validate(root, checksums=True)
+    assert len(errs) == 1 and errs[0].startswith("meta/checksums.json: disagrees with all 3 episodes")
+    rep = repair(root)
+    assert rep["episodes_kept"] == 3 and rep["metadata_rebuilt"] == ["checksums"]
+    assert validate(root, checksums=True) == [] and repair(root)["changed"] is False

@@ -938,7 +938,32 @@ def check_episodes(sv: Survey, deep: bool = True, verify: bool = False) -> dict[
                 if sums.packets_hash(v.packets, first, n) != mine["videos"][k]:
                     errs.append(Problem(vrel, "packets differ from the sha256 recorded at write time", [ep]))
         out[pos] = errs
+    _distrust_record(sv, out, rec, verify)
     return out
+
+
+_SUM_ONLY = ("rows differ from the sha256", "packets differ from the sha256")
+
+
+def _distrust_record(sv: Survey, out: dict[int, list[Problem]], rec: dict, verify: bool) -> None:
+    """A checksum record that disagrees with every episode it lists, while each of them reads and decodes,
+    is wrong itself (another physai's hashing, an edited record): blame it, not all the data."""
+    if not verify or not rec:
+        return
+    listed = [pos for pos, r in enumerate(sv.rows) if str(r["episode_index"]) in rec]
+    only = [pos for pos in listed if out.get(pos) and all(e.what.startswith(_SUM_ONLY) for e in out[pos])]
+    if len(listed) >= 2 and len(only) == len(listed):
+        for pos in only:
+            out[pos] = []
+        sv.problems.append(
+            Problem(
+                sums.CHECKSUMS_PATH,
+                f"disagrees with all {len(listed)} episodes it lists while each of them reads and decodes: "
+                "the record is wrong, not the data; it is ignored and repair records fresh checksums",
+            )
+        )
+        sv.rebuilt.add("checksums")
+        sv.sums = None
 
 
 def check_files(sv: Survey, bad: dict[int, list[Problem]]) -> list[Problem]:

@@ -2,7 +2,7 @@
 
 ::
 
-    {"algorithm": "sha256",
+    {"algorithm": "sha256", "format": 1,
      "files": {"data/chunk-000/file-000.parquet": {"sha256": "...", "size": 1234}, ...},
      "episodes": {"0": {"data": "...", "videos": {"observation.images.cam": "..."}}, ...},
      "digest": "..."}
@@ -28,6 +28,8 @@ import pyarrow as pa
 from physai.data import format as fmt
 
 CHECKSUMS_PATH = "meta/checksums.json"
+FORMAT = 1
+"""Version of what the entries hash; a record of another version is ignored (and rewritten by repair)."""
 RENUMBERED = ("episode_index", "index", "task_index")
 """Columns that repair and merge rewrite; left out of an episode's data hash."""
 
@@ -100,7 +102,7 @@ def packets_hash(packets: list[tuple[int, bytes]], first: int, n: int) -> str:
 
 
 def empty() -> dict:
-    return {"algorithm": "sha256", "files": {}, "episodes": {}}
+    return {"algorithm": "sha256", "format": FORMAT, "files": {}, "episodes": {}}
 
 
 def _digest(doc: dict) -> str:
@@ -120,6 +122,11 @@ def read(root: Path) -> dict | None:
         raise ValueError(f"unreadable ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
         raise ValueError("not a checksums document")
+    if doc.get("format") != FORMAT or doc.get("algorithm") != "sha256":
+        raise ValueError(
+            f"format {doc.get('format')!r} / algorithm {doc.get('algorithm')!r} is not {FORMAT} / sha256 "
+            "(written by another physai version)"
+        )
     doc.setdefault("episodes", {})
     ok_files = all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in doc["files"].values())
     if not ok_files or not isinstance(doc["episodes"], dict):
@@ -130,7 +137,9 @@ def read(root: Path) -> dict | None:
 
 
 def write(root: Path, doc: dict) -> None:
-    fmt.write_json_atomic(Path(root) / CHECKSUMS_PATH, {**doc, "digest": _digest(doc)})
+    fmt.write_json_atomic(
+        Path(root) / CHECKSUMS_PATH, {**doc, "algorithm": "sha256", "format": FORMAT, "digest": _digest(doc)}
+    )
 
 
 def episode_files(root: Path, info: dict, row: dict) -> dict[str, Path]:
