@@ -484,6 +484,26 @@ def _declared(feature: dict) -> tuple[str, list[int]]:
     return str(feature["dtype"]), shape
 
 
+def _schemas_disagree(schemas: dict[Path, dict], feats: dict) -> bool:
+    for sc in schemas.values():
+        for k, f in feats.items():
+            if f.get("dtype") in ("video", "image") or k in fmt.INDEX_KEYS:
+                continue
+            got = sc.get(k)
+            if got is None or (got[0], list(got[1])) != tuple(_declared(f)):
+                return True
+        declared = {k for k, f in feats.items() if f.get("dtype") not in ("video", "image")}
+        if set(sc) - set(fmt.INDEX_KEYS) - declared:
+            return True
+    return False
+
+
+def _unchanged(sv: Survey, path: Path) -> bool:
+    """True unless the file's sha256 differs from the one recorded at write time."""
+    rec = (sv.sums or {}).get("files", {}).get(sv.rel(path))
+    return rec is None or sums.sha256_file(path) == rec["sha256"]
+
+
 def _check_features(sv: Survey) -> None:
     """Declared dtype/shape against the parquet schemas, declared video size against the streams. When
     every file disagrees the same way, info.json is the culprit (and is rebuilt); else the odd files."""
@@ -492,6 +512,9 @@ def _check_features(sv: Survey) -> None:
     for p, df in sv.data.items():
         if df.schema is not None:
             schemas[p] = {f.name: _feature_of_field(f) for f in df.schema}
+    if sv.sums and _schemas_disagree(schemas, feats):
+        # a file whose bytes changed since they were written cannot overrule info.json
+        schemas = {p: sc for p, sc in schemas.items() if _unchanged(sv, p)}
     if schemas:
         common = set.intersection(*(set(c) for c in schemas.values())) - set(fmt.INDEX_KEYS)
         declared = {k for k, f in feats.items() if f.get("dtype") not in ("video", "image")} - set(
