@@ -106,8 +106,13 @@ def empty() -> dict:
 
 
 def _digest(doc: dict) -> str:
-    body = json.dumps({"files": doc["files"], "episodes": doc["episodes"]}, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(_body(doc).encode()).hexdigest()
+
+
+def _body(doc: dict) -> str:
+    return json.dumps(
+        {"files": doc["files"], "episodes": doc["episodes"]}, sort_keys=True, separators=(",", ":")
+    )
 
 
 def read(root: Path) -> dict | None:
@@ -137,9 +142,15 @@ def read(root: Path) -> dict | None:
 
 
 def write(root: Path, doc: dict) -> None:
-    fmt.write_json_atomic(
-        Path(root) / CHECKSUMS_PATH, {**doc, "algorithm": "sha256", "format": FORMAT, "digest": _digest(doc)}
-    )
+    """Compact JSON, serialized once (the writer rewrites it per episode: ~5 MB at 10,000 episodes)."""
+    body = _body(doc)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    text = f'{{"algorithm":"sha256","format":{FORMAT},"digest":"{digest}",{body[1:]}'
+
+    def put(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    fmt.atomic_write(Path(root) / CHECKSUMS_PATH, put)
 
 
 def episode_files(root: Path, info: dict, row: dict) -> dict[str, Path]:

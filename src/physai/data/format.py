@@ -9,8 +9,8 @@ Layout (all paths relative to the dataset root)::
     data/chunk-XXX/file-YYY.parquet                  frame rows (every non-video feature)
     videos/<video_key>/chunk-XXX/file-YYY.mp4        video frames (one stream per camera)
 
-physai writes one data file and one mp4 per camera per episode (file index = episode index within its
-chunk) so that every finished episode is durable on its own; LeRobot's loader reads files by the
+physai writes one data file and one mp4 per camera per episode (the next file index past every file in
+use) so that every finished episode is durable on its own; LeRobot's loader reads files by the
 chunk/file indices stored per episode, so this is a valid v3.0 dataset.
 """
 
@@ -127,6 +127,11 @@ def _atomic(path: Path, write: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """`write(tmp_path)` then fsync + rename onto `path` (readers see the old or the new file, never half)."""
+    _atomic(path, write)
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:

@@ -5,7 +5,8 @@ encoder (cameras); `save_episode` then (1) finishes and fsyncs the mp4 files, (2
 parquet, (3) rewrites meta/episodes, tasks, stats and checksums (sha256 of the new files and of the
 episode's rows and packets), and (4) writes meta/info.json last — the commit
 point. Every metadata file is replaced with temp file + fsync + rename, so a crash at any moment leaves
-the dataset at its last committed episode (plus orphan files that `physai dataset repair` removes).
+the dataset at its last committed episode (plus orphan files that `physai dataset repair` moves to its
+quarantine).
 """
 
 from __future__ import annotations
