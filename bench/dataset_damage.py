@@ -11,6 +11,7 @@ The baseline, measured in the same run on a second copy of each damaged dataset,
 Writes bench/results/dataset_damage.json.
 
     PYTHONPATH=src MUJOCO_GL=egl .venv/bin/python bench/dataset_damage.py [--episodes 4] [--steps 6]
+    PYTHONPATH=/tmp/lrpkgs:src ... bench/dataset_damage.py --lerobot   # + LeRobotDataset on every repair
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -377,7 +379,31 @@ def run_baseline(base, src: Path, damage, work: Path) -> dict:
     return {"baseline_error": None, "baseline_intact_deleted": _fix_damaged(truth, damaged, kept)}
 
 
-def run_case(name: str, src: Path, damage, work: Path) -> dict:
+def lerobot_loads(root: Path) -> bool | None:
+    """LeRobotDataset over the repaired dataset: same length as physai's, first and last frame of every
+    episode equal (state) and present (cameras). None when nothing is left to load."""
+    import numpy as np
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from physai.data import Dataset
+
+    ours = Dataset(root)
+    if ours.num_episodes == 0:
+        return None
+    lr = LeRobotDataset("physai/damage", root=root, video_backend="pyav")
+    if len(lr) != len(ours):
+        return False
+    for e in range(ours.num_episodes):
+        for i in ours.episode_range(e)[0], ours.episode_range(e)[1] - 1:
+            a, b = lr[i], ours[i]
+            if not np.allclose(np.asarray(a["observation.state"]), np.asarray(b["observation.state"])):
+                return False
+            if any(tuple(a[k].shape) != tuple(b[k].shape) for k in ours.video_keys):
+                return False
+    return True
+
+
+def run_case(name: str, src: Path, damage, work: Path, lerobot: bool = False) -> dict:
     from physai.data import Dataset
     from physai.data.repair import inspect, repair, validate
 
@@ -414,6 +440,12 @@ def run_case(name: str, src: Path, damage, work: Path) -> dict:
         loads = ds.num_episodes == doc["episodes_kept"]
     except Exception as exc:
         error = error or f"load: {type(exc).__name__}: {exc}"
+    lr_ok = None
+    if lerobot and not error:
+        try:
+            lr_ok = lerobot_loads(root)
+        except Exception as exc:
+            lr_ok, error = False, f"lerobot: {type(exc).__name__}: {str(exc)[:160]}"
     valid_after = not error and validate(root, checksums=True) == []
     idempotent = not error and repair(root)["changed"] is False
     q = Path(doc["quarantine"]) if doc.get("quarantine") else None
@@ -432,6 +464,7 @@ def run_case(name: str, src: Path, damage, work: Path) -> dict:
         "damaged_episodes_kept": damaged_kept,
         "repaired_validates": valid_after,
         "repaired_loads": loads,
+        "lerobot_loads": lr_ok,
         "idempotent": idempotent,
         "quarantine_keeps_every_byte": kept_bytes,
         "metadata_rebuilt": doc.get("metadata_rebuilt"),
@@ -446,8 +479,18 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=4)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--only", default="", help="Run the cases whose name contains this.")
+    ap.add_argument(
+        "--lerobot",
+        action="store_true",
+        help="Also load each repaired dataset with LeRobotDataset (see lerobot_compat.py)",
+    )
     ap.add_argument("--baseline-commit", default="f39416f", help="Repair before issue 18 ('' to skip).")
     args = ap.parse_args()
+    if args.lerobot:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import lerobot_compat  # stubs torchvision's CUDA-only op registrations on import
+
+        lerobot_compat._install_video_reader_shim()
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -461,7 +504,7 @@ def main() -> None:
                 continue
             work = d / f"case-{i}"
             work.mkdir()
-            r = run_case(name, srcs[layout], damage, work)
+            r = run_case(name, srcs[layout], damage, work, lerobot=args.lerobot)
             if base is not None:
                 r.update(run_baseline(base, srcs[layout], damage, work))
             results.append(r)
@@ -484,6 +527,8 @@ def main() -> None:
             r["validate_named_file"] and r["validate_named_episodes"] for r in results
         ),
         "repaired_loads": sum(r["repaired_loads"] for r in results),
+        "lerobot_loads": sum(r["lerobot_loads"] is True for r in results) if args.lerobot else None,
+        "lerobot_nothing_to_load": sum(r["lerobot_loads"] is None for r in results) if args.lerobot else None,
         "repaired_validates": sum(r["repaired_validates"] for r in results),
         "idempotent": sum(r["idempotent"] for r in results),
         "quarantine_keeps_every_byte": sum(r["quarantine_keeps_every_byte"] for r in results),
