@@ -65,16 +65,17 @@ def test_sigkill_at_random_points_then_repair(tmp_path):
     assert committed_before > 0
 
 
-def test_repair_drops_truncated_tail(small):
+def test_repair_drops_only_the_damaged_episode(small):
     root, _ = small
     vid = root / "videos/observation.images.cam/chunk-000/file-001.mp4"
     vid.write_bytes(vid.read_bytes()[:200])
     errs = validate(root)
-    assert errs and "file-001.mp4" in errs[0]
+    assert errs and "file-001.mp4" in errs[0] and "episodes 1" in errs[0]
     doc = repair(root)
-    assert doc["episodes_kept"] == 1 and doc["episodes_dropped"] == 2
-    assert not (root / "data/chunk-000/file-002.parquet").exists()
-    assert validate(root) == [] and len(Dataset(root)) == 7
+    assert doc["episodes_kept"] == 2 and doc["episodes_dropped"] == 1  # not "longest verified prefix"
+    assert not (root / "data/chunk-000/file-001.parquet").exists()
+    assert (Path(doc["quarantine"]) / "data/chunk-000/file-001.parquet").exists()
+    assert validate(root) == [] and len(Dataset(root)) == 7 + 9
     assert repair(root)["changed"] is False
 
 

@@ -42,41 +42,73 @@ def info_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_out:
 def validate_cmd(
     path: Path = typer.Argument(..., help="Dataset folder."),
     quick: bool = typer.Option(False, "--quick", help="Skip decoding every video."),
+    deep: bool = typer.Option(
+        False, "--deep", help="Also compare every file and episode with the sha256 recorded at write time."
+    ),
     json_out: bool = JSON,
 ) -> None:
-    """Check every invariant; exits 1 with the first violations."""
-    from physai.data.repair import validate
+    """Check every invariant; exits 1 naming each culprit file and the episodes it holds."""
+    from physai.data.repair import inspect
 
     existing(path, "dataset", "dir")
-    errs = validate(path, deep=not quick, progress=RichProgress(enabled=not json_out))
+    doc = inspect(path, deep=not quick, checksums=deep, progress=RichProgress(enabled=not json_out))
+    errs = doc["problems"]
     if json_out:
-        print_json({"root": str(path), "ok": not errs, "violations": errs})
-    elif errs:
+        print_json(
+            {
+                "root": str(path),
+                "ok": not errs,
+                "violations": [str(p) for p in errs],
+                "problems": [p.to_dict() for p in errs],
+                "notes": doc["notes"],
+            }
+        )
+    else:
         for e in errs:
             console.print(f"[red]violation:[/red] {e}")
-        console.print(f"fix: physai dataset repair {path}")
-    else:
-        out.print(f"[green]ok[/green] {path}")
+        for n in doc["notes"]:
+            console.print(f"[yellow]note:[/yellow] {n}")
+        if errs:
+            console.print(
+                f"fix: physai dataset repair {path}  (keeps every intact episode; what it removes goes to "
+                f"{path}/.quarantine/, or add --out NEW to repair a copy)"
+            )
+        else:
+            out.print(f"[green]ok[/green] {path}")
     if errs:
         raise typer.Exit(code=1)
 
 
 @app.command("repair")
 @handle_errors
-def repair_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_out: bool = JSON) -> None:
-    """Keep the longest verified prefix of episodes and remove unfinished files (idempotent)."""
+def repair_cmd(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    dest: Path = typer.Option(
+        None, "--out", help="Write the repaired dataset to this new folder; the original stays as it is."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Keep every episode that verifies, rebuild damaged metadata from the data, and move what is
+    removed to DATASET/.quarantine/<time>/ with report.json (idempotent)."""
     from physai.data.repair import repair
 
     existing(path, "dataset", "dir")
-    doc = repair(path, progress=RichProgress(enabled=not json_out))
+    doc = repair(path, out=dest, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
         return
     out.print(
-        f"kept {doc['episodes_kept']} episodes ({doc['frames']} frames), dropped {doc['episodes_dropped']}, "
-        f"removed {len(doc['files_removed'])} files"
-        + (f"; first violation: {doc['first_violation']}" if doc["first_violation"] else "")
+        f"kept {doc['episodes_kept']} episodes ({doc['frames']} frames), dropped {doc['episodes_dropped']}"
+        + (f", rebuilt {', '.join(doc['metadata_rebuilt'])}" if doc["metadata_rebuilt"] else "")
+        + (
+            f"; originals of {len(doc['files_removed']) + len(doc['files_replaced'])} files and the report "
+            f"in {doc['quarantine']}"
+            if doc["quarantine"]
+            else "; nothing to change"
+        )
     )
+    for d in doc["dropped"]:
+        out.print(f"  episode {d['episode_index']}: {d['problems'][0]}")
 
 
 @app.command("merge")

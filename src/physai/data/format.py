@@ -9,8 +9,8 @@ Layout (all paths relative to the dataset root)::
     data/chunk-XXX/file-YYY.parquet                  frame rows (every non-video feature)
     videos/<video_key>/chunk-XXX/file-YYY.mp4        video frames (one stream per camera)
 
-physai writes one data file and one mp4 per camera per episode (file index = episode index within its
-chunk) so that every finished episode is durable on its own; LeRobot's loader reads files by the
+physai writes one data file and one mp4 per camera per episode (the next file index past every file in
+use) so that every finished episode is durable on its own; LeRobot's loader reads files by the
 chunk/file indices stored per episode, so this is a valid v3.0 dataset.
 """
 
@@ -129,14 +129,31 @@ def _atomic(path: Path, write: Any) -> None:
     fsync_dir(path.parent)
 
 
+def atomic_write(path: Path, write: Any) -> None:
+    """`write(tmp_path)` then fsync + rename onto `path` (readers see the old or the new file, never half)."""
+    _atomic(path, write)
+
+
 def write_json_atomic(path: Path, doc: Any) -> None:
     """Write JSON via temp file + fsync + rename (readers see the old or the new file, never half)."""
     _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=4)))
 
 
-def write_parquet_atomic(path: Path, table: pa.Table) -> None:
-    """Write a parquet file via temp file + fsync + rename."""
-    _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="snappy"))
+def write_parquet_atomic(path: Path, table: pa.Table, row_groups: list[int] | None = None) -> None:
+    """Write a parquet file via temp file + fsync + rename. `row_groups`: row counts of consecutive row
+    groups (one per episode in packed files, so damage to one row group costs only that episode)."""
+
+    def write(tmp: str) -> None:
+        if not row_groups:
+            pq.write_table(table, tmp, compression="snappy")
+            return
+        with pq.ParquetWriter(tmp, table.schema, compression="snappy") as w:
+            start = 0
+            for n in row_groups:
+                w.write_table(table.slice(start, n), row_group_size=max(n, 1))
+                start += n
+
+    _atomic(path, write)
 
 
 def fsync_file(path: Path) -> None:

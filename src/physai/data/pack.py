@@ -1,7 +1,9 @@
 """Packing episodes into multi-episode files (the LeRobot v3.0 way): parquet rows appended until
 `data_files_size_in_mb`, video packets remuxed (no re-encoding) into one mp4 per camera until
-`video_files_size_in_mb`. Used by merge/split/collect; the recorder writes one file per episode for
-crash safety and packing happens when episodes are copied into a finished dataset."""
+`video_files_size_in_mb`. Each episode is its own parquet row group and the mp4 index sits at the
+front, so damage to one part of a packed file costs only the episodes in it. Used by
+merge/split/collect; the recorder writes one file per episode for crash safety and packing happens when
+episodes are copied into a finished dataset."""
 
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ class DataPacker:
     def flush(self) -> None:
         if self.tables:
             path = self.root / self.info["data_path"].format(chunk_index=self.chunk, file_index=self.file)
-            fmt.write_parquet_atomic(path, pa.concat_tables(self.tables))
+            fmt.write_parquet_atomic(
+                path, pa.concat_tables(self.tables), row_groups=[t.num_rows for t in self.tables]
+            )
             self.tables, self.nbytes = [], 0
 
 
@@ -69,7 +73,8 @@ class VideoPacker:
             video_key=self.key, chunk_index=self.chunk, file_index=self.file
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.out = av.open(str(self.path), mode="w")
+        # faststart: the index (moov) goes first, so a truncated file still demuxes up to the cut
+        self.out = av.open(str(self.path), mode="w", options={"movflags": "faststart"})
         self.stream = self.out.add_stream_from_template(template)
         self.offset = 0
 

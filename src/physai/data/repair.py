@@ -1,231 +1,390 @@
-"""`validate` (every invariant, first violations) and `repair` (longest verified prefix, idempotent)."""
+"""`validate` (every invariant, each violation naming its culprit file and episodes) and `repair`
+(salvage: keep every episode that verifies, wherever it sits; never destroy an original).
+
+Repair checks each episode on its own (rows, frames, decoding, recorded sha256), keeps every one that
+checks out and renumbers them contiguously. Packed files keep their intact episodes: a data parquet is
+rewritten with the good rows, a damaged mp4 is remuxed from the packets of the kept episodes (same
+timestamps). Damaged metadata (info.json, fps, features, tasks.parquet, the episodes table, stats) is
+rebuilt from the data. Every file it removes or replaces is moved, byte for byte, to
+`.quarantine/<UTC time>/<same relative path>` next to a `report.json` saying what, why and which
+episodes; `out=` writes the repaired dataset to a new folder and leaves the original as it is. A second
+run changes nothing.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
+import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from physai.core.errors import DatasetError
+from physai.core.errors import ConfigError, DatasetError
 from physai.core.progress import NullProgress, Progress
+from physai.data import checksums as sums
 from physai.data import format as fmt
-from physai.data.meta import DatasetMeta
-from physai.data.video import VideoReader
+from physai.data.check import Problem, Survey, check_episodes, check_files, survey
+from physai.data.stats import episode_stats
 
-
-def check_episode(
-    root: Path,
-    info: dict,
-    row: dict,
-    prev_to: int,
-    tasks: list[str],
-    video_frames: dict[Path, int],
-    deep: bool = True,
-) -> list[str]:
-    """Violations of one episode row against its data and video files (empty when it is sound)."""
-    errs: list[str] = []
-    ep, n = row["episode_index"], row["length"]
-    if row["dataset_from_index"] != prev_to:
-        errs.append(
-            f"episode {ep}: dataset_from_index {row['dataset_from_index']} != previous episode's "
-            f"dataset_to_index {prev_to} (indices must be contiguous)"
-        )
-    if row["dataset_to_index"] - row["dataset_from_index"] != n:
-        errs.append(
-            f"episode {ep}: span [{row['dataset_from_index']}, {row['dataset_to_index']}) != length {n}"
-        )
-    path = root / info["data_path"].format(
-        chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
-    )
-    try:
-        t = pq.read_table(path, columns=["episode_index", "frame_index", "index", "task_index", "timestamp"])
-    except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-        return errs + [f"episode {ep}: data file {path} unreadable ({type(exc).__name__}: {str(exc)[:120]})"]
-    e = t.column("episode_index").to_numpy()
-    sel = np.flatnonzero(e == ep)
-    if len(sel) != n:
-        return errs + [f"episode {ep}: {path} has {len(sel)} rows for the episode, meta says length {n}"]
-    fi = t.column("frame_index").to_numpy()[sel]
-    ix = t.column("index").to_numpy()[sel]
-    if not np.array_equal(fi, np.arange(n)):
-        errs.append(f"episode {ep}: frame_index in {path} is not 0..{n - 1}")
-    if not np.array_equal(ix, np.arange(row["dataset_from_index"], row["dataset_from_index"] + n)):
-        errs.append(f"episode {ep}: index in {path} is not contiguous from dataset_from_index")
-    ts = t.column("timestamp").to_numpy()[sel]
-    if np.abs(ts - fi / info["fps"]).max(initial=0) > 1e-4:
-        errs.append(f"episode {ep}: timestamps in {path} disagree with frame_index / fps")
-    ti = t.column("task_index").to_numpy()[sel]
-    if len(ti) and (ti.min() < 0 or ti.max() >= len(tasks)):
-        errs.append(f"episode {ep}: task_index {int(ti.max())} has no entry in meta/tasks.parquet")
-    for key in fmt.video_keys(info["features"]):
-        if f"videos/{key}/chunk_index" not in row or row[f"videos/{key}/chunk_index"] is None:
-            errs.append(f"episode {ep}: no video span for {key}")
-            continue
-        vpath = root / info["video_path"].format(
-            video_key=key,
-            chunk_index=row[f"videos/{key}/chunk_index"],
-            file_index=row[f"videos/{key}/file_index"],
-        )
-        if not vpath.exists():
-            errs.append(f"episode {ep}: video {vpath} is missing")
-            continue
-        if deep:
-            if vpath not in video_frames:
-                try:
-                    video_frames[vpath] = VideoReader(vpath, info["fps"]).count()
-                except DatasetError as exc:
-                    errs.append(f"episode {ep}: video {vpath} does not decode ({str(exc)[:120]})")
-                    continue
-                except Exception as exc:  # decoder errors on truncated files
-                    errs.append(f"episode {ep}: video {vpath} does not decode ({type(exc).__name__})")
-                    continue
-            need = int(round(row[f"videos/{key}/from_timestamp"] * info["fps"])) + n
-            if video_frames[vpath] < need:
-                errs.append(
-                    f"episode {ep}: video {vpath} has {video_frames[vpath]} frames, needs {need} (truncated)"
-                )
-    return errs
+QUARANTINE = ".quarantine"
 
 
 def validate(
-    root: str | Path, deep: bool = True, max_errors: int = 20, progress: Progress | None = None
+    root: str | Path,
+    deep: bool = True,
+    max_errors: int = 20,
+    progress: Progress | None = None,
+    checksums: bool = False,
 ) -> list[str]:
-    """Every violated invariant (up to `max_errors`); empty when the dataset is sound."""
-    root = Path(root)
+    """Every violated invariant (up to `max_errors`), each naming the culprit file and its episodes;
+    empty when the dataset is sound. `deep`: decode every frame; `checksums`: also compare every file
+    and episode with the sha256 recorded when it was written (finds a flipped byte that decodes)."""
+    return [str(p) for p in inspect(root, deep, checksums, progress)["problems"]][:max_errors]
+
+
+def inspect(
+    root: str | Path, deep: bool = True, checksums: bool = False, progress: Progress | None = None
+) -> dict:
+    """{"problems": [Problem], "notes": [str]} — what `validate` reports, with structure."""
     progress = progress or NullProgress()
     try:
-        meta = DatasetMeta(root)
+        sv = survey(root)
     except DatasetError as exc:
-        return [str(exc)]
-    info, errs = meta.info, []
-    for k, f in info["features"].items():
-        if "dtype" not in f or "shape" not in f:
-            errs.append(f"meta/info.json: feature {k!r} lacks dtype or shape")
-    if info["total_frames"] != meta.total_frames:
-        errs.append(
-            f"meta/info.json: total_frames {info['total_frames']} != sum of episode lengths "
-            f"{meta.total_frames}"
-        )
-    if info.get("total_tasks", len(meta.tasks)) != len(meta.tasks):
-        errs.append(
-            f"meta/info.json: total_tasks {info['total_tasks']} != {len(meta.tasks)} tasks in tasks.parquet"
-        )
-    if meta.episodes:
-        missing = [k for k in info["features"] if k not in meta.stats]
-        if missing:
-            errs.append(f"meta/stats.json: no stats for {missing}")
-        for k, st in meta.stats.items():
-            absent = [s for s in ("mean", "std", "min", "max") if s not in st]
-            if absent:
-                errs.append(f"meta/stats.json: {k} lacks {absent}")
-    frames: dict[Path, int] = {}
+        return {"problems": [Problem("", str(exc))], "notes": []}
+    progress.start(len(sv.rows), "validate")
+    bad = check_episodes(sv, deep=deep, verify=checksums)
+    progress.advance(len(sv.rows))
+    progress.close()
+    problems = list(sv.problems)
     prev = 0
-    progress.start(len(meta.episodes), "validate")
-    for row in meta.episodes:
-        errs += check_episode(root, info, row, prev, meta.tasks, frames, deep)
-        prev = row["dataset_to_index"]
-        progress.advance(1)
-        if len(errs) >= max_errors:
-            break
-    progress.close()
-    return errs[:max_errors]
-
-
-def repair(root: str | Path, progress: Progress | None = None) -> dict:
-    """Keep the longest prefix of episodes whose files verify, rewrite the metadata for it, and delete
-    orphan files (unfinished episodes, temp files). Running it again changes nothing."""
-    from physai.data.writer import DatasetWriter, write_metadata
-
-    root = Path(root)
-    progress = progress or NullProgress()
-    info_path = root / fmt.INFO_PATH
-    if not info_path.exists():
-        raise DatasetError(f"{info_path} not found: nothing to repair in {root}")
-    info = json.loads(info_path.read_text())
-    if info.get("codebase_version") != fmt.CODEBASE_VERSION:
-        raise DatasetError(
-            f"{info_path}: codebase_version {info.get('codebase_version')!r}; "
-            f"run `physai dataset convert {root}` first"
-        )
-    rows: list[dict] = []
-    for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
-        try:
-            rows.extend(pq.read_table(path).to_pylist())
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DatasetError(
-                f"{path}: episode metadata unreadable ({exc}); it is written atomically by physai, "
-                "so this file was damaged outside physai — restore it from a backup"
-            ) from exc
-    rows.sort(key=lambda r: r["episode_index"])
-    try:
-        tasks = fmt.read_tasks(root / fmt.TASKS_PATH)
-    except (FileNotFoundError, pa.ArrowInvalid, OSError):
-        tasks = []
-    kept: list[dict] = []
-    frames: dict[Path, int] = {}
-    prev, first_bad = 0, None
-    progress.start(len(rows), "repair")
-    for i, row in enumerate(rows):
-        errs = [] if row["episode_index"] == i else [f"episode_index {row['episode_index']} at position {i}"]
-        if not errs and any(t not in tasks for t in row.get("tasks") or []):
-            errs = [f"episode {i}: task not in meta/tasks.parquet"]
-        errs = errs or check_episode(root, info, row, prev, tasks, frames, deep=True)
-        progress.advance(1)
-        if errs:
-            first_bad = errs[0]
-            break
-        kept.append(row)
-        prev = row["dataset_to_index"]
-    progress.close()
-    used = {t for r in kept for t in r.get("tasks") or []}
-    last = max((tasks.index(t) for t in used), default=-1)
-    tasks = tasks[: last + 1]
-    changed = (
-        len(kept) != info.get("total_episodes")
-        or len(rows) != len(kept)
-        or info.get("total_frames") != sum(r["length"] for r in kept)
-    )
-    ep_stats = [DatasetWriter._stats_of_row(r) for r in kept]
-    if changed or not (root / fmt.STATS_PATH).exists():
-        write_metadata(root, info, kept, tasks, ep_stats)
-    removed = _remove_orphans(root, info, kept)
-    return {
-        "root": str(root),
-        "episodes_kept": len(kept),
-        "episodes_dropped": len(rows) - len(kept),
-        "frames": sum(r["length"] for r in kept),
-        "first_violation": first_bad,
-        "files_removed": removed,
-        "changed": bool(changed or removed),
-    }
-
-
-def _remove_orphans(root: Path, info: dict, kept: list[dict]) -> list[str]:
-    keep: set[Path] = set()
-    for r in kept:
-        keep.add(
-            root
-            / info["data_path"].format(chunk_index=r["data/chunk_index"], file_index=r["data/file_index"])
-        )
-        for key in fmt.video_keys(info["features"]):
-            keep.add(
-                root
-                / info["video_path"].format(
-                    video_key=key,
-                    chunk_index=r[f"videos/{key}/chunk_index"],
-                    file_index=r[f"videos/{key}/file_index"],
+    for pos, row in enumerate(sv.rows):
+        if row["episode_index"] != pos:
+            problems.append(
+                Problem(
+                    _ep_table(),
+                    f"episode_index {row['episode_index']} at position {pos} (indices must be contiguous)",
+                    [row["episode_index"]],
                 )
             )
-    removed = []
-    candidates = list((root / "data").glob("chunk-*/file-*.parquet")) + list(
-        (root / "videos").glob("*/chunk-*/file-*.mp4")
+        elif row["dataset_from_index"] != prev:
+            problems.append(
+                Problem(
+                    _ep_table(),
+                    f"dataset_from_index {row['dataset_from_index']} != "
+                    f"previous episode's dataset_to_index {prev}",
+                    [row["episode_index"]],
+                )
+            )
+        prev = row["dataset_from_index"] + row["length"]
+        problems += bad.get(pos, [])
+    if checksums:
+        problems += check_files(sv, bad)
+    for path, eps in _orphans(sv, sv.rows).items():
+        problems.append(
+            Problem(
+                sv.rel(path),
+                "is not used by any episode (a leftover of an interrupted save or of damage); "
+                "repair moves it to the quarantine",
+                eps,
+            )
+        )
+    problems = _merge(problems)
+    return {"problems": problems, "notes": sv.notes}
+
+
+def _ep_table() -> str:
+    return fmt.EPISODES_PATH.format(chunk_index=0, file_index=0)
+
+
+def _merge(problems: list[Problem]) -> list[Problem]:
+    """One line per (file, what): the episodes of identical violations are listed together."""
+    out: dict[tuple[str, str], Problem] = {}
+    for p in problems:
+        key = (p.file, p.what)
+        if key in out:
+            out[key].episodes = sorted(set(out[key].episodes) | set(p.episodes))
+        else:
+            out[key] = Problem(p.file, p.what, list(p.episodes))
+    return list(out.values())
+
+
+# ---------------------------------------------------------------------------------------------- repair
+class _Quarantine:
+    """Moves originals into `.quarantine/<stamp>/` (created on first use) and records why."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / QUARANTINE / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        i = 1
+        while self.dir.exists():
+            self.dir = self.dir.with_name(f"{self.dir.name.split('.')[0]}.{i}")
+            i += 1
+        self.files: list[dict] = []
+
+    def _dest(self, rel: str) -> Path:
+        d = self.dir / rel
+        d.parent.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def move(self, path: Path, why: str, episodes: list[int]) -> None:
+        rel = str(path.relative_to(self.root))
+        os.replace(path, self._dest(rel))
+        self.files.append({"path": rel, "action": "moved", "why": why, "episodes": episodes})
+
+    def keep_copy(self, path: Path, why: str, episodes: list[int]) -> None:
+        """Before `path` is replaced: a hard link (or copy) of the original goes to the quarantine."""
+        rel = str(path.relative_to(self.root))
+        dest = self._dest(rel)
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
+        self.files.append({"path": rel, "action": "replaced", "why": why, "episodes": episodes})
+
+
+def repair(root: str | Path, out: str | Path | None = None, progress: Progress | None = None) -> dict:
+    """Keep every episode that verifies, rebuild damaged metadata from the data, renumber, and move
+    everything removed or replaced to `.quarantine/<time>/` with `report.json`. `out`: repair a copy
+    at that new folder instead (the original is not touched). Running it again changes nothing."""
+    root = Path(root)
+    if out is not None:
+        out = Path(out)
+        if out.exists() and any(out.iterdir()):
+            raise ConfigError(f"{out} exists and is not empty; choose a new folder for the repaired copy")
+        if not root.is_dir():
+            raise DatasetError(f"{root}: no such dataset folder")
+        _link_tree(root, out)
+        doc = repair(out, progress=progress)
+        return {**doc, "source": str(root)}
+    progress = progress or NullProgress()
+    sv = survey(root)
+    progress.start(len(sv.rows), "repair")
+    bad = check_episodes(sv, deep=True, verify=True)
+    progress.advance(len(sv.rows))
+    progress.close()
+    q = _Quarantine(root)
+    dropped: list[dict] = []
+    kept_pos: list[int] = []
+    seen: set[int] = set()
+    for pos, row in enumerate(sv.rows):
+        errs = bad.get(pos, [])
+        if not errs and row["episode_index"] in seen:
+            errs = [Problem(_ep_table(), "duplicate episode row", [row["episode_index"]])]
+        if errs:
+            dropped.append({"episode_index": row["episode_index"], "problems": [str(p) for p in errs]})
+        else:
+            kept_pos.append(pos)
+            seen.add(row["episode_index"])
+    old_rows = [sv.rows[p] for p in kept_pos]
+    new_rows, renumbered = _renumber(old_rows)
+    rows_changed = renumbered or len(kept_pos) != len(sv.rows)
+    kept_old_eps = {r["episode_index"] for r in old_rows}
+    damaged_files = {p.file for errs in bad.values() for p in errs}
+    file_problems = {p.file: p for p in check_files(sv, bad)}
+    _rewrite_data(sv, old_rows, new_rows, q, damaged_files | set(file_problems))
+    _remux_videos(sv, old_rows, q, damaged_files | set(file_problems))
+    _quarantine_orphans(sv, new_rows, q, kept_old_eps)
+    meta_changed = bool(rows_changed or sv.rebuilt or sv.problems) or sv.info.get("total_episodes") != len(
+        new_rows
     )
-    candidates += list(root.glob("**/.*.tmp"))
-    for p in candidates:
-        if p not in keep:
-            p.unlink()
-            removed.append(str(p.relative_to(root)))
-    return sorted(removed)
+    new_sums = sums.compute(root, sv.info, new_rows) if new_rows else sums.empty()
+    old_sums = sv.sums or sums.empty()
+    sums_changed = (old_sums["files"], old_sums["episodes"]) != (new_sums["files"], new_sums["episodes"])
+    if meta_changed or q.files or sums_changed:
+        from physai.data.writer import DatasetWriter, write_metadata
+
+        for rel in (fmt.INFO_PATH, fmt.STATS_PATH, fmt.TASKS_PATH, sums.CHECKSUMS_PATH, _ep_table()):
+            if (root / rel).exists():
+                q.keep_copy(root / rel, "metadata rewritten by repair", [])
+        for p in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+            if sv.rel(p) != _ep_table():
+                q.move(p, "episode rows now live in " + _ep_table(), [])
+        tasks = _used_tasks(sv.tasks, new_rows)
+        write_metadata(
+            root,
+            sv.info,
+            new_rows,
+            tasks,
+            [DatasetWriter._stats_of_row(r) for r in new_rows],
+            checksums=new_sums,
+        )
+        if not new_rows:
+            (root / fmt.STATS_PATH).exists() and q.move(root / fmt.STATS_PATH, "no episodes left", [])
+    report = {
+        "root": str(root),
+        "episodes_kept": len(new_rows),
+        "episodes_dropped": len(dropped),
+        "frames": int(sum(r["length"] for r in new_rows)),
+        "dropped": dropped,
+        "renumbered": {
+            str(a["episode_index"]): b["episode_index"]
+            for a, b in zip(old_rows, new_rows, strict=True)
+            if a["episode_index"] != b["episode_index"]
+        },
+        "metadata_rebuilt": sorted(sv.rebuilt),
+        "metadata_problems": [str(p) for p in sv.problems],
+        "notes": sv.notes,
+        "first_violation": dropped[0]["problems"][0]
+        if dropped
+        else (str(sv.problems[0]) if sv.problems else None),
+        "files_removed": sorted(f["path"] for f in q.files if f["action"] == "moved"),
+        "files_replaced": sorted(f["path"] for f in q.files if f["action"] == "replaced"),
+        "quarantine": str(q.dir) if q.files else None,
+        "changed": bool(q.files),
+    }
+    if q.files:
+        report["quarantine_files"] = q.files
+        q.dir.mkdir(parents=True, exist_ok=True)
+        fmt.write_json_atomic(q.dir / "report.json", report)
+    return report
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """A copy of `src` at `dst` made of hard links (every write repair makes replaces a file by rename, so
+    the originals' bytes are never touched); plain copies where links are not possible."""
+    for d, dirs, files in os.walk(src):
+        dirs[:] = [x for x in dirs if x != QUARANTINE]
+        rel = Path(d).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            try:
+                os.link(Path(d) / f, dst / rel / f)
+            except OSError:
+                shutil.copy2(Path(d) / f, dst / rel / f)
+
+
+def _renumber(rows: list[dict]) -> tuple[list[dict], bool]:
+    out, start, changed = [], 0, False
+    for i, r in enumerate(rows):
+        n = r["length"]
+        if (
+            r["episode_index"] == i
+            and r["dataset_from_index"] == start
+            and r.get("dataset_to_index") == start + n
+        ):
+            out.append(r)
+        else:
+            changed = True
+            r = {**r, "episode_index": i, "dataset_from_index": start, "dataset_to_index": start + n}
+            for k, v in (("episode_index", np.full(n, i)), ("index", start + np.arange(n))):
+                for s, val in episode_stats(np.asarray(v, np.float64)).items():
+                    r[f"stats/{k}/{s}"] = val
+            out.append(r)
+        start += n
+    return out, changed
+
+
+def _used_tasks(tasks: list[str], rows: list[dict]) -> list[str]:
+    """Tasks up to the last one a kept episode uses (task_index values stay as they are)."""
+    used = {t for r in rows for t in r.get("tasks") or []}
+    last = max((i for i, t in enumerate(tasks) if t in used), default=-1)
+    return tasks[: last + 1]
+
+
+def _rewrite_data(sv: Survey, old: list[dict], new: list[dict], q: _Quarantine, damaged: set[str]) -> None:
+    """Rewrite each data file that holds a kept episode and something else (damaged or dropped rows) or
+    whose kept episodes were renumbered: the kept rows only, one row group per episode."""
+    by_file: dict[Path, list[tuple[dict, dict]]] = {}
+    for a, b in zip(old, new, strict=True):
+        by_file.setdefault(sums.episode_files(sv.root, sv.info, a)["data"], []).append((a, b))
+    for path, pairs in by_file.items():
+        t = sv.data_file(path).table
+        e = t.column("episode_index").to_numpy()
+        keep_old = [a["episode_index"] for a, _ in pairs]
+        renum = any(
+            a["episode_index"] != b["episode_index"] or a["dataset_from_index"] != b["dataset_from_index"]
+            for a, b in pairs
+        )
+        extra = t.num_rows != sum(a["length"] for a, _ in pairs) or sv.data_file(path).error
+        rel = sv.rel(path)
+        if not (renum or extra or rel in damaged):
+            continue
+        parts = []
+        for a, b in pairs:
+            part = t.filter(pa.array(e == a["episode_index"]))
+            n = part.num_rows
+            cols = part.column_names
+            part = part.set_column(
+                cols.index("episode_index"),
+                "episode_index",
+                pa.array(np.full(n, b["episode_index"], np.int64)),
+            )
+            part = part.set_column(
+                cols.index("index"), "index", pa.array(b["dataset_from_index"] + np.arange(n, dtype=np.int64))
+            )
+            parts.append(part)
+        table = pa.concat_tables(parts)
+        why = (
+            ("renumbered" if renum else "")
+            + ("; " if renum and extra else "")
+            + ("rows of removed episodes taken out" if extra or rel in damaged else "")
+        )
+        q.keep_copy(path, why, sorted(set(e.tolist()) - set(keep_old)) if extra else [])
+        fmt.write_parquet_atomic(path, table, row_groups=[p.num_rows for p in parts])
+        sv._full = None
+
+
+def _remux_videos(sv: Survey, old: list[dict], q: _Quarantine, damaged: set[str]) -> None:
+    """Remux each damaged video that kept episodes use: their packets only, at the same timestamps."""
+    fps = sv.info["fps"]
+    for key in fmt.video_keys(sv.info["features"]):
+        by_file: dict[Path, list[dict]] = {}
+        for r in old:
+            f = sums.episode_files(sv.root, sv.info, r).get(key)
+            if f is not None:
+                by_file.setdefault(f, []).append(r)
+        for path, rows in by_file.items():
+            rel = sv.rel(path)
+            v = sv.videos.get(path)
+            if rel not in damaged and (v is None or (not v.error and not v.undecodable)):
+                continue
+            want: set[int] = set()
+            for r in rows:
+                first = int(round(r[f"videos/{key}/from_timestamp"] * fps))
+                want.update(range(first, first + r["length"]))
+            tmp = path.with_name(f".{path.name}.repair.tmp")
+            with av.open(str(path)) as src:
+                s = src.streams.video[0]
+                tb = float(s.time_base)
+                with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as dst:
+                    o = dst.add_stream_from_template(s)
+                    try:
+                        for p in src.demux(s):
+                            if p.pts is None or p.size == 0:
+                                continue
+                            if int(round(p.pts * tb * fps)) in want:
+                                p.stream = o
+                                dst.mux(p)
+                    except av.error.FFmpegError:
+                        pass  # a truncated file ends early; the kept episodes' packets lie before the cut
+            fmt.fsync_file(tmp)
+            q.keep_copy(path, "damaged video remuxed with the frames of the kept episodes", [])
+            os.replace(tmp, path)
+            fmt.fsync_dir(path.parent)
+            sv.videos.pop(path, None)
+
+
+def _orphans(sv: Survey, rows: list[dict]) -> dict[Path, list[int]]:
+    """Data/video files no episode of `rows` uses, and temp files: {path: episodes of sv.rows in it}."""
+    keep: set[Path] = set()
+    for r in rows:
+        keep.update(sums.episode_files(sv.root, sv.info, r).values())
+    held: dict[Path, list[int]] = {}
+    for r in sv.rows:
+        for p in sums.episode_files(sv.root, sv.info, r).values():
+            held.setdefault(p, []).append(r["episode_index"])
+    candidates = list((sv.root / "data").glob("chunk-*/*.parquet")) + list(
+        (sv.root / "videos").glob("*/chunk-*/*.mp4")
+    )
+    candidates += [p for p in sv.root.glob("**/.*.tmp") if QUARANTINE not in p.relative_to(sv.root).parts]
+    return {p: held.get(p, []) for p in sorted(set(candidates)) if p not in keep and p.exists()}
+
+
+def _quarantine_orphans(sv: Survey, rows: list[dict], q: _Quarantine, kept_old: set[int]) -> None:
+    """Move every data/video file no kept episode uses, and temp files, to the quarantine."""
+    for p, eps in _orphans(sv, rows).items():
+        why = "holds only damaged episodes" if eps else "not used by any episode (unfinished or orphan)"
+        q.move(p, why, sorted(set(eps) - kept_old))

@@ -2,9 +2,11 @@
 
 Per episode: frames are buffered in memory (non-video features) or streamed to the background video
 encoder (cameras); `save_episode` then (1) finishes and fsyncs the mp4 files, (2) writes the data
-parquet, (3) rewrites meta/episodes, tasks and stats, and (4) writes meta/info.json last — the commit
+parquet, (3) rewrites meta/episodes, tasks, stats and checksums (sha256 of the new files and of the
+episode's rows and packets), and (4) writes meta/info.json last — the commit
 point. Every metadata file is replaced with temp file + fsync + rename, so a crash at any moment leaves
-the dataset at its last committed episode (plus orphan files that `physai dataset repair` removes).
+the dataset at its last committed episode (plus orphan files that `physai dataset repair` moves to its
+quarantine).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from physai.core.errors import ConfigError, DatasetError
+from physai.data import checksums as sums
 from physai.data import format as fmt
 from physai.data.stats import DatasetAggregate, episode_stats, to_json
 from physai.data.video import DEFAULT_GOP, BackgroundEncoder
@@ -33,6 +36,24 @@ def arrow_type(feature: dict) -> pa.DataType:
     if shape in ((), (1,)):
         return base
     return pa.list_(base, int(np.prod(shape)))
+
+
+def _next_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
+    file += 1
+    return (chunk + 1, 0) if file >= chunks_size else (chunk, file)
+
+
+def next_file(episodes: list[dict], video_keys: list[str], chunks_size: int) -> tuple[int, int]:
+    """(chunk, file) for the next episode's own files: past every file the episodes use, so appending
+    to a packed or repaired (renumbered) dataset never overwrites a file in use."""
+    used = [(r["data/chunk_index"], r["data/file_index"]) for r in episodes]
+    for k in video_keys:
+        used += [
+            (r[f"videos/{k}/chunk_index"], r[f"videos/{k}/file_index"])
+            for r in episodes
+            if r.get(f"videos/{k}/chunk_index") is not None
+        ]
+    return _next_file(*max(used), chunks_size) if used else (0, 0)
 
 
 def is_scalar(feature: dict) -> bool:
@@ -129,6 +150,14 @@ class DatasetWriter:
             self._agg.add(st)
         self._ep_table: pa.Table | None = episodes_table(self.episodes) if self.episodes else None
         self._tasks_on_disk = len(self.tasks) if self.episodes else -1
+        try:
+            self._sums = (sums.read(self.root) if self.episodes else None) or sums.empty()
+        except ValueError as exc:
+            raise DatasetError(
+                f"{self.root / sums.CHECKSUMS_PATH}: {exc}; run `physai dataset repair {self.root}` "
+                "before appending"
+            ) from exc
+        self._file = next_file(self.episodes, self.video_keys, self.info["chunks_size"])
         self._reset_buffer()
 
     # ------------------------------------------------------------------ per frame
@@ -155,7 +184,7 @@ class DatasetWriter:
                 f"{self.data_keys + self.video_keys}"
             )
         if self._n == 0 and self.encoder is not None:
-            ci, fi = fmt.chunk_file(self.episode_index, self.info["chunks_size"])
+            ci, fi = self._file
             for k in self.video_keys:
                 h, w = self.features[k]["shape"][:2]
                 path = self.root / self.info["video_path"].format(video_key=k, chunk_index=ci, file_index=fi)
@@ -185,7 +214,7 @@ class DatasetWriter:
         if n == 0:
             raise ConfigError("save_episode called with no frames; call add_frame first")
         ep = self.episode_index
-        ci, fi = fmt.chunk_file(ep, self.info["chunks_size"])
+        ci, fi = self._file
         if task not in self.tasks:
             self.tasks.append(task)
         task_index = self.tasks.index(task)
@@ -236,7 +265,14 @@ class DatasetWriter:
             ep_stats[k] = episode_stats(np.stack(self._img_sample[k]), is_image=True)
             ep_stats[k]["count"] = np.array([n], np.int64)
         data_path = self.root / self.info["data_path"].format(chunk_index=ci, file_index=fi)
-        fmt.write_parquet_atomic(data_path, pa.table(cols))
+        table = pa.table(cols)
+        fmt.write_parquet_atomic(data_path, table)
+        ep_sums: dict[str, Any] = {"data": sums.rows_hash(table), "videos": {}}
+        self._sums["files"][str(data_path.relative_to(self.root))] = sums.file_entry(data_path)
+        for k in self.video_keys:
+            vpath = self.root / self.info["video_path"].format(video_key=k, chunk_index=ci, file_index=fi)
+            self._sums["files"][str(vpath.relative_to(self.root))] = sums.file_entry(vpath)
+            ep_sums["videos"][k] = sums.packets_hash(sums.packet_index(vpath, self.fps), 0, n)
         # 3. episode row, tasks, stats
         row: dict[str, Any] = {
             "episode_index": ep,
@@ -254,6 +290,8 @@ class DatasetWriter:
             row[f"videos/{k}/to_timestamp"] = n / self.fps
         row["meta/episodes/chunk_index"] = 0
         row["meta/episodes/file_index"] = 0
+        ep_sums["row"] = sums.row_hash(row)
+        self._sums["episodes"][str(ep)] = ep_sums
         for k, st in ep_stats.items():
             for s, v in st.items():
                 row[f"stats/{k}/{s}"] = v
@@ -266,6 +304,7 @@ class DatasetWriter:
         except pa.ArrowInvalid:  # a column type differs from the rows read back from disk: rebuild
             self._ep_table = episodes_table(self.episodes)
         self._commit()
+        self._file = _next_file(ci, fi, self.info["chunks_size"])
         self._reset_buffer()
         return ep
 
@@ -280,6 +319,7 @@ class DatasetWriter:
             write_tasks=write_tasks,
             table=self._ep_table,
             stats=self._agg.result(),
+            checksums=self._sums,
         )
         self._tasks_on_disk = len(self.tasks)
 
@@ -314,10 +354,12 @@ def write_metadata(
     write_tasks: bool = True,
     table: pa.Table | None = None,
     stats: dict[str, dict] | None = None,
+    checksums: dict | None = None,
 ) -> None:
-    """Rewrite meta/episodes, tasks (unless unchanged: `write_tasks=False`), stats and — last, the
-    commit point — info.json for `episodes`. `table` / `stats`: the episodes table and aggregated stats
-    when the caller keeps them up to date (the writer does); built from `episodes` / `ep_stats` otherwise."""
+    """Rewrite meta/episodes, tasks (unless unchanged: `write_tasks=False`), stats, checksums and — last,
+    the commit point — info.json for `episodes`. `table` / `stats` / `checksums`: the episodes table,
+    aggregated stats and checksums when the caller keeps them up to date (the writer does); built from
+    `episodes` / `ep_stats` / the files otherwise."""
     fmt.write_parquet_atomic(
         root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0),
         (table if table is not None else episodes_table(episodes)).combine_chunks(),
@@ -331,6 +373,7 @@ def write_metadata(
                 agg.add(st)
             stats = agg.result()
         fmt.write_json_atomic(root / fmt.STATS_PATH, to_json(stats))
+    sums.write(root, checksums if checksums is not None else sums.compute(root, info, episodes))
     info["total_episodes"] = len(episodes)
     info["total_frames"] = int(sum(r["length"] for r in episodes))
     info["total_tasks"] = len(tasks)
