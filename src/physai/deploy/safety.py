@@ -93,6 +93,14 @@ class SupervisorConfig:
     monitor_speed_factor: float = 1.1
     """Measured TCP speed above this multiple of the cap is a protective stop (every mode)."""
     kinematics_tolerance: float = 0.02
+    grip_lead: float = 0.03
+    """Tool frames past `SafetyLimits.leashed_frames` (a hand's fingertips) that have stalled (measured
+    slower than `grip_stall` x the cap: pressing on a contact) may lead their measured position by up
+    to this (m, at least `lead`): enough to press and hold a grasp; in motion they lead by `lead`, so
+    a lagging finger is not wound up. A finger released from a press may snap: the measured-speed
+    monitor then stops the robot."""
+    grip_stall: float = 0.1
+    """An unleashed frame measured slower than this fraction of the cap counts as stalled (pressing)."""
     base_lead: float = 0.2
     """base_velocity: the integrated commanded base position stays within this (m) of the measured
     one (pulled back beyond it), so a base that lags, slips or is blocked does not wind the workspace
@@ -229,7 +237,10 @@ class SafetySupervisor:
                 )
             self.lever = np.linalg.norm(kinematics.flange_offset, axis=1)
             nl = limits.leashed_frames
-            self.n_lead = kinematics.n_ee if nl is None else max(1, min(int(nl), kinematics.n_ee))
+            nl = kinematics.n_ee if nl is None else max(1, min(int(nl), kinematics.n_ee))
+            # per frame 1 / allowed lead: `lead`; `grip_lead` on the unleashed frames while they stall
+            self._n_leashed = nl
+            self._inv_lead = np.full((kinematics.n_ee, 1), 1.0 / self.lead)
         if mode == "ee_delta":
             if kinematics is None:
                 raise ConfigError(
@@ -575,7 +586,14 @@ class SafetySupervisor:
             ee = self.kin.points(np.asarray(state.joint_pos, float))[:, 0]
         if ee is not None:
             if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
-                speed = _max_norm(ee - self._ee_prev) / period
+                pts = np.sqrt(((ee - self._ee_prev) ** 2).sum(axis=1)) / period
+                speed = float(pts.max())
+                if self.kin is not None and len(pts) == self.kin.n_ee:
+                    # an unleashed frame (fingertip) that has stalled (pressing on a contact) may lead
+                    # by `grip_lead`, one in motion by `lead` (its servo's lag must not wind up)
+                    nl, grip = self._n_leashed, max(self.lead, self.cfg.grip_lead)
+                    stalled = pts[nl:] < self.cfg.grip_stall * self.ee_cap
+                    self._inv_lead[nl:, 0] = np.where(stalled, 1.0 / grip, 1.0 / self.lead)
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
@@ -681,8 +699,7 @@ class SafetySupervisor:
             v_new = v_cap
         p0 = kin.points(q)  # cached from the Jacobians
         out0 = self._box_excess(p0[:, 0])
-        nl = self.n_lead  # only the leashed frames' lead is bounded (fingertips press past contact)
-        lead0 = _max_norm(p0[:nl] - pm[:nl])
+        lead0 = self._lead_ratio(p0, pm)
 
         def stop_point(vv: np.ndarray) -> np.ndarray:
             return q + vv * dt + vv * np.abs(vv) / (2 * amax)
@@ -697,7 +714,7 @@ class SafetySupervisor:
             tcp = p[:, 0]
             if self._box_excess(tcp) > out0 + 1e-9:
                 return "workspace"
-            if _max_norm(p[:nl] - pm[:nl]) > max(self.lead, lead0):
+            if self._lead_ratio(p, pm) > max(1.0, lead0):
                 return "following_error"
             qs = stop_point(vv)
             # fast path: the stop point is far inside the box (twice the linearised travel, +1 cm)
@@ -723,23 +740,28 @@ class SafetySupervisor:
             v_new = got
         return v_new
 
+    def _lead_ratio(self, p: np.ndarray, pm: np.ndarray) -> float:
+        """Largest lead of the points `p` (n_ee, 2, 3) over the measured `pm`, as a fraction of each
+        frame's allowed lead (1: at the bound)."""
+        d = p - pm
+        return math.sqrt(float(((d * d).sum(axis=-1) * self._inv_lead**2).max()))
+
     def _pull_back(
         self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray, q_prev: np.ndarray, dt: float
     ) -> np.ndarray:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
         `pm`) is pulled back toward them, at most at the velocity limit from the previous command
         `q_prev`: a lagging or blocked arm is never wound up."""
-        nl = self.n_lead
-        lead = _max_norm(self.kin.points(q_new)[:nl] - pm[:nl])
-        if lead <= self.lead:
+        lead = self._lead_ratio(self.kin.points(q_new), pm)
+        if lead <= 1.0:
             return q_new
-        f = self.lead / lead
+        f = 1.0 / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if _max_norm(self.kin.points(qn)[:nl] - pm[:nl]) <= self.lead * (1 + 1e-6):
+            if self._lead_ratio(self.kin.points(qn), pm) <= 1.0 + 1e-6:
                 break
             f *= 0.8
-        self._record("following_error", round(lead, 4), self.lead)
+        self._record("following_error", round(lead * self.lead, 4), self.lead)
         return np.clip(qn, q_prev - self.vmax * dt, q_prev + self.vmax * dt)
 
     def _clamp_joint(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
