@@ -94,13 +94,15 @@ class SupervisorConfig:
     """Measured TCP speed above this multiple of the cap is a protective stop (every mode)."""
     kinematics_tolerance: float = 0.02
     grip_lead: float = 0.03
-    """Tool frames past `SafetyLimits.leashed_frames` (a hand's fingertips) that have stalled (measured
-    slower than `grip_stall` x the cap: pressing on a contact) may lead their measured position by up
-    to this (m, at least `lead`): enough to press and hold a grasp; in motion they lead by `lead`, so
-    a lagging finger is not wound up. A finger released from a press may snap: the measured-speed
-    monitor then stops the robot."""
+    """Gripping frames (past `SafetyLimits.leashed_frames`: a hand's fingertips) in contact (tactile)
+    or stalled (measured slower than `grip_stall` x the cap) may lead their measured position by up to
+    this (m, at least `lead`): enough to press and hold a grasp, also while the hand carries it; in
+    free motion they lead by `lead`, so a lagging finger is not wound up. A finger released from a
+    press may snap: the measured-speed monitor then stops the robot."""
     grip_stall: float = 0.1
-    """An unleashed frame measured slower than this fraction of the cap counts as stalled (pressing)."""
+    """A gripping frame measured slower than this fraction of the cap counts as stalled (pressing)."""
+    grip_contact: float = 0.05
+    """A gripping frame whose part of `RobotState.tactile` reads more than this (N) is in contact."""
     base_lead: float = 0.2
     """base_velocity: the integrated commanded base position stays within this (m) of the measured
     one (pulled back beyond it), so a base that lags, slips or is blocked does not wind the workspace
@@ -589,11 +591,7 @@ class SafetySupervisor:
                 pts = np.sqrt(((ee - self._ee_prev) ** 2).sum(axis=1)) / period
                 speed = float(pts.max())
                 if self.kin is not None and len(pts) == self.kin.n_ee:
-                    # an unleashed frame (fingertip) that has stalled (pressing on a contact) may lead
-                    # by `grip_lead`, one in motion by `lead` (its servo's lag must not wind up)
-                    nl, grip = self._n_leashed, max(self.lead, self.cfg.grip_lead)
-                    stalled = pts[nl:] < self.cfg.grip_stall * self.ee_cap
-                    self._inv_lead[nl:, 0] = np.where(stalled, 1.0 / grip, 1.0 / self.lead)
+                    self._grip_leads(pts, state.tactile)
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
@@ -608,6 +606,18 @@ class SafetySupervisor:
             m = float(np.max(state.tactile)) if np.size(state.tactile) else 0.0
             if m > L.tactile_force_max:
                 self._latch("tactile_force", f"{m:.2f} N > {L.tactile_force_max} N")
+
+    def _grip_leads(self, pts: np.ndarray, tactile: np.ndarray | None) -> None:
+        """A gripping frame (past `leashed_frames`: a fingertip) that touches (its part of the tactile
+        array reads more than `grip_contact`) or has stalled (measured slower than `grip_stall` x the
+        cap) may lead by `grip_lead`, so a grasp can press; one in free motion leads by `lead` (its
+        servo's lag must not wind up). The tactile array's first axis runs over the gripping frames in
+        `tcp_frames()` order (hand16: index, middle, ring, thumb)."""
+        nl, cfg = self._n_leashed, self.cfg
+        grip = pts[nl:] < cfg.grip_stall * self.ee_cap
+        if tactile is not None and np.shape(tactile) and np.shape(tactile)[0] == len(grip):
+            grip |= np.asarray(tactile, float).reshape(len(grip), -1).max(axis=1) > cfg.grip_contact
+        self._inv_lead[nl:, 0] = np.where(grip, 1.0 / max(self.lead, cfg.grip_lead), 1.0 / self.lead)
 
     def _monitor_base(self, state: RobotState, period: float) -> None:
         """Measured base travel speed over `base_speed_window` above `monitor_speed_factor` x the cap,
@@ -909,7 +919,8 @@ class SafetySupervisor:
             v = v * (cap / n)
         wmax = float(L.base_yaw_rate_max)
         if abs(w) > wmax:
-            self._record("base_yaw_rate", w, math.copysign(wmax, w))
+            if abs(w) > wmax * (1 + 1e-6):  # not float32 rounding of a command at the cap
+                self._record("base_yaw_rate", w, math.copysign(wmax, w))
             w = math.copysign(wmax, w)
         dv = v - self._bv
         n = math.hypot(*dv)
@@ -924,36 +935,38 @@ class SafetySupervisor:
         return self._commit_base(a.copy(), v, w, state, dt)
 
     def _base_box(self, v: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
-        """Clip the world-frame velocity per axis so that, braking at `base_acc_max` in steps of dt, the
-        commanded base position stops inside the base workspace box."""
+        """Clip the world-frame velocity per axis so that, braking at `base_brake_fraction` x
+        `base_acc_max` in steps of dt, the base stops inside the base workspace box (scalar math: two
+        axes, every cycle)."""
         L = self.limits
         if L.base_workspace_low is None:
             return v
-        yaw = float(state.base_pose[2])
+        x, y, yaw = state.base_pose.tolist() if isinstance(state.base_pose, np.ndarray) else state.base_pose
         c, s = math.cos(yaw), math.sin(yaw)
-        vw = np.array([c * v[0] - s * v[1], s * v[0] + c * v[1]])
+        vx, vy = float(v[0]), float(v[1])
+        vw = [c * vx - s * vy, s * vx + c * vy]
         # the base stops later than its command (the gait lags and overshoots): brake from whichever of
         # the commanded and the measured position is nearer each face, at a fraction of the ramp
-        pm = np.asarray(state.base_pose, float)[:2]
         a = self.base_acc * self.cfg.base_brake_fraction
-        hi_d = np.asarray(L.base_workspace_high, float) - np.maximum(self._bp, pm)
-        lo_d = np.minimum(self._bp, pm) - np.asarray(L.base_workspace_low, float)
-        up, down = self._brake_dist(hi_d, a, dt), self._brake_dist(lo_d, a, dt)
-        # a base that drifted past a face (the gait does not walk exactly as told) is steered back in
-        k = 1.0 / self.cfg.base_return_time
-        up = np.where(hi_d < 0, np.maximum(hi_d * k, -self.base_cap), up)
-        down = np.where(lo_d < 0, np.maximum(lo_d * k, -self.base_cap), down)
-        got = np.minimum(np.maximum(vw, -down), up)
-        if np.any(np.abs(got - vw) > 1e-12):
-            self._record("base_workspace", vw.tolist(), got.tolist())
+        k, cap = 1.0 / self.cfg.base_return_time, self.base_cap
+        got = list(vw)
+        for i, (pc, pm) in enumerate(((float(self._bp[0]), x), (float(self._bp[1]), y))):
+            hi_d = float(L.base_workspace_high[i]) - max(pc, pm)
+            lo_d = min(pc, pm) - float(L.base_workspace_low[i])
+            # past a face (the gait does not walk exactly as told): steered back in
+            up = max(hi_d * k, -cap) if hi_d < 0 else self._brake_dist(hi_d, a, dt)
+            down = max(lo_d * k, -cap) if lo_d < 0 else self._brake_dist(lo_d, a, dt)
+            got[i] = min(max(vw[i], -down), up)
+        if abs(got[0] - vw[0]) > 1e-12 or abs(got[1] - vw[1]) > 1e-12:
+            self._record("base_workspace", vw, got)
             v = np.array([c * got[0] + s * got[1], -s * got[0] + c * got[1]])
         return v
 
     @staticmethod
-    def _brake_dist(dist: np.ndarray, a: float, dt: float) -> np.ndarray:
+    def _brake_dist(dist: float, a: float, dt: float) -> float:
         """Largest speed from which a base stops within `dist` at deceleration `a`, in steps of dt."""
-        d = np.maximum(dist - a * dt * dt / 8.0, 0.0)
-        return np.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
+        d = max(dist - a * dt * dt / 8.0, 0.0)
+        return math.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
 
     def _commit_base(
         self, out: np.ndarray, v: np.ndarray, w: float, state: RobotState, dt: float
