@@ -11,6 +11,21 @@ Every case drives a `SimDriver` (realtime=False) through a supervisor, on `arm7`
   limits) and a start beyond a joint limit (0.05 rad past it; the simulator's limit constraint pushes
   that joint back by itself, so its peak is reported but not held to the bound).
 
+The other control modes (issue #17), same rates where the robot runs them:
+- `hand16` on `dexterous/grasp-lift`, ee_delta (wrist joint increments + finger joints), 20 / 50 / 100
+  Hz: rotation channels at the bound, rotation and full-wrist sign flips every step, uniform random
+  actions, pushes into each face of a box 0.1 m around the home palm and fingertips, finger joints
+  alternating between their limits every second (`fingers_far`); measured: the peak speed of the palm
+  and the four fingertips per physics substep, the robot's commanded frames (FK of its own wrist
+  command and finger targets) outside the box, finger targets past their limits;
+- `quadruped` on `quadruped/patrol`, base_velocity, 50 / 100 Hz: every channel at its upper / lower
+  bound, vx and vy at the bound, sign flips every step, random commands, pushes at the bounds in a
+  world direction (+-x, +-y, diagonal) out of a box 0.5 m around the start; measured: the peak travel
+  speed (displacement over `base_speed_window`, gated), the peak instantaneous planar trunk speed per
+  substep (the stride's surge and sway; reported, not gated), steps with the supervisor's integrated
+  commanded base position outside the box, the measured base's largest excursion past the box.
+The original supervisor refuses both (its answer is recorded per case as `refused`).
+
 Measured: the peak TCP speed from MuJoCo (finite difference of the TCP sites every physics substep,
 via `mjcb_control`; the per-control-period peak too) as a multiple of the cap; workspace exits of the
 robot's *commanded* TCP (the pose its ee_delta controller steers to, or FK of its joint targets); the
@@ -21,6 +36,8 @@ deadline-miss rate at 500 Hz and 1 kHz (realtime=True, a trivial policy, a physi
 
     PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py            # full, ~2 min on 2 cores
     PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py --quick    # smoke test, ~15 s
+    PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py --robots hand16,quadruped \
+        --out bench/results/safety_motion_modes.json                        # the other modes only
 
 Writes bench/results/safety_motion[_quick].json and prints a table.
 """

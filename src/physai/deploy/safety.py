@@ -23,7 +23,18 @@ the order they apply each cycle:
   applies the workspace box to it; each step is scaled, linear and rotational parts together, so the
   predicted speed of every point within the tool's lever (TCP to flange) stays under the cap,
   |dp| + r |dr| <= cap dt; and so the commanded pose leads the measured one by at most `lead`;
-- stop command: `joint_pos` decelerates the joint command at the acceleration limit; `ee_delta`
+- `ee_delta` on joint increments (hand16: channel `<p>.d<a>` adds to joint `<p>_<a>`, other channels
+  named after joints are absolute targets): the supervisor mirrors the robot's integrated joint
+  command and applies the `joint_pos` rules to it (fingertips among the tool frames); gripping frames
+  (past `SafetyLimits.leashed_frames`) in contact or stalled may lead by `grip_lead`;
+- `base_velocity`: a speed governor on the measured travel speed, the base speed and yaw-rate caps,
+  acceleration ramps, and the base workspace box on the integrated commanded base position (braking
+  from the nearer of the commanded and measured base; a base past a face is steered back in); the
+  commanded position stays within `base_lead` of the measured one. Monitors: the measured travel
+  speed over `SafetyLimits.base_speed_window` above `monitor_speed_factor` x the cap, the measured base
+  outside the box by `base_monitor_margin`, a missing base pose (the feet are not TCPs: no TCP monitor);
+- stop command: `joint_pos` decelerates the joint command at the acceleration limit (so do the hand's
+  joint increments), `base_velocity` ramps the velocity to zero at the base's limits; `ee_delta`
   pulls the commanded pose to within `hold_lead` of the measured one (little residual lead drives the
   arm); both also pull a commanded pose that leads the measured one by more than `lead` back to it.
 
