@@ -26,7 +26,7 @@ the order they apply each cycle:
 - `ee_delta` on joint increments (hand16: channel `<p>.d<a>` adds to joint `<p>_<a>`, other channels
   named after joints are absolute targets): the supervisor mirrors the robot's integrated joint
   command and applies the `joint_pos` rules to it (fingertips among the tool frames); gripping frames
-  (past `SafetyLimits.leashed_frames`) in contact or stalled may lead by `grip_lead`;
+  (past `SafetyLimits.leashed_frames`) in contact (tactile) may lead by `grip_lead`;
 - `base_velocity`: a speed governor on the measured travel speed, the base speed and yaw-rate caps,
   acceleration ramps, and the base workspace box on the integrated commanded base position (braking
   from the nearer of the commanded and measured base; a base past a face is steered back in); the
@@ -105,13 +105,11 @@ class SupervisorConfig:
     """Measured TCP speed above this multiple of the cap is a protective stop (every mode)."""
     kinematics_tolerance: float = 0.02
     grip_lead: float = 0.03
-    """Gripping frames (past `SafetyLimits.leashed_frames`: a hand's fingertips) in contact (tactile)
-    or stalled (measured slower than `grip_stall` x the cap) may lead their measured position by up to
-    this (m, at least `lead`): enough to press and hold a grasp, also while the hand carries it; in
-    free motion they lead by `lead`, so a lagging finger is not wound up. A finger released from a
-    press may snap: the measured-speed monitor then stops the robot."""
-    grip_stall: float = 0.1
-    """A gripping frame measured slower than this fraction of the cap counts as stalled (pressing)."""
+    """Gripping frames (past `SafetyLimits.leashed_frames`: a hand's fingertips) in contact (their part
+    of `RobotState.tactile` above `grip_contact`) may lead their measured position by up to this (m, at
+    least `lead`): enough to press and hold a grasp, also while the hand carries it; in free motion
+    they lead by `lead`, so a lagging finger is not wound up. A finger released from a press may snap:
+    the measured-speed monitor then stops the robot."""
     grip_contact: float = 0.05
     """A gripping frame whose part of `RobotState.tactile` reads more than this (N) is in contact."""
     base_lead: float = 0.2
@@ -130,9 +128,10 @@ class SupervisorConfig:
     base_return_time: float = 0.5
     """base_velocity: a measured base past a face of the base workspace box is steered back in, at
     (distance past the face) / this (s), at most the speed cap."""
-    base_monitor_margin: float = 0.1
+    base_monitor_margin: float = 0.2
     """base_velocity: the measured base this far (m) outside the base workspace box is a protective
-    stop."""
+    stop. A walking base does not stop exactly where told: at a face the quadruped's trot drifts up to
+    ~0.13 m past it (bench/safety_motion.py), and is steered back in."""
     """At start, FK of the measured joints must put the TCP this close (m) to the reported TCP."""
     log_path: Path | None = None
     """JSONL file for interventions (None: keep them in memory only)."""
@@ -253,7 +252,10 @@ class SafetySupervisor:
             nl = kinematics.n_ee if nl is None else max(1, min(int(nl), kinematics.n_ee))
             # per frame 1 / allowed lead: `lead`; `grip_lead` on the unleashed frames while they stall
             self._n_leashed = nl
+            gt = limits.grip_tracking_time
+            self.grip_free_lead = self.lead if gt is None else min(self.ee_cap * gt, self.cfg.lead_max)
             self._inv_lead = np.full((kinematics.n_ee, 1), 1.0 / self.lead)
+            self._inv_lead[nl:] = 1.0 / self.grip_free_lead
         if mode == "ee_delta":
             if kinematics is None:
                 raise ConfigError(
@@ -602,7 +604,7 @@ class SafetySupervisor:
                 pts = np.sqrt(((ee - self._ee_prev) ** 2).sum(axis=1)) / period
                 speed = float(pts.max())
                 if self.kin is not None and len(pts) == self.kin.n_ee:
-                    self._grip_leads(pts, state.tactile)
+                    self._grip_leads(state.tactile)
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
@@ -618,17 +620,19 @@ class SafetySupervisor:
             if m > L.tactile_force_max:
                 self._latch("tactile_force", f"{m:.2f} N > {L.tactile_force_max} N")
 
-    def _grip_leads(self, pts: np.ndarray, tactile: np.ndarray | None) -> None:
+    def _grip_leads(self, tactile: np.ndarray | None) -> None:
         """A gripping frame (past `leashed_frames`: a fingertip) that touches (its part of the tactile
-        array reads more than `grip_contact`) or has stalled (measured slower than `grip_stall` x the
-        cap) may lead by `grip_lead`, so a grasp can press; one in free motion leads by `lead` (its
-        servo's lag must not wind up). The tactile array's first axis runs over the gripping frames in
-        `tcp_frames()` order (hand16: index, middle, ring, thumb)."""
+        array reads more than `grip_contact`) may lead by `grip_lead`, so a grasp can press; one in free
+        motion by cap x `SafetyLimits.grip_tracking_time` (its servo's lag must not wind up). The
+        tactile array's first axis runs over the gripping frames in `tcp_frames()` order (hand16:
+        index, middle, ring, thumb); without tactile sensing no frame gets the grip lead."""
         nl, cfg = self._n_leashed, self.cfg
-        grip = pts[nl:] < cfg.grip_stall * self.ee_cap
-        if tactile is not None and np.shape(tactile) and np.shape(tactile)[0] == len(grip):
-            grip |= np.asarray(tactile, float).reshape(len(grip), -1).max(axis=1) > cfg.grip_contact
-        self._inv_lead[nl:, 0] = np.where(grip, 1.0 / max(self.lead, cfg.grip_lead), 1.0 / self.lead)
+        n = self.kin.n_ee - nl
+        grip = np.zeros(n, dtype=bool)
+        if tactile is not None and np.shape(tactile) and np.shape(tactile)[0] == n:
+            grip = np.asarray(tactile, float).reshape(n, -1).max(axis=1) > cfg.grip_contact
+        free = self.grip_free_lead
+        self._inv_lead[nl:, 0] = np.where(grip, 1.0 / max(free, cfg.grip_lead), 1.0 / free)
 
     def _monitor_base(self, state: RobotState, period: float) -> None:
         """Measured base travel speed over `base_speed_window` above `monitor_speed_factor` x the cap,

@@ -56,6 +56,10 @@ class SafetyLimits:
     """How many of the robot's tool frames (`tcp_frames()` order) the supervisor's lead bound applies
     to; the rest (fingertips: a grasp holds their command past the contact to press) are only
     speed-capped and kept in the workspace box. None: all of them."""
+    grip_tracking_time: float | None = None
+    """Time constant (s) of the servos that move the frames past `leashed_frames` (a hand's fingers):
+    in free motion those frames lead their measured position by at most cap x this. None:
+    `tracking_time`."""
     base_speed_max: float | None = None
     """Mobile base: planar travel speed cap in normal operation (m/s); None: no mobile base."""
     base_speed_collaborative: float | None = None

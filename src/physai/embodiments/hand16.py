@@ -374,4 +374,7 @@ class Hand16(Embodiment):
             workspace_low=np.array([-0.5, -0.5, 0.0]),
             workspace_high=np.array([0.5, 0.5, 1.2]),
             leashed_frames=1,  # the palm; the fingertips press past a contact to grip
+            # finger servos: (kv + damping) / kp = 0.1 / 3 s, underdamped (zeta ~0.6): with the default
+            # 0.05 s a finger at its lead bound overshot the cap by 13% (bench/safety_motion.py)
+            grip_tracking_time=0.03,
         )
