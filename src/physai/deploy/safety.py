@@ -107,9 +107,9 @@ class SupervisorConfig:
     grip_lead: float = 0.03
     """Gripping frames (past `SafetyLimits.leashed_frames`: a hand's fingertips) in contact (their part
     of `RobotState.tactile` above `grip_contact`) may lead their measured position by up to this (m, at
-    least `lead`): enough to press and hold a grasp, also while the hand carries it; in free motion
-    they lead by `lead`, so a lagging finger is not wound up. A finger released from a press may snap:
-    the measured-speed monitor then stops the robot."""
+    least their free-motion lead): enough to press and hold a grasp, also while the hand carries it; in
+    free motion they lead by at most cap x `SafetyLimits.grip_tracking_time`, so a lagging finger is
+    not wound up. A finger released from a press may snap: the measured-speed monitor then stops it."""
     grip_contact: float = 0.05
     """A gripping frame whose part of `RobotState.tactile` reads more than this (N) is in contact."""
     base_lead: float = 0.2
@@ -250,7 +250,8 @@ class SafetySupervisor:
             self.lever = np.linalg.norm(kinematics.flange_offset, axis=1)
             nl = limits.leashed_frames
             nl = kinematics.n_ee if nl is None else max(1, min(int(nl), kinematics.n_ee))
-            # per frame 1 / allowed lead: `lead`; `grip_lead` on the unleashed frames while they stall
+            # per frame 1 / allowed lead: `lead` on the leashed frames, the free-motion lead on the
+            # gripping frames (`grip_lead` while they touch: `_grip_leads`)
             self._n_leashed = nl
             gt = limits.grip_tracking_time
             self.grip_free_lead = self.lead if gt is None else min(self.ee_cap * gt, self.cfg.lead_max)
