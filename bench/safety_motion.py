@@ -35,7 +35,7 @@ module) and the current one. Also: the supervisor's cost per cycle (µs, new / o
 deadline-miss rate at 500 Hz and 1 kHz (realtime=True, a trivial policy, a physics-free kinematic arm).
 
     PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py            # full, ~2 min on 2 cores
-    PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py --quick    # smoke test, ~15 s
+    PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py --quick    # smoke test, ~30 s
     PYTHONPATH=src MUJOCO_GL=egl python bench/safety_motion.py --robots hand16,quadruped \
         --out bench/results/safety_motion_modes.json                        # the other modes only
 
@@ -664,7 +664,8 @@ def table(rows: list[dict]) -> str:
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smoke test: arm7 only, 50 Hz, fewer cases")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: arm7 at 50 Hz, hand16 at 20 Hz, quadruped at 50 Hz, fewer cases")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/...)")
     ap.add_argument("--robots", default=None,
                     help="comma list of robots (arm7,bimanual,humanoid,hand16,quadruped); default all")
