@@ -23,7 +23,18 @@ the order they apply each cycle:
   applies the workspace box to it; each step is scaled, linear and rotational parts together, so the
   predicted speed of every point within the tool's lever (TCP to flange) stays under the cap,
   |dp| + r |dr| <= cap dt; and so the commanded pose leads the measured one by at most `lead`;
-- stop command: `joint_pos` decelerates the joint command at the acceleration limit; `ee_delta`
+- `ee_delta` on joint increments (hand16: channel `<p>.d<a>` adds to joint `<p>_<a>`, other channels
+  named after joints are absolute targets): the supervisor mirrors the robot's integrated joint
+  command and applies the `joint_pos` rules to it (fingertips among the tool frames); gripping frames
+  (past `SafetyLimits.leashed_frames`) in contact (tactile) may lead by `grip_lead`;
+- `base_velocity`: a speed governor on the measured travel speed, the base speed and yaw-rate caps,
+  acceleration ramps, and the base workspace box on the integrated commanded base position (braking
+  from the nearer of the commanded and measured base; a base past a face is steered back in); the
+  commanded position stays within `base_lead` of the measured one. Monitors: the measured travel
+  speed over `SafetyLimits.base_speed_window` above `monitor_speed_factor` x the cap, the measured base
+  outside the box by `base_monitor_margin`, a missing base pose (the feet are not TCPs: no TCP monitor);
+- stop command: `joint_pos` decelerates the joint command at the acceleration limit (so do the hand's
+  joint increments), `base_velocity` ramps the velocity to zero at the base's limits; `ee_delta`
   pulls the commanded pose to within `hold_lead` of the measured one (little residual lead drives the
   arm); both also pull a commanded pose that leads the measured one by more than `lead` back to it.
 
@@ -55,6 +66,7 @@ if TYPE_CHECKING:
     from physai.embodiments.kinematics import RobotKinematics
 
 RUNNING, HOLDING, STOPPED = "running", "holding", "stopped"
+MODES = ("joint_pos", "ee_delta", "base_velocity")
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,34 @@ class SupervisorConfig:
     monitor_speed_factor: float = 1.1
     """Measured TCP speed above this multiple of the cap is a protective stop (every mode)."""
     kinematics_tolerance: float = 0.02
+    grip_lead: float = 0.03
+    """Gripping frames (past `SafetyLimits.leashed_frames`: a hand's fingertips) in contact (their part
+    of `RobotState.tactile` above `grip_contact`) may lead their measured position by up to this (m, at
+    least their free-motion lead): enough to press and hold a grasp, also while the hand carries it; in
+    free motion they lead by at most cap x `SafetyLimits.grip_tracking_time`, so a lagging finger is
+    not wound up. A finger released from a press may snap: the measured-speed monitor then stops it."""
+    grip_contact: float = 0.05
+    """A gripping frame whose part of `RobotState.tactile` reads more than this (N) is in contact."""
+    base_lead: float = 0.2
+    """base_velocity: the integrated commanded base position stays within this (m) of the measured
+    one (pulled back beyond it), so a base that lags, slips or is blocked does not wind the workspace
+    bookkeeping up."""
+    base_governor_target: float = 0.8
+    """base_velocity: the speed governor lowers the command while the measured travel speed (over half
+    `SafetyLimits.base_speed_window`) is above this fraction of the cap, and raises it back below."""
+    base_governor_gain: float = 3.0
+    """base_velocity: how fast (1/s per unit of speed error over the cap) the governor moves."""
+    base_brake_fraction: float = 0.5
+    """base_velocity: the commanded velocity toward a face of the base workspace box is bounded so the
+    base stops inside braking at this fraction of `SafetyLimits.base_acc_max` (a walking base stops
+    later than its command)."""
+    base_return_time: float = 0.5
+    """base_velocity: a measured base past a face of the base workspace box is steered back in, at
+    (distance past the face) / this (s), at most the speed cap."""
+    base_monitor_margin: float = 0.2
+    """base_velocity: the measured base this far (m) outside the base workspace box is a protective
+    stop. A walking base does not stop exactly where told: at a face the quadruped's trot drifts up to
+    ~0.13 m past it (bench/safety_motion.py), and is steered back in."""
     """At start, FK of the measured joints must put the TCP this close (m) to the reported TCP."""
     log_path: Path | None = None
     """JSONL file for interventions (None: keep them in memory only)."""
@@ -114,6 +154,11 @@ class RobotState:
     stamp: float | None = None
     """Time of the measurement (s, the robot's monotonic clock); a stamp that stops advancing is a
     frozen state. None: the driver gives no stamp (refused unless `stale_cycles=0`)."""
+    base_pose: np.ndarray | None = None
+    """Mobile base: measured (x, y, yaw), world frame (m, rad); required for `base_velocity`."""
+    base_vel: np.ndarray | None = None
+    """Mobile base: measured (vx, vy) in the heading frame and yaw rate (m/s, rad/s); informational
+    (the speed monitor differentiates `base_pose` over the stamps, over the limits' window)."""
 
 
 def _finite(x: np.ndarray | None) -> bool:
@@ -177,8 +222,8 @@ class SafetySupervisor:
         clock: Callable[[], float] = time.time,
         kinematics: RobotKinematics | None = None,
     ) -> None:
-        if mode not in ("joint_pos", "ee_delta"):
-            raise ConfigError(f"the safety supervisor supports joint_pos and ee_delta commands, not {mode!r}")
+        if mode not in MODES:
+            raise ConfigError(f"the safety supervisor supports {', '.join(MODES)} commands, not {mode!r}")
         if dt <= 0:
             raise ConfigError(f"control period dt must be > 0, got {dt}")
         self.limits, self.mode, self.dt = limits, mode, float(dt)
@@ -194,6 +239,7 @@ class SafetySupervisor:
         self.ee_cap = limits.ee_speed_collaborative if self.cfg.collaborative else limits.ee_speed_max
         lead_time = limits.tracking_time if self.cfg.lead_time is None else self.cfg.lead_time
         self.lead = min(self.ee_cap * lead_time, self.cfg.lead_max)
+        self.joint_delta = False  # ee_delta channels that are increments of named joints (hand16's wrist)
         self._layout()
         if kinematics is not None:
             if tuple(kinematics.joint_names) != tuple(limits.joint_names):
@@ -202,13 +248,22 @@ class SafetySupervisor:
                     f"{limits.joint_names}; build them from the same embodiment"
                 )
             self.lever = np.linalg.norm(kinematics.flange_offset, axis=1)
+            nl = limits.leashed_frames
+            nl = kinematics.n_ee if nl is None else max(1, min(int(nl), kinematics.n_ee))
+            # per frame 1 / allowed lead: `lead` on the leashed frames, the free-motion lead on the
+            # gripping frames (`grip_lead` while they touch: `_grip_leads`)
+            self._n_leashed = nl
+            gt = limits.grip_tracking_time
+            self.grip_free_lead = self.lead if gt is None else min(self.ee_cap * gt, self.cfg.lead_max)
+            self._inv_lead = np.full((kinematics.n_ee, 1), 1.0 / self.lead)
+            self._inv_lead[nl:] = 1.0 / self.grip_free_lead
         if mode == "ee_delta":
             if kinematics is None:
                 raise ConfigError(
                     "ee_delta commands need the robot's kinematics (RobotKinematics, e.g. "
                     "Embodiment.kinematics()) to bound the motion they cause; pass kinematics="
                 )
-            if kinematics.n_ee != len(self.ee_groups):
+            if not self.joint_delta and kinematics.n_ee != len(self.ee_groups):
                 raise ConfigError(
                     f"the kinematics have {kinematics.n_ee} tool frames but the actions command "
                     f"{len(self.ee_groups)} end effectors ({self.names})"
@@ -227,6 +282,13 @@ class SafetySupervisor:
         self._ee_prev: np.ndarray | None = None
         self._stamp_prev: float | None = None
         self._stale = 0
+        # base_velocity: commanded base position (world xy), last commanded planar velocity (heading
+        # frame) and yaw rate, the speed governor's factor, the measured (t, xy) history and speeds
+        self._bp: np.ndarray | None = None
+        self._bv, self._bw, self._bg = np.zeros(2), 0.0, 1.0
+        self._bhist: deque[tuple[float, np.ndarray]] = deque()
+        self._bt = 0.0
+        self._base_speed = self._base_speed_half = 0.0
         self._sync = True
         self._logf = open(self.cfg.log_path, "a") if self.cfg.log_path else None  # noqa: SIM115
 
@@ -249,7 +311,9 @@ class SafetySupervisor:
             self.lo = self.limits.joint_pos_lower + self.cfg.joint_margin
             self.hi = self.limits.joint_pos_upper - self.cfg.joint_margin
             self.other_idx = np.array([i for i in range(len(self.names)) if i not in idx], dtype=int)
-        else:
+        elif self.mode == "base_velocity":
+            self._layout_base()
+        elif not self._layout_joint_delta(jn):
             axes = ("ee.dx", "ee.dy", "ee.dz", "ee.drx", "ee.dry", "ee.drz")
             groups: dict[str, list[int]] = {}
             for i, nm in enumerate(self.names):
@@ -268,6 +332,61 @@ class SafetySupervisor:
             self.rot_idx = np.array(sorted(used - {int(i) for g in self.ee_groups for i in g}), dtype=int)
             self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
 
+    def _layout_joint_delta(self, jn: list[str]) -> bool:
+        """ee_delta whose Cartesian channels are increments of named joints (hand16: `wrist.dyaw` adds to
+        the command of joint `wrist_yaw`): channel `<p>.d<a>` -> joint `<p>_<a>`, the other limited
+        joints commanded absolutely by their own name. Such a command is a joint command the robot
+        integrates; it is shaped as one (limits, rates, Jacobian speed cap, workspace box by FK)."""
+        delta_of: dict[str, int] = {}
+        for i, nm in enumerate(self.names):
+            pre, sep, ax = nm.rpartition(".d")
+            if sep and f"{pre}_{ax}" in jn:
+                delta_of[f"{pre}_{ax}"] = i
+        if not delta_of:
+            return False
+        abs_of = {nm: i for i, nm in enumerate(self.names) if nm in jn}
+        missing = [j for j in jn if j not in delta_of and j not in abs_of]
+        if missing:
+            raise ConfigError(
+                f"ee_delta joint increments {sorted(delta_of)} need every limited joint commanded, by "
+                f"increment ('<p>.d<a>' for joint '<p>_<a>') or by name; missing {missing} in {self.names}"
+            )
+        self.joint_delta = True
+        self.joint_idx = np.array([delta_of.get(j, abs_of.get(j)) for j in jn])
+        self.delta_mask = np.array([j in delta_of for j in jn])
+        self.lo = self.limits.joint_pos_lower + self.cfg.joint_margin
+        self.hi = self.limits.joint_pos_upper - self.cfg.joint_margin
+        used = {int(i) for i in self.joint_idx}
+        self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
+        self.ee_groups, self.rot_groups, self.rot_idx = [], [], np.zeros(0, dtype=int)
+        return True
+
+    def _layout_base(self) -> None:
+        """base_velocity: channels `<p>.vx` (required), `<p>.vy`, `<p>.yaw_rate` (heading frame)."""
+        L = self.limits
+
+        def find(suffix: str) -> int | None:
+            hits = [i for i, n in enumerate(self.names) if n == suffix or n.endswith("." + suffix)]
+            if len(hits) > 1:
+                raise ConfigError(f"base_velocity: several '{suffix}' channels in {self.names}")
+            return hits[0] if hits else None
+
+        self.base_idx = (find("vx"), find("vy"), find("yaw_rate"))
+        if self.base_idx[0] is None:
+            raise ConfigError(f"base_velocity action names carry no '.vx' channel: {self.names}")
+        need = ("base_speed_max", "base_speed_collaborative", "base_yaw_rate_max")
+        if any(getattr(L, k) is None for k in need):
+            raise ConfigError(
+                f"base_velocity commands need the robot's base limits ({', '.join(need)}) in its "
+                "SafetyLimits; this robot declares none"
+            )
+        if (L.base_workspace_low is None) != (L.base_workspace_high is None):
+            raise ConfigError("base_workspace_low and base_workspace_high come together")
+        self.base_cap = float(L.base_speed_collaborative if self.cfg.collaborative else L.base_speed_max)
+        self.base_acc = float(L.base_acc_max) if L.base_acc_max is not None else self.base_cap
+        used = {i for i in self.base_idx if i is not None}
+        self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
+
     # ------------------------------------------------------------------ control API
     def start(self, state: RobotState) -> None:
         """Arm the supervisor at the measured state (holding; call `enable()` to pass policy commands).
@@ -285,6 +404,13 @@ class SafetySupervisor:
             raise SafetyError(
                 f"measured joints {q.tolist()} are not {len(self.limits.joint_names)} finite values "
                 f"({self.limits.joint_names})"
+            )
+        if self.mode == "base_velocity" and (
+            state.base_pose is None or np.shape(state.base_pose) != (3,) or not _finite(state.base_pose)
+        ):
+            raise SafetyError(
+                "a base_velocity policy needs the driver to report the base pose (RobotState.base_pose "
+                "= finite x, y, yaw; world frame) to bound where the base goes and how fast"
             )
         if self.mode == "ee_delta" and state.ee_pos is None:
             raise SafetyError(
@@ -354,8 +480,10 @@ class SafetySupervisor:
         twist (ee_delta: the commanded pose within `hold_lead` of the measured one)."""
         if self._last is None:
             return True
-        if self.mode == "joint_pos":
+        if self.mode == "joint_pos" or self.joint_delta:
             return bool(np.all(np.abs(self._v) < 1e-9))
+        if self.mode == "base_velocity":
+            return bool(np.all(self._bv == 0) and self._bw == 0)
         lin = np.concatenate([self._last[g] for g in self.ee_groups])
         rot = self._last[self.rot_idx] if len(self.rot_idx) else np.zeros(1)
         return bool(np.all(lin == 0) and np.all(rot == 0))
@@ -394,8 +522,10 @@ class SafetySupervisor:
                     f"{len(self._bad)} invalid actions within {self.cfg.nan_window} cycles",
                 )
             return self._emit(self._brake_command(state, dt))
-        if self.mode == "joint_pos":
+        if self.mode == "joint_pos" or self.joint_delta:
             out = self._clamp_joint(a, state, dt)
+        elif self.mode == "base_velocity":
+            out = self._clamp_base(a, state, dt)
         else:
             out = self._clamp_ee(a, state, dt)
         if len(self.other_idx):
@@ -416,9 +546,15 @@ class SafetySupervisor:
         commanded pose) and the stop command pulls it onto the measured one."""
         self._sync = False
         q = np.asarray(state.joint_pos, float).copy()
+        if self.joint_delta and self._q is not None:
+            q[self.delta_mask] = self._q[self.delta_mask]  # mirrors the robot's own integrated command
         self._q, self._v = q, np.zeros_like(q)
-        if self.mode == "ee_delta" and self._tp is None:
+        if self.mode == "ee_delta" and not self.joint_delta and self._tp is None:
             self._tp, self._tq = self.kin.tcp_pose(q)
+        if self.mode == "base_velocity" and state.base_pose is not None and _finite(state.base_pose):
+            # the base's position command restarts where it is; the velocity command stays the last
+            # one sent (the stop ramps it down), so a resync never steps it
+            self._bp = np.asarray(state.base_pose, float)[:2].copy()
 
     def _monitor(self, state: RobotState, dt: float) -> None:
         L = self.limits
@@ -427,6 +563,8 @@ class SafetySupervisor:
             and _finite(state.ee_pos)
             and _finite(state.wrench)
             and _finite(state.tactile)
+            and _finite(state.base_pose)
+            and _finite(state.base_vel)
         ):
             self._latch("non_finite_state", "robot state contains NaN/inf")
             return
@@ -453,19 +591,26 @@ class SafetySupervisor:
                 self._latch("wrist_force", f"{f:.1f} N > {L.force_max} N")
             if t > L.torque_max:
                 self._latch("wrist_torque", f"{t:.2f} Nm > {L.torque_max} Nm")
+        if self.mode == "base_velocity":
+            self._monitor_base(state, period)
         ee = None
-        if state.ee_pos is not None:
+        if self.mode == "base_velocity":
+            pass  # the reported points are feet: their swing is the gait's; the base is monitored
+        elif state.ee_pos is not None:
             ee = np.asarray(state.ee_pos, float).reshape(-1, 3)
         elif self.kin is not None:
             ee = self.kin.points(np.asarray(state.joint_pos, float))[:, 0]
         if ee is not None:
             if self._ee_prev is not None and self._ee_prev.shape == ee.shape:
-                speed = _max_norm(ee - self._ee_prev) / period
+                pts = np.sqrt(((ee - self._ee_prev) ** 2).sum(axis=1)) / period
+                speed = float(pts.max())
+                if self.kin is not None and len(pts) == self.kin.n_ee:
+                    self._grip_leads(state.tactile)
                 if speed > self.ee_cap * self.cfg.monitor_speed_factor:
                     self._latch("ee_speed_measured", f"TCP speed {speed:.3f} m/s > {self.ee_cap} m/s")
             self._ee_prev = ee.copy()
             m = self.cfg.monitor_margin
-            if self.mode == "joint_pos" and (
+            if (self.mode == "joint_pos" or self.joint_delta) and (
                 np.any(ee < L.workspace_low - m) or np.any(ee > L.workspace_high + m)
             ):
                 self._latch(
@@ -475,6 +620,55 @@ class SafetySupervisor:
             m = float(np.max(state.tactile)) if np.size(state.tactile) else 0.0
             if m > L.tactile_force_max:
                 self._latch("tactile_force", f"{m:.2f} N > {L.tactile_force_max} N")
+
+    def _grip_leads(self, tactile: np.ndarray | None) -> None:
+        """A gripping frame (past `leashed_frames`: a fingertip) that touches (its part of the tactile
+        array reads more than `grip_contact`) may lead by `grip_lead`, so a grasp can press; one in free
+        motion by cap x `SafetyLimits.grip_tracking_time` (its servo's lag must not wind up). The
+        tactile array's first axis runs over the gripping frames in `tcp_frames()` order (hand16:
+        index, middle, ring, thumb); without tactile sensing no frame gets the grip lead."""
+        nl, cfg = self._n_leashed, self.cfg
+        n = self.kin.n_ee - nl
+        grip = np.zeros(n, dtype=bool)
+        if tactile is not None and np.shape(tactile) and np.shape(tactile)[0] == n:
+            grip = np.asarray(tactile, float).reshape(n, -1).max(axis=1) > cfg.grip_contact
+        free = self.grip_free_lead
+        self._inv_lead[nl:, 0] = np.where(grip, 1.0 / max(free, cfg.grip_lead), 1.0 / free)
+
+    def _monitor_base(self, state: RobotState, period: float) -> None:
+        """Measured base travel speed over `base_speed_window` above `monitor_speed_factor` x the cap,
+        or the measured base beyond the base workspace box by `base_monitor_margin`: protective stop.
+        Also keeps the speed over half the window for the governor."""
+        L = self.limits
+        if state.base_pose is None:
+            self._latch("base_state", "base_velocity needs RobotState.base_pose every cycle")
+            return
+        xy = np.asarray(state.base_pose, float)[:2].copy()
+        self._bt = float(state.stamp) if state.stamp is not None else self._bt + period
+        hist, win = self._bhist, max(L.base_speed_window, period)
+        hist.append((self._bt, xy))
+        while len(hist) > 2 and hist[1][0] <= self._bt - win - 1e-9:
+            hist.popleft()
+
+        def speed_over(w: float) -> tuple[float, float]:
+            for t0, p0 in hist:
+                if t0 >= self._bt - w - 1e-9:
+                    el = self._bt - t0
+                    return (math.hypot(*(xy - p0)) / el, el) if el > 0 else (0.0, 0.0)
+            return 0.0, 0.0
+
+        self._base_speed_half = speed_over(win / 2)[0]
+        sp, el = speed_over(win)
+        self._base_speed = sp
+        lim = self.base_cap * self.cfg.monitor_speed_factor
+        if el >= win / 2 - 1e-9 and sp > lim:
+            self._latch(
+                "base_speed_measured", f"base travel speed {sp:.3f} m/s over {el:.2f} s > {self.base_cap} m/s"
+            )
+        if L.base_workspace_low is not None:
+            m = self.cfg.base_monitor_margin
+            if np.any(xy < L.base_workspace_low - m) or np.any(xy > L.base_workspace_high + m):
+                self._latch("base_workspace_measured", f"base at {np.round(xy, 3).tolist()} outside the box")
 
     # ------------------------------------------------------------------ joint_pos
     def _brake_bound(self, dist: np.ndarray, dt: float) -> np.ndarray:
@@ -531,7 +725,7 @@ class SafetySupervisor:
             v_new = v_cap
         p0 = kin.points(q)  # cached from the Jacobians
         out0 = self._box_excess(p0[:, 0])
-        lead0 = _max_norm(p0 - pm)
+        lead0 = self._lead_ratio(p0, pm)
 
         def stop_point(vv: np.ndarray) -> np.ndarray:
             return q + vv * dt + vv * np.abs(vv) / (2 * amax)
@@ -546,7 +740,7 @@ class SafetySupervisor:
             tcp = p[:, 0]
             if self._box_excess(tcp) > out0 + 1e-9:
                 return "workspace"
-            if _max_norm(p - pm) > max(self.lead, lead0):
+            if self._lead_ratio(p, pm) > max(1.0, lead0):
                 return "following_error"
             qs = stop_point(vv)
             # fast path: the stop point is far inside the box (twice the linearised travel, +1 cm)
@@ -572,27 +766,37 @@ class SafetySupervisor:
             v_new = got
         return v_new
 
+    def _lead_ratio(self, p: np.ndarray, pm: np.ndarray) -> float:
+        """Largest lead of the points `p` (n_ee, 2, 3) over the measured `pm`, as a fraction of each
+        frame's allowed lead (1: at the bound)."""
+        d = p - pm
+        return math.sqrt(float(((d * d).sum(axis=-1) * self._inv_lead**2).max()))
+
     def _pull_back(
         self, q_new: np.ndarray, q_m: np.ndarray, pm: np.ndarray, q_prev: np.ndarray, dt: float
     ) -> np.ndarray:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
         `pm`) is pulled back toward them, at most at the velocity limit from the previous command
         `q_prev`: a lagging or blocked arm is never wound up."""
-        lead = _max_norm(self.kin.points(q_new) - pm)
-        if lead <= self.lead:
+        lead = self._lead_ratio(self.kin.points(q_new), pm)
+        if lead <= 1.0:
             return q_new
-        f = self.lead / lead
+        f = 1.0 / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if _max_norm(self.kin.points(qn) - pm) <= self.lead * (1 + 1e-6):
+            if self._lead_ratio(self.kin.points(qn), pm) <= 1.0 + 1e-6:
                 break
             f *= 0.8
-        self._record("following_error", round(lead, 4), self.lead)
+        self._record("following_error", round(lead * self.lead, 4), self.lead)
         return np.clip(qn, q_prev - self.vmax * dt, q_prev + self.vmax * dt)
 
     def _clamp_joint(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
         out = a.copy()
-        want = a[self.joint_idx]
+        want = a[self.joint_idx].copy()
+        if self.joint_delta:  # increments add to the command the robot integrates (mirrored in _q)
+            dm = self.delta_mask
+            di = self.joint_idx[dm]
+            want[dm] = self._q[dm] + np.clip(a[di], self.low[di], self.high[di])
         v_new, v_lo, v_hi = self._joint_velocity(np.clip(want, self.lo, self.hi), dt)
         q_prev, q_m = self._q, np.asarray(state.joint_pos, float)
         # the robot executes a joint command only within `joint_lead_periods` x vmax dt of its measured
@@ -615,8 +819,24 @@ class SafetySupervisor:
         if np.any(np.abs(got - want) > 1e-9):
             rule = "joint_position" if np.any((want < self.lo) | (want > self.hi)) else "joint_rate"
             self._record(rule, want.tolist(), got.tolist())
-        out[self.joint_idx] = got
+        self._write_joints(out, got, q_prev, dt)
         return out
+
+    def _write_joints(self, out: np.ndarray, q_new: np.ndarray, q_prev: np.ndarray, dt: float) -> None:
+        """Write the joint command `q_new` into `out`: absolute joints as they are; joint increments
+        (joint_delta) as q_new - q_prev in float32, within the action bounds, integrated on the
+        mirrored command exactly as the robot integrates them (sum, then its joint-limit clip)."""
+        if not self.joint_delta:
+            out[self.joint_idx] = q_new
+            return
+        dm, L = self.delta_mask, self.limits
+        di = self.joint_idx[dm]
+        d32 = np.clip(q_new[dm] - q_prev[dm], self.low[di], self.high[di]).astype(np.float32)
+        out[di] = d32
+        q = q_new.copy()
+        q[dm] = np.clip(q_prev[dm] + d32.astype(np.float64), L.joint_pos_lower[dm], L.joint_pos_upper[dm])
+        out[self.joint_idx[~dm]] = q[~dm]
+        self._q, self._v = q, (q - q_prev) / dt
 
     # ------------------------------------------------------------------ ee_delta
     def _ee_step(self, k: int, dp: np.ndarray, dr: np.ndarray, pm: np.ndarray, qm: np.ndarray, dt: float):
@@ -691,8 +911,130 @@ class SafetySupervisor:
             out[rg] = dr32
             _rotate(self._tq[k], dr32.tolist())
 
+    # ------------------------------------------------------------------ base_velocity
+    def _base_read(self, a: np.ndarray) -> tuple[np.ndarray, float]:
+        ix, iy, iw = self.base_idx
+        lo, hi = self.low, self.high
+        v = np.array([np.clip(a[ix], lo[ix], hi[ix]), 0.0 if iy is None else np.clip(a[iy], lo[iy], hi[iy])])
+        w = 0.0 if iw is None else float(np.clip(a[iw], lo[iw], hi[iw]))
+        return v, w
+
+    def _clamp_base(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
+        """Speed governor, speed and yaw-rate caps, acceleration limits, then the braking bound of the
+        base workspace box on the integrated commanded base position."""
+        L, cfg = self.limits, self.cfg
+        v, w = self._base_read(a)
+        # governor: the robot's gait may walk faster than commanded; lower the command while the
+        # measured travel speed is above target x cap, raise it back (never above the cap) below
+        err = cfg.base_governor_target - self._base_speed_half / self.base_cap
+        self._bg = min(1.0, max(0.2, self._bg + dt * cfg.base_governor_gain * err))
+        cap = self.base_cap * self._bg
+        n = math.hypot(*v)
+        if n > cap:
+            self._record("base_speed", round(n, 4), round(cap, 4))
+            v = v * (cap / n)
+        wmax = float(L.base_yaw_rate_max)
+        if abs(w) > wmax:
+            if abs(w) > wmax * (1 + 1e-6):  # not float32 rounding of a command at the cap
+                self._record("base_yaw_rate", w, math.copysign(wmax, w))
+            w = math.copysign(wmax, w)
+        dv = v - self._bv
+        n = math.hypot(*dv)
+        if n > self.base_acc * dt:
+            got = self._bv + dv * (self.base_acc * dt / n)
+            self._record("base_acc", v.tolist(), got.tolist())
+            v = got
+        if L.base_yaw_acc_max is not None:
+            dw = float(L.base_yaw_acc_max) * dt
+            w = min(max(w, self._bw - dw), self._bw + dw)
+        v = self._base_box(v, state, dt)
+        return self._commit_base(a.copy(), v, w, state, dt)
+
+    def _base_box(self, v: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
+        """Clip the world-frame velocity per axis so that, braking at `base_brake_fraction` x
+        `base_acc_max` in steps of dt, the base stops inside the base workspace box (scalar math: two
+        axes, every cycle)."""
+        L = self.limits
+        if L.base_workspace_low is None:
+            return v
+        x, y, yaw = state.base_pose.tolist() if isinstance(state.base_pose, np.ndarray) else state.base_pose
+        c, s = math.cos(yaw), math.sin(yaw)
+        vx, vy = float(v[0]), float(v[1])
+        vw = [c * vx - s * vy, s * vx + c * vy]
+        # the base stops later than its command (the gait lags and overshoots): brake from whichever of
+        # the commanded and the measured position is nearer each face, at a fraction of the ramp
+        a = self.base_acc * self.cfg.base_brake_fraction
+        k, cap = 1.0 / self.cfg.base_return_time, self.base_cap
+        got = list(vw)
+        for i, (pc, pm) in enumerate(((float(self._bp[0]), x), (float(self._bp[1]), y))):
+            hi_d = float(L.base_workspace_high[i]) - max(pc, pm)
+            lo_d = min(pc, pm) - float(L.base_workspace_low[i])
+            # past a face (the gait does not walk exactly as told): steered back in
+            up = max(hi_d * k, -cap) if hi_d < 0 else self._brake_dist(hi_d, a, dt)
+            down = max(lo_d * k, -cap) if lo_d < 0 else self._brake_dist(lo_d, a, dt)
+            got[i] = min(max(vw[i], -down), up)
+        if abs(got[0] - vw[0]) > 1e-12 or abs(got[1] - vw[1]) > 1e-12:
+            self._record("base_workspace", vw, got)
+            v = np.array([c * got[0] + s * got[1], -s * got[0] + c * got[1]])
+        return v
+
+    @staticmethod
+    def _brake_dist(dist: float, a: float, dt: float) -> float:
+        """Largest speed from which a base stops within `dist` at deceleration `a`, in steps of dt."""
+        d = max(dist - a * dt * dt / 8.0, 0.0)
+        return math.sqrt((a * dt / 2) ** 2 + 2 * a * d) - a * dt / 2
+
+    def _commit_base(
+        self, out: np.ndarray, v: np.ndarray, w: float, state: RobotState, dt: float
+    ) -> np.ndarray:
+        """Write (v, w) as the robot receives them (float32), integrate the commanded base position with
+        the measured heading, keep it within `base_lead` of the measured base and inside the box."""
+        ix, iy, iw = self.base_idx
+        v32 = v.astype(np.float32).astype(np.float64)
+        if iy is None:
+            v32[1] = 0.0
+        w32 = float(np.float32(w))
+        out[ix] = v32[0]
+        if iy is not None:
+            out[iy] = v32[1]
+        if iw is not None:
+            out[iw] = w32
+        self._bv, self._bw = v32, w32
+        pose = state.base_pose
+        if pose is not None and _finite(pose) and self._bp is not None:
+            pose = np.asarray(pose, float)
+            c, s = math.cos(pose[2]), math.sin(pose[2])
+            self._bp = self._bp + dt * np.array([c * v32[0] - s * v32[1], s * v32[0] + c * v32[1]])
+            e = self._bp - pose[:2]
+            n = math.hypot(*e)
+            if n > self.cfg.base_lead:
+                self._bp = pose[:2] + e * (self.cfg.base_lead / n)
+            L = self.limits
+            if L.base_workspace_low is not None:
+                self._bp = np.clip(self._bp, L.base_workspace_low, L.base_workspace_high)
+        return out
+
+    def _brake_base(self, last: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
+        """Stop / hold: ramp the commanded velocity and yaw rate to zero at the acceleration limits
+        (other channels keep their last command)."""
+        n = math.hypot(*self._bv)
+        a = self.base_acc * dt
+        v = self._bv * (max(n - a, 0.0) / n) if n > 0 else self._bv
+        ya = self.limits.base_yaw_acc_max
+        dw = float(ya) * dt if ya is not None else abs(self._bw)
+        w = math.copysign(max(abs(self._bw) - dw, 0.0), self._bw)
+        if state.base_pose is not None and _finite(state.base_pose) and self._bp is not None:
+            v = self._base_box(v, state, dt)
+        return self._commit_base(last, v, w, state, dt)
+
     # ------------------------------------------------------------------ stop / hold
     def _hold_vector(self, state: RobotState) -> np.ndarray:
+        if self.joint_delta:  # no increment; absolute joints where they are
+            cmd = np.clip(np.zeros(len(self.names)), self.low, self.high)
+            cmd[self.joint_idx[self.delta_mask]] = 0.0
+            idx = self.joint_idx[~self.delta_mask]
+            cmd[idx] = np.asarray(state.joint_pos, float)[~self.delta_mask]
+            return cmd
         if self.mode == "joint_pos":
             cmd = np.clip((self.low + self.high) / 2, self.low, self.high)
             cmd[self.joint_idx] = np.asarray(state.joint_pos, float)  # where it is, even beyond a limit
@@ -706,7 +1048,9 @@ class SafetySupervisor:
         commanded TCP pose onto the measured one (ee_delta); other channels keep their last command."""
         last = self._last.copy()
         q_m = np.asarray(state.joint_pos, float)
-        if self.mode == "joint_pos":
+        if self.mode == "base_velocity":
+            return self._brake_base(last, state, dt)
+        if self.mode == "joint_pos" or self.joint_delta:
             v = self._v
             v_new = np.sign(v) * np.maximum(np.abs(v) - self.amax * dt, 0.0)
             q_prev = self._q
@@ -714,7 +1058,7 @@ class SafetySupervisor:
             if self.kin is not None and _finite(q_m):
                 q_new = self._pull_back(q_new, q_m, self.kin.points(q_m), q_prev, dt)
                 self._q, self._v = q_new, (q_new - q_prev) / dt
-            last[self.joint_idx] = q_new
+            self._write_joints(last, q_new, q_prev, dt)
             return last
         if not _finite(q_m):
             for k, g in enumerate(self.ee_groups):

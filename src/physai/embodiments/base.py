@@ -52,6 +52,32 @@ class SafetyLimits:
     tracking_time: float = 0.05
     """Time constant of the joint position servos (s): a command leading the arm by e moves its TCP at
     about e / tracking_time, so the supervisor lets a command lead by at most cap x this."""
+    leashed_frames: int | None = None
+    """How many of the robot's tool frames (`tcp_frames()` order) the supervisor's lead bound applies
+    to; the rest (fingertips: a grasp holds their command past the contact to press) are only
+    speed-capped and kept in the workspace box. None: all of them."""
+    grip_tracking_time: float | None = None
+    """Time constant (s) of the servos that move the frames past `leashed_frames` (a hand's fingers):
+    in free motion those frames lead their measured position by at most cap x this. None:
+    `tracking_time`."""
+    base_speed_max: float | None = None
+    """Mobile base: planar travel speed cap in normal operation (m/s); None: no mobile base."""
+    base_speed_collaborative: float | None = None
+    """Mobile base: travel speed cap in collaborative mode (m/s)."""
+    base_yaw_rate_max: float | None = None
+    """Mobile base: yaw rate cap (rad/s, both speed modes)."""
+    base_acc_max: float | None = None
+    """Mobile base: largest change of the commanded planar velocity (m/s^2); the supervisor ramps the
+    command at it and brakes at it before the base workspace's edge. None: the speed cap per second."""
+    base_yaw_acc_max: float | None = None
+    """Mobile base: largest change of the commanded yaw rate (rad/s^2); None: not rate-limited."""
+    base_speed_window: float = 0.0
+    """Mobile base: the measured travel speed is the base's displacement over this window (s) divided
+    by it (a legged base surges and sways within each stride: use the stride cycle); 0: one period."""
+    base_workspace_low: np.ndarray | None = None
+    """Mobile base: lower corner (x, y) of the box the base's commanded position stays in (m, world)."""
+    base_workspace_high: np.ndarray | None = None
+    """Mobile base: upper corner (x, y) of that box (m, world)."""
 
     def to_dict(self) -> dict:
         """JSON-ready description."""
@@ -128,6 +154,14 @@ class Embodiment(abc.ABC):
     def tcp_frames(self) -> list[tuple[str, str]]:
         """(TCP site, flange body) per end effector, in `ee_positions()` order; empty: no Cartesian tool."""
         return []
+
+    def base_pose(self) -> tuple[np.ndarray, float] | None:
+        """Mobile base: position (3, world) and heading yaw (rad); None without a mobile base."""
+        return None
+
+    def base_velocity(self) -> np.ndarray | None:
+        """Mobile base: (vx, vy, vz) in the heading frame and yaw rate; None without a mobile base."""
+        return None
 
     def kinematics(self) -> RobotKinematics | None:
         """FK/Jacobians of the tool frames on a standalone model of this robot alone (None without

@@ -18,6 +18,14 @@ the segment's surface (computed from MuJoCo contacts with `mj_contactForce`).
 Control modes:
 - `joint_pos`: wrist (x, y, z in m relative to the mount; yaw, pitch, roll in rad) + 16 finger joints (rad).
 - `ee_delta`: wrist displacement (dx, dy, dz in m; dyaw, dpitch, droll in rad) + 16 absolute finger joints.
+  The six deltas are increments of the wrist *joint* commands `wrist_x/y/z` (slides along the world
+  axes: the mount is not rotated) and `wrist_yaw/pitch/roll` (hinges about z, then the yawed y, then the
+  pitched x: intrinsic z-y-x Euler angles, not a rotation vector), channel `wrist.d<a>` -> joint
+  `wrist_<a>`; the safety supervisor parses them by that name rule. The commanded wrist is leashed to
+  within 3 cm / 0.3 rad of the measured one and clipped to the wrist limits; fingers step at most
+  `FINGER_VEL` x dt from the measured joints.
+
+Tool frames (`tcp_frames()`, `ee_positions()`): the palm centre and the four fingertips.
 
 State: 16 finger positions, 16 velocities, 16 joint torques (actuator forces, Nm), wrist pose (6),
 palm position (3) and quaternion (wxyz), tactile sum per finger (4).
@@ -185,6 +193,9 @@ class Hand16(Embodiment):
                     priority=2,
                     **col,
                 )
+                if s == 2:  # the fingertip: a tool frame for the safety supervisor
+                    tip = [LINKS[s], 0, 0]
+                    body.add_site(name=f"{fname}_tip_point", pos=tip, size=[0.004, 0, 0], group=4)
                 parent, x = body, LINKS[s]
         for i, name in enumerate(WRIST_NAMES):
             kp, kv = (3000.0, 300.0) if i < 3 else (150.0, 15.0)
@@ -210,6 +221,8 @@ class Hand16(Embodiment):
         self.wrist_act = np.array([model.actuator(n).id for n in WRIST_NAMES])
         self.palm_body = model.body("palm").id
         self.palm_site = model.site("palm_center").id
+        self.tip_sites = np.array([model.site(f"{f}_tip_point").id for f in FINGERS])
+        self._ee_sites = np.concatenate([[self.palm_site], self.tip_sites])
         self.pad_geoms = np.array([[model.geom(f"{f}_{s}").id for s in SEGMENTS] for f in FINGERS])
         self._pad_index = {int(g): (f, s) for f in range(4) for s in range(3) for g in [self.pad_geoms[f, s]]}
         self.hand_geoms = set(self._pad_index) | {model.geom("palm").id}
@@ -263,7 +276,13 @@ class Hand16(Embodiment):
         return self.data.site_xpos[self.palm_site].copy()
 
     def ee_positions(self) -> np.ndarray:
-        return self.data.site_xpos[self.palm_site][None].copy()
+        """The palm centre, then the four fingertips (index, middle, ring, thumb), world frame (5, 3)."""
+        return self.data.site_xpos[self._ee_sites].copy()
+
+    def tcp_frames(self) -> list[tuple[str, str]]:
+        """The palm centre on the palm, then each fingertip on its distal link (`ee_positions()` order):
+        the supervisor caps the predicted speed of all of them, the fingertips' lever included."""
+        return [("palm_center", "palm")] + [(f"{f}_tip_point", f"{f}_tip") for f in FINGERS]
 
     # ---------------------------------------------------------------- tactile
     def tactile(self) -> np.ndarray:
@@ -354,4 +373,8 @@ class Hand16(Embodiment):
             tactile_force_max=8.0,
             workspace_low=np.array([-0.5, -0.5, 0.0]),
             workspace_high=np.array([0.5, 0.5, 1.2]),
+            leashed_frames=1,  # the palm; the fingertips press past a contact to grip
+            # finger servos: (kv + damping) / kp = 0.1 / 3 s, underdamped (zeta ~0.6): with the default
+            # 0.05 s a finger at its lead bound overshot the cap by 13% (bench/safety_motion.py)
+            grip_tracking_time=0.03,
         )

@@ -373,4 +373,13 @@ class Quadruped(Embodiment):
             torque_max=60.0,
             workspace_low=np.array([-20.0, -20.0, 0.0]),
             workspace_high=np.array([20.0, 20.0, 1.0]),
+            base_speed_max=1.0,
+            base_speed_collaborative=0.5,
+            base_yaw_rate_max=1.2,
+            # half the gait's own ramp (1.5 m/s^2): ramped faster, the gait overshoots its command
+            base_acc_max=0.75,
+            base_yaw_acc_max=2.0,
+            base_speed_window=2 * self.gait.cfg.period,  # a trot's stride: both diagonal pairs
+            base_workspace_low=np.array([-3.5, -3.5]),
+            base_workspace_high=np.array([3.5, 3.5]),
         )

@@ -126,6 +126,8 @@ def _reading_to_wire(r: Reading) -> dict:
         "wrench": rs.wrench,
         "tactile": rs.tactile,
         "stamp": rs.stamp,
+        "base_pose": rs.base_pose,
+        "base_vel": rs.base_vel,
         "success": r.success,
         "done": r.done,
     }
@@ -335,6 +337,8 @@ class NetworkDriver:
                 wrench=r["wrench"],
                 tactile=r["tactile"],
                 stamp=r.get("stamp"),
+                base_pose=r.get("base_pose"),
+                base_vel=r.get("base_vel"),
             ),
             success=bool(r["success"]),
             done=bool(r["done"]),

@@ -99,12 +99,16 @@ class SimDriver:
         r = self.env.robot
         wrench = r.wrist_wrenches()
         tac = r.tactile()
+        base = r.base_pose()
+        vel = r.base_velocity()
         return RobotState(
             joint_pos=self.env.data.qpos[self._qadr].copy(),
             ee_pos=r.ee_positions(),
             wrench=wrench,
             tactile=None if tac is None else np.asarray(tac),
             stamp=self._sim_time,
+            base_pose=None if base is None else np.array([base[0][0], base[0][1], base[1]]),
+            base_vel=None if vel is None else np.array([vel[0], vel[1], vel[3]]),
         )
 
     def read(self) -> Reading:
@@ -130,13 +134,22 @@ class SimDriver:
         self.steps += 1
 
     def stop(self) -> None:
-        """Hold: zero TCP motion (ee_delta) or the measured joints (joint_pos), gripper unchanged."""
+        """Hold: zero TCP motion (ee_delta), zero base velocity (base_velocity) or the measured joints
+        (joint_pos); gripper unchanged, joint channels of an ee_delta action (the hand's fingers) at
+        their measured positions."""
         if self.env is None:
             return
         r, env = self.env.robot, self.env
-        if env.control == "ee_delta":
+        if env.control == "base_velocity":
+            cmd = np.zeros(env.action_spec.shape, np.float32)  # the gait ramps the base to a stand
+        elif env.control == "ee_delta":
             cmd = np.zeros(env.action_spec.shape, np.float32)
-            cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1) if hasattr(r, "gripper_width") else 0.0
+            joints = list(r.safety_limits().joint_names)
+            for i, name in enumerate(env.action_spec.names):
+                if name in joints:
+                    cmd[i] = env.data.qpos[self._qadr[joints.index(name)]]
+            if hasattr(r, "gripper_width"):
+                cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1)
         else:
             cmd = np.clip(
                 (env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high
