@@ -58,6 +58,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from physai.core.contract import Execution, PolicyContract
 from physai.deploy import runtime as rt_mod
 from physai.deploy.drivers.base import DriverInfo, Reading
 from physai.deploy.drivers.sim import SimDriver
@@ -547,8 +548,8 @@ def table_modes(rows: list[dict]) -> str:
 class KinematicArm:
     """A physics-free arm7 that tracks joint commands exactly: read/write cost microseconds."""
 
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
+    def __init__(self, mode: str, hz: float = 1000.0) -> None:
+        self.mode, self.hz = mode, hz
         self.emb = make_embodiment("arm7")
         self.kin = self.emb.kinematics()
         self.q = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
@@ -556,7 +557,7 @@ class KinematicArm:
 
     def connect(self) -> DriverInfo:
         spec = self.emb.action_spec(self.mode)
-        return DriverInfo("arm7", self.mode, 1000.0, self.emb.state_names(), list(spec.names),
+        return DriverInfo("arm7", self.mode, self.hz, self.emb.state_names(), list(spec.names),
                           np.asarray(spec.low), np.asarray(spec.high), self.emb.safety_limits(), [], self.kin)
 
     def read(self) -> Reading:
@@ -576,18 +577,21 @@ class KinematicArm:
 
 
 class HoldPolicy:
-    """A trivial 'package': chunks that hold still."""
+    """A trivial 'package': chunks that hold still, with the contract of the kinematic arm at `hz`."""
 
-    def __init__(self, mode: str, n_state: int) -> None:
-        self.embodiment, self.control, self.path, self.inputs = "arm7", mode, "hold-policy", []
-        self.chunk_size, self.execution_horizon = 20, 10
-        self.action_dim = 8 if mode == "joint_pos" else 7
-        self.state_dim = n_state
-        self.hold = (np.append([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785], 0.0) if mode == "joint_pos"
+    def __init__(self, drv: KinematicArm) -> None:
+        spec = drv.emb.action_spec(drv.mode)
+        self.path = "hold-policy"
+        self.contract = PolicyContract(
+            embodiment="arm7", control=drv.mode, control_hz=drv.hz,
+            state_names=tuple(drv.emb.state_names()), action_names=tuple(spec.names), chunk_size=20,
+            execution=Execution("queue", horizon=10),
+        )
+        self.hold = (np.append([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785], 0.0) if drv.mode == "joint_pos"
                      else np.zeros(7))
 
     def infer(self, obs: dict) -> np.ndarray:
-        return np.tile(self.hold, (self.chunk_size, 1)).astype(np.float32)
+        return np.tile(self.hold, (self.contract.chunk_size, 1)).astype(np.float32)
 
 
 def deadline_misses(baseline_cls, seconds: float, repeats: int) -> list[dict]:
@@ -596,8 +600,8 @@ def deadline_misses(baseline_cls, seconds: float, repeats: int) -> list[dict]:
     runs: dict[tuple, list[dict]] = {}
     for _ in range(repeats):
         for hz, mode, variant in product((500.0, 1000.0), ("joint_pos", "ee_delta"), ("old", "new")):
-            drv = KinematicArm(mode)
-            pkg = HoldPolicy(mode, drv.n_state)
+            drv = KinematicArm(mode, hz)
+            pkg = HoldPolicy(drv)
             orig = rt_mod.make_supervisor
             if variant == "old":
                 def old_sup(info, period, cfg):  # noqa: ANN001, ANN202
@@ -605,7 +609,7 @@ def deadline_misses(baseline_cls, seconds: float, repeats: int) -> list[dict]:
 
                 rt_mod.make_supervisor = old_sup
             try:
-                rep = Runtime(pkg, drv, RuntimeConfig(hz=hz, duration=seconds, realtime=True)).run()
+                rep = Runtime(pkg, drv, RuntimeConfig(duration=seconds, realtime=True)).run()
             finally:
                 rt_mod.make_supervisor = orig
             tm = rep["timing"]
@@ -675,7 +679,7 @@ def main() -> None:
     baseline = load_baseline()
     out = args.out or ROOT / "bench" / "results" / f"safety_motion{'_quick' if args.quick else ''}.json"
     if args.deadline_only:
-        result = json.loads(out.read_text())
+        result = json.loads(out.read_text()) if out.exists() else {}
         result["deadline"] = deadline_misses(baseline, 1.0 if args.quick else 3.0, 1 if args.quick else 3)
         out.write_text(json.dumps(result, indent=1))
         _print_deadline(result["deadline"])
