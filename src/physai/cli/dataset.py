@@ -64,9 +64,13 @@ def validate_cmd(
 @handle_errors
 def repair_cmd(path: Path = typer.Argument(..., help="Dataset folder."), json_out: bool = JSON) -> None:
     """Keep the longest verified prefix of episodes and remove unfinished files (idempotent)."""
+    from physai.data import collect
     from physai.data.repair import repair
 
-    doc = repair(path, progress=RichProgress(enabled=not json_out))
+    if collect.pending(path):  # an interrupted `physai collect`: merge what its workers committed
+        doc = collect.recover(path, progress=RichProgress(enabled=not json_out))
+    else:
+        doc = repair(path, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
         return
