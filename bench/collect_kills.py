@@ -222,7 +222,8 @@ def main() -> None:
     while len(rows) < a.kills:
         mode = MODES[len(rows) % len(MODES)]
         r = one_kill(mode, tmp / "out", a, rng, ref)
-        if r is None:  # finished before the kill landed: draw again
+        if r is None or (mode == "merge" and r["phase"] == "finished"):
+            # the command finished (or only had its exit left) before the kill landed: draw again
             misses += 1
             continue
         rows.append(r)
