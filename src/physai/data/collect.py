@@ -334,9 +334,12 @@ def finish(root: str | Path, progress: Progress | None = None) -> dict:
     for name in ("data", "videos", "meta", "merged"):  # a previous merge's partial output
         shutil.rmtree(root / name if name != "merged" else merged, ignore_errors=True)
     sources, report = _sources(staging)
-    if not sources:
-        shutil.rmtree(staging, ignore_errors=True)
-        return {"episodes": 0, "frames": 0, "parts": report}
+    if not sources:  # nothing kept: an empty dataset with the recorded features, if a worker got that far
+        opened = [p for p in _parts(staging) if (p / fmt.INFO_PATH).exists()]
+        if not opened:
+            shutil.rmtree(staging, ignore_errors=True)
+            return {"episodes": 0, "frames": 0, "parts": report}
+        sources = [(str(opened[0]), None)]
     try:
         res = copy_episodes(sources, merged, progress)
         for name in ("data", "videos", "meta"):  # meta last: its info.json is the commit point
