@@ -106,3 +106,80 @@ def test_parity_failure_is_refused(tmp_path):
         export_package(
             Noisy(), tiny_spec(), tmp_path / "p", config=ExportConfig(batched=False, parity_tol=1e-12)
         )
+
+
+def _copy(tiny_package, tmp_path):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(tiny_package[0], pkg)
+    return pkg
+
+
+def _never_read(monkeypatch, name: str) -> list[str]:
+    """Fail the test if the verifier opens `name` for reading; returns the names it did read."""
+    real = signing.read_file
+    seen: list[str] = []
+
+    def guarded(path, size):
+        seen.append(os.path.basename(path))
+        assert os.path.basename(path) != name, f"{name} was read before being refused"
+        return real(path, size)
+
+    monkeypatch.setattr(signing, "read_file", guarded)
+    return seen
+
+
+def test_unlisted_or_oversized_huge_file_refused_without_reading(tiny_package, keys, tmp_path, monkeypatch):
+    pkg = _copy(tiny_package, tmp_path)
+    with open(pkg / "weights.bin", "wb") as f:  # 1 GiB, sparse
+        f.truncate(1 << 30)
+    seen = _never_read(monkeypatch, "weights.bin")
+    with pytest.raises(PackageError, match=r"weights\.bin \(1073741824 bytes\) is not listed"):
+        load_package(pkg, signing.trusted_keys(keys[1]))
+    assert seen == ["MANIFEST.json", "MANIFEST.sig"]  # nothing but the manifest and signature was read
+    (pkg / "weights.bin").unlink()
+    # a listed file grown to 1 GiB: refused by its size, before a byte of any file is hashed
+    with open(pkg / "MODEL_CARD.md", "r+b") as f:
+        f.truncate(1 << 30)
+    seen = _never_read(monkeypatch, "MODEL_CARD.md")
+    with pytest.raises(PackageError, match=r"MODEL_CARD\.md is 1073741824 bytes, MANIFEST\.json lists \d+"):
+        load_package(pkg, signing.trusted_keys(keys[1]))
+    assert seen == ["MANIFEST.json", "MANIFEST.sig"]
+
+
+def test_blocks_are_streamed(tiny_package, keys, tmp_path, monkeypatch):
+    monkeypatch.setattr(signing, "BLOCK", 64)
+    reads: list[int] = []
+    real = os.read
+    monkeypatch.setattr(signing.os, "read", lambda fd, n: (reads.append(n), real(fd, n))[1])
+    pkg = load_package(tiny_package[0], signing.trusted_keys(keys[1]))
+    assert max(reads) <= 64 and len(reads) > 10 and pkg.infer({"state": np.zeros(12, np.float32)}).shape
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_symlink_and_directory_refused_by_name(tiny_package, keys, tmp_path):
+    trusted = signing.trusted_keys(keys[1])
+    pkg = _copy(tiny_package, tmp_path)
+    os.mkfifo(pkg / "pipe")  # opening it for reading would block: it must be refused from lstat alone
+    with pytest.raises(PackageError, match=r"pkg/pipe is a FIFO"):
+        load_package(pkg, trusted)
+    (pkg / "pipe").unlink()
+    os.mkfifo(pkg / "MODEL_CARD.md.fifo")
+    (pkg / "MODEL_CARD.md").unlink()
+    (pkg / "MODEL_CARD.md.fifo").rename(pkg / "MODEL_CARD.md")  # a listed file replaced by a FIFO
+    with pytest.raises(PackageError, match=r"MODEL_CARD\.md is a FIFO"):
+        load_package(pkg, trusted)
+    (pkg / "MODEL_CARD.md").unlink()
+    (pkg / "MODEL_CARD.md").symlink_to(tiny_package[0] / "MODEL_CARD.md")  # same bytes, via a link
+    with pytest.raises(PackageError, match=r"MODEL_CARD\.md is a symbolic link"):
+        load_package(pkg, trusted)
+    (pkg / "MODEL_CARD.md").unlink()
+    (pkg / "MODEL_CARD.md").mkdir()
+    with pytest.raises(PackageError, match=r"MODEL_CARD\.md is a directory; MANIFEST\.json lists it"):
+        load_package(pkg, trusted)
+    (pkg / "MODEL_CARD.md").rmdir()
+    shutil.copy(tiny_package[0] / "MODEL_CARD.md", pkg / "MODEL_CARD.md")
+    assert load_package(pkg, trusted).signed_by
+    link = tmp_path / "link"
+    link.symlink_to(pkg)
+    with pytest.raises(PackageError, match="is a symbolic link, not a folder"):
+        load_package(link, trusted)

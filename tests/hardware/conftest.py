@@ -68,3 +68,14 @@ def test_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     yield
+
+
+@pytest.fixture(scope="session")
+def _cache_key_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("xdg-config")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_key(_cache_key_home, monkeypatch):
+    """The artifact cache's secret lives under $XDG_CONFIG_HOME: keep the tests' one out of ~/.config."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_cache_key_home))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -98,3 +102,80 @@ def test_torch_matches_ort_and_refuses_unknown_ops(package, keys, tmp_path):
     )
     with pytest.raises(PackageError, match="Hardmax.*ort"):
         TorchGraph(helper.make_model(g).SerializeToString())
+
+
+def _planted_onnx() -> bytes:
+    """A valid model with the package's input/output shapes that is not the package's model."""
+    import onnx
+    from onnx import helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["c"], value=helper.make_tensor("v", 1, [8], [9.0] * 8)),
+            helper.make_node("Reshape", ["c", "s"], ["a"]),
+            helper.make_node("Expand", ["a", "shp"], ["y"]),
+        ],
+        "planted",
+        [helper.make_tensor_value_info("state", onnx.TensorProto.FLOAT, [1, 6])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 2])],
+        initializer=[
+            helper.make_tensor("s", onnx.TensorProto.INT64, [3], [1, 4, 2]),
+            helper.make_tensor("shp", onnx.TensorProto.INT64, [3], [1, 4, 2]),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_planted_artifact_is_rebuilt_never_run(package, keys, tmp_path):
+    """A model planted in the cache with a self-consistent artifact.json (what an attacker who can write
+    the cache folder writes) is refused by the cache's authentication and rebuilt from the package."""
+    pkg = load_package(package, trusted_keys(keys[1]))
+    cache = ArtifactCache(tmp_path / "cache")
+    ort = get_plugin("ort:cpu")
+    art = ort.compile(pkg, CompileSpec(), cache)
+    x = [np.ones((1, 6), np.float32)]
+    want = pkg.infer({"state": x[0][0]})[None]
+    evil = _planted_onnx()
+    doc = json.loads((art.path / "artifact.json").read_text())
+    doc["files"] = {"model.onnx": hashlib.sha256(evil).hexdigest()}
+    (art.path / "model.onnx").write_bytes(evil)
+    (art.path / "artifact.json").write_text(json.dumps(doc))
+    again = ort.compile(pkg, CompileSpec(), cache)
+    assert not again.meta["cache_hit"]  # dropped and rebuilt from the verified package
+    np.testing.assert_allclose(ort.load(again).run(x), want, atol=1e-6)
+    # a whole entry planted under the right key, without the cache's secret: rebuilt too
+    shutil.rmtree(art.path)
+    art.path.mkdir()
+    (art.path / "model.onnx").write_bytes(evil)
+    (art.path / "artifact.json").write_text(json.dumps({"key": art.key, "package": package_hash(pkg),
+                                                        "files": doc["files"], "mac": "0" * 64}))
+    again = ort.compile(pkg, CompileSpec(), cache)
+    assert not again.meta["cache_hit"]
+    np.testing.assert_allclose(ort.load(again).run(x), want, atol=1e-6)
+    # an authentic entry of another package copied under this key: its record names the other package
+    other = ArtifactCache(tmp_path / "cache", key_path=cache.key_path)
+    other.put(art.key, {"model.onnx": evil}, {}, package="0" * 64)
+    assert not ort.compile(pkg, CompileSpec(), cache).meta["cache_hit"]
+    # the file swapped after the check (between compile and load): refused at load
+    art = ort.compile(pkg, CompileSpec(), cache)
+    assert art.meta["cache_hit"]
+    (art.path / "model.onnx").write_bytes(evil)
+    with pytest.raises(PackageError, match="changed after the artifact cache verified it"):
+        ort.load(art)
+    for dev in ("torch:cpu",):
+        t = get_plugin(dev)
+        a = t.compile(pkg, CompileSpec(), cache)
+        (a.path / "model.onnx").write_bytes(evil)
+        with pytest.raises(PackageError, match="changed after"):
+            t.load(a)
+
+
+def test_cache_key_file_must_be_private(tmp_path):
+    key = tmp_path / "k"
+    cache = ArtifactCache(tmp_path / "c", key_path=key)
+    cache.put("a" * 32, {"m": b"x"}, {}, package="p")
+    assert cache.get("a" * 32, "p") is not None and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert cache.get("a" * 32, "q") is None  # another package's hash: dropped
+    os.chmod(key, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        ArtifactCache(tmp_path / "c", key_path=key).put("b" * 32, {"m": b"x"}, {}, package="p")

@@ -16,6 +16,7 @@ chunk/file indices stored per episode, so this is a valid v3.0 dataset.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -97,6 +98,17 @@ def new_info(fps: float, features: dict[str, dict], robot_type: str | None) -> d
 
 def video_keys(features: dict[str, dict]) -> list[str]:
     return [k for k, f in features.items() if f["dtype"] == "video"]
+
+
+def disk_full(exc: BaseException | None) -> OSError | None:
+    """The ENOSPC / EDQUOT OSError in `exc`'s cause/context chain (a full disk or quota), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def fsync_dir(path: Path) -> None:

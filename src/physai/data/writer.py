@@ -209,7 +209,21 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ per episode
     def save_episode(self, task: str) -> int:
-        """Make the episode in progress durable and committed; returns its index."""
+        """Make the episode in progress durable and committed; returns its index. A full disk raises a
+        DatasetError naming the file; the episodes committed before stay intact."""
+        ep = self.episode_index
+        try:
+            return self._save_episode(task)
+        except (OSError, DatasetError) as exc:
+            full = fmt.disk_full(exc)
+            if full is None:
+                raise
+            raise DatasetError(
+                f"disk full writing {full.filename or self.root} ({full.strerror or 'no space left'}) "
+                f"while saving episode {ep}; the {ep} episodes saved before it in {self.root} are intact"
+            ) from exc
+
+    def _save_episode(self, task: str) -> int:
         n = self._n
         if n == 0:
             raise ConfigError("save_episode called with no frames; call add_frame first")

@@ -2,8 +2,9 @@
 
 A package folder holds `MANIFEST.json` (sha256 and size of every other file) and `MANIFEST.sig` (an
 Ed25519 signature over the exact bytes of `MANIFEST.json`). Verification checks the signature against
-the trusted public keys first, then every file's hash, and refuses files the manifest does not list,
-so a changed byte anywhere is refused with the file named.
+the trusted public keys first, then the folder against the manifest by `lstat` alone (unlisted files,
+wrong sizes, anything that is not a regular file: refused by name, unread), then every file's hash
+(read in blocks), so a changed byte anywhere is refused with the file named.
 
 Trusted keys come from explicit public-key files and from the trust directory named by the
 `PHYSAI_TRUSTED_KEYS` environment variable (every `*.pub` in it) — the same rule for every command.
@@ -15,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,29 +145,134 @@ class Verified:
     """Key id of the trusted key whose signature verified; None for an allowed unsigned package."""
 
 
-def read_tree(root: Path) -> dict[str, bytes]:
-    """Every regular file under `root` (relative POSIX names -> bytes); refuses symlinks."""
+BLOCK = 1 << 20
+"""Files are read and hashed in blocks of this many bytes."""
+MAX_MANIFEST_BYTES = 16 << 20
+"""Largest MANIFEST.json / MANIFEST.sig read (before the signature is checked, nothing else is read)."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def scan_tree(root: Path) -> tuple[dict[str, int], set[str]]:
+    """({relative POSIX name: size} of every regular file, {directories}) under `root`, from `lstat`
+    alone: nothing is opened and no link is followed. Anything that is neither a regular file nor a
+    directory (symlink, FIFO, socket, device) is refused by name."""
     root = Path(root)
-    if not root.is_dir():
-        raise PackageError(f"package folder {root} does not exist")
-    out: dict[str, bytes] = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_symlink():
-            raise PackageError(f"{root}/{rel} is a symbolic link; packages hold regular files only")
-        if p.is_file():
-            out[rel] = p.read_bytes()
-    return out
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        raise PackageError(f"package folder {root} does not exist") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise PackageError(f"package folder {root} is a {_kind(st.st_mode)}, not a folder")
+    files: dict[str, int] = {}
+    dirs: set[str] = set()
+    stack = [("", root)]
+    while stack:
+        prefix, d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                rel = prefix + e.name
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    dirs.add(rel)
+                    stack.append((rel + "/", Path(e.path)))
+                elif stat.S_ISREG(st.st_mode):
+                    files[rel] = st.st_size
+                else:
+                    raise PackageError(
+                        f"{root}/{rel} is a {_kind(st.st_mode)}; packages hold regular files only — remove it"
+                    )
+    return files, dirs
+
+
+def read_file(path: Path, size: int) -> tuple[bytes, str]:
+    """(content, sha256 hex) of the regular file `path`, which must be exactly `size` bytes; read in
+    `BLOCK`-sized pieces without following a link or blocking on a FIFO swapped in since the scan."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise PackageError(f"{path} cannot be opened as a regular file ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PackageError(f"{path} is a {_kind(st.st_mode)}; packages hold regular files only")
+        if st.st_size != size:
+            raise PackageError(f"{path} is {st.st_size} bytes, expected {size}; it changed while being read")
+        h, buf = hashlib.sha256(), bytearray()
+        while True:
+            block = os.read(fd, min(BLOCK, size + 1 - len(buf)))
+            if not block:
+                break
+            h.update(block)
+            buf += block
+            if len(buf) > size:
+                raise PackageError(f"{path} grew past {size} bytes while being read; refusing it")
+    finally:
+        os.close(fd)
+    if len(buf) != size:
+        raise PackageError(f"{path} shrank to {len(buf)} bytes while being read; refusing it")
+    return bytes(buf), h.hexdigest()
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every regular file under `root` (relative POSIX names -> bytes); refuses symlinks, FIFOs,
+    sockets and devices."""
+    files, _ = scan_tree(root)
+    return {name: read_file(Path(root) / name, size)[0] for name, size in sorted(files.items())}
+
+
+def _listed(root: Path, manifest: bytes) -> dict[str, tuple[str, int]]:
+    try:
+        doc = json.loads(manifest)
+        if doc.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+        listed = {}
+        for name, e in doc["files"].items():
+            bad = name.startswith("/") or any(p in ("", ".", "..") for p in name.split("/"))
+            if bad or name in (MANIFEST, SIGNATURE):
+                raise ValueError(f"file name {name!r} is not a plain relative path")
+            if not isinstance(e["sha256"], str) or type(e["size"]) is not int or e["size"] < 0:
+                raise ValueError(f"entry of {name!r} needs a sha256 string and a size >= 0")
+            listed[name] = (e["sha256"], e["size"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PackageError(f"{root}/{MANIFEST} is malformed: {exc}") from None
+    return listed
 
 
 def verify_tree(root: Path, keys: list[Ed25519PublicKey], allow_unsigned: bool = False) -> Verified:
-    """Check signature, then hashes, of the package in `root`; return the verified file contents.
+    """Check the signature, then the folder's structure and every file's size, then every hash, of the
+    package in `root`; return the verified file contents.
 
-    The bytes returned are the bytes that were hashed, so callers deserialize exactly what was verified.
+    Nothing but MANIFEST.json and MANIFEST.sig is read before the signature verifies, and no byte of a
+    file is read before every file has been matched (name, type, size by `lstat`) against the manifest:
+    an unlisted or oversized file, a FIFO, a symlink or a directory where a file is listed is refused by
+    name without being read. Files are hashed in blocks. The bytes returned are the bytes that were
+    hashed, so callers deserialize exactly what was verified.
     """
-    files = read_tree(root)
-    manifest = files.pop(MANIFEST, None)
-    sig = files.pop(SIGNATURE, None)
+    root = Path(root)
+    files, dirs = scan_tree(root)
+    meta: dict[str, bytes | None] = {}
+    for name in (MANIFEST, SIGNATURE):
+        if name in dirs:
+            raise PackageError(f"{root}/{name} is a directory; it must be a regular file")
+        size = files.pop(name, None)
+        if size is not None and size > MAX_MANIFEST_BYTES:
+            raise PackageError(f"{root}/{name} is {size} bytes (limit {MAX_MANIFEST_BYTES}); refusing it")
+        meta[name] = None if size is None else read_file(root / name, size)[0]
+    manifest, sig = meta[MANIFEST], meta[SIGNATURE]
     if manifest is None:
         raise PackageError(f"{root}/{MANIFEST} is missing; re-export the package with `physai export`")
     signed_by = None
@@ -177,27 +284,37 @@ def verify_tree(root: Path, keys: list[Ed25519PublicKey], allow_unsigned: bool =
             )
     else:
         signed_by = _check_signature(root, manifest, sig, keys)
-    try:
-        doc = json.loads(manifest)
-        listed = doc["files"]
-        if doc.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {MANIFEST_FORMAT!r}")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PackageError(f"{root}/{MANIFEST} is malformed: {exc}") from None
-    for name, data in files.items():
+    listed = _listed(root, manifest)
+    # structure and sizes, from lstat alone, before any byte of a file is read
+    for name, size in sorted(files.items()):
         if name not in listed:
             raise PackageError(
-                f"{root}/{name} is not listed in {MANIFEST}; remove it (packages are immutable)"
+                f"{root}/{name} ({size} bytes) is not listed in {MANIFEST}; remove it (packages are "
+                "immutable)"
             )
-        if sha256(data) != listed[name].get("sha256") or len(data) != listed[name].get("size"):
+    missing = []
+    for name, (_, size) in sorted(listed.items()):
+        if name in dirs:
+            raise PackageError(f"{root}/{name} is a directory; {MANIFEST} lists it as a file of {size} bytes")
+        if name not in files:
+            missing.append(name)
+        elif files[name] != size:
+            raise PackageError(
+                f"{root}/{name} is {files[name]} bytes, {MANIFEST} lists {size}: the file was changed "
+                "after export; refusing to load"
+            )
+    if missing:
+        raise PackageError(f"{root}: files listed in {MANIFEST} are missing: {', '.join(missing)}")
+    out: dict[str, bytes] = {}
+    for name, (digest, size) in sorted(listed.items()):
+        data, got = read_file(root / name, size)
+        if got != digest:
             raise PackageError(
                 f"{root}/{name} does not match its sha256 in {MANIFEST}: the file was changed "
                 f"after export; refusing to load"
             )
-    missing = sorted(set(listed) - set(files))
-    if missing:
-        raise PackageError(f"{root}: files listed in {MANIFEST} are missing: {', '.join(missing)}")
-    return Verified(files=files, signed_by=signed_by)
+        out[name] = data
+    return Verified(files=out, signed_by=signed_by)
 
 
 def _check_signature(root: Path, manifest: bytes, sig: bytes, keys: list[Ed25519PublicKey]) -> str:

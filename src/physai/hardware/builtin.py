@@ -146,7 +146,7 @@ class OrtPlugin(DevicePlugin):
             ) from exc
 
     def load(self, artifact: Artifact) -> OrtSession:
-        data = (artifact.path / "model.onnx").read_bytes()
+        data = artifact.read("model.onnx")
         sess = self._session(data, artifact.spec.threads)
         return OrtSession(sess, [i.name for i in sess.get_inputs()])
 
@@ -217,7 +217,7 @@ class TorchPlugin(DevicePlugin):
 
         if self.target == "cpu":
             torch.set_num_threads(max(1, artifact.spec.threads))
-        return TorchSession(TorchGraph((artifact.path / "model.onnx").read_bytes(), self.target), self.target)
+        return TorchSession(TorchGraph(artifact.read("model.onnx"), self.target), self.target)
 
     def memory_bytes(self) -> int | None:
         if self.target != "cuda":

@@ -56,7 +56,7 @@ class NpuPlugin(DevicePlugin):
         return cache.compile_cached(self.name, package, spec, lambda: {"npu.bin": data})
 
     def load(self, artifact: Artifact) -> NpuSession:
-        return NpuSession((artifact.path / "npu.bin").read_bytes())
+        return NpuSession(artifact.read("npu.bin"))
 
     def energy_meter(self):
         return BoardMeter(), []
