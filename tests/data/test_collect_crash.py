@@ -163,7 +163,7 @@ def test_disk_full_in_writer_names_the_path_and_keeps_saved_episodes(tmp_path, m
     make_dataset(root, [5, 4])
     real = fmt.write_parquet_atomic
 
-    def full(path, table):
+    def full(path, table, row_groups=None):
         if "data/" in str(path):
             raise _enospc(path)
         return real(path, table)
@@ -202,7 +202,8 @@ def test_disk_full_during_merge_is_a_clear_error_and_keeps_the_episodes(tmp_path
     out = tmp_path / "out"
     real = fmt.write_parquet_atomic
 
-    def full(path, table):  # the workers (other processes) record; the merge (here) hits a full disk
+    # the workers (other processes) record; the merge (here) hits a full disk
+    def full(path, table, row_groups=None):
         if "merged" in str(path):
             raise _enospc(path)
         return real(path, table)

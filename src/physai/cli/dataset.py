@@ -90,14 +90,10 @@ def repair_cmd(
 ) -> None:
     """Keep every episode that verifies, rebuild damaged metadata from the data, and move what is
     removed to DATASET/.quarantine/<time>/ with report.json (idempotent)."""
-    from physai.data import collect
     from physai.data.repair import repair
 
     existing(path, "dataset", "dir")
-    if collect.pending(path):  # an interrupted `physai collect`: merge what its workers committed
-        doc = collect.recover(path, progress=RichProgress(enabled=not json_out))
-    else:
-        doc = repair(path, out=dest, progress=RichProgress(enabled=not json_out))
+    doc = repair(path, out=dest, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
         return

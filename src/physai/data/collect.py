@@ -164,7 +164,13 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
     """Record `cfg.episodes` kept expert episodes with `cfg.workers` processes; returns a summary."""
     from physai.tasks import TASKS
 
-    TASKS.get(cfg.task)  # UnknownNameError before any process starts
+    task_cls = TASKS.get(cfg.task)  # UnknownNameError before any process starts
+    if cfg.cameras:
+        valid = task_cls().robot.cameras()
+        bad = [c for c in cfg.cameras if c not in valid]
+        if bad:
+            raise ConfigError(f"unknown cameras {bad} for {cfg.task} (robot {task_cls.embodiment_name}); "
+                              f"valid: {valid}")
     if cfg.episodes < 1 or cfg.workers < 1:
         raise ConfigError(f"episodes and workers must be >= 1, got {cfg.episodes}, {cfg.workers}")
     if cfg.image_labels and cfg.cameras == ():

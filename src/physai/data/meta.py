@@ -36,14 +36,11 @@ class DatasetMeta:
         self.root = Path(root)
         info_path = self.root / fmt.INFO_PATH
         if not info_path.exists():
-            from physai.data import collect
+            from physai.data.repair import _unfinished_collect
 
-            if collect.pending(self.root):
-                raise DatasetError(
-                    f"{self.root}: unfinished `physai collect` ({collect.committed_episodes(self.root)} "
-                    f"episodes recorded in {self.root / collect.STAGING}, not merged); run "
-                    f"`physai dataset repair {self.root}` to merge them into the dataset"
-                )
+            unfinished = _unfinished_collect(self.root)
+            if unfinished:
+                raise DatasetError(unfinished)
             if (self.root / "meta" / "episodes.jsonl").exists():
                 raise DatasetError(
                     f"{self.root} is a LeRobot v2.x dataset; run `physai dataset convert {self.root}`"

@@ -45,11 +45,28 @@ def validate(
     return [str(p) for p in inspect(root, deep, checksums, progress)["problems"]][:max_errors]
 
 
+def _unfinished_collect(root: Path) -> str | None:
+    """The message for an interrupted `physai collect` in `root` (not yet a dataset), else None."""
+    from physai.data import collect
+    from physai.data import format as fmt
+
+    if (root / fmt.INFO_PATH).exists() or not collect.pending(root):
+        return None
+    return (
+        f"{root}: unfinished `physai collect` ({collect.committed_episodes(root)} episodes recorded in "
+        f"{root / collect.STAGING}, not merged); run `physai dataset repair {root}` to merge them into the "
+        "dataset"
+    )
+
+
 def inspect(
     root: str | Path, deep: bool = True, checksums: bool = False, progress: Progress | None = None
 ) -> dict:
     """{"problems": [Problem], "notes": [str]} — what `validate` reports, with structure."""
     progress = progress or NullProgress()
+    unfinished = _unfinished_collect(Path(root))
+    if unfinished:
+        return {"problems": [Problem("", unfinished)], "notes": []}
     try:
         sv = survey(root)
     except DatasetError as exc:
@@ -150,6 +167,10 @@ def repair(root: str | Path, out: str | Path | None = None, progress: Progress |
     everything removed or replaced to `.quarantine/<time>/` with `report.json`. `out`: repair a copy
     at that new folder instead (the original is not touched). Running it again changes nothing."""
     root = Path(root)
+    from physai.data import collect
+
+    if out is None and collect.pending(root):  # an interrupted `physai collect`: merge what was committed
+        return collect.recover(root, progress=progress)
     if out is not None:
         out = Path(out)
         if out.exists() and any(out.iterdir()):

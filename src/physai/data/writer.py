@@ -218,10 +218,24 @@ class DatasetWriter:
             full = fmt.disk_full(exc)
             if full is None:
                 raise
+            self._drop_uncommitted_files()  # the unsaved episode's own files: frees space, no leftovers
             raise DatasetError(
                 f"disk full writing {full.filename or self.root} ({full.strerror or 'no space left'}) "
                 f"while saving episode {ep}; the {ep} episodes saved before it in {self.root} are intact"
             ) from exc
+
+    def _drop_uncommitted_files(self) -> None:
+        """Remove the files of the episode whose save failed, when no committed episode uses them."""
+        ci, fi = self._file
+        if any(r.get("data/chunk_index") == ci and r.get("data/file_index") == fi
+               for r in self.episodes):
+            return
+        paths = [self.root / self.info["data_path"].format(chunk_index=ci, file_index=fi)]
+        paths += [self.root / self.info["video_path"].format(video_key=k, chunk_index=ci, file_index=fi)
+                  for k in self.video_keys]
+        for p in paths:
+            if str(p.relative_to(self.root)) not in self._sums["files"]:
+                p.unlink(missing_ok=True)
 
     def _save_episode(self, task: str) -> int:
         n = self._n
