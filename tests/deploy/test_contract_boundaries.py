@@ -67,8 +67,8 @@ class HungDriver(SimDriver):
         return super().read()
 
     def stop(self) -> None:
-        self.stopped.set()
         super().stop()
+        self.stopped.set()
 
 
 def test_a_read_that_never_returns_stops_the_robot_from_the_watchdog(pkg):

@@ -129,8 +129,8 @@ class _HungReadWatchdog:
     returns) latches a protective stop and asks the driver to stop from this thread, since the control
     thread is stuck inside the read. Costs the control loop two attribute writes per cycle."""
 
-    def __init__(self, driver, sup: SafetySupervisor, deadline: float) -> None:
-        self.driver, self.sup, self.deadline = driver, sup, deadline
+    def __init__(self, driver, sup: SafetySupervisor, deadline: float, lock: threading.Lock) -> None:
+        self.driver, self.sup, self.deadline, self.lock = driver, sup, deadline, lock
         self.since: float | None = None
         self.fired = False
         self._quit = threading.Event()
@@ -145,7 +145,8 @@ class _HungReadWatchdog:
             self.fired = True
             self.sup.fault("read_hung", f"driver.read() has not returned after {self.deadline:.3f} s")
             try:
-                self.driver.stop()
+                with self.lock:  # never concurrently with the runtime's own final stop
+                    self.driver.stop()
             except Exception:  # noqa: BLE001 - the driver is already failing; the stop is latched anyway
                 pass
 
@@ -168,6 +169,7 @@ class Runtime:
         self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
         self._read_failed = False
         self._watchdog: _HungReadWatchdog | None = None
+        self._stop_lock = threading.Lock()
         self.cfg = config or RuntimeConfig()
         rate = pkg.contract.control_hz
         if self.cfg.hz is not None and not math.isclose(self.cfg.hz, rate, rel_tol=1e-6):
@@ -216,7 +218,7 @@ class Runtime:
             deadline = cfg.read_deadline_s
             self._deadline = max(3 * period, 0.02) if deadline is None else deadline
             if cfg.realtime:
-                self._watchdog = _HungReadWatchdog(self.driver, sup, self._deadline)
+                self._watchdog = _HungReadWatchdog(self.driver, sup, self._deadline, self._stop_lock)
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             c = pkg.contract
@@ -240,7 +242,8 @@ class Runtime:
                 self._watchdog.close()
                 self._watchdog = None
             try:
-                self.driver.stop()
+                with self._stop_lock:
+                    self.driver.stop()
             finally:
                 self.driver.disconnect()
                 if self.supervisor is not None:
@@ -285,6 +288,8 @@ class Runtime:
             t0 = time.monotonic()
             starts.append(t0)
             reading = self._read(sup)  # a late read stops the supervisor: this cycle writes the stop
+            if self._watchdog is not None and self._watchdog.fired:
+                break  # the watchdog already stopped a hung driver: nothing more is written to it
             success = success or reading.success
             if cfg.stop_on_done and reading.done:
                 done = True
