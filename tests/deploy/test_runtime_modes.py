@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from physai.core.contract import Execution, PolicyContract
+from physai.core.contract import PolicyContract
 from physai.deploy import signing
 from physai.deploy.drivers.sim import sim_driver_for
 from physai.deploy.package import ExportConfig, export_package, load_package
+from physai.deploy.reference import env_contract
 from physai.deploy.runtime import Runtime, RuntimeConfig
-from physai.envs import make
 
 
 class ChunkMLP(torch.nn.Module):
@@ -38,24 +38,7 @@ class ChunkMLP(torch.nn.Module):
 
 
 def _contract(task: str, control: str | None) -> PolicyContract:
-    env = make(task, control=control, render_mode=None)
-    spec = env.action_spec
-    c = PolicyContract(
-        embodiment=env.robot.name,
-        control=env.control,
-        control_hz=1.0 / env.control_dt,
-        state_names=tuple(env.state_names),
-        action_names=tuple(spec.names),
-        chunk_size=4,
-        execution=Execution("queue", horizon=2),
-        tasks=(task,),
-        env_task=task,
-        privileged=True,
-        action_low=tuple(float(x) for x in spec.low),
-        action_high=tuple(float(x) for x in spec.high),
-    )
-    env.close()
-    return c
+    return env_contract(task, control, chunk=4, horizon=2)
 
 
 @pytest.mark.parametrize(

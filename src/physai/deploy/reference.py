@@ -99,11 +99,14 @@ class PickPlaceController(torch.nn.Module):
         return torch.stack(steps, 1)
 
 
-def contract(chunk: int = 4, horizon: int = 1) -> PolicyContract:
-    """The policy contract of the controller for `export_package` (read from the task's env)."""
+def env_contract(
+    task: str, control: str | None = None, chunk: int = 4, horizon: int = 1
+) -> PolicyContract:
+    """A queue-executed, privileged-state policy contract for `task`'s env in `control` mode (default:
+    the task's), read from the env itself: for hand-written test/reference modules."""
     from physai.envs import make
 
-    env = make(TASK, render_mode=None)
+    env = make(task, control=control, render_mode=None)
     spec = env.action_spec
     c = PolicyContract(
         embodiment=env.robot.name,
@@ -113,14 +116,19 @@ def contract(chunk: int = 4, horizon: int = 1) -> PolicyContract:
         action_names=tuple(spec.names),
         chunk_size=chunk,
         execution=Execution("queue", horizon=horizon),
-        tasks=(TASK,),
-        env_task=TASK,
+        tasks=(task,),
+        env_task=task,
         privileged=True,
         action_low=tuple(float(x) for x in spec.low),
         action_high=tuple(float(x) for x in spec.high),
     )
     env.close()
     return c
+
+
+def contract(chunk: int = 4, horizon: int = 1) -> PolicyContract:
+    """The policy contract of the controller for `export_package` (read from the task's env)."""
+    return env_contract(TASK, chunk=chunk, horizon=horizon)
 
 
 def make_controller(chunk: int = 4) -> PickPlaceController:

@@ -130,17 +130,8 @@ def _load_package(source: PolicySource):
     from physai.deploy import signing
     from physai.deploy.package import load_package
 
-    keys = signing.trusted_keys([Path(k) for k in source.trusted_keys], _trust_dir())
+    keys = signing.trusted_keys([Path(k) for k in source.trusted_keys])  # plus $PHYSAI_TRUSTED_KEYS
     return load_package(Path(source.spec), keys, allow_unsigned=source.allow_unsigned)
-
-
-def _trust_dir() -> Path | None:
-    import os
-
-    from physai.deploy.signing import TRUST_ENV
-
-    v = os.environ.get(TRUST_ENV)
-    return Path(v) if v else None
 
 
 class PackagePolicy:
