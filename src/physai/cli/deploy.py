@@ -133,7 +133,10 @@ def verify(
 @handle_errors
 def run(
     package: Path = typer.Option(..., "--package", help="Package folder."),
-    robot: str = typer.Option(..., "--robot", help="sim:<suite/task> or tcp://HOST:PORT (robot agent)."),
+    robot: str = typer.Option(
+        ..., "--robot", help="SCHEME:TARGET: sim:<suite/task>, tcp://HOST:PORT (robot agent), or another "
+        "registered driver scheme."
+    ),
     hz: float = typer.Option(
         None, "--hz", help="Control rate; must equal the package's (default: the package's)."
     ),
@@ -152,7 +155,7 @@ def run(
     json_out: bool = JSON,
 ) -> None:
     """Run a package on a robot at a fixed rate with the safety supervisor in the loop (Ctrl-C = e-stop)."""
-    from physai.deploy.drivers import make_driver
+    from physai.deploy.drivers.schemes import DriverOptions, open_driver
     from physai.deploy.runtime import Runtime, RuntimeConfig
     from physai.deploy.safety import SupervisorConfig
 
@@ -164,12 +167,8 @@ def run(
 
         raise ConfigError(f"--rt-priority must be between 1 and 99, got {rt_priority}")
     pkg = _load(package, public_key, allow_unsigned)
-    if robot.startswith("sim:"):
-        from physai.deploy.drivers.sim import sim_driver_for
-
-        driver = sim_driver_for(pkg.contract, robot[4:], seed=seed)
-    else:
-        driver = make_driver(robot, token=token_file.read_text().strip() if token_file else None)
+    token = token_file.read_text().strip() if token_file else None
+    driver = open_driver(robot, pkg.contract, DriverOptions(seed=seed, token=token))
     cfg = RuntimeConfig(
         hz=hz,
         duration=duration,

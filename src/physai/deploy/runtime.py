@@ -17,8 +17,9 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -60,6 +61,39 @@ class RuntimeConfig:
     read_deadline_s: float | None = None
     """A `driver.read()` taking longer than this (s) is a safety event: protective stop, no further
     reads. None: three control periods, at least 20 ms."""
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """What happened in one control cycle, as handed to every `RuntimeObserver`."""
+
+    cycle: int
+    """Cycle index from 0."""
+    t: float
+    """Monotonic time the cycle started (s)."""
+    obs: dict
+    """The observation the driver returned this cycle."""
+    robot: object
+    """The measured `RobotState` the supervisor saw."""
+    action: np.ndarray | None
+    """The action proposed this cycle, before the supervisor (None: none was ready)."""
+    command: np.ndarray
+    """The command written to the driver, after the supervisor."""
+    source: str = "policy"
+    """Who proposed `action`: "policy" or a human/teleop source name."""
+    work_s: float = 0.0
+    """Time from the cycle's start to the write (s)."""
+
+
+class RuntimeObserver(Protocol):
+    """Sees a session: `start` once after the robot is checked, `cycle` after every write, `end` with the
+    report. Observers must be quick (they run on the control thread) and must not raise."""
+
+    def start(self, info: object, pkg: Package) -> None: ...
+
+    def cycle(self, record: CycleRecord) -> None: ...
+
+    def end(self, report: dict) -> None: ...
 
 
 def check_compatible(pkg: Package, info) -> None:
@@ -164,8 +198,10 @@ class Runtime:
         driver,
         config: RuntimeConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observers: Sequence[RuntimeObserver] = (),
     ) -> None:
         self.pkg, self.driver = pkg, driver
+        self.observers = tuple(observers)
         self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
         self._read_failed = False
         self._watchdog: _HungReadWatchdog | None = None
@@ -213,6 +249,8 @@ class Runtime:
         worker = None
         try:
             check_compatible(pkg, info)
+            for ob in self.observers:
+                ob.start(info, pkg)
             period = 1.0 / self.hz
             sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
             deadline = cfg.read_deadline_s
@@ -234,7 +272,10 @@ class Runtime:
             _, chunk, lat = worker.poll(wait=True)  # first chunk before motion starts
             executor.add(0, chunk)
             sup.enable()
-            return self._loop(sup, worker, executor, period, lat)
+            report = self._loop(sup, worker, executor, period, lat)
+            for ob in self.observers:
+                ob.end(report)
+            return report
         finally:
             if worker is not None:
                 worker.close()
@@ -310,6 +351,11 @@ class Runtime:
             # the supervisor's step is the loop's real period (it takes the shorter of this and 1/hz)
             cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
+            if self.observers:  # observers run on the control thread: their time counts in the cycle's work
+                rec = CycleRecord(cycle, t0, reading.obs, reading.robot, action, cmd, "policy",
+                                  time.monotonic() - t0)
+                for ob in self.observers:
+                    ob.cycle(rec)
             cycle += 1
             t1 = time.monotonic()
             works.append(t1 - t0)
