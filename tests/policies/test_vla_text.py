@@ -1,5 +1,6 @@
 """vla with a pretrained instruction encoder read from a local folder (small weights made here)."""
 
+import dataclasses
 import json
 import shutil
 
@@ -41,10 +42,11 @@ def test_vla_pretrained_text_trains_and_loads_without_the_folder(small, tmp_path
     enc = _encoder_dir(tmp_path / "enc")
     a = InMemoryDataset(synthetic_episodes(d=5, a=3), robot_type="arm-a", env_task="suite/a")
     cfg = make_policy("vla", [spec_from_dataset(a, _cfg(small))], None, **small["vla"]).config
-    cfg.text_encoder = str(enc)
+    cfg = dataclasses.replace(cfg, text_encoder=str(enc))
     spec = spec_from_dataset(a, cfg)
     pol = make_policy("vla", [spec], [group_stats([a])], cfg)
-    assert pol.config.text_vocab == VOCAB and pol.config.text_dim == 16
+    assert pol.learned == {"text_vocab": VOCAB, "text_dim": 16}  # model state, not user config
+    assert not hasattr(pol.config, "text_vocab")
     assert "text.table" not in dict(pol.named_parameters())  # frozen
     cache = build_cache([a], spec, cfg.chunk_size)
     opt = torch.optim.AdamW(pol.parameters(), lr=2e-3)
@@ -67,6 +69,13 @@ def test_vla_pretrained_text_trains_and_loads_without_the_folder(small, tmp_path
     shutil.rmtree(enc)  # the checkpoint carries vocabulary and table
     loaded = load_policy(tmp_path / "ckpt")
     assert torch.equal(loaded.predict_chunk({"observation.state": st, "task": ["do thing 0"]}), c0)
+    # a checkpoint written when the vocabulary lived in the config loads through the legacy table
+    doc = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    doc["config"].update(doc.pop("learned"))
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(doc))
+    old = load_policy(tmp_path / "ckpt")
+    assert old.learned["text_dim"] == 16
+    assert torch.equal(old.predict_chunk({"observation.state": st, "task": ["do thing 0"]}), c0)
 
 
 def test_bad_encoder_folder_is_refused(tmp_path):

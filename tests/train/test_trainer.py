@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from physai.core.errors import ConfigError, DatasetError
-from physai.policies import load_policy, register_policy
+from physai.policies import POLICIES, load_policy
 from physai.policies.mlp import MLPPolicy
 from physai.train import TrainConfig, TrainingDiverged, train
 from physai.train.memory import InMemoryDataset, synthetic_episodes
@@ -47,7 +47,7 @@ def test_run_layout_checkpoints_and_metrics(tiny_ds, small, tmp_path):
     assert [r["step"] for r in _rows(run)] == [5, 10, 15, 20]
     pol = load_policy(run)  # a run folder resolves to its checkpoint/
     assert pol.act({"state": tiny_ds.state[0]}).shape == (3,)
-    with pytest.raises(ConfigError, match="--resume"):
+    with pytest.raises(ConfigError, match="already holds a run; resume it"):
         train([tiny_ds], run, cfg)
 
 
@@ -68,8 +68,8 @@ def test_interrupt_then_resume_continues_the_same_curve(name, tiny_ds, small, tm
     assert full["final_loss"] == pytest.approx(resumed["final_loss"], rel=1e-5)
 
 
-@register_policy("test-nan-after-12")
 class _NanPolicy(MLPPolicy):
+    name = "test-nan-after-12"
     calls = 0
 
     def loss(self, nb):
@@ -78,10 +78,17 @@ class _NanPolicy(MLPPolicy):
         return (loss * float("nan") if type(self).calls > 12 else loss), m
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_ds, small, tmp_path):
+@pytest.fixture
+def nan_policy(monkeypatch):
+    """`_NanPolicy` in the policy registry for one test only (monkeypatch removes it afterwards)."""
+    monkeypatch.setitem(POLICIES._items, _NanPolicy.name, _NanPolicy)
     _NanPolicy.calls = 0
+    return _NanPolicy.name
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(nan_policy, tiny_ds, small, tmp_path):
     cfg = TrainConfig(
-        policy="test-nan-after-12", steps=40, batch_size=16, save_every=10, policy_overrides=small["mlp"]
+        policy=nan_policy, steps=40, batch_size=16, save_every=10, policy_overrides=small["mlp"]
     )
     with pytest.raises(TrainingDiverged, match="loss is nan at step 12"):
         train([tiny_ds], tmp_path / "run", cfg)

@@ -478,7 +478,7 @@ def export_checkpoint(
     evals = _evaluations(ckpt_dir.parent / "metrics.jsonl")
     if evals:
         card.setdefault("evaluation", evals)
-    cfg.model_card = card
+    cfg = dataclasses.replace(cfg, model_card=card)
     return export_package(policy.export_module(), policy.contract(), out, sign_key, cfg, progress)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 import weakref
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ class PhysaiEnv(gym.Env):
                  control_hz: float | None = None) -> None:
         self.task = make_task(task, task_config) if isinstance(task, str) else task
         if max_steps is not None:
-            self.task.config.max_steps = max_steps
+            self.task.config = dataclasses.replace(self.task.config, max_steps=max_steps)
         self.robot = self.task.robot
         self.control = control or self.task.expert_control
         self.robot.check_mode(self.control)

@@ -21,14 +21,13 @@ from physai.policies.layers import (
     QueryKeypointEncoder,
     conv_grid,
     masked_mean,
-    point_cells,
     pool_text,
     soft_cell_kl,
 )
 from physai.policies.spec import IOSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class ACTConfig(PolicyConfig):
     """Options of the ACT policy."""
 
@@ -95,35 +94,23 @@ class ACTConfig(PolicyConfig):
     whose image coordinates a dataset recorded with `image_labels=True` holds as
     `<name>.px.<camera>.x/y`. The k-th name supervises the k-th instruction query (with
     use_instruction; else the k-th learned query) of every camera: its attention over the feature map
-    is trained towards the labelled point (`aux_keypoint_target`; skipped while the point is outside
-    the image). The encoder learns to find the named object in layouts it has not seen, which 50 demos
-    of action loss alone do not teach it. The labels must be
-    excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted with `image_shift`,
-    so keep that 0 or small."""
+    is trained towards the labelled point (the 2 x 2 cells around it, weighted so that their expected
+    centre is the point; skipped while the point is outside the image). The encoder learns to find
+    the named object in layouts it has not seen, which 50 demos of action loss alone do not teach it.
+    The labels must be excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted
+    with `image_shift`, so keep that 0 or small."""
     aux_keypoint_weight: float = 1.0
     """Weight of the keypoint loss (with aux_keypoints)."""
-    query_point_noise: float = 0.0
-    """Training only (image_features='query'): std of Gaussian noise on the points the query tokens
-    carry, in image units (-1..1 across the image; 2 / 64 is one pixel of a 64-pixel image), so the
-    policy tolerates the localization error it meets in new scenes."""
     token_keypoints: int | None = None
     """With aux_keypoints: only the queries of the first this many keypoints become tokens the policy
     reads; the other supervised queries only train the pixel features (e.g. on every object kind,
     while the policy reads where the named object and the tray are). None: every query is a token."""
-    aux_keypoint_target: str = "bilinear"
-    """What the keypoint loss's attention is trained towards: 'bilinear' (the 2 x 2 cells around the
-    point, weighted so that their expected centre is the point: sub-cell precision) or 'cell' (all on
-    the cell the point lies in: the expected point stays near cell centres, half a cell off on average)."""
 
     def validate(self) -> None:
         super().validate()
         if self.image_features not in ("keypoints", "query", "grid"):
             raise ConfigError(
                 f"act image_features={self.image_features!r}; use 'keypoints', 'query' or 'grid'"
-            )
-        if self.aux_keypoint_target not in ("bilinear", "cell"):
-            raise ConfigError(
-                f"act aux_keypoint_target={self.aux_keypoint_target!r}; use 'bilinear' or 'cell'"
             )
         if self.aux_keypoints and self.image_features != "query":
             raise ConfigError(
@@ -168,13 +155,14 @@ def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
 
 
 @register_policy("act")
-class ACTPolicy(Policy):
+class ACTPolicy(Policy[ACTConfig]):
     """ACT: [z, state, tactile, image tokens] -> encoder; H learned queries -> decoder -> actions."""
 
     config_cls = ACTConfig
 
-    def __init__(self, config: ACTConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
-        super().__init__(config, specs, stats)
+    def __init__(self, config: ACTConfig, specs: list[IOSpec], stats: list[dict] | None = None,
+                 learned: dict | None = None) -> None:
+        super().__init__(config, specs, stats, learned)
         s, d = specs[0], config.d_model
         self.uses_instruction = config.use_instruction
         self.state_in = nn.Linear(self.state_in_dim(), d)
@@ -261,18 +249,14 @@ class ACTPolicy(Policy):
 
     def _keypoint_loss(self, nb: dict, cam_logits: list[torch.Tensor]) -> torch.Tensor:
         """Mean divergence of each supervised query's attention from its labelled point (KL from the
-        bilinear targets, or cross-entropy against the point's cell)."""
+        bilinear targets around the point)."""
         terms = []
         for k, q in enumerate(self.kp_query):
             for i, logits in enumerate(cam_logits):
                 xy = nb["state_raw"][:, self.kp_cols[k][i]]
                 if not bool((xy.abs() < 1).all(-1).any()):  # out of view in the whole batch
                     continue
-                if self.config.aux_keypoint_target == "bilinear":
-                    terms.append(soft_cell_kl(logits[:, q], xy))
-                else:
-                    cell, seen = point_cells(xy, *logits.shape[-2:])
-                    terms.append(nn.functional.cross_entropy(logits[:, q].flatten(1)[seen], cell[seen]))
+                terms.append(soft_cell_kl(logits[:, q], xy))
         return torch.stack(terms).mean() if terms else torch.zeros((), device=nb["state"].device)
 
     def _camera_encoder(self, config: ACTConfig) -> nn.Module:
@@ -286,7 +270,6 @@ class ACTPolicy(Policy):
                 queries=config.image_queries,
                 text_queries=config.image_text_queries,
                 appearance=config.query_appearance,
-                point_noise=config.query_point_noise,
             )
         return KeypointEncoder(d)
 

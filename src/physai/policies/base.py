@@ -16,9 +16,10 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -41,9 +42,9 @@ class CheckpointError(ConfigError):
     """A policy checkpoint that is missing, corrupt, foreign or does not match the data."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PolicyConfig:
-    """Options every policy has."""
+    """Options every policy has (frozen: change one with `dataclasses.replace` or `config_replace`)."""
 
     chunk_size: int = 16
     """Actions predicted per inference (H)."""
@@ -73,26 +74,39 @@ class PolicyConfig:
             )
 
 
-def register_policy(name: str):
+ConfigT = TypeVar("ConfigT", bound=PolicyConfig)
+PolicyT = TypeVar("PolicyT", bound="type[Policy]")
+
+
+def register_policy(name: str) -> Callable[[PolicyT], PolicyT]:
     """Class decorator: register a Policy subclass under `name`."""
 
-    def deco(cls: type[Policy]) -> type[Policy]:
+    def deco(cls: PolicyT) -> PolicyT:
         cls.name = name
-        return POLICIES.register(name)(cls)
+        POLICIES.register(name)(cls)
+        return cls
 
     return deco
 
 
-class Policy(nn.Module):
-    """Base class of every physai policy (see module docstring)."""
+class Policy(nn.Module, Generic[ConfigT]):
+    """Base class of every physai policy (see module docstring), generic in its config class."""
 
     name: ClassVar[str] = ""
-    config_cls: ClassVar[type[PolicyConfig]] = PolicyConfig
+    config_cls: ClassVar[type[Any]] = PolicyConfig
     multi_embodiment: ClassVar[bool] = False
     """True when one model serves several embodiments (picks an adapter per embodiment)."""
     uses_instruction: ClassVar[bool] = False
 
-    def __init__(self, config: PolicyConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        config: ConfigT,
+        specs: list[IOSpec],
+        stats: list[dict] | None = None,
+        learned: dict | None = None,
+    ) -> None:
+        """`learned`: state a subclass derives while it is built (e.g. a text vocabulary read from a
+        folder), saved beside the config in the checkpoint and handed back when it is loaded."""
         super().__init__()
         config.validate()
         if not specs:
@@ -102,7 +116,8 @@ class Policy(nn.Module):
                 f"policy {self.name!r} serves one embodiment, got {[s.embodiment for s in specs]}; "
                 "train the 'vla' policy for several robots"
             )
-        self.config = config
+        self.config: ConfigT = config
+        self.learned: dict[str, Any] = dict(learned or {})
         self.specs = specs
         stats = stats or [None] * len(specs)
         self.state_norm = nn.ModuleList(
@@ -332,6 +347,7 @@ class Policy(nn.Module):
             "format_version": FORMAT_VERSION,
             "policy": self.name,
             "config": dataclasses.asdict(self.config),
+            "learned": self.learned,
             "specs": [s.to_dict() for s in self.specs],
             "extra": extra or {},
         }
@@ -385,6 +401,7 @@ def make_policy(
     specs: list[IOSpec],
     stats: list[dict] | None = None,
     config: PolicyConfig | None = None,
+    learned: dict | None = None,
     **overrides: Any,
 ) -> Policy:
     """Build the policy registered as `name` for these specs; `overrides` set config fields."""
@@ -392,10 +409,10 @@ def make_policy(
     cfg = config or cls.config_cls()
     if overrides:
         cfg = config_replace(cfg, overrides)
-    return cls(cfg, specs, stats)
+    return cls(cfg, specs, stats, learned)
 
 
-def config_replace(cfg: PolicyConfig, overrides: dict) -> PolicyConfig:
+def config_replace(cfg: ConfigT, overrides: dict) -> ConfigT:
     """`cfg` with fields replaced; unknown field names raise ConfigError listing the valid ones."""
     names = {f.name for f in dataclasses.fields(cfg)}
     bad = sorted(set(overrides) - names)
@@ -412,7 +429,7 @@ def config_replace(cfg: PolicyConfig, overrides: dict) -> PolicyConfig:
         if not ok:
             raise ConfigError(
                 f"{type(cfg).__name__}.{key} must be {_type_name(hint)}, got {value!r}; "
-                f"e.g. --set {key}={json.dumps(getattr(cfg, key))}"
+                f"e.g. {key}={json.dumps(getattr(cfg, key))}"
             )
         values[key] = value
     return dataclasses.replace(cfg, **values)

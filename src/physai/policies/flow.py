@@ -19,7 +19,7 @@ from physai.policies.layers import ObsVector, masked_mean, mlp, time_embedding
 from physai.policies.spec import IOSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class FlowConfig(PolicyConfig):
     """Options of the flow-matching policy."""
 
@@ -131,13 +131,14 @@ def integrate(v_fn, x: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 @register_policy("flow")
-class FlowPolicy(Policy):
+class FlowPolicy(Policy[FlowConfig]):
     """Flow matching over the action chunk, conditioned on the observation vector."""
 
     config_cls = FlowConfig
 
-    def __init__(self, config: FlowConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
-        super().__init__(config, specs, stats)
+    def __init__(self, config: FlowConfig, specs: list[IOSpec], stats: list[dict] | None = None,
+                 learned: dict | None = None) -> None:
+        super().__init__(config, specs, stats, learned)
         s = specs[0]
         self.obs = ObsVector(self.state_in_dim(), len(s.cameras), s.tactile_dim, config.image_feature_dim)
         net = MLPVelocityNet if config.backbone == "mlp" else VelocityNet

@@ -94,17 +94,14 @@ class QueryKeypointEncoder(nn.Module):
     layout cannot memorize it. Each query (learned ones, plus ones made from the instruction when
     `d_text` > 0) scores every pixel; the softmax over the image gives the query's expected (x, y), its
     spread (second moments: size and orientation) and the attended features. The instruction queries
-    are what find "the blue block" among the objects on the table. In training, `point_noise` (std,
-    in the -1..1 image units) jitters the points the tokens carry, so that what reads them learns to
-    tolerate the localization error it will meet in scenes the encoder has not seen.
+    are what find "the blue block" among the objects on the table.
     """
 
     def __init__(self, d_out: int, d_text: int = 0, channels: int = 32, queries: int = 8,
-                 text_queries: int = 4, appearance: bool = True, point_noise: float = 0.0) -> None:
+                 text_queries: int = 4, appearance: bool = True) -> None:
         super().__init__()
         c = channels
         self.appearance = appearance
-        self.point_noise = point_noise
         self.net = nn.Sequential(*conv_gn(3, c, 5, 2), *conv_gn(c, c, 1, 1), nn.Conv2d(c, c, 1))
         self.queries = nn.Parameter(torch.randn(queries, c))
         self.text_queries = text_queries if d_text else 0
@@ -140,10 +137,7 @@ class QueryKeypointEncoder(nn.Module):
         second = attn @ torch.stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 0] * g[:, 1]], dim=-1)
         spread = second - torch.stack([mean[..., 0] ** 2, mean[..., 1] ** 2, mean[..., 0] * mean[..., 1]], -1)
         feats = attn @ flat.transpose(1, 2) if self.appearance else attn.new_zeros(b, attn.shape[1], c)
-        point = mean
-        if self.training and self.point_noise > 0:  # the tokens' points only; `mean` stays exact
-            point = mean + self.point_noise * torch.randn_like(mean)
-        return self.out(torch.cat([point, 10.0 * spread, feats], dim=-1)), mean, logits.view(b, -1, h, w)
+        return self.out(torch.cat([mean, 10.0 * spread, feats], dim=-1)), mean, logits.view(b, -1, h, w)
 
 
 def point_cells(xy: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from physai.policies.base import FORMAT, FORMAT_VERSION, POLICIES, CheckpointError, Policy
+from physai.policies.base import FORMAT, FORMAT_VERSION, POLICIES, CheckpointError, Policy, PolicyConfig
 from physai.policies.spec import IOSpec
 
 
@@ -53,38 +53,66 @@ def read_checkpoint_config(path: str | Path) -> dict:
     return doc
 
 
+# The one place that knows older checkpoints. Fields newer than a checkpoint take the value that
+# reproduces the old model; removed options load when they hold the value the code still implements
+# (the others need the physai that wrote them); learned state once stored in the config moves to
+# the checkpoint's "learned" section.
+LEGACY_DEFAULTS: dict[str, object] = {
+    "angle_features": False,
+    "exclude_state": None,
+    "image_features": "grid",
+    "image_shift": 0.0,
+    "state_skip": False,
+}
+REMOVED_OPTIONS: dict[str, object] = {"query_point_noise": 0.0, "aux_keypoint_target": "bilinear"}
+MOVED_TO_LEARNED = ("text_vocab", "text_dim")
+
+
+def checkpoint_policy(
+    doc: dict, where: str | Path = "config.json"
+) -> tuple[type[Policy], PolicyConfig, list[IOSpec], dict]:
+    """(policy class, config, specs, learned state) of a checkpoint document read by
+    `read_checkpoint_config`, older layouts translated through the legacy table above. The only
+    reader of a checkpoint's config: `load_policy` and `physai train --resume` both use it."""
+    cls = POLICIES.get(str(doc.get("policy")))
+    try:
+        names = {f.name for f in dataclasses.fields(cls.config_cls)}
+        cfg_doc = dict(doc["config"])
+        learned = dict(doc.get("learned") or {})
+        for key in MOVED_TO_LEARNED:
+            if key in cfg_doc and key not in names:
+                value = cfg_doc.pop(key)
+                if value:
+                    learned.setdefault(key, value)
+        for key, kept in REMOVED_OPTIONS.items():
+            if key in cfg_doc and key not in names:
+                value = cfg_doc.pop(key)
+                if value != kept:
+                    raise CheckpointError(
+                        f"{where}: {cls.name} option {key}={value!r} was removed (only {kept!r} is "
+                        "implemented); load this checkpoint with the physai version that wrote it"
+                    )
+        for key, old in LEGACY_DEFAULTS.items():
+            if key in names:
+                cfg_doc.setdefault(key, old)
+        unknown = sorted(set(cfg_doc) - names)
+        if unknown:
+            raise CheckpointError(f"{where}: unknown {cls.name} config fields {unknown}")
+        cfg = cls.config_cls(**cfg_doc)
+        specs = [IOSpec.from_dict(s) for s in doc["specs"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where} is malformed ({exc!r}); the checkpoint is corrupt") from None
+    return cls, cfg, specs, learned
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     """Load a saved policy (checkpoint or run folder) in eval mode; refuses corrupt or foreign files."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     p = resolve_checkpoint(path)
-    doc = read_checkpoint_config(p)
-    cls = POLICIES.get(str(doc.get("policy")))
-    try:
-        names = {f.name for f in dataclasses.fields(cls.config_cls)}
-        cfg_doc = dict(doc["config"])
-        # fields newer than a checkpoint take the value that reproduces the old model
-        legacy = (
-            ("angle_features", False),
-            ("exclude_state", None),
-            ("image_features", "grid"),
-            ("image_shift", 0.0),
-            ("state_skip", False),
-        )
-        for key, old in legacy:
-            if key in names:
-                cfg_doc.setdefault(key, old)
-        unknown = sorted(set(cfg_doc) - names)
-        if unknown:
-            raise CheckpointError(f"{p / 'config.json'}: unknown {cls.name} config fields {unknown}")
-        cfg = cls.config_cls(**cfg_doc)
-        specs = [IOSpec.from_dict(s) for s in doc["specs"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{p / 'config.json'} is malformed ({exc!r}); the checkpoint is corrupt"
-        ) from None
-    policy = cls(cfg, specs, None)
+    cls, cfg, specs, learned = checkpoint_policy(read_checkpoint_config(p), p / "config.json")
+    policy = cls(cfg, specs, None, learned)
     try:
         tensors = load_file(str(p / "model.safetensors"))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -11,7 +11,7 @@ from physai.policies.layers import ObsVector, masked_mean, mlp
 from physai.policies.spec import IOSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class MLPConfig(PolicyConfig):
     """Options of the MLP policy."""
 
@@ -26,13 +26,14 @@ class MLPConfig(PolicyConfig):
 
 
 @register_policy("mlp")
-class MLPPolicy(Policy):
+class MLPPolicy(Policy[MLPConfig]):
     """Observation vector -> MLP -> H x A normalized actions, trained with a masked L1 loss."""
 
     config_cls = MLPConfig
 
-    def __init__(self, config: MLPConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
-        super().__init__(config, specs, stats)
+    def __init__(self, config: MLPConfig, specs: list[IOSpec], stats: list[dict] | None = None,
+                 learned: dict | None = None) -> None:
+        super().__init__(config, specs, stats, learned)
         s = specs[0]
         self.obs = ObsVector(self.state_in_dim(), len(s.cameras), s.tactile_dim, config.image_feature_dim)
         self.net = mlp(

@@ -36,7 +36,7 @@ from physai.policies.spec import IOSpec
 from physai.policies.text import PretrainedTextEncoder, read_local_encoder
 
 
-@dataclass
+@dataclass(frozen=True)
 class VLAConfig(PolicyConfig):
     """Options of the VLA policy."""
 
@@ -67,10 +67,6 @@ class VLAConfig(PolicyConfig):
     text_encoder: str = "hashed"
     """'hashed' (learned word/bigram encoder, no download) or a LOCAL folder with a pretrained static
     sentence encoder (model.safetensors 'embeddings' + tokenizer.json/vocab.txt; see physai.policies.text)."""
-    text_vocab: list[str] | None = None
-    """Vocabulary of the pretrained encoder, filled from the folder so a checkpoint loads without it."""
-    text_dim: int = 0
-    """Width of the pretrained encoder's embeddings (filled from the folder)."""
     temporal_ensemble: float | None = 0.01
     """Predict every step and average overlapping chunks with weights exp(-coef*i) (None: chunk queue)."""
     angle_features: bool = True
@@ -93,17 +89,18 @@ class VLAConfig(PolicyConfig):
 
 
 @register_policy("vla")
-class VLAPolicy(Policy):
+class VLAPolicy(Policy[VLAConfig]):
     """Multi-task, multi-embodiment, instruction-conditioned transformer with a flow-matching head."""
 
     config_cls = VLAConfig
     multi_embodiment = True
     uses_instruction = True
 
-    def __init__(self, config: VLAConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
-        super().__init__(config, specs, stats)
+    def __init__(self, config: VLAConfig, specs: list[IOSpec], stats: list[dict] | None = None,
+                 learned: dict | None = None) -> None:
+        super().__init__(config, specs, stats, learned)
         d, w = config.d_model, config.action_width
-        self.text = self._text_encoder(config)
+        self.text = self._text_encoder(config, self.learned)
         self.embodiment = nn.Embedding(len(specs), d)
         self.readout = nn.Parameter(torch.randn(d) * 0.02)
         self.state_in = nn.ModuleList([mlp(self.state_in_dim(e), d, d, layers=2) for e in range(len(specs))])
@@ -145,16 +142,19 @@ class VLAPolicy(Policy):
         self.head_out = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, n))
 
     @staticmethod
-    def _text_encoder(config: VLAConfig) -> nn.Module:
+    def _text_encoder(config: VLAConfig, learned: dict) -> HashedTextEncoder | PretrainedTextEncoder:
+        """The instruction encoder. A pretrained one is read from its folder when the model is built
+        for training; its vocabulary and width go into `learned` (the checkpoint), so a saved policy
+        loads without the folder."""
         if config.text_encoder == "hashed":
             return HashedTextEncoder(config.d_model, config.text_buckets, config.text_max_tokens)
-        if config.text_vocab is None:  # building from the folder (training); a checkpoint carries both
+        if "text_vocab" not in learned:
             vocab, table = read_local_encoder(config.text_encoder)
-            config.text_vocab, config.text_dim = vocab, int(table.shape[1])
-            enc = PretrainedTextEncoder(config.d_model, vocab, config.text_dim, config.text_max_tokens)
+            learned.update(text_vocab=list(vocab), text_dim=int(table.shape[1]))
+            enc = PretrainedTextEncoder(config.d_model, vocab, int(table.shape[1]), config.text_max_tokens)
             enc.table.copy_(table[: len(vocab)])
             return enc
-        vocab, dim = config.text_vocab, config.text_dim
+        vocab, dim = learned["text_vocab"], int(learned["text_dim"])
         return PretrainedTextEncoder(config.d_model, vocab, dim, config.text_max_tokens)
 
     def select_task(self, env_task: str) -> None:

@@ -95,7 +95,7 @@ def load_trainer_state(ckpt: Path, policy: Policy, opt: torch.optim.Optimizer) -
     if not (ckpt / "trainer.json").exists() or not (ckpt / "trainer.safetensors").exists():
         raise CheckpointError(
             f"{ckpt} has no trainer state (trainer.json, trainer.safetensors); "
-            "it cannot be resumed — start a new run with a different --out"
+            "it cannot be resumed — start a new run in another folder"
         )
     try:
         doc = json.loads((ckpt / "trainer.json").read_text())
