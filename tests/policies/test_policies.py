@@ -8,11 +8,15 @@ import torch
 
 from physai.core.contract import Execution
 from physai.core.execution import ChunkExecutor
-from physai.policies import CheckpointError, load_policy, make_policy
+from physai.policies import POLICIES, CheckpointError, load_policy, make_policy
 from physai.train.data import build_cache, group_stats, spec_from_dataset
 from physai.train.memory import InMemoryDataset, synthetic_episodes
 
-POLICY_NAMES = ["mlp", "act", "flow", "vla"]
+POLICY_NAMES = POLICIES.names()  # every registered policy: a new one is tested without editing this file
+
+
+def test_every_registered_policy_has_a_tiny_test_config(small):
+    assert sorted(small) == POLICY_NAMES
 
 
 def _build(name, ds, overrides):
@@ -83,7 +87,7 @@ def test_save_load_round_trip_gives_identical_actions(name, tiny_ds, small, tmp_
     assert c.embodiment == "toy"
 
 
-@pytest.mark.parametrize("name", ["mlp", "act", "flow"])
+@pytest.mark.parametrize("name", POLICY_NAMES)
 def test_image_policies_train_save_and_export(name, tiny_img_ds, small, tmp_path):
     torch.manual_seed(0)
     pol, cache = _build(name, tiny_img_ds, small[name])
@@ -94,13 +98,13 @@ def test_image_policies_train_save_and_export(name, tiny_img_ds, small, tmp_path
     loaded = load_policy(tmp_path / "c")
     img = (tiny_img_ds.images["front"][:2]).copy()
     state = torch.as_tensor(tiny_img_ds.state[:2])
-    out = loaded.export_module()(state, torch.as_tensor(img))
-    ref = loaded.predict_chunk({"observation.state": state,
+    out = loaded.export_module(instruction="do thing 0")(state, torch.as_tensor(img))
+    ref = loaded.predict_chunk({"observation.state": state, "task": ["do thing 0"] * 2,
                                 "observation.images.front": torch.as_tensor(img).permute(0, 3, 1, 2)})
     torch.testing.assert_close(out, ref)
-    a = loaded.act({"state": tiny_img_ds.state[0], "images/front": img[0]})
+    a = loaded.act({"state": tiny_img_ds.state[0], "images/front": img[0], "instruction": "do thing 0"})
     assert a.shape == (3,) and a.dtype == np.float32
-    assert loaded.env_kwargs()["obs"] == ("state", "images")
+    assert {"state", "images"} <= set(loaded.env_kwargs()["obs"])
 
 
 def test_chunk_queue_executes_n_action_steps_then_replans(tiny_ds, small):
@@ -159,11 +163,24 @@ def test_temporal_ensembler_weights_older_predictions_first():
 
 
 def test_act_with_temporal_ensembling_predicts_every_step(tiny_ds, small):
-    pol, _ = _build("act", tiny_ds, {**small["act"], "temporal_ensemble": 0.01})
+    pol, cache = _build("act", tiny_ds, {**small["act"], "temporal_ensemble": 0.01})
+    _fit(pol, cache, 20)  # trained a little, so that chunks predicted on different states differ
     pol.eval()
+    chunks = []
+    real = pol.predict_chunk
+
+    def recording(batch, embodiment=None):
+        chunks.append(real(batch)[0].numpy())
+        return real(batch)
+
+    pol.predict_chunk = recording
     pol.reset()
     acts = [pol.act({"state": tiny_ds.state[i]}) for i in range(5)]
-    assert len(acts) == 5 and all(np.isfinite(a).all() for a in acts)
+    assert len(chunks) == 5  # one chunk per step, not one per n_action_steps
+    np.testing.assert_allclose(acts[0], chunks[0][0], rtol=1e-5)
+    w = np.exp(-0.01 * np.arange(2))  # step 1 averages the old chunk's 2nd action with the new 1st
+    np.testing.assert_allclose(acts[1], (w[0] * chunks[0][1] + w[1] * chunks[1][0]) / w.sum(), rtol=1e-4)
+    assert not np.allclose(acts[1], chunks[0][1]) and not np.allclose(acts[1], chunks[1][0])
 
 
 def test_corrupt_and_foreign_checkpoints_are_refused(tiny_ds, small, tmp_path):
