@@ -69,33 +69,28 @@ def rollout(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run a scripted expert or a random policy and report per-episode and overall success."""
-    from physai.core.errors import ConfigError, UnknownNameError
+    from physai.core.errors import ConfigError
     from physai.data.video import write_video
-    from physai.envs import RandomPolicy, make, run_episode
+    from physai.envs import make, run_episodes
     from physai.sim.render import RenderConfig
 
-    if policy not in ("expert", "random"):
-        raise UnknownNameError("policy", policy, ["expert", "random"])
     size = video_size.lower().split("x")
     if len(size) != 2 or not all(v.strip().isdigit() and 16 <= int(v) <= 4096 for v in size):
         raise ConfigError(f"--video-size {video_size!r}: give WIDTHxHEIGHT in pixels (16-4096), e.g. 640x480")
     if video is not None and (video.suffix.lower() not in (".mp4", ".mkv") or video.is_dir()):
         raise ConfigError(f"--video {video}: give a file name ending in .mp4 (or .mkv)")
     width, height = (int(v) for v in size)
+    if policy not in ("expert", "random"):  # before the env is built
+        from physai.core.errors import UnknownNameError
+
+        raise UnknownNameError("policy", policy, ["expert", "random"])
     env = make(task, control=control, render_config=RenderConfig(width=width, height=height))
-    results, frames = [], []
-    prog = RichProgress(enabled=not json_out)
-    prog.start(episodes, f"{task} [{policy}]")
-    for i in range(episodes):
-        pol = env.expert() if policy == "expert" else RandomPolicy(env, seed=seed + i)
-        r = run_episode(env, pol, seed=seed + i, record=video is not None)
-        frames.extend(r.frames)
-        results.append(r.to_dict())
-        prog.advance(1, success=sum(x["success"] for x in results) / len(results))
-    prog.close()
-    env.close()
-    doc = {"task": task, "policy": policy, "episodes": results,
-           "success_rate": sum(r["success"] for r in results) / episodes}
+    try:
+        doc, frames = run_episodes(env, policy, episodes, seed, record=video is not None,
+                                   progress=RichProgress(enabled=not json_out))
+    finally:
+        env.close()
+    results = doc["episodes"]
     if video is not None:
         write_video(frames, video, fps=env.metadata["render_fps"])
         doc["video"] = str(video.resolve())

@@ -15,8 +15,8 @@ import typer
 
 from physai.cli.options import config_options
 from physai.cli.ui import RichProgress, console, handle_errors, out, print_json
-from physai.train.presets import PRESETS
 from physai.train.config import TrainConfig
+from physai.train.presets import PRESETS
 
 # TrainConfig fields offered as options, and the flags that differ from --field-name
 _FIELDS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "min_lr_ratio", "grad_clip",

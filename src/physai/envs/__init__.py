@@ -2,7 +2,7 @@
 
 from physai.envs.env import PhysaiEnv
 from physai.envs.registration import gym_id, register_gym_envs
-from physai.envs.rollout import EpisodeResult, RandomPolicy, run_episode
+from physai.envs.rollout import EpisodeResult, RandomPolicy, run_episode, run_episodes
 
 register_gym_envs()
 
@@ -12,4 +12,5 @@ def make(task: str, **kwargs: object) -> PhysaiEnv:
     return PhysaiEnv(task, **kwargs)  # type: ignore[arg-type]
 
 
-__all__ = ["EpisodeResult", "PhysaiEnv", "RandomPolicy", "gym_id", "make", "register_gym_envs", "run_episode"]
+__all__ = ["EpisodeResult", "PhysaiEnv", "RandomPolicy", "gym_id", "make", "register_gym_envs", "run_episode",
+           "run_episodes"]

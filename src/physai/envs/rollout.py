@@ -1,4 +1,4 @@
-"""Run one episode of a policy in an env (the shared loop of `rollout`, `collect` and `eval`)."""
+"""Run episodes of a policy in an env (the shared loop of `rollout`, `collect` and `eval`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physai.core.progress import Progress
 from physai.envs.env import PhysaiEnv
 
 
@@ -76,3 +77,28 @@ def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
             break
     return EpisodeResult(seed=seed, success=success, length=steps, duration_s=time.perf_counter() - t0,
                          instruction=env.task.instruction, clipped=env.clipped_total, frames=frames)
+
+
+def run_episodes(env: PhysaiEnv, policy: str, episodes: int, seed: int = 0, record: bool = False,
+                 progress: Progress | None = None) -> tuple[dict, list[np.ndarray]]:
+    """Run `episodes` episodes of the env's scripted expert ('expert') or a uniform random policy
+    ('random') with seeds seed, seed+1, ...; (summary with per-episode results, recorded frames)."""
+    from physai.core.errors import UnknownNameError
+    from physai.core.progress import NullProgress
+
+    if policy not in ("expert", "random"):
+        raise UnknownNameError("policy", policy, ["expert", "random"])
+    progress = progress or NullProgress()
+    results: list[dict] = []
+    frames: list[np.ndarray] = []
+    progress.start(episodes, f"{env.task.name} [{policy}]")
+    for i in range(episodes):
+        pol = env.expert() if policy == "expert" else RandomPolicy(env, seed=seed + i)
+        r = run_episode(env, pol, seed=seed + i, record=record)
+        frames.extend(r.frames)
+        results.append(r.to_dict())
+        progress.advance(1, success=sum(x["success"] for x in results) / len(results))
+    progress.close()
+    doc = {"task": env.task.name, "policy": policy, "episodes": results,
+           "success_rate": sum(r["success"] for r in results) / episodes}
+    return doc, frames

@@ -19,7 +19,15 @@ _EXPORTS = {
     "train_config": "physai.train.presets",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "TrainConfig",
+    "TrainingDiverged",
+    "evaluate_policy",
+    "train",
+    "train_config",
+]
 
 if TYPE_CHECKING:
     from physai.train.config import TrainConfig
