@@ -1,12 +1,14 @@
 """Learning benchmark: expert demos -> train each policy -> closed-loop success over seeded episodes.
 
 For each task: record `--demos` successful expert episodes into a LeRobot v3 dataset (physai.data
-Recorder), train every policy on it for `--minutes` of wall clock (or `--steps`), evaluate `--episodes`
-seeded episodes (seeds disjoint from the demo seeds), and measure training throughput and batch-1
-inference latency. The baseline measured in the same run is the scripted expert's success on the same
-evaluation seeds; the JSON reports each policy's success and its ratio to the expert's.
+Recorder), train every policy on it exactly as `physai train --policy P` does (the policy's preset;
+`--steps`, `--minutes`, `--set` as on that command), evaluate it exactly as `physai eval --seed
+EVAL_SEED` does (`evaluate.run_eval`, per-episode seeds derived from the block), and report success with
+a Wilson interval, training throughput and batch-1 inference latency. Each result carries the two plain
+CLI commands that reproduce it. The default evaluation block (300000) played no part in choosing any
+preset (they were tuned on seeds 100000-100099).
 
-    .venv/bin/python bench/learning.py --tasks tabletop/pick-place --policies mlp,act,flow --minutes 6
+    .venv/bin/python bench/learning.py --tasks tabletop/pick-place --policies act --episodes 100
 """
 
 from __future__ import annotations
@@ -57,22 +59,6 @@ def expert_success(task: str, episodes: int, seed: int) -> float:
     return float(np.mean(s))
 
 
-def train_config(args: argparse.Namespace, policy: str, minutes: float, **extra: object):
-    """The benchmark's TrainConfig: `args.steps`/`batch_size`/`threads`, no intermediate checkpoints."""
-    from physai.train import TrainConfig
-
-    return TrainConfig(
-        policy=policy,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        save_every=0,
-        log_every=50,
-        num_threads=args.threads,
-        max_minutes=minutes,
-        **extra,
-    )
-
-
 def latency(policy, task: str, n: int = 200) -> dict:
     import torch
 
@@ -94,26 +80,43 @@ def latency(policy, task: str, n: int = 200) -> dict:
     return {"chunk_p50_ms": float(np.percentile(ms, 50)), "chunk_p99_ms": float(np.percentile(ms, 99))}
 
 
+def cli_commands(policy: str, ds: Path, out: Path, args: argparse.Namespace, eval_dir: Path) -> list[str]:
+    """The `physai train` and `physai eval` commands this benchmark runs through the library."""
+    train = f"physai train --policy {policy} --dataset {ds} --out {out}"
+    for flag in ("steps", "minutes", "threads"):
+        if getattr(args, flag) is not None:
+            train += f" --{flag} {getattr(args, flag)}"
+    for item in args.set or []:
+        train += f" --set '{item}'"
+    ev = (f"physai eval --policy {out} --episodes {args.episodes} --seed {args.eval_seed} "
+          f"--out {eval_dir}")
+    return [train, ev]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="tabletop/pick-place")
     ap.add_argument("--policies", default="mlp,act,flow")
     ap.add_argument("--demos", type=int, default=50)
     ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--steps", type=int, default=100_000, help="upper bound of steps (time budget rules)")
-    ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget per policy")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument(
-        "--overrides", default=None, help='policy config changes as JSON, e.g. {"act": {"d_model": 128}}'
-    )
+    ap.add_argument("--steps", type=int, default=None, help="as physai train --steps (default: the preset's)")
+    ap.add_argument("--minutes", type=float, default=None, help="as physai train --minutes (default: none)")
+    ap.add_argument("--threads", type=int, default=1, help="as physai train --threads")
+    ap.add_argument("--set", action="append", default=None, help="as physai train --set KEY=VALUE")
+    ap.add_argument("--eval-seed", type=int, default=300_000,
+                    help="as physai eval --seed: a block no setting was chosen on (the presets were tuned on "
+                    "seeds 100000-100099)")
+    ap.add_argument("--workers", default="auto", help="as physai eval --workers")
     ap.add_argument("--out", default="bench/results/learning.json")
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")
     args = ap.parse_args()
 
+    from physai.cli.train import _overrides
+    from physai.evaluate import EvalConfig, run_eval
+    from physai.evaluate.metrics import wilson_interval
     from physai.policies import load_policy
     from physai.tasks import TASKS
-    from physai.train import evaluate_policy, train
+    from physai.train import train, train_config
 
     runs = Path(args.runs or tempfile.mkdtemp(prefix="physai-learning-"))
     results: dict = {
@@ -128,39 +131,34 @@ def main() -> None:
     for task in [t for t in args.tasks.split(",") if t in TASKS]:
         ds_root = runs / task.replace("/", "__") / "data"
         rec = record(task, ds_root, args.demos)
-        eval_seed = 100_000
-        rec["expert_eval_success"] = expert_success(task, args.episodes, eval_seed)
         row: dict = {"data": rec, "policies": {}}
         for pol in args.policies.split(","):
             out = runs / task.replace("/", "__") / pol
-            cfg = train_config(
-                args,
-                pol,
-                args.minutes,
-                eval_task=task,
-                policy_overrides=json.loads(args.overrides or "{}").get(pol, {}),
-            )
+            given = {k: v for k, v in (("steps", args.steps), ("max_minutes", args.minutes),
+                                       ("num_threads", args.threads)) if v is not None}
+            cfg = train_config(pol, train={**given, "save_every": 0, "log_every": 50},
+                               config=_overrides(args.set))  # what `physai train` builds
             r = train([ds_root], out, cfg)
-            policy = load_policy(out / "checkpoint")
+            eval_dir = runs / task.replace("/", "__") / f"eval-{pol}"
             t1 = time.perf_counter()
-            ev = evaluate_policy(policy, task, args.episodes, eval_seed)
+            ev = run_eval(EvalConfig(policy=str(out), out=eval_dir, tasks=task, episodes=args.episodes,
+                                     seed=args.eval_seed, workers=args.workers))  # what `physai eval` runs
+            k = sum(e["success"] for e in ev["tasks"][task]["episodes"])
+            lo, hi = wilson_interval(k, args.episodes)
             res = {
-                "success_rate": ev["success_rate"],
+                "success_rate": k / args.episodes,
+                "wilson95": [lo, hi],
+                "episodes": args.episodes,
+                "eval_seed": args.eval_seed,
                 "steps": r["steps"],
                 "train_minutes": r["wall_seconds"] / 60,
                 "samples_per_s": r["samples_per_s"],
                 "final_loss": r["final_loss"],
                 "eval_seconds": time.perf_counter() - t1,
                 "parameters": r["num_parameters"],
-                "ratio_to_expert": ev["success_rate"] / max(rec["expert_eval_success"], 1e-9),
-                **latency(policy, task),
+                "commands": cli_commands(pol, ds_root, out, args, eval_dir),
+                **latency(load_policy(out / "checkpoint"), task),
             }
-            if pol in ("act", "flow"):  # the other execution mode on the same checkpoint
-                te = policy.config.temporal_ensemble
-                policy.set_execution(None if te is not None else 0.01)
-                key = "success_rate_chunk_queue" if te is not None else "success_rate_temporal_ensemble"
-                res[key] = evaluate_policy(policy, task, args.episodes, eval_seed)["success_rate"]
-                policy.set_execution(te)
             row["policies"][pol] = res
             print(task, pol, json.dumps(res), flush=True)
             results["tasks"][task] = row

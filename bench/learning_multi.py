@@ -29,9 +29,20 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from learning import expert_success, record, train_config  # noqa: E402  (bench/ is on sys.path)
+from learning import expert_success, record  # noqa: E402  (bench/ is on sys.path)
 
 VLA_TASKS = "tabletop/pick-place,tabletop/stack,tabletop/push,bimanual/handover,bimanual/pack-mouse"
+
+
+def train_config(args: argparse.Namespace, policy: str, minutes: float, policy_overrides: dict | None = None,
+                 **train: object):
+    """The policy's preset (what `physai train --policy P` builds) with this script's budget and
+    `train` fields on top; no intermediate checkpoints."""
+    from physai.train import train_config as preset_config
+
+    return preset_config(policy, train={"steps": args.steps, "batch_size": args.batch_size, "save_every": 0,
+                                        "log_every": 50, "num_threads": args.threads, "max_minutes": minutes,
+                                        **train}, config=policy_overrides)
 
 
 def _write(results: dict, out: str) -> None:
