@@ -5,7 +5,9 @@ tokens, a CVAE latent during training (z = 0 at inference), chunked actions, tem
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -181,9 +183,9 @@ class ACTPolicy(Policy[ACTConfig]):
         if not s.cameras:
             n_img = 0
         elif config.image_features == "grid":
-            n_img = conv_grid(s.image_size)
+            n_img = conv_grid(s.image_size or (0, 0))
         elif config.image_features == "query":
-            n_img = self.cams[0].n_queries
+            n_img = int(typing.cast(QueryKeypointEncoder, self.cams[0]).n_queries)
         self.kp_query, self.kp_cols = self._keypoint_labels(config, s)
         self.token_queries = None  # with token_keypoints: the queries whose tokens the encoder reads
         if config.token_keypoints is not None and s.cameras:
@@ -231,7 +233,7 @@ class ACTPolicy(Policy[ACTConfig]):
             return [], []
         if not s.cameras:
             raise ConfigError("act aux_keypoints needs a dataset with cameras")
-        enc = self.cams[0]
+        enc = typing.cast(QueryKeypointEncoder, self.cams[0])
         pool = enc.text_queries if config.use_instruction else enc.n_learned
         if len(names) > pool:
             raise ConfigError(f"act aux_keypoints {names}: more than the {pool} queries that can take them")
@@ -273,7 +275,7 @@ class ACTPolicy(Policy[ACTConfig]):
             )
         return KeypointEncoder(d)
 
-    def _camera_tokens(self, enc: nn.Module, img: torch.Tensor, text: torch.Tensor | None,
+    def _camera_tokens(self, enc: Any, img: torch.Tensor, text: torch.Tensor | None,
                        logits: list[torch.Tensor]) -> torch.Tensor:
         if self.image_features == "grid":
             return enc.tokens(img)
@@ -289,7 +291,8 @@ class ACTPolicy(Policy[ACTConfig]):
             return torch.zeros(len(texts), 1, dtype=torch.long, device=self.queries.device)
         return self.text.token_ids(texts, self.queries.device)
 
-    def _decode(self, nb: dict, z: torch.Tensor) -> torch.Tensor:
+    def _decode(self, nb: dict, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """(normalized action chunk (B, H, A), encoder memory, per-camera query attention logits)."""
         toks = [self.latent_in(z), self.state_in(nb["state"])]
         if self.tactile_in is not None:
             toks.append(self.tactile_in(nb["tactile"]))

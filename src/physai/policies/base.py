@@ -96,7 +96,8 @@ class Policy(nn.Module, Generic[ConfigT]):
     config_cls: ClassVar[type[Any]] = PolicyConfig
     multi_embodiment: ClassVar[bool] = False
     """True when one model serves several embodiments (picks an adapter per embodiment)."""
-    uses_instruction: ClassVar[bool] = False
+    uses_instruction: bool = False
+    """Whether the policy reads the episode's instruction (a class default; act decides per config)."""
 
     def __init__(
         self,
@@ -119,20 +120,20 @@ class Policy(nn.Module, Generic[ConfigT]):
         self.config: ConfigT = config
         self.learned: dict[str, Any] = dict(learned or {})
         self.specs = specs
-        stats = stats or [None] * len(specs)
+        stats_: list[dict | None] = list(stats) if stats else [None] * len(specs)
         self.state_norm = nn.ModuleList(
-            [Normalizer(s.state_dim, st and st.get(STATE)) for s, st in zip(specs, stats, strict=True)]
+            [Normalizer(s.state_dim, st and st.get(STATE)) for s, st in zip(specs, stats_, strict=True)]
         )
         self.state_feats = nn.ModuleList(
             [StateFeatures(s.state_names, config.angle_features, config.exclude_state) for s in specs]
         )
         self.action_norm = nn.ModuleList(
-            [Normalizer(s.action_dim, st and st.get(ACTION)) for s, st in zip(specs, stats, strict=True)]
+            [Normalizer(s.action_dim, st and st.get(ACTION)) for s, st in zip(specs, stats_, strict=True)]
         )
         self.tactile_norm = nn.ModuleList(
             [
                 Normalizer(max(s.tactile_dim, 1), st and st.get(TACTILE))
-                for s, st in zip(specs, stats, strict=True)
+                for s, st in zip(specs, stats_, strict=True)
             ]
         )
         self._embodiment = 0
@@ -148,7 +149,11 @@ class Policy(nn.Module, Generic[ConfigT]):
     # ------------------------------------------------------------ inputs
     def state_in_dim(self, e: int = 0) -> int:
         """Width of the state vector `prepare` hands the network for embodiment `e` (after features)."""
-        return self.state_feats[e].out_dim
+        return int(typing.cast(StateFeatures, self.state_feats[e]).out_dim)
+
+    def action_normalizer(self, e: int = 0) -> Normalizer:
+        """The action (de)normalizer of embodiment `e`."""
+        return typing.cast(Normalizer, self.action_norm[e])
 
     @property
     def spec(self) -> IOSpec:
@@ -168,7 +173,7 @@ class Policy(nn.Module, Generic[ConfigT]):
     def prepare(self, batch: dict, e: int = 0) -> dict:
         """Raw batch (dataset feature names) -> normalized tensors for embodiment `e`."""
         spec = self.specs[e]
-        dev = self.state_norm[e].mean.device
+        dev = typing.cast(Normalizer, self.state_norm[e]).mean.device
         state = torch.as_tensor(batch[STATE], device=dev).float()
         if state.ndim == 3:
             state = state[:, -1]
@@ -214,7 +219,8 @@ class Policy(nn.Module, Generic[ConfigT]):
     # ------------------------------------------------------------ training / inference
     def forward(self, batches: list[dict]) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss over one raw batch per embodiment group (weighted by batch size)."""
-        total, metrics, n = 0.0, {}, 0
+        total, n = torch.zeros(()), 0
+        metrics: dict[str, float] = {}
         for e, batch in enumerate(batches):
             if batch is None:
                 continue
@@ -235,7 +241,7 @@ class Policy(nn.Module, Generic[ConfigT]):
             self.select_embodiment(embodiment)
         e = self._embodiment
         nb = self.prepare({k: v for k, v in batch.items() if k not in (ACTION, ACTION_PAD)}, e)
-        return self.action_norm[e].inverse(self.sample(nb).float())
+        return self.action_normalizer(e).inverse(self.sample(nb).float())
 
     def reset(self) -> None:
         """Forget queued actions (call at every episode start)."""
@@ -320,7 +326,7 @@ class Policy(nn.Module, Generic[ConfigT]):
             tactile_dim=int(s.tactile_dim),
             instruction="input" if text_input else ("fixed" if fixed else "none"),
             instruction_text=text if fixed else None,
-            tokenizer=self.text.tokenizer() if text_input else None,
+            tokenizer=typing.cast(Any, self).text.tokenizer() if text_input else None,
             privileged=s.privileged,
             image_labels=has_image_labels(s.state_names),
             env_task=s.env_task,
@@ -358,6 +364,8 @@ class Policy(nn.Module, Generic[ConfigT]):
 
 
 class _ExportModule(nn.Module):
+    task_ids: torch.Tensor
+
     def __init__(self, policy: Policy, e: int, instruction: str | None) -> None:
         super().__init__()
         self.policy, self.e = policy, e
@@ -366,7 +374,8 @@ class _ExportModule(nn.Module):
         self.tactile = contract.tactile_dim > 0
         self.text_input = contract.instruction == "input"
         text = contract.instruction_text or ""
-        ids = policy.text_ids([text]) if hasattr(policy, "text_ids") else torch.zeros(1, 1, dtype=torch.long)
+        text_ids = getattr(policy, "text_ids", None)
+        ids = text_ids([text]) if text_ids is not None else torch.zeros(1, 1, dtype=torch.long)
         self.register_buffer("task_ids", ids)
 
     def forward(self, state: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
@@ -379,7 +388,7 @@ class _ExportModule(nn.Module):
             k += 1
         batch["task_ids"] = rest[k] if self.text_input else self.task_ids.expand(state.shape[0], -1)
         nb = self.policy.prepare(batch, self.e)
-        return self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
+        return self.policy.action_normalizer(self.e).inverse(self.policy.sample(nb))
 
 
 def random_shift(img: torch.Tensor, frac: float) -> torch.Tensor:

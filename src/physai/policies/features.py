@@ -37,6 +37,10 @@ def heading_sources(names: list[str]) -> tuple[list[list[int]], list[int]]:
 class StateFeatures(nn.Module):
     """(raw state, normalized state) (B, D) -> policy input (B, out_dim); see the module docstring."""
 
+    keep: torch.Tensor
+    quat_idx: torch.Tensor
+    yaw_idx: torch.Tensor
+
     def __init__(self, names: list[str], angles: bool = False, exclude: list[str] | None = None) -> None:
         super().__init__()
         keep = [i for i, n in enumerate(names) if not any(x in n for x in (exclude or []))]

@@ -68,6 +68,9 @@ class IOSpec:
 class Normalizer(nn.Module):
     """(x - mean) / std with stats kept as buffers, so they live inside `model.safetensors`."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, dim: int, stats: dict | None = None, min_std: float = 1e-2) -> None:
         super().__init__()
         mean = np.zeros(dim, np.float32)

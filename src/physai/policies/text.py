@@ -98,6 +98,8 @@ def wordpiece(text: str, vocab: dict[str, int], max_tokens: int) -> list[int]:
 class PretrainedTextEncoder(nn.Module):
     """Frozen static token embeddings (from `read_local_encoder`) + a learned projection to `d_model`."""
 
+    table: torch.Tensor
+
     def __init__(self, d_model: int, vocab: list[str], dim: int, max_tokens: int) -> None:
         super().__init__()
         self.max_tokens = max_tokens

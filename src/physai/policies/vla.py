@@ -117,11 +117,11 @@ class VLAPolicy(Policy[VLAConfig]):
         if len(cams) > 1 or len(sizes) > 1:
             raise ConfigError(
                 "vla image tokens need the same cameras and image size in every dataset; got "
-                f"{sorted(cams)} / {sorted(sizes)}; pass use_images=false or record alike"
+                f"{sorted(cams)} / {sorted(sizes, key=str)}; pass use_images=false or record alike"
             )
         cameras = specs[0].cameras
         self.cam = ImageEncoder(d) if cameras else None
-        n_img = conv_grid(specs[0].image_size) if cameras else 1
+        n_img = conv_grid(specs[0].image_size or (0, 0)) if cameras else 1
         self.cam_pos = nn.Parameter(torch.randn(max(len(cameras), 1), n_img, d) * 0.02)
         self.fixed_pos = nn.Parameter(torch.randn(5, d) * 0.02)
         layer = nn.TransformerEncoderLayer(
@@ -152,7 +152,8 @@ class VLAPolicy(Policy[VLAConfig]):
             vocab, table = read_local_encoder(config.text_encoder)
             learned.update(text_vocab=list(vocab), text_dim=int(table.shape[1]))
             enc = PretrainedTextEncoder(config.d_model, vocab, int(table.shape[1]), config.text_max_tokens)
-            enc.table.copy_(table[: len(vocab)])
+            with torch.no_grad():
+                enc.table.copy_(table[: len(vocab)])
             return enc
         vocab, dim = learned["text_vocab"], int(learned["text_dim"])
         return PretrainedTextEncoder(config.d_model, vocab, dim, config.text_max_tokens)

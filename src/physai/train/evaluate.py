@@ -22,8 +22,9 @@ def evaluate_policy(
     from physai.envs import run_episode
 
     progress = progress or NullProgress()
-    if hasattr(policy, "select_task") and any(s.env_task == task for s in policy.specs):
-        policy.select_task(task)
+    select_task = getattr(policy, "select_task", None)
+    if select_task is not None and any(s.env_task == task for s in policy.specs):
+        select_task(task)
     policy.eval()
     env = physai.make(task, max_steps=max_steps, **policy.env_kwargs())
     rows = []
