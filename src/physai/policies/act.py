@@ -25,6 +25,8 @@ from physai.policies.layers import (
     masked_mean,
     pool_text,
     soft_cell_kl,
+    transformer_decoder,
+    transformer_encoder,
 )
 from physai.policies.spec import IOSpec
 
@@ -144,16 +146,7 @@ class ACTConfig(PolicyConfig):
 
 
 def _encoder(cfg: ACTConfig, layers: int) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(
-        cfg.d_model,
-        cfg.n_heads,
-        cfg.ff_dim,
-        cfg.dropout,
-        batch_first=True,
-        norm_first=True,
-        activation="gelu",
-    )
-    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+    return transformer_encoder(cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout, layers)
 
 
 @register_policy("act")
@@ -193,16 +186,8 @@ class ACTPolicy(Policy[ACTConfig]):
             n_img = len(self.token_queries)
         self.img_pos = nn.Parameter(torch.randn(max(len(s.cameras), 1), max(n_img, 1), d) * 0.02)
         self.encoder = _encoder(config, config.n_encoder_layers)
-        dec = nn.TransformerDecoderLayer(
-            d,
-            config.n_heads,
-            config.ff_dim,
-            config.dropout,
-            batch_first=True,
-            norm_first=True,
-            activation="gelu",
-        )
-        self.decoder = nn.TransformerDecoder(dec, config.n_decoder_layers)
+        self.decoder = transformer_decoder(d, config.n_heads, config.ff_dim, config.dropout,
+                                           config.n_decoder_layers)
         self.queries = nn.Parameter(torch.randn(config.chunk_size, d) * 0.02)
         self.head = nn.Linear(d, s.action_dim)
         self.final_norm = nn.LayerNorm(d)

@@ -15,7 +15,7 @@ from torch import nn
 
 from physai.policies.base import Policy, PolicyConfig, register_policy
 from physai.policies.features import NOISY_STATE
-from physai.policies.layers import ObsVector, masked_mean, mlp, time_embedding
+from physai.policies.layers import ObsVector, masked_mean, mlp, time_embedding, transformer_encoder
 from physai.policies.spec import IOSpec
 
 
@@ -72,10 +72,7 @@ class VelocityNet(nn.Module):
         self.time = mlp(d, d, d, layers=1)
         self.act_in = nn.Linear(action_dim, d)
         self.pos = nn.Parameter(torch.randn(chunk + 2, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d, cfg.n_heads, cfg.ff_dim, cfg.dropout, batch_first=True, norm_first=True, activation="gelu"
-        )
-        self.trunk = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+        self.trunk = transformer_encoder(d, cfg.n_heads, cfg.ff_dim, cfg.dropout, cfg.n_layers)
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, action_dim)
         self.d = d

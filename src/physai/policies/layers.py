@@ -23,6 +23,20 @@ def mlp(d_in: int, hidden: int, d_out: int, layers: int = 2, dropout: float = 0.
     return nn.Sequential(*mods)
 
 
+def transformer_encoder(d: int, heads: int, ff: int, dropout: float, layers: int) -> nn.TransformerEncoder:
+    """The policies' transformer encoder: pre-norm, GELU, batch first (act, flow, vla)."""
+    layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, batch_first=True, norm_first=True,
+                                       activation="gelu")
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def transformer_decoder(d: int, heads: int, ff: int, dropout: float, layers: int) -> nn.TransformerDecoder:
+    """The matching decoder (act's action queries attending to the encoded observation)."""
+    layer = nn.TransformerDecoderLayer(d, heads, ff, dropout, batch_first=True, norm_first=True,
+                                       activation="gelu")
+    return nn.TransformerDecoder(layer, layers)
+
+
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of flow time t in [0, 1], (B,) -> (B, dim)."""
     half = dim // 2

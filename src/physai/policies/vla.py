@@ -31,6 +31,7 @@ from physai.policies.layers import (
     mlp,
     pool_text,
     time_embedding,
+    transformer_encoder,
 )
 from physai.policies.spec import IOSpec
 from physai.policies.text import PretrainedTextEncoder, read_local_encoder
@@ -124,16 +125,7 @@ class VLAPolicy(Policy[VLAConfig]):
         n_img = conv_grid(specs[0].image_size or (0, 0)) if cameras else 1
         self.cam_pos = nn.Parameter(torch.randn(max(len(cameras), 1), n_img, d) * 0.02)
         self.fixed_pos = nn.Parameter(torch.randn(5, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d,
-            config.n_heads,
-            config.ff_dim,
-            config.dropout,
-            batch_first=True,
-            norm_first=True,
-            activation="gelu",
-        )
-        self.trunk = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.trunk = transformer_encoder(d, config.n_heads, config.ff_dim, config.dropout, config.n_layers)
         self.norm = nn.LayerNorm(d)
         self.time = mlp(d, d, d, layers=1)
         h, n = config.hidden_dim, config.chunk_size * w
