@@ -351,3 +351,22 @@ def test_act_query_features_export_to_onnx(tiny_img_ds, small, tmp_path):
     rep = export_package(pol.export_module(instruction="pick it"), pol.contract("pick it"), tmp_path / "pkg",
                          config=ExportConfig(batched=False))  # refuses when ONNX and torch disagree
     assert rep["parity"]["max_abs_diff"] < 1e-4
+
+
+def test_checkpoints_with_removed_act_options_load_when_they_hold_the_kept_value(tiny_ds, small, tmp_path):
+    import json
+
+    from physai.policies import CheckpointError
+
+    pol, cache = _build("act", tiny_ds, small["act"])
+    pol.eval().save(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / "config.json").read_text())
+    doc["config"].update(kl_weight=10.0, aux_weight=1.0, query_point_noise=0.0,
+                         aux_keypoint_target="bilinear")
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    batch = cache.batch(torch.arange(3))
+    assert torch.equal(load_policy(tmp_path / "old").predict_chunk(batch), pol.predict_chunk(batch))
+    doc["config"]["aux_keypoint_target"] = "cell"
+    (tmp_path / "old" / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="aux_keypoint_target='cell' was removed"):
+        load_policy(tmp_path / "old")

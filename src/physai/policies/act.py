@@ -30,6 +30,9 @@ from physai.policies.layers import (
 )
 from physai.policies.spec import IOSpec
 
+KL_WEIGHT = 10.0
+"""Weight of the CVAE's KL term (the ACT paper's; the auxiliary losses weigh 1)."""
+
 
 @dataclass(frozen=True)
 class ACTConfig(PolicyConfig):
@@ -57,8 +60,6 @@ class ACTConfig(PolicyConfig):
     """Train with the CVAE latent (style variable); off: a deterministic encoder-decoder."""
     latent_dim: int = 16
     """Size of the CVAE latent z."""
-    kl_weight: float = 10.0
-    """Weight of the KL term of the CVAE loss."""
     vae_encoder_layers: int = 1
     """Layers of the CVAE posterior encoder (training only)."""
     angle_features: bool = True
@@ -84,8 +85,6 @@ class ACTConfig(PolicyConfig):
     must also predict (MSE on the normalized values), from a privileged dataset whose object state is
     dropped from the inputs with `exclude_state`. An image policy learns where things are from the
     labels instead of from the action loss alone. Never an input; unused at inference."""
-    aux_weight: float = 1.0
-    """Weight of the auxiliary loss (with aux_state)."""
     image_queries: int = 8
     """Learned queries per camera (image_features='query')."""
     image_text_queries: int = 4
@@ -103,8 +102,6 @@ class ACTConfig(PolicyConfig):
     the named object in layouts it has not seen, which 50 demos of action loss alone do not teach it.
     The labels must be excluded from the inputs (e.g. `exclude_state` '.px.'); they are not shifted
     with `image_shift`, so keep that 0 or small."""
-    aux_keypoint_weight: float = 1.0
-    """Weight of the keypoint loss (with aux_keypoints)."""
     token_keypoints: int | None = None
     """With aux_keypoints: only the queries of the first this many keypoints become tokens the policy
     reads; the other supervised queries only train the pixel features (e.g. on every object kind,
@@ -323,15 +320,15 @@ class ACTPolicy(Policy[ACTConfig]):
             kl = torch.zeros((), device=act.device)
         pred, memory, cam_logits = self._decode(nb, z)
         l1 = masked_mean((pred - act).abs(), pad)
-        loss = l1 + self.config.kl_weight * kl
+        loss = l1 + KL_WEIGHT * kl
         info = {"l1": float(l1.detach()), "kl": float(kl.detach())}
         if self.aux_head is not None:
             aux = ((self.aux_head(memory.mean(1)) - nb["state_normed"][:, self.aux_idx]) ** 2).mean()
-            loss = loss + self.config.aux_weight * aux
+            loss = loss + aux
             info["aux"] = float(aux.detach())
         if self.kp_query:
             kp = self._keypoint_loss(nb, cam_logits)
-            loss = loss + self.config.aux_keypoint_weight * kp
+            loss = loss + kp
             info["kp"] = float(kp.detach())
         return loss, info
 

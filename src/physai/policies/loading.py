@@ -64,7 +64,13 @@ LEGACY_DEFAULTS: dict[str, object] = {
     "image_shift": 0.0,
     "state_skip": False,
 }
-REMOVED_OPTIONS: dict[str, object] = {"query_point_noise": 0.0, "aux_keypoint_target": "bilinear"}
+REMOVED_OPTIONS: dict[str, object] = {
+    "query_point_noise": 0.0,
+    "aux_keypoint_target": "bilinear",
+    "kl_weight": 10.0,  # act: set nowhere, now the constant act.KL_WEIGHT
+    "aux_weight": 1.0,
+    "aux_keypoint_weight": 1.0,
+}
 MOVED_TO_LEARNED = ("text_vocab", "text_dim")
 
 
