@@ -60,6 +60,10 @@ def sim(
     ),
     duration: float = typer.Option(None, "--duration", help="Seconds to serve (default: until Ctrl-C)."),
     until_done: bool = typer.Option(False, "--until-done", help="Exit when the episode ends."),
+    lockstep: bool = typer.Option(
+        False, "--lockstep", help="Step once per command received (reproducible runs) instead of free-running."
+    ),
+    max_steps: int = typer.Option(None, "--max-steps", help="Episode length in steps (default: the task's)."),
     json_out: bool = JSON,
 ) -> None:
     """Serve a physai task as a ROS 2 robot: joint states, TCP and object poses, cameras at the task rate;
@@ -84,6 +88,8 @@ def sim(
         compressed=compressed,
         domain_id=domain,
         namespace=namespace,
+        lockstep=lockstep,
+        max_steps=max_steps,
     )
     quit_ = threading.Event()
     handlers = {s: signal.signal(s, lambda *_: quit_.set()) for s in (signal.SIGINT, signal.SIGTERM)}

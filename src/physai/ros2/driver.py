@@ -179,7 +179,11 @@ class Ros2Driver:
                             eff[i] if len(eff) == n else np.nan,
                         )
 
-        ros.node.create_subscription(cls, name, cb, qos_profile(t.qos or self.cfg.qos))
+        try:
+            ros.node.create_subscription(cls, name, cb, qos_profile(t.qos or self.cfg.qos))
+        except Exception as e:  # noqa: BLE001 - rclpy raises its own RCLError types
+            raise ConfigError(f"{self.source}: cannot subscribe to {name} (`{t.key}`) as {t.type}: "
+                              f"{str(e).split(', at ')[0]}") from None
 
     def connect(self) -> DriverInfo:
         from physai.embodiments import make_embodiment
@@ -206,6 +210,21 @@ class Ros2Driver:
     def _connect(self, contract: PolicyContract, limits) -> DriverInfo:
         cfg, ros = self.cfg, self.ros
         assert ros is not None
+        inputs = {cfg.resolve(t.topic): t for t in cfg.inputs()}
+        # the graph before this node joins it: a local endpoint of another type would hide the remote one
+        ros.wait_for(lambda: all(n in ros.topic_types() for n in inputs), cfg.connect_timeout)
+        types = ros.topic_types()
+        for name, t in inputs.items():
+            if t.type not in types.get(name, []):
+                raise ConfigError(_silent(name, t, types.get(name, []), self.source))
+        for t in cfg.outputs():
+            name = cfg.resolve(t.topic)
+            have = [x for x in types.get(name, []) if x != t.type]
+            if have:
+                raise ConfigError(
+                    f"{self.source}: command topic {name} (`{t.key}`) has type {have[0]} on the "
+                    f"robot but the config sends {t.type}; fix `command.interface` or `{t.key}.topic`"
+                )
         if cfg.joint_states is not None:
             self._subscribe(cfg.joint_states, "joint_states")
         for t in [*cfg.poses.values(), *cfg.wrenches.values(), *cfg.cameras.values()]:
@@ -224,20 +243,10 @@ class Ros2Driver:
                 cfg.resolve(c.gripper.topic),
                 qos_profile(c.gripper.qos or cfg.qos),
             )
-        inputs = {cfg.resolve(t.topic): t for t in cfg.inputs()}
         ros.wait_for(lambda: all(s.count for s in self._latest.values()), cfg.connect_timeout)
-        types = ros.topic_types()
         for name, t in inputs.items():
             if not self._latest[name].count:
-                raise ConfigError(_silent(name, t, types, self.source))
-        for t in cfg.outputs():
-            name = cfg.resolve(t.topic)
-            have = [x for x in types.get(name, []) if x != t.type]
-            if have:
-                raise ConfigError(
-                    f"{self.source}: command topic {name} (`{t.key}`) has type {have[0]} on the "
-                    f"robot but the config sends {t.type}; fix `{t.key}.interface`/`topic`"
-                )
+                raise ConfigError(_silent(name, t, [t.type], self.source))
         if not self.dry_run:
             pubs = [self._pub] + ([self._gpub] if self._gpub is not None else [])
             if not ros.wait_for(lambda: all(p.get_subscription_count() for p in pubs), cfg.connect_timeout):
@@ -540,9 +549,8 @@ def _with(cmd: np.ndarray, idx: np.ndarray, value: float) -> np.ndarray:
     return out
 
 
-def _silent(name: str, t: TopicConfig, types: dict[str, list[str]], source: str) -> str:
-    """Why topic `name` delivered nothing: missing, another type, or silent."""
-    have = types.get(name)
+def _silent(name: str, t: TopicConfig, have: list[str], source: str) -> str:
+    """Why topic `name` delivered nothing: nobody publishes it, they publish another type, or silent."""
     if not have:
         return (
             f"{source}: topic {name} (`{t.key}`) does not exist: nothing publishes it (check the name, "

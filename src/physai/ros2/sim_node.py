@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections import deque
 
 import numpy as np
 
@@ -107,6 +109,11 @@ class SimRobotNode:
         self.commands = 0
         """Commands received on the command topic."""
         self.error: BaseException | None = None
+        self.received: deque[np.ndarray] = deque(maxlen=10000)
+        """The last commands received, decoded to the env's action (checks and drills)."""
+        self.trace: list[tuple[str, float]] | None = None
+        """Benchmarks: set to a list to get ("state", t) after each publish and ("command", t) on each
+        command receipt (time.perf_counter)."""
 
     # ------------------------------------------------------------------ set-up
     def start(self) -> SimRobotNode:
@@ -242,6 +249,8 @@ class SimRobotNode:
 
     # ------------------------------------------------------------------ commands (executor thread)
     def _on_command(self, m: object) -> None:
+        if self.trace is not None:
+            self.trace.append(("command", time.perf_counter()))
         try:
             a = self._decode(m)
         except Exception as e:  # noqa: BLE001 - a malformed command is dropped, the robot holds
@@ -250,6 +259,7 @@ class SimRobotNode:
         with self._lock:
             self._new = a
             self.commands += 1
+            self.received.append(a)
         if self.lockstep:
             try:
                 self._tick()
@@ -364,6 +374,8 @@ class SimRobotNode:
         if self._pub_tac is not None:
             self._pub_tac.publish(msgs.array_msg(np.asarray(r.obs["tactile"]), "tactile"))
         self._pub_ep.publish(msgs.array_msg(np.array([float(r.success), float(r.done)]), "success,done"))
+        if self.trace is not None:
+            self.trace.append(("state", time.perf_counter()))
 
     @property
     def done(self) -> bool:
