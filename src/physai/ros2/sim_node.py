@@ -16,8 +16,11 @@ It accepts one command interface: `twist` (geometry_msgs/TwistStamped on `servo/
 convention, for ee_delta tasks), `forward_position` / `forward_velocity` (Float64MultiArray on
 `forward_{position,velocity}_controller/commands`) or `joint_trajectory` (`joint_trajectory_controller/
 joint_trajectory`) for joint_pos tasks; a gripper channel comes on `gripper/commands`. A tick without a
-new command holds: zero twist or velocity, the last position target. A twist is applied for one period
-(stricter than Servo's 0.1 s command timeout: a command is never applied twice). With `lockstep` the
+new command keeps the last position target, and the last base velocity until it is older than
+`command_timeout` (0.1 s, MoveIt Servo's default incoming-command timeout), then zero. Twists are the
+ee_delta robot's increments (twist x period): all those received since the previous tick are applied
+together, once, so the robot's commanded pose stays the sum of what the supervisor sent (a twist
+dropped or applied twice would make the two disagree). With `lockstep` the
 node instead steps once per command received (like the `sim:` driver per write), so a run through ROS 2
 reproduces the direct driver exactly whatever the machine's load. `driver_config()` is the
 `Ros2Config` a `Ros2Driver` needs to drive this node.
@@ -81,6 +84,7 @@ class SimRobotNode:
         max_steps: int | None = None,
         tactile: bool = False,
         lockstep: bool = False,
+        command_timeout: float = 0.1,
     ) -> None:
         from physai.deploy.drivers.sim import SimDriver
 
@@ -96,6 +100,8 @@ class SimRobotNode:
             tactile=tactile,
         )
         self.task, self.interface_req, self.lockstep = task, interface, lockstep
+        self.command_timeout = command_timeout
+        self._motion: tuple[np.ndarray, float] | None = None
         self.compressed, self.domain_id, self.namespace = compressed, domain_id, namespace
         self.ros: RosNode | None = None
         self._lock = threading.Lock()
@@ -257,6 +263,9 @@ class SimRobotNode:
             self.error = e
             return
         with self._lock:
+            if self.interface == "twist" and self._new is not None:  # increments add up, never dropped
+                idx = [self.actions.index(n) for n in self.chan]
+                a[idx] += self._new[idx]
             self._new = a
             self.commands += 1
             self.received.append(a)
@@ -306,16 +315,24 @@ class SimRobotNode:
     # ------------------------------------------------------------------ the robot's own loop
     def _take(self) -> np.ndarray:
         with self._lock:
+            now = time.monotonic()
+            idx = [self.actions.index(n) for n in self.chan]
+            velocity = self.interface == "forward_velocity" and self.info.control != "joint_pos"
+            increments = self.interface == "twist"
             if self._new is not None:
                 cmd, self._new = self._new, None
-            else:  # hold: no new twist / velocity means no motion; a position target stays
+                self._motion = (cmd[idx].copy(), now)
+            else:  # no new command: a position target stays; a velocity persists until its timeout
                 cmd = self._cmd.copy()
-                if self.interface == "twist" or (self.interface == "forward_velocity"):
-                    idx = [self.actions.index(n) for n in self.chan]
-                    cmd[idx] = 0.0 if self.info.control != "joint_pos" else cmd[idx]
+                if velocity:
+                    last = self._motion
+                    fresh = last is not None and now - last[1] <= self.command_timeout
+                    cmd[idx] = last[0] if fresh else 0.0  # type: ignore[index]
+                elif increments:
+                    cmd[idx] = 0.0
             self._cmd = cmd.copy()
-            if self.interface == "twist":  # increments are applied once; the kept command is "no motion"
-                self._cmd[[self.actions.index(n) for n in self.chan]] = 0.0
+            if velocity or increments:  # the next command is decoded onto "no motion" (gripper kept)
+                self._cmd[idx] = 0.0
             return cmd
 
     def _tick(self) -> None:
