@@ -123,7 +123,7 @@ def test_free_running_robot_that_goes_silent_is_stale_by_age(domain):
 
 def test_wrong_type_missing_topic_and_missing_joint_are_refused_before_anything_moves(lockstep_node):
     cfg = lockstep_node.driver_config()
-    cfg = dataclasses.replace(cfg, connect_timeout=1.0)
+    cfg = dataclasses.replace(cfg, connect_timeout=3.0)
     wrong = dataclasses.replace(
         cfg,
         episode=None,
