@@ -316,7 +316,8 @@ def parse_config(data: Any, source: str = "<config>") -> Ros2Config:
     channels = _names(cd, "channels") if cd.has("channels") else None
     cd.used.add("channels")
     gd = cd.sub("gripper")
-    gripper, gch = None, ()
+    gripper: TopicConfig | None = None
+    gch: tuple[str, ...] = ()
     if gd is not None:
         gch = _names(gd, "channels")
         if not gch:
@@ -347,7 +348,8 @@ def parse_config(data: Any, source: str = "<config>") -> Ros2Config:
     tcp = d.get("tcp", str)
     if tcp is not None and tcp not in poses:
         raise d.err("tcp", f"names pose {tcp!r} but `poses` has {sorted(poses) or 'none'}")
-    extras, extra_names = None, ()
+    extras: TopicConfig | None = None
+    extra_names: tuple[str, ...] = ()
     ed = d.sub("extras")
     if ed is not None:
         extra_names = _names(ed, "names")

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -78,7 +79,8 @@ class Ros2Driver:
         self._frozen: float | None = None
         self._last_cmd: np.ndarray | None = None
         self._last_stamp = 0.0
-        self._log = None
+        self._log: TextIO | None = None
+        self._action_names: list[str] = list(contract.action_names) if contract is not None else []
 
     # ------------------------------------------------------------------ set-up
     def _plan(self, contract: PolicyContract) -> None:
@@ -445,8 +447,8 @@ class Ros2Driver:
         if self.dry_run:
             rec = {
                 "t": time.time(),
-                "command": dict(zip(self.contract.action_names, cmd.tolist(), strict=False)),
-            }  # type: ignore[union-attr]
+                "command": dict(zip(self._action_names, cmd.tolist(), strict=False)),
+            }
             self.commands_logged.append(rec)
             if self._log is not None:
                 self._log.write(json.dumps(rec) + "\n")
@@ -515,8 +517,8 @@ class Ros2Driver:
         c = self.cfg.command
         if c.interface == "twist":
             self._publish(
-                np.zeros(len(self.contract.action_names))
-                if self._last_cmd is None  # type: ignore[union-attr]
+                np.zeros(len(self._action_names))
+                if self._last_cmd is None
                 else _with(self._last_cmd, self._cmd_idx, 0.0)
             )
         elif c.interface == "forward_velocity":

@@ -109,8 +109,8 @@ def image_array(msg: object, topic: str) -> np.ndarray:
         from PIL import Image as PILImage
 
         try:
-            img = PILImage.open(io.BytesIO(bytes(msg.data)))  # type: ignore[attr-defined]
-            return np.asarray(img.convert("RGB"), np.uint8)
+            pil = PILImage.open(io.BytesIO(bytes(msg.data)))  # type: ignore[attr-defined]
+            return np.asarray(pil.convert("RGB"), np.uint8)
         except Exception as e:  # noqa: BLE001 - any decoder failure is the same user-facing error
             raise ConfigError(f"topic {topic}: cannot decode the {msg.format!r} image ({e})") from None
     enc = msg.encoding.lower()  # type: ignore[attr-defined]

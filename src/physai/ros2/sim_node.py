@@ -170,6 +170,7 @@ class SimRobotNode:
                     cmd[i] = reading.robot.joint_pos[self.limit_joints.index(n)]
         else:
             cmd = np.zeros(len(self.actions))
+        assert env is not None
         r = env.robot
         if self.grip and hasattr(r, "gripper_width"):
             cmd[self.actions.index(self.grip[0])] = float(np.clip(1.0 - r.gripper_width() / 0.08, 0, 1))
@@ -293,7 +294,7 @@ class SimRobotNode:
             for name, p in zip(m.joint_names, pos, strict=True):  # type: ignore[attr-defined]
                 base[self.actions.index(name)] = p
         else:
-            data = np.asarray(m.data, float)  # type: ignore[attr-defined]
+            data = np.asarray(m.data, dtype=np.float64)  # type: ignore[attr-defined]
             if data.size != len(idx):
                 raise ConfigError(f"command has {data.size} values, {len(idx)} expected ({self.chan})")
             if self.interface == "forward_velocity" and self.info.control == "joint_pos":
@@ -303,7 +304,7 @@ class SimRobotNode:
         return base
 
     def _on_gripper(self, m: object) -> None:
-        data = np.asarray(m.data, float)  # type: ignore[attr-defined]
+        data = np.asarray(m.data, dtype=np.float64)  # type: ignore[attr-defined]
         if data.size != len(self.grip):
             return
         with self._lock:
