@@ -258,6 +258,9 @@ class Ros2Driver:
                     "controller running and active? (check with `physai ros2 doctor`)"
                 )
         self._check_layout(contract)
+        with self._lock:  # the stamp a fault before the first read() freezes at
+            stamps = [v.stamp for v in self._latest.values() if v.stamp is not None]
+            self._last_stamp = max(stamps, default=0.0)
         image_size = None
         with self._lock:
             for cam, t in cfg.cameras.items():
