@@ -115,6 +115,7 @@ def test_doctor_passes_a_healthy_robot_and_names_each_problem(free_node, tmp_pat
     bad_doc["poses"]["tray"] = {"topic": "physai/episode"}  # carries Float64MultiArray
     del bad_doc["episode"]
     bad_doc["command"]["topic"] = "nobody/listens"
+    bad_doc["connect_timeout"] = 3.0
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(bad_doc))
     r = runner.invoke(app, ["ros2", "doctor", str(bad), "--window", "1", "--json"])

@@ -146,8 +146,9 @@ class Ros2Config:
     stale_after: float = 3.0
     """A topic whose header stamp has not advanced for this many of its periods is stale: protective
     stop, and no command is sent on stale data."""
-    connect_timeout: float = 5.0
-    """Seconds `connect()` waits for the graph and the first message on every input topic."""
+    connect_timeout: float = 10.0
+    """Seconds `connect()` waits for the graph and the first message on every input topic (DDS
+    discovery of a new participant can take seconds on a busy machine)."""
     lockstep: bool = False
     """Lockstep simulators (`physai ros2 sim --lockstep`, a sim stepped per command): after each command
     `read()` waits, up to `stale_after` periods, for every input topic to deliver a message sent after it
@@ -376,7 +377,7 @@ def parse_config(data: Any, source: str = "<config>") -> Ros2Config:
         namespace=d.get("namespace", str, ""),
         qos=_qos(d.sub("qos")) or QosConfig(),
         stale_after=d.get("stale_after", float, 3.0),
-        connect_timeout=d.get("connect_timeout", float, 5.0),
+        connect_timeout=d.get("connect_timeout", float, 10.0),
         lockstep=d.get("lockstep", bool, False),
         dry_run_log=Path(log) if log else None,
     )

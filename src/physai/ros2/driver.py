@@ -216,6 +216,10 @@ class Ros2Driver:
         # the graph before this node joins it: a local endpoint of another type would hide the remote one
         ros.wait_for(lambda: all(n in ros.topic_types() for n in inputs), cfg.connect_timeout)
         types = ros.topic_types()
+        absent = [n for n in inputs if n not in types]
+        if absent:
+            also = f" (also missing: {', '.join(absent[1:])})" if absent[1:] else ""
+            raise ConfigError(_silent(absent[0], inputs[absent[0]], [], self.source) + also)
         for name, t in inputs.items():
             if t.type not in types.get(name, []):
                 raise ConfigError(_silent(name, t, types.get(name, []), self.source))
