@@ -184,8 +184,10 @@ class Ros2Driver:
         try:
             ros.node.create_subscription(cls, name, cb, qos_profile(t.qos or self.cfg.qos))
         except Exception as e:  # noqa: BLE001 - rclpy raises its own RCLError types
-            raise ConfigError(f"{self.source}: cannot subscribe to {name} (`{t.key}`) as {t.type}: "
-                              f"{str(e).split(', at ')[0]}") from None
+            raise ConfigError(
+                f"{self.source}: cannot subscribe to {name} (`{t.key}`) as {t.type}: "
+                f"{str(e).split(', at ')[0]}"
+            ) from None
 
     def connect(self) -> DriverInfo:
         from physai.embodiments import make_embodiment
@@ -200,9 +202,7 @@ class Ros2Driver:
         limits = emb.safety_limits()
         self._plan(contract)
         self._limit_joints = [cfg.joint_names.get(j, j) for j in limits.joint_names]
-        self.ros = RosNode(
-            f"physai_driver_{os.getpid()}_{id(self) % 10000}", cfg.domain_id, cfg.namespace
-        )
+        self.ros = RosNode(f"physai_driver_{os.getpid()}_{id(self) % 10000}", cfg.domain_id, cfg.namespace)
         try:
             return self._connect(contract, limits)
         except BaseException:

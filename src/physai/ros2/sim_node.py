@@ -212,8 +212,11 @@ class SimRobotNode:
     def _cam_topic(self, c: str) -> str:
         return f"camera/{_topic_name(c)}/image_raw" + ("/compressed" if self.compressed else "")
 
-    def driver_config(self, stale_after: float = 3.0) -> Ros2Config:
-        """The CONFIG a `Ros2Driver` connects to this node with."""
+    def driver_config(self, stale_after: float | None = None) -> Ros2Config:
+        """The CONFIG a `Ros2Driver` connects to this node with (`stale_after` default: 3 periods
+        free-running, like hardware; 10 in lockstep, where it bounds the wait for the sim's step)."""
+        if stale_after is None:
+            stale_after = 10.0 if self.lockstep else 3.0
         t = TopicConfig
         img = "sensor_msgs/msg/CompressedImage" if self.compressed else "sensor_msgs/msg/Image"
         return Ros2Config(
