@@ -150,6 +150,10 @@ def run(
     safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
     token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
     rt_priority: int = typer.Option(None, "--rt-priority", help="SCHED_FIFO priority of the control thread."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read the robot, run the policy and the supervisor, log the commands "
+        "instead of sending them (drivers that support it, e.g. ros2:)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -168,7 +172,12 @@ def run(
         raise ConfigError(f"--rt-priority must be between 1 and 99, got {rt_priority}")
     pkg = _load(package, public_key, allow_unsigned)
     token = token_file.read_text().strip() if token_file else None
-    driver = open_driver(robot, pkg.contract, DriverOptions(seed=seed, token=token))
+    driver = open_driver(robot, pkg.contract, DriverOptions(seed=seed, token=token, dry_run=dry_run))
+    if dry_run and not getattr(driver, "dry_run", False):
+        from physai.core.errors import ConfigError
+
+        raise ConfigError(f"--dry-run: the driver of {robot} cannot dry-run (it would send the commands); "
+                          "use a driver that supports it (ros2:CONFIG.yaml) or drop --dry-run")
     cfg = RuntimeConfig(
         hz=hz,
         duration=duration,
