@@ -1,0 +1,312 @@
+"""`franka:HOST`: a Franka arm (FR3 / Panda) over the libfranka protocol, through `franky-control`.
+
+The robot's own 1 kHz controller runs inside libfranka/franky; this driver turns each supervised command
+of the package (at the package's rate, 20-100 Hz) into a motion franky streams to it:
+
+- `ee_delta` (dx, dy, dz, rotation vector, gripper): a `CartesianVelocityMotion` of twist `delta * hz`
+  held for `hold_periods` control periods. Each write replaces the running motion seamlessly (franky
+  blends through its jerk-limited generator); if the runtime stops writing, the robot decelerates to
+  rest by itself after the hold time.
+- `joint_pos` (7 joint targets, gripper): a `JointMotion` to the absolute target, replaced every write.
+
+The robot's own velocity limits are lowered to the embodiment's TCP cap (collaborative unless
+`collaborative=False`) so the 1 kHz generator enforces the same cap as the supervisor, on a second layer.
+
+Every `read()` takes the robot's reported state (`q`, `dq`, `O_T_EE`, `O_F_ext_hat_K` and its clock): the
+supervisor checks the measured joints and TCP, not a model. A robot clock that stops advancing while
+connected (communication lost: libfranka's motion thread ends silently when the connection drops), or a
+reported error (reflex, limit violation), is a fault: the driver stops commanding and reports it to
+`on_fault(rule, reason)` (the CLI wires it to the supervisor, which latches a protective stop with the
+reason); without a sink the frozen stamp makes the supervisor's stale-state monitor stop the loop.
+
+Positions are reported in the policy's world frame: the robot base sits at `base_pos` (arm7's default
+mount, so a policy trained on the sim sees the same `ee.pos`); `connect` refuses a robot whose reported
+TCP does not match arm7's kinematics at its joints (wrong end-effector frame `F_T_EE`, wrong mount).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from physai.core.contract import PolicyContract
+from physai.core.errors import ConfigError
+from physai.deploy.drivers.base import DriverInfo, Reading
+from physai.deploy.drivers.schemes import ROBOT_SCHEMES, DriverOptions
+from physai.deploy.safety import RobotState
+
+EMBODIMENT = "arm7"
+
+
+@dataclass(frozen=True)
+class FrankaConfig:
+    """How the driver talks to one Franka arm."""
+
+    host: str
+    """Robot (FCI) address, e.g. 172.16.0.2, or a franky-sim loopback address."""
+    control: str = "ee_delta"
+    """Command mode the package writes: 'ee_delta' or 'joint_pos' (arm7's modes)."""
+    hz: float = 20.0
+    """Rate the runtime writes at (the package's control rate)."""
+    collaborative: bool = True
+    """Lower the robot's own TCP velocity limit to the collaborative cap (else the embodiment's max)."""
+    base_pos: tuple[float, float, float] = (0.0, 0.0, 0.4)
+    """Robot base position in the policy's world frame (m); arm7's default mount."""
+    hold_periods: float = 3.0
+    """ee_delta: a velocity command is held this many periods, then the robot brakes by itself."""
+    comm_timeout_s: float = 0.1
+    """The robot clock not advancing for this long (wall time) while connected is a communication fault."""
+    dynamics_factor: float = 0.5
+    """Franky's relative dynamics factor (scales velocity/acceleration/jerk limits of its generator)."""
+    gripper: bool = True
+    """Connect the Franka Hand (width read and commanded from a background thread)."""
+    tcp_tolerance_m: float = 0.01
+    """Refuse to connect when the reported TCP is further than this from arm7's FK at the same joints."""
+
+
+def _franky():
+    try:
+        import franky
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "the franka: driver needs franky-control; install it with pip install 'physai[field]'"
+        ) from None
+    return franky
+
+
+class _Gripper:
+    """The Franka Hand on its own thread: polls the width, sends a move when the target changes."""
+
+    def __init__(self, franky, host: str) -> None:
+        self.g = franky.Gripper(host)
+        self.max_width = float(self.g.max_width) or 0.08
+        self.width = float(self.g.width)
+        self.target: float | None = None
+        self.error: str | None = None
+        self._quit = threading.Event()
+        self._t = threading.Thread(target=self._loop, name="physai-franka-gripper", daemon=True)
+        self._t.start()
+
+    def _loop(self) -> None:
+        sent: float | None = None
+        fut = None
+        while not self._quit.wait(0.02):
+            try:
+                self.width = float(self.g.width)
+                tgt = self.target
+                if tgt is not None and (sent is None or abs(tgt - sent) > 0.002) and (
+                    fut is None or fut.wait(0)
+                ):
+                    fut, sent = self.g.move_async(tgt, 0.1), tgt
+            except Exception as exc:  # noqa: BLE001 - reported as a fault by the driver
+                self.error = f"gripper: {exc}"
+                return
+
+    def close(self) -> None:
+        self._quit.set()
+        self._t.join(timeout=1)
+
+
+class FrankaDriver:
+    """A Franka arm through franky: `connect` -> (`read`, `write`)* -> `stop` -> `disconnect`."""
+
+    def __init__(self, config: FrankaConfig, on_fault: Callable[[str, str], None] | None = None) -> None:
+        if config.control not in ("ee_delta", "joint_pos"):
+            raise ConfigError(f"franka: control mode {config.control!r} is not supported; use ee_delta or joint_pos")
+        if not 0 < config.hz <= 1000:
+            raise ConfigError(f"franka: rate {config.hz!r} Hz is outside (0, 1000]")
+        self.cfg = config
+        self.on_fault = on_fault
+        """Called once with (rule, reason) when the robot faults (set by the CLI to the supervisor's fault)."""
+        self.fault: tuple[str, str] | None = None
+        self.robot = None
+        self._gripper: _Gripper | None = None
+        self._base = np.asarray(config.base_pos, float)
+        self._last_stamp: float | None = None
+        self._last_advance = 0.0
+        self._last: RobotState | None = None
+        self._dry = False
+        self.writes = 0
+
+    # ----------------------------------------------------------------- protocol
+    def connect(self) -> DriverInfo:
+        from physai.embodiments import make_embodiment
+
+        franky = _franky()
+        cfg = self.cfg
+        try:
+            self.robot = robot = franky.Robot(cfg.host, realtime_config=franky.RealtimeConfig.Ignore)
+            robot.recover_from_errors()
+            robot.relative_dynamics_factor = cfg.dynamics_factor
+        except Exception as exc:  # noqa: BLE001 - franky raises its own exception types
+            raise ConfigError(f"cannot connect to the Franka at {cfg.host}: {exc} (is FCI enabled / franky-sim running?)") from None
+        emb = make_embodiment(EMBODIMENT, base_pos=tuple(cfg.base_pos), scene_camera=False)
+        lim = emb.safety_limits()
+        cap = lim.ee_speed_collaborative if cfg.collaborative and lim.ee_speed_collaborative else lim.ee_speed_max
+        robot.translation_velocity_limit.set(min(float(cap), robot.translation_velocity_limit.max))
+        kin = emb.kinematics()
+        st = robot.state
+        q = np.asarray(st.q, float)
+        tcp_fk = kin.tcp_pose(q)[0][0]
+        tcp = np.asarray(st.O_T_EE.translation, float) + self._base
+        if float(np.linalg.norm(tcp_fk - tcp)) > cfg.tcp_tolerance_m:
+            raise ConfigError(
+                f"the Franka at {cfg.host} reports its TCP at {np.round(tcp, 3).tolist()} but arm7's kinematics "
+                f"put it at {np.round(tcp_fk, 3).tolist()} for the same joints; set the end effector (F_T_EE) "
+                "to the Franka Hand's TCP (0.1034 m) and base_pos to the mount the policy was trained with"
+            )
+        if cfg.gripper:
+            try:
+                self._gripper = _Gripper(franky, cfg.host)
+            except Exception as exc:  # noqa: BLE001
+                raise ConfigError(f"cannot connect to the Franka Hand at {cfg.host}: {exc} (or use gripper=0)") from None
+        self._last_stamp, self._last_advance = None, time.monotonic()
+        spec = emb.action_spec(cfg.control)
+        return DriverInfo(
+            embodiment=EMBODIMENT,
+            control=cfg.control,
+            hz=cfg.hz,
+            state_names=emb.state_names(),
+            action_names=list(spec.names),
+            action_low=np.asarray(spec.low),
+            action_high=np.asarray(spec.high),
+            safety_limits=lim,
+            cameras=[],
+            image_size=None,
+            kinematics=kin,
+        )
+
+    def read(self) -> Reading:
+        robot = self._need()
+        st = robot.state
+        now = time.monotonic()
+        stamp = float(st.time.to_sec())
+        if self._last_stamp is None or stamp != self._last_stamp:
+            self._last_stamp, self._last_advance = stamp, now
+        elif self.fault is None and now - self._last_advance > self.cfg.comm_timeout_s:
+            self._fault("communication", f"no state from the Franka at {self.cfg.host} for "
+                        f"{now - self._last_advance:.3f} s (robot clock frozen at {stamp:.3f} s)")
+        if self.fault is None and (_any_error(st.current_errors) or st.robot_mode.name == "Reflex"):
+            errs = st.current_errors if _any_error(st.current_errors) else st.last_motion_errors
+            self._fault("robot_error", f"the Franka reported {st.robot_mode.name}: {errs!r}")
+        if self._gripper is not None and self._gripper.error and self.fault is None:
+            self._fault("gripper", self._gripper.error)
+        q = np.asarray(st.q, float)
+        dq = np.asarray(st.dq, float)
+        pose = st.O_T_EE
+        pos = np.asarray(pose.translation, float) + self._base
+        x, y, z, w = np.asarray(pose.quaternion, float)  # franky: (x, y, z, w)
+        wrench = np.asarray(st.O_F_ext_hat_K, float)
+        width = self._gripper.width if self._gripper is not None else 0.0
+        state = np.concatenate([q, dq, [width], pos, [w, x, y, z], wrench]).astype(np.float32)
+        robot_state = RobotState(joint_pos=q, ee_pos=pos[None], wrench=wrench[None], stamp=stamp)
+        self._last = robot_state
+        return Reading(obs={"state": state}, robot=robot_state)
+
+    def write(self, command: np.ndarray) -> None:
+        robot = self._need()
+        if self.fault is not None:
+            return  # a faulted robot gets no more motions (it is braking / stopped by itself)
+        franky = _franky()
+        a = np.asarray(command, float)
+        if self._gripper is not None:
+            self._gripper.target = self._gripper.max_width * (1.0 - float(np.clip(a[-1], 0, 1)))
+        try:
+            if self.cfg.control == "ee_delta":
+                hold = franky.Duration(max(1, int(round(1000 * self.cfg.hold_periods / self.cfg.hz))))
+                twist = franky.Twist(a[:3] * self.cfg.hz, a[3:6] * self.cfg.hz)
+                motion = franky.CartesianVelocityMotion(twist, duration=hold)
+            else:
+                motion = franky.JointMotion(a[:7], return_when_finished=False)
+            robot.move(motion, asynchronous=True)
+            self.writes += 1
+        except Exception as exc:  # noqa: BLE001 - reflex / network / command errors become a fault
+            self._fault("robot_error", f"the Franka refused a motion: {type(exc).__name__}: {exc}")
+
+    def stop(self) -> None:
+        """Bring the arm to rest: a zero-velocity (ee_delta) or hold-here (joint_pos) motion."""
+        if self.robot is None or self.fault is not None:
+            return
+        franky = _franky()
+        try:
+            if self.cfg.control == "ee_delta":
+                self.robot.move(franky.CartesianVelocityMotion(franky.Twist([0, 0, 0], [0, 0, 0]),
+                                                               duration=franky.Duration(100)), asynchronous=True)
+            else:
+                self.robot.move(franky.JointMotion(np.asarray(self.robot.state.q, float)), asynchronous=True)
+        except Exception as exc:  # noqa: BLE001
+            self._fault("robot_error", f"the Franka refused the stop motion: {exc}")
+
+    def disconnect(self) -> None:
+        if self._gripper is not None:
+            self._gripper.close()
+            self._gripper = None
+        if self.robot is not None:
+            if self.fault is None:
+                try:
+                    self.robot.join_motion(1.0)
+                except Exception:  # noqa: BLE001 - disconnecting anyway
+                    pass
+            self.robot = None
+
+    # ----------------------------------------------------------------- helpers
+    def _fault(self, rule: str, reason: str) -> None:
+        self.fault = (rule, reason)
+        if self.on_fault is not None:
+            self.on_fault(rule, reason)
+
+    def _need(self):
+        if self.robot is None:
+            raise ConfigError("the franka driver is not connected; call connect() first")
+        return self.robot
+
+
+def _any_error(errors) -> bool:
+    """A franky `Errors` with any flag set (the object itself is always truthy)."""
+    return any(errors.__getstate__())
+
+
+def parse_target(target: str, contract: PolicyContract | None) -> FrankaConfig:
+    """`HOST[?key=value&...]` (keys: collaborative, gripper, dynamics, base=x,y,z) -> `FrankaConfig`,
+    at the contract's control mode and rate."""
+    host, _, query = target.partition("?")
+    if not host:
+        raise ConfigError("franka: needs the robot's address, e.g. franka:172.16.0.2 or franka:127.0.0.1")
+    kw: dict = {"host": host}
+    if contract is not None:
+        kw["control"], kw["hz"] = contract.control, float(contract.control_hz)
+    for key, val in parse_qsl(query, keep_blank_values=True):
+        try:
+            if key in ("collaborative", "gripper"):
+                kw[key] = val.lower() not in ("0", "false", "no")
+            elif key == "dynamics":
+                kw["dynamics_factor"] = float(val)
+            elif key == "base":
+                kw["base_pos"] = tuple(float(v) for v in val.split(","))
+                if len(kw["base_pos"]) != 3:
+                    raise ValueError(val)
+            elif key == "control":
+                kw["control"] = val
+            elif key == "hz":
+                kw["hz"] = float(val)
+            else:
+                raise ConfigError(f"franka: unknown option {key!r} in {target!r}; use collaborative, gripper, "
+                                  "dynamics, base, control, hz")
+        except ValueError:
+            raise ConfigError(f"franka: bad value {val!r} for {key!r} in {target!r}") from None
+    if not math.isfinite(kw.get("hz", 20.0)):
+        raise ConfigError(f"franka: bad rate in {target!r}")
+    return FrankaConfig(**kw)
+
+
+@ROBOT_SCHEMES.register("franka")
+def _open_franka(target: str, contract: PolicyContract | None, options: DriverOptions) -> FrankaDriver:
+    if options.dry_run:
+        raise ConfigError("franka: dry run is not supported by this driver yet; run against franky-sim first")
+    return FrankaDriver(parse_target(target, contract))
