@@ -374,3 +374,28 @@ def dataset_to_mcap(src: str | Path, out: str | Path, progress: Progress | None 
     progress.close()
     return {"src": str(src), "out": str(out), "files": files, "episodes": len(files), "frames": frames,
             "cameras": cams, "fps": ds.fps}
+
+
+def session_map(src: Path, kind: str, fps: float | None = None) -> BagMap:
+    """The map of a physai recording, read from its `/physai/session` start message (rate, cameras);
+    a bag without one needs a MAP.yaml."""
+    import json
+
+    have = bagio.topics(src, kind)
+    if mw.SESSION not in have or mw.STATE not in have:
+        listing = ", ".join(f"{t} ({ty})" for t, ty in sorted(have.items())) or "(none)"
+        raise ConfigError(f"{src} is not a physai recording (no {mw.SESSION}); pass --map MAP.yaml naming which "
+                          f"topics become state, action and images. The bag's topics: {listing}")
+    start: dict = {}
+    for _, _, _, msg in bagio.messages(src, kind, {mw.SESSION}, bagio.BagContents()):
+        doc = json.loads(msg.data)
+        if doc.get("event") == "start":
+            start = doc
+            break
+    robot = start.get("robot") or {}
+    rate = fps or robot.get("hz") or start.get("fps")
+    if not rate:
+        raise ConfigError(f"{src}: the session message has no rate; pass --fps")
+    cams = robot.get("cameras") or [t[len(mw.IMAGES):] for t in have if t.startswith(mw.IMAGES)]
+    task = start.get("task") or ((start.get("contract") or {}).get("tasks") or [""])[0]
+    return physai_map(float(rate), cams, task)

@@ -130,7 +130,7 @@ class FrankaDriver:
         self._base = np.asarray(config.base_pos, float)
         self._last_stamp: float | None = None
         self._last_advance = 0.0
-        self._last: RobotState | None = None
+        self._last_reading: Reading | None = None
         self._dry = False
         self.writes = 0
 
@@ -184,7 +184,14 @@ class FrankaDriver:
 
     def read(self) -> Reading:
         robot = self._need()
-        st = robot.state
+        try:
+            st = robot.state
+        except Exception as exc:  # noqa: BLE001 - libfranka raises on a dead link when no motion runs
+            if self.fault is None:
+                self._fault("communication", f"lost the Franka at {self.cfg.host}: {type(exc).__name__}: {exc}")
+            if self._last_reading is None:
+                raise ConfigError(f"cannot read the Franka at {self.cfg.host}: {exc}") from None
+            return self._last_reading  # the same stamp: the supervisor sees a frozen state, nothing new
         now = time.monotonic()
         stamp = float(st.time.to_sec())
         if self._last_stamp is None or stamp != self._last_stamp:
@@ -206,8 +213,8 @@ class FrankaDriver:
         width = self._gripper.width if self._gripper is not None else 0.0
         state = np.concatenate([q, dq, [width], pos, [w, x, y, z], wrench]).astype(np.float32)
         robot_state = RobotState(joint_pos=q, ee_pos=pos[None], wrench=wrench[None], stamp=stamp)
-        self._last = robot_state
-        return Reading(obs={"state": state}, robot=robot_state)
+        self._last_reading = Reading(obs={"state": state}, robot=robot_state)
+        return self._last_reading
 
     def write(self, command: np.ndarray) -> None:
         robot = self._need()

@@ -1,4 +1,4 @@
-"""Fixtures: small ROS 2 bags written by the `rosbags` library itself (not by physai)."""
+"""Small ROS 2 bags written by the `rosbags` library itself (not by physai), for the field tests."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ def command(t_ns: int) -> np.ndarray:
 
 def camera(t_ns: int) -> np.ndarray:
     k = int(round((t_ns - T0) / 1e8))
-    img = np.zeros((16, 24, 3), np.uint8)
-    img[..., 0] = 10 * k
-    img[:, : k + 1, 1] = 200
+    img = np.zeros((32, 48, 3), np.uint8)
+    img[..., 0] = 200
+    img[..., 1] = 10 * k + 20
+    img[..., 2] = 30
     return img
 
 
@@ -66,7 +67,7 @@ def write_rosbag(path: Path, storage: str = "sqlite3", drop_after_s: float | Non
             if k % 10 == 0:
                 img = camera(t)[:, :, ::-1].copy()  # bgr8 on the wire
                 msgs.append((t + 2, cam, T["sensor_msgs/msg/Image"](
-                    header=hdr, height=16, width=24, encoding="bgr8", is_bigendian=0, step=72,
+                    header=hdr, height=32, width=48, encoding="bgr8", is_bigendian=0, step=144,
                     data=img.reshape(-1))))
                 msgs.append((t + 3, chat, T["std_msgs/msg/String"](data="hi")))
         for t, conn, msg in sorted(msgs, key=lambda x: x[0]):
