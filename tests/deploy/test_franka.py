@@ -33,7 +33,9 @@ def _start_server(timeout: float = 60.0):
     host = f"127.{os.getpid() % 200 + 20}.{_N[0]}.7"
     proc = subprocess.Popen(
         [sys.executable, "-m", "franky_sim.run_server", "--simulator", "mujoco", "--hostname", host],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines, t0 = [], time.monotonic()
     assert proc.stdout is not None
@@ -59,8 +61,9 @@ def sim_server():
 def circle_pkg(tmp_path_factory):
     d = tmp_path_factory.mktemp("franka")
     keys = signing.generate_keys(d / "keys")
-    export_package(CirclePolicy(HZ), circle_contract(HZ), d / "pkg", sign_key=keys[0],
-                   config=ExportConfig(batched=False))
+    export_package(
+        CirclePolicy(HZ), circle_contract(HZ), d / "pkg", sign_key=keys[0], config=ExportConfig(batched=False)
+    )
     return d / "pkg", keys
 
 
@@ -86,7 +89,9 @@ def test_driver_declares_arm7_and_reports_the_robots_own_state(sim_server):
         st = drv.robot.state
         # the robot's own q and O_T_EE (shifted by arm7's base mount), not a model of them
         np.testing.assert_allclose(r.robot.joint_pos, np.asarray(st.q), atol=1e-6)
-        np.testing.assert_allclose(r.robot.ee_pos[0], np.asarray(st.O_T_EE.translation) + [0, 0, 0.4], atol=1e-6)
+        np.testing.assert_allclose(
+            r.robot.ee_pos[0], np.asarray(st.O_T_EE.translation) + [0, 0, 0.4], atol=1e-6
+        )
         np.testing.assert_allclose(r.obs["state"][15:18], r.robot.ee_pos[0], atol=1e-5)
         # arm7's kinematics agree with the robot's reported TCP at its joints
         fk = info.kinematics.tcp_pose(r.robot.joint_pos)[0][0]
@@ -153,8 +158,12 @@ def test_server_dropping_mid_motion_is_a_protective_stop_with_the_reason(sim_ser
         def end(self, report):
             pass
 
-    rt = Runtime(pkg, drv, RuntimeConfig(max_cycles=400, supervisor=SupervisorConfig(stale_cycles=0)),
-                 observers=[KillAfter()])
+    rt = Runtime(
+        pkg,
+        drv,
+        RuntimeConfig(max_cycles=400, supervisor=SupervisorConfig(stale_cycles=0)),
+        observers=[KillAfter()],
+    )
     at_fault = []
 
     def on_fault(rule, why):
@@ -179,9 +188,23 @@ def test_cli_run_on_franka_records_the_session(sim_server, circle_pkg, tmp_path)
     _, host = sim_server
     path, keys = circle_pkg
     rec = tmp_path / "session.mcap"
-    res = CliRunner().invoke(app, ["run", "--package", str(path), "--robot", f"franka:{host}?gripper=0",
-                                   "--duration", "1", "--record", str(rec), "--public-key", str(keys[1]),
-                                   "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--package",
+            str(path),
+            "--robot",
+            f"franka:{host}?gripper=0",
+            "--duration",
+            "1",
+            "--record",
+            str(rec),
+            "--public-key",
+            str(keys[1]),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["record"]["cycles"] >= 1 and rep["record"]["dropped"] == 0

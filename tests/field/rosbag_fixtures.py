@@ -58,17 +58,46 @@ def write_rosbag(path: Path, storage: str = "sqlite3", drop_after_s: float | Non
             hdr = Header(stamp=Time(sec=t // 10**9, nanosec=t % 10**9), frame_id="")
             # joints in a different order than the map asks for them
             q = joint_positions(t)
-            msgs.append((t, js, T["sensor_msgs/msg/JointState"](
-                header=hdr, name=["j2", "j0", "j1"], position=q[[2, 0, 1]], velocity=np.zeros(3),
-                effort=np.zeros(0))))
+            msgs.append(
+                (
+                    t,
+                    js,
+                    T["sensor_msgs/msg/JointState"](
+                        header=hdr,
+                        name=["j2", "j0", "j1"],
+                        position=q[[2, 0, 1]],
+                        velocity=np.zeros(3),
+                        effort=np.zeros(0),
+                    ),
+                )
+            )
             if k % 2 == 0:
-                msgs.append((t + 1, cmd, T["std_msgs/msg/Float64MultiArray"](
-                    layout=Layout(dim=[], data_offset=0), data=command(t))))
+                msgs.append(
+                    (
+                        t + 1,
+                        cmd,
+                        T["std_msgs/msg/Float64MultiArray"](
+                            layout=Layout(dim=[], data_offset=0), data=command(t)
+                        ),
+                    )
+                )
             if k % 10 == 0:
                 img = camera(t)[:, :, ::-1].copy()  # bgr8 on the wire
-                msgs.append((t + 2, cam, T["sensor_msgs/msg/Image"](
-                    header=hdr, height=32, width=48, encoding="bgr8", is_bigendian=0, step=144,
-                    data=img.reshape(-1))))
+                msgs.append(
+                    (
+                        t + 2,
+                        cam,
+                        T["sensor_msgs/msg/Image"](
+                            header=hdr,
+                            height=32,
+                            width=48,
+                            encoding="bgr8",
+                            is_bigendian=0,
+                            step=144,
+                            data=img.reshape(-1),
+                        ),
+                    )
+                )
                 msgs.append((t + 3, chat, T["std_msgs/msg/String"](data="hi")))
         for t, conn, msg in sorted(msgs, key=lambda x: x[0]):
             w.write(conn, t, ts.serialize_cdr(msg, conn.msgtype))

@@ -92,12 +92,17 @@ def test_map_that_does_not_match_lists_the_bags_topics(tmp_path):
     assert "/chatter (std_msgs/msg/String)" in msg
     assert not (tmp_path / "ds").exists()
     with pytest.raises(ConfigError, match="no field 'positions'"):
-        bag_to_dataset(src, tmp_path / "ds3", load_map({**MAP, "action": [{"topic": "/cmd", "field": "positions"}]}))
+        bag_to_dataset(
+            src, tmp_path / "ds3", load_map({**MAP, "action": [{"topic": "/cmd", "field": "positions"}]})
+        )
     with pytest.raises(ConfigError, match="not sensor_msgs/Image"):
         bag_to_dataset(src, tmp_path / "ds4", load_map({**MAP, "images": {"cam": "/chatter"}}))
     with pytest.raises(ConfigError, match="joints \\['j9'\\]"):
-        bag_to_dataset(src, tmp_path / "ds5", load_map(
-            {**MAP, "state": [{"topic": "/joint_states", "field": "position", "names": ["j9"]}]}))
+        bag_to_dataset(
+            src,
+            tmp_path / "ds5",
+            load_map({**MAP, "state": [{"topic": "/joint_states", "field": "position", "names": ["j9"]}]}),
+        )
     with pytest.raises(ConfigError, match="fps"):
         load_map({"state": ["/a"], "action": ["/b"]})
 
@@ -114,15 +119,30 @@ def test_cli_convert_both_ways(tmp_path):
     src = write_rosbag(tmp_path / "bag", "mcap")
     (tmp_path / "map.yaml").write_text(yaml.safe_dump(MAP))
     run = CliRunner().invoke
-    res = run(app, ["dataset", "convert", "--from", "rosbag2", "--map", str(tmp_path / "map.yaml"), str(src),
-                    str(tmp_path / "ds"), "--json"])
+    res = run(
+        app,
+        [
+            "dataset",
+            "convert",
+            "--from",
+            "rosbag2",
+            "--map",
+            str(tmp_path / "map.yaml"),
+            str(src),
+            str(tmp_path / "ds"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["frames"] >= 38 and doc["frames_per_s"] > 0
-    res = run(app, ["dataset", "convert", "--to", "mcap", str(tmp_path / "ds"), str(tmp_path / "mc"), "--json"])
+    res = run(
+        app, ["dataset", "convert", "--to", "mcap", str(tmp_path / "ds"), str(tmp_path / "mc"), "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert bag.topics(tmp_path / "mc" / "episode_000000.mcap", "mcap")["/physai/observation/images/cam"] == (
-        "sensor_msgs/msg/Image")
+        "sensor_msgs/msg/Image"
+    )
     # bad input: one clear line, non-zero exit, no traceback
     res = run(app, ["dataset", "convert", "--from", "rosbag2", str(src), str(tmp_path / "ds3")])
     assert res.exit_code != 0 and "Traceback" not in res.output and "--map" in res.output

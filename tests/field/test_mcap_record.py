@@ -26,21 +26,35 @@ CAMS = ["scene", "wrist"]
 def _info() -> DriverInfo:
     emb = make_embodiment("arm7")
     spec = emb.action_spec("ee_delta")
-    return DriverInfo("arm7", "ee_delta", 50.0, emb.state_names(), list(spec.names), spec.low, spec.high,
-                      emb.safety_limits(), cameras=list(CAMS), image_size=(32, 32))
+    return DriverInfo(
+        "arm7",
+        "ee_delta",
+        50.0,
+        emb.state_names(),
+        list(spec.names),
+        spec.low,
+        spec.high,
+        emb.safety_limits(),
+        cameras=list(CAMS),
+        image_size=(32, 32),
+    )
 
 
 def _record(i: int, modified: bool = False, none: bool = False) -> CycleRecord:
     state = np.arange(28, dtype=np.float32) + i
-    obs = {"state": state, **{f"images/{c}": np.full((32, 32, 3), (i * 7 + k) % 256, np.uint8)
-                              for k, c in enumerate(CAMS)}}
+    obs = {
+        "state": state,
+        **{f"images/{c}": np.full((32, 32, 3), (i * 7 + k) % 256, np.uint8) for k, c in enumerate(CAMS)},
+    }
     action = None if none else np.full(7, 0.01 * i)
     cmd = np.full(7, 0.01 * i) * (0.5 if modified else 1.0)
     robot = SimpleNamespace(joint_pos=np.full(7, 0.1 * i))
     return CycleRecord(i, 100.0 + i * 0.02, obs, robot, action, cmd, "policy", 0.001)
 
 
-PKG = SimpleNamespace(path="pkg", contract=SimpleNamespace(to_dict=lambda: {"control_hz": 50.0, "tasks": ["t"]}))
+PKG = SimpleNamespace(
+    path="pkg", contract=SimpleNamespace(to_dict=lambda: {"control_hz": 50.0, "tasks": ["t"]})
+)
 
 
 def _messages(path, topic):
@@ -64,8 +78,9 @@ def test_every_cycle_is_recorded_with_ros2_types(tmp_path):
     assert len(states) == 30 and list(states[3].name)[:2] == ["joint1.pos", "joint2.pos"]
     np.testing.assert_allclose(states[3].position, np.arange(28) + 3)
     imgs = _messages(f, mw.IMAGES + "wrist")
-    np.testing.assert_array_equal(rosmsg.image_array(imgs[4], "sensor_msgs/msg/Image", "t"),
-                                  np.full((32, 32, 3), 4 * 7 + 1, np.uint8))
+    np.testing.assert_array_equal(
+        rosmsg.image_array(imgs[4], "sensor_msgs/msg/Image", "t"), np.full((32, 32, 3), 4 * 7 + 1, np.uint8)
+    )
     assert len(_messages(f, mw.PROPOSED)) == 29  # cycle 7 had no action
     inter = [json.loads(m.data) for m in _messages(f, mw.INTERVENTION)]
     assert [(d["cycle"], d["kind"]) for d in inter] == [(5, "modified"), (7, "no_action")]
@@ -142,15 +157,16 @@ def test_a_slow_disk_drops_and_counts_but_never_blocks_the_loop(tmp_path):
 
 def test_close_after_an_exception_keeps_what_was_recorded(tmp_path):
     """The runtime raises mid-session (driver error): the CLI's finally closes the recorder."""
-    from physai.deploy.runtime import Runtime, RuntimeConfig
+    from physai.deploy import signing
     from physai.deploy.drivers.sim import SimDriver
     from physai.deploy.package import ExportConfig, export_package, load_package
-    from physai.deploy import signing
     from physai.deploy.reference import contract, make_controller
+    from physai.deploy.runtime import Runtime, RuntimeConfig
 
     keys = signing.generate_keys(tmp_path / "k")
-    export_package(make_controller(), contract(), tmp_path / "p", sign_key=keys[0],
-                   config=ExportConfig(batched=False))
+    export_package(
+        make_controller(), contract(), tmp_path / "p", sign_key=keys[0], config=ExportConfig(batched=False)
+    )
     pkg = load_package(tmp_path / "p", signing.trusted_keys(keys[1]))
 
     class Failing(SimDriver):
@@ -163,8 +179,12 @@ def test_close_after_an_exception_keeps_what_was_recorded(tmp_path):
     rec = McapRecorder(f)
     with pytest.raises(OSError, match="link lost"):
         try:
-            Runtime(pkg, Failing("tabletop/pick-place", realtime=False), RuntimeConfig(realtime=False, max_cycles=50),
-                    observers=[rec]).run()
+            Runtime(
+                pkg,
+                Failing("tabletop/pick-place", realtime=False),
+                RuntimeConfig(realtime=False, max_cycles=50),
+                observers=[rec],
+            ).run()
         finally:
             rec.close()
     assert len(_messages(f, mw.COMMAND)) == 8

@@ -185,10 +185,13 @@ def run(
         from physai.field.mcap_record import McapRecorder
 
         if record.exists():
-            raise ConfigError(f"--record {record} exists; choose a new file (recordings are never overwritten)")
+            raise ConfigError(
+                f"--record {record} exists; choose a new file (recordings are never overwritten)"
+            )
         recorder = McapRecorder(record)
     rt = Runtime(pkg, driver, cfg, observers=[recorder] if recorder else [])
-    if hasattr(driver, "on_fault"):  # robot faults (reflex, lost connection) -> protective stop with the reason
+    # robot faults (reflex, lost connection) -> a protective stop with the reason
+    if hasattr(driver, "on_fault"):
         driver.on_fault = lambda rule, why: rt.supervisor.fault(rule, why) if rt.supervisor else None
     previous = signal.signal(signal.SIGINT, lambda *_: rt.estop("SIGINT (operator)"))
     try:
@@ -214,8 +217,10 @@ def run(
         + f", interventions: {_kv(s['interventions'])}"
     )
     if recorder is not None:
-        out.print(f"recorded {rec['cycles']} cycles ({rec['messages']} messages, {rec['dropped']} dropped) -> "
-                  f"{rec['path']}")
+        out.print(
+            f"recorded {rec['cycles']} cycles ({rec['messages']} messages, {rec['dropped']} dropped) -> "
+            f"{rec['path']}"
+        )
 
 
 def read_tokens(path: Path) -> tuple[str, ...]:

@@ -48,7 +48,9 @@ def topics(path: Path, kind: str) -> dict[str, str]:
     return contents.topics
 
 
-def messages(path: Path, kind: str, wanted: set[str], contents: BagContents) -> Iterator[tuple[str, str, int, Any]]:
+def messages(
+    path: Path, kind: str, wanted: set[str], contents: BagContents
+) -> Iterator[tuple[str, str, int, Any]]:
     """(topic, type, log time ns, message) of the `wanted` topics in log-time order (per file)."""
     if kind not in KINDS:
         raise ConfigError(f"bag kind {kind!r}: use one of {', '.join(KINDS)}")
@@ -60,7 +62,9 @@ def messages(path: Path, kind: str, wanted: set[str], contents: BagContents) -> 
         conns = [c for c in r.connections if c.topic in wanted]
         for c in conns:
             if c.msgdef and rosmsg.full_type(c.msgtype) not in rosmsg.typestore().types:
-                rosmsg.register_schema(c.msgtype, c.msgdef.data if hasattr(c.msgdef, "data") else str(c.msgdef))
+                rosmsg.register_schema(
+                    c.msgtype, c.msgdef.data if hasattr(c.msgdef, "data") else str(c.msgdef)
+                )
         for conn, t, raw in r.messages(connections=conns):
             mt = rosmsg.full_type(conn.msgtype)
             yield conn.topic, mt, int(t), rosmsg.deserialize(raw, mt)
@@ -100,7 +104,10 @@ def _mcap_records(path: Path, contents: BagContents, decode: bool, wanted: set[s
                     if ch is None or (wanted is not None and ch.topic not in wanted):
                         continue
                     sch = schemas[ch.schema_id]
-                    if ch.message_encoding != rosmsg.MESSAGE_ENCODING or sch.encoding != rosmsg.SCHEMA_ENCODING:
+                    if (
+                        ch.message_encoding != rosmsg.MESSAGE_ENCODING
+                        or sch.encoding != rosmsg.SCHEMA_ENCODING
+                    ):
                         raise DatasetError(
                             f"{path}: topic {ch.topic} is {ch.message_encoding}/{sch.encoding}; only ROS 2 "
                             "messages (cdr/ros2msg) can be converted"
@@ -114,5 +121,7 @@ def _mcap_records(path: Path, contents: BagContents, decode: bool, wanted: set[s
             if isinstance(exc, (ConfigError, DatasetError)):
                 raise
             if not contents.topics:
-                raise DatasetError(f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})") from None
+                raise DatasetError(
+                    f"{path}: not a readable MCAP file ({type(exc).__name__}: {exc})"
+                ) from None
             contents.truncated = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

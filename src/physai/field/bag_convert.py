@@ -91,9 +91,17 @@ def _sources(raw: Any, key: str, where: str) -> tuple[Source, ...]:
             raise ConfigError(f"{where}: {key}[{i}] needs a 'topic' (and usually a 'field')")
         unknown = set(e) - {"topic", "field", "names", "labels"}
         if unknown:
-            raise ConfigError(f"{where}: {key}[{i}] has unknown keys {sorted(unknown)} (topic, field, names, labels)")
-        out.append(Source(str(e["topic"]), str(e.get("field", "")), tuple(map(str, e.get("names") or ())),
-                          tuple(map(str, e.get("labels") or ()))))
+            raise ConfigError(
+                f"{where}: {key}[{i}] has unknown keys {sorted(unknown)} (topic, field, names, labels)"
+            )
+        out.append(
+            Source(
+                str(e["topic"]),
+                str(e.get("field", "")),
+                tuple(map(str, e.get("names") or ())),
+                tuple(map(str, e.get("labels") or ())),
+            )
+        )
     return tuple(out)
 
 
@@ -126,9 +134,15 @@ def load_map(path: str | Path | dict) -> BagMap:
     images = d.get("images") or {}
     if not isinstance(images, dict):
         raise ConfigError(f"{where}: 'images' maps camera names to image topics")
-    m = BagMap(fps, _sources(d.get("state"), "state", where), _sources(d.get("action"), "action", where),
-               {str(k): str(v) for k, v in images.items()}, str(d.get("task", "")), d.get("robot_type"),
-               float(d.get("max_age_s", 0.5)))
+    m = BagMap(
+        fps,
+        _sources(d.get("state"), "state", where),
+        _sources(d.get("action"), "action", where),
+        {str(k): str(v) for k, v in images.items()},
+        str(d.get("task", "")),
+        d.get("robot_type"),
+        float(d.get("max_age_s", 0.5)),
+    )
     if not m.state or not m.action:
         raise ConfigError(f"{where}: needs at least one 'state' and one 'action' source")
     return m
@@ -136,8 +150,13 @@ def load_map(path: str | Path | dict) -> BagMap:
 
 def physai_map(fps: float, cameras: list[str] | tuple[str, ...] = (), task: str = "") -> BagMap:
     """The map of physai's own session topics (`physai run --record`, `--to mcap`)."""
-    return BagMap(fps, (Source(mw.STATE, "position"),), (Source(mw.COMMAND, "position"),),
-                  {c: mw.IMAGES + c for c in cameras}, task)
+    return BagMap(
+        fps,
+        (Source(mw.STATE, "position"),),
+        (Source(mw.COMMAND, "position"),),
+        {c: mw.IMAGES + c for c in cameras},
+        task,
+    )
 
 
 # --------------------------------------------------------------------------- field extraction
@@ -180,7 +199,9 @@ class _Extractor:
             if self.index is None:
                 missing = [n for n in self.src.names if n not in names]
                 if missing:
-                    raise ConfigError(f"{self.where}: joints {missing} are not in the message (it has {names})")
+                    raise ConfigError(
+                        f"{self.where}: joints {missing} are not in the message (it has {names})"
+                    )
                 self.index = np.array([names.index(n) for n in self.src.names])
             arr = np.asarray(val, float)[self.index]
         else:
@@ -209,8 +230,10 @@ def _check_topics(m: BagMap, have: dict[str, str], src: Path) -> None:
     missing = sorted(t for t in m.topics() if t not in have)
     if missing:
         listing = ", ".join(f"{t} ({ty})" for t, ty in sorted(have.items())) or "(none)"
-        raise ConfigError(f"{src}: the map needs topics {missing} that the bag does not have; the bag's topics: "
-                          f"{listing}; fix the map's topic names")
+        raise ConfigError(
+            f"{src}: the map needs topics {missing} that the bag does not have; the bag's topics: "
+            f"{listing}; fix the map's topic names"
+        )
     for cam, t in m.images.items():
         if have[t] not in ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"):
             raise ConfigError(f"{src}: camera {cam!r} maps {t}, which is {have[t]}, not sensor_msgs/Image")
@@ -222,8 +245,13 @@ class _Episode:
     action: list = field(default_factory=list)
 
 
-def bag_to_dataset(src: str | Path, out: str | Path, bag_map: BagMap, kind: str | None = None,
-                   progress: Progress | None = None) -> dict:
+def bag_to_dataset(
+    src: str | Path,
+    out: str | Path,
+    bag_map: BagMap,
+    kind: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Convert the bag at `src` into a new LeRobot v3 dataset at `out`; returns a summary."""
     from physai.data.writer import DatasetWriter
 
@@ -268,8 +296,13 @@ def bag_to_dataset(src: str | Path, out: str | Path, bag_map: BagMap, kind: str 
         for cam in bag_map.images:
             frame[f"observation.images.{cam}"] = latest[cam][1]
         if writer is None:
-            writer = DatasetWriter(out, bag_map.fps, _features(bag_map, extract, latest), bag_map.robot_type,
-                                   extra_info={"source_bag": str(src), "source_kind": kind})
+            writer = DatasetWriter(
+                out,
+                bag_map.fps,
+                _features(bag_map, extract, latest),
+                bag_map.robot_type,
+                extra_info={"source_bag": str(src), "source_kind": kind},
+            )
         writer.add_frame(frame)
         frames += 1
         ep_frames += 1
@@ -296,12 +329,23 @@ def bag_to_dataset(src: str | Path, out: str | Path, bag_map: BagMap, kind: str 
             writer.close()
         progress.close()
     if frames == 0:
-        raise DatasetError(f"{src}: the mapped topics never all had a message within {bag_map.max_age_s} s of "
-                           "each other; nothing to convert (check the map, or raise max_age_s)")
+        raise DatasetError(
+            f"{src}: the mapped topics never all had a message within {bag_map.max_age_s} s of "
+            "each other; nothing to convert (check the map, or raise max_age_s)"
+        )
     secs = time.perf_counter() - t_start
-    return {"src": str(src), "out": str(out), "kind": kind, "episodes": episodes, "frames": frames,
-            "fps": bag_map.fps, "gaps": gaps, "truncated": contents.truncated, "seconds": secs,
-            "frames_per_s": frames / secs if secs > 0 else 0.0}
+    return {
+        "src": str(src),
+        "out": str(out),
+        "kind": kind,
+        "episodes": episodes,
+        "frames": frames,
+        "fps": bag_map.fps,
+        "gaps": gaps,
+        "truncated": contents.truncated,
+        "seconds": secs,
+        "frames_per_s": frames / secs if secs > 0 else 0.0,
+    }
 
 
 def _save(writer: Any, n: int, task: str) -> int:
@@ -336,7 +380,7 @@ def dataset_to_mcap(src: str | Path, out: str | Path, progress: Progress | None 
         raise ConfigError(f"{out} exists and is not empty; choose a new output folder")
     out.mkdir(parents=True, exist_ok=True)
     data = ds.arrays()
-    cams = [k[len("observation.images."):] for k in ds.camera_keys if k.startswith("observation.images.")]
+    cams = [k[len("observation.images.") :] for k in ds.camera_keys if k.startswith("observation.images.")]
     st_names = list(ds.features.get("observation.state", {}).get("names") or [])
     ac_names = list(ds.features.get("action", {}).get("names") or [])
     period = int(round(1e9 / ds.fps))
@@ -349,8 +393,17 @@ def dataset_to_mcap(src: str | Path, out: str | Path, progress: Progress | None 
         path = out / f"episode_{ep:06d}.mcap"
         m = mw.SessionMcap(path)
         try:
-            m.write_json(mw.SESSION, {"event": "start", "dataset": str(src), "episode": ep,
-                                      "task": ds._ep_task[ep], "fps": ds.fps}, t0)
+            m.write_json(
+                mw.SESSION,
+                {
+                    "event": "start",
+                    "dataset": str(src),
+                    "episode": ep,
+                    "task": ds._ep_task[ep],
+                    "fps": ds.fps,
+                },
+                t0,
+            )
             for i in range(lo, hi):
                 ns = t0 + (i - lo) * period
                 s = np.asarray(data["observation.state"][i], float) if "observation.state" in data else None
@@ -363,7 +416,9 @@ def dataset_to_mcap(src: str | Path, out: str | Path, progress: Progress | None 
                 if cams:
                     item = ds[i]
                     for c in cams:
-                        img = (item[f"observation.images.{c}"].numpy().transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+                        img = (item[f"observation.images.{c}"].numpy().transpose(1, 2, 0) * 255 + 0.5).astype(
+                            np.uint8
+                        )
                         m.write(mw.IMAGES + c, rosmsg.image(ns, img, c), ns, "sensor_msgs/msg/Image")
                 frames += 1
                 progress.advance(1)
@@ -372,8 +427,15 @@ def dataset_to_mcap(src: str | Path, out: str | Path, progress: Progress | None 
         files.append(str(path))
         t0 += (hi - lo + 10) * period
     progress.close()
-    return {"src": str(src), "out": str(out), "files": files, "episodes": len(files), "frames": frames,
-            "cameras": cams, "fps": ds.fps}
+    return {
+        "src": str(src),
+        "out": str(out),
+        "files": files,
+        "episodes": len(files),
+        "frames": frames,
+        "cameras": cams,
+        "fps": ds.fps,
+    }
 
 
 def session_map(src: Path, kind: str, fps: float | None = None) -> BagMap:
@@ -384,8 +446,10 @@ def session_map(src: Path, kind: str, fps: float | None = None) -> BagMap:
     have = bagio.topics(src, kind)
     if mw.SESSION not in have or mw.STATE not in have:
         listing = ", ".join(f"{t} ({ty})" for t, ty in sorted(have.items())) or "(none)"
-        raise ConfigError(f"{src} is not a physai recording (no {mw.SESSION}); pass --map MAP.yaml naming which "
-                          f"topics become state, action and images. The bag's topics: {listing}")
+        raise ConfigError(
+            f"{src} is not a physai recording (no {mw.SESSION}); pass --map MAP.yaml naming which "
+            f"topics become state, action and images. The bag's topics: {listing}"
+        )
     start: dict = {}
     for _, _, _, msg in bagio.messages(src, kind, {mw.SESSION}, bagio.BagContents()):
         doc = json.loads(msg.data)
@@ -396,6 +460,6 @@ def session_map(src: Path, kind: str, fps: float | None = None) -> BagMap:
     rate = fps or robot.get("hz") or start.get("fps")
     if not rate:
         raise ConfigError(f"{src}: the session message has no rate; pass --fps")
-    cams = robot.get("cameras") or [t[len(mw.IMAGES):] for t in have if t.startswith(mw.IMAGES)]
+    cams = robot.get("cameras") or [t[len(mw.IMAGES) :] for t in have if t.startswith(mw.IMAGES)]
     task = start.get("task") or ((start.get("contract") or {}).get("tasks") or [""])[0]
     return physai_map(float(rate), cams, task)

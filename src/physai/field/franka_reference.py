@@ -18,8 +18,14 @@ TCP = slice(15, 18)
 class CirclePolicy(torch.nn.Module):
     """State (B, 28) -> ee_delta chunk (B, H, 7): one step along a circle around `center` per action."""
 
-    def __init__(self, hz: float, center: tuple[float, float, float] = (0.45, 0.0, 0.85),
-                 radius: float = 0.1, speed: float = 0.3, chunk: int = 8) -> None:
+    def __init__(
+        self,
+        hz: float,
+        center: tuple[float, float, float] = (0.45, 0.0, 0.85),
+        radius: float = 0.1,
+        speed: float = 0.3,
+        chunk: int = 8,
+    ) -> None:
         super().__init__()
         self.hz, self.radius, self.speed, self.chunk = hz, radius, speed, chunk
         self.register_buffer("center", torch.tensor(center, dtype=torch.float32))
@@ -30,9 +36,14 @@ class CirclePolicy(torch.nn.Module):
         for _ in range(self.chunk):
             rel = pos - self.center
             ang = torch.atan2(rel[:, 1], rel[:, 0]) + self.speed / self.hz / self.radius
-            tgt = torch.stack([self.center[0] + self.radius * torch.cos(ang),
-                               self.center[1] + self.radius * torch.sin(ang),
-                               self.center[2] + 0 * ang], 1)
+            tgt = torch.stack(
+                [
+                    self.center[0] + self.radius * torch.cos(ang),
+                    self.center[1] + self.radius * torch.sin(ang),
+                    self.center[2] + 0 * ang,
+                ],
+                1,
+            )
             d = tgt - pos
             n = torch.linalg.vector_norm(d, dim=1, keepdim=True)
             d = d * torch.clamp(self.speed / self.hz / (n + 1e-9), max=1.0)

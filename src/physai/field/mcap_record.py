@@ -27,8 +27,9 @@ _END = object()
 class McapRecorder:
     """Record every cycle of a runtime session into `path` (a new .mcap file)."""
 
-    def __init__(self, path: str | Path, queue_size: int = 512, chunk_size: int = 256 * 1024,
-                 compression: str = "zstd") -> None:
+    def __init__(
+        self, path: str | Path, queue_size: int = 512, chunk_size: int = 256 * 1024, compression: str = "lz4"
+    ) -> None:
         self.path = Path(path)
         self._mcap = mw.SessionMcap(self.path, chunk_size=chunk_size, compression=compression)
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -79,9 +80,16 @@ class McapRecorder:
                 elif kind == "start":
                     self._write_start(item[1], item[2])
                 else:
-                    self._mcap.write_json(mw.SESSION, {"event": "end", "report": item[1],
-                                                       "dropped": self.dropped, "recorded": self.recorded},
-                                          time.time_ns())
+                    self._mcap.write_json(
+                        mw.SESSION,
+                        {
+                            "event": "end",
+                            "report": item[1],
+                            "dropped": self.dropped,
+                            "recorded": self.recorded,
+                        },
+                        time.time_ns(),
+                    )
             except BaseException as exc:  # noqa: BLE001 - reported by close(); the loop must not die
                 self.error = exc
 
@@ -97,43 +105,62 @@ class McapRecorder:
         for cam in self._cameras:
             m.channel(mw.IMAGES + cam, "sensor_msgs/msg/Image")
         contract = pkg.contract.to_dict() if hasattr(pkg, "contract") else {}
-        robot = {"embodiment": getattr(info, "embodiment", None), "control": getattr(info, "control", None),
-                 "hz": getattr(info, "hz", None), "cameras": self._cameras,
-                 "state_names": self._state_names, "action_names": self._action_names}
-        m.metadata("physai", {"package": str(getattr(pkg, "path", "")), "embodiment": str(robot["embodiment"]),
-                              "control": str(robot["control"]), "hz": str(robot["hz"])})
+        robot = {
+            "embodiment": getattr(info, "embodiment", None),
+            "control": getattr(info, "control", None),
+            "hz": getattr(info, "hz", None),
+            "cameras": self._cameras,
+            "state_names": self._state_names,
+            "action_names": self._action_names,
+        }
+        m.metadata(
+            "physai",
+            {
+                "package": str(getattr(pkg, "path", "")),
+                "embodiment": str(robot["embodiment"]),
+                "control": str(robot["control"]),
+                "hz": str(robot["hz"]),
+            },
+        )
         m.write_json(mw.SESSION, {"event": "start", "robot": robot, "contract": contract}, time.time_ns())
 
     def _write_cycle(self, r: Any) -> None:
         m, ns = self._mcap, int(r.t * 1e9) + self._offset_ns
-        robot = r.robot
-        q = np.asarray(getattr(robot, "joint_pos", np.zeros(0)), float)
-        names = self._joint_names if len(self._joint_names) == len(q) else [f"joint{i}" for i in range(len(q))]
-        m.write(mw.JOINTS, rosmsg.joint_state(ns, names, q), ns)
+        q = np.asarray(getattr(r.robot, "joint_pos", np.zeros(0)), float)
+        names = (
+            self._joint_names if len(self._joint_names) == len(q) else [f"joint{i}" for i in range(len(q))]
+        )
+        m.write_cdr(mw.JOINTS, rosmsg.cdr_joint_state(ns, names, q), ns)
         state = r.obs.get("state")
         if state is not None:
             s = np.asarray(state, float).ravel()
             sn = self._state_names if len(self._state_names) == len(s) else [f"s{i}" for i in range(len(s))]
-            m.write(mw.STATE, rosmsg.joint_state(ns, sn, s), ns)
+            m.write_cdr(mw.STATE, rosmsg.cdr_joint_state(ns, sn, s), ns)
         for cam in self._cameras:
             img = r.obs.get(f"images/{cam}")
             if img is not None:
-                m.write(mw.IMAGES + cam, rosmsg.image(ns, img, cam), ns)
+                m.write_cdr(mw.IMAGES + cam, rosmsg.cdr_image(ns, img, cam), ns)
         cmd = np.asarray(r.command, float).ravel()
         an = self._action_names if len(self._action_names) == len(cmd) else [f"a{i}" for i in range(len(cmd))]
-        m.write(mw.COMMAND, rosmsg.joint_state(ns, an, cmd), ns)
-        m.write(mw.SOURCE, rosmsg.string(r.source), ns)
+        m.write_cdr(mw.COMMAND, rosmsg.cdr_joint_state(ns, an, cmd), ns)
+        m.write_cdr(mw.SOURCE, rosmsg.cdr_string(r.source), ns)
         if r.action is None:
             m.write_json(mw.INTERVENTION, {"cycle": r.cycle, "kind": "no_action"}, ns)
         else:
             a = np.asarray(r.action, float).ravel()
-            m.write(mw.PROPOSED, rosmsg.joint_state(ns, an, a), ns)
+            m.write_cdr(mw.PROPOSED, rosmsg.cdr_joint_state(ns, an, a), ns)
             if a.shape != cmd.shape or not np.allclose(a, cmd, atol=1e-9, equal_nan=True):
                 change = float(np.max(np.abs(a - cmd))) if a.shape == cmd.shape else float("nan")
-                m.write_json(mw.INTERVENTION, {"cycle": r.cycle, "kind": "modified", "source": r.source,
-                                               "max_abs_change": change}, ns)
-        m.write(mw.TIMING, rosmsg.float_array(np.array([r.cycle, r.t, r.work_s]), "cycle,t_monotonic_s,work_s"),
-                ns)
+                m.write_json(
+                    mw.INTERVENTION,
+                    {"cycle": r.cycle, "kind": "modified", "source": r.source, "max_abs_change": change},
+                    ns,
+                )
+        m.write_cdr(
+            mw.TIMING,
+            rosmsg.cdr_float_array(np.array([r.cycle, r.t, r.work_s]), "cycle,t_monotonic_s,work_s"),
+            ns,
+        )
         self.recorded += 1
 
     # ------------------------------------------------------------ shutdown (any thread)
@@ -145,5 +172,10 @@ class McapRecorder:
                 self._q.put(_END)  # blocking: everything queued before is written first
                 self._t.join(timeout)
                 self._mcap.close()
-        return {"path": str(self.path), "cycles": self.recorded, "dropped": self.dropped,
-                "messages": self._mcap.messages, "error": None if self.error is None else repr(self.error)}
+        return {
+            "path": str(self.path),
+            "cycles": self.recorded,
+            "dropped": self.dropped,
+            "messages": self._mcap.messages,
+            "error": None if self.error is None else repr(self.error),
+        }

@@ -7,7 +7,7 @@ Topics (all `ros2msg` schemas, `cdr` messages, stamps and log times in wall-cloc
 | `/joint_states` | sensor_msgs/JointState | measured robot joints (names from the robot's limits) |
 | `/physai/observation/state` | sensor_msgs/JointState | the policy's state vector, one named element each |
 | `/physai/observation/images/<cam>` | sensor_msgs/Image | camera frames, rgb8 |
-| `/physai/action/proposed` | sensor_msgs/JointState | the action before the supervisor (absent when none was ready) |
+| `/physai/action/proposed` | sensor_msgs/JointState | the action before the supervisor (absent: none ready) |
 | `/physai/action/command` | sensor_msgs/JointState | the command written to the robot, after the supervisor |
 | `/physai/source` | std_msgs/String | who proposed the action: "policy" or a teleop source |
 | `/physai/intervention` | std_msgs/String | JSON, when the supervisor changed the action or none was ready |
@@ -54,7 +54,7 @@ TOPIC_TYPES = {
 class SessionMcap:
     """Writes ROS 2-encoded messages to one MCAP file (not thread-safe: one writer thread)."""
 
-    def __init__(self, path: str | Path, chunk_size: int = 256 * 1024, compression: str = "zstd") -> None:
+    def __init__(self, path: str | Path, chunk_size: int = 256 * 1024, compression: str = "lz4") -> None:
         try:
             from mcap.writer import CompressionType, Writer
         except ModuleNotFoundError:
@@ -77,26 +77,34 @@ class SessionMcap:
         msgtype = rosmsg.full_type(msgtype)
         if topic in self._channels:
             if self._channels[topic][1] != msgtype:
-                raise ConfigError(f"MCAP topic {topic} already has type {self._channels[topic][1]}, not {msgtype}")
+                raise ConfigError(
+                    f"MCAP topic {topic} already has type {self._channels[topic][1]}, not {msgtype}"
+                )
             return
         if msgtype not in self._schemas:
             self._schemas[msgtype] = self._w.register_schema(
                 name=msgtype, encoding=rosmsg.SCHEMA_ENCODING, data=rosmsg.schema_text(msgtype).encode()
             )
-        cid = self._w.register_channel(topic=topic, message_encoding=rosmsg.MESSAGE_ENCODING,
-                                       schema_id=self._schemas[msgtype])
+        cid = self._w.register_channel(
+            topic=topic, message_encoding=rosmsg.MESSAGE_ENCODING, schema_id=self._schemas[msgtype]
+        )
         self._channels[topic] = (cid, msgtype)
         self._seq[topic] = 0
 
     def write(self, topic: str, msg: Any, log_ns: int, msgtype: str | None = None) -> None:
-        """Write one message (declaring the topic first if `msgtype` is given)."""
+        """Write one message object (declaring the topic first if `msgtype` is given)."""
         if topic not in self._channels:
             if msgtype is None:
                 raise ConfigError(f"MCAP topic {topic} was not declared")
             self.channel(topic, msgtype)
-        cid, mt = self._channels[topic]
-        self._w.add_message(channel_id=cid, log_time=log_ns, publish_time=log_ns, sequence=self._seq[topic],
-                            data=rosmsg.serialize(msg, mt))
+        self.write_cdr(topic, rosmsg.serialize(msg, self._channels[topic][1]), log_ns)
+
+    def write_cdr(self, topic: str, data: bytes, log_ns: int) -> None:
+        """Write one already CDR-serialized message on a declared topic."""
+        cid, _ = self._channels[topic]
+        self._w.add_message(
+            channel_id=cid, log_time=log_ns, publish_time=log_ns, sequence=self._seq[topic], data=data
+        )
         self._seq[topic] += 1
         self.messages += 1
 

@@ -100,8 +100,10 @@ class _Gripper:
             try:
                 self.width = float(self.g.width)
                 tgt = self.target
-                if tgt is not None and (sent is None or abs(tgt - sent) > 0.002) and (
-                    fut is None or fut.wait(0)
+                if (
+                    tgt is not None
+                    and (sent is None or abs(tgt - sent) > 0.002)
+                    and (fut is None or fut.wait(0))
                 ):
                     fut, sent = self.g.move_async(tgt, 0.1), tgt
             except Exception as exc:  # noqa: BLE001 - reported as a fault by the driver
@@ -118,12 +120,14 @@ class FrankaDriver:
 
     def __init__(self, config: FrankaConfig, on_fault: Callable[[str, str], None] | None = None) -> None:
         if config.control not in ("ee_delta", "joint_pos"):
-            raise ConfigError(f"franka: control mode {config.control!r} is not supported; use ee_delta or joint_pos")
+            raise ConfigError(
+                f"franka: control mode {config.control!r} is not supported; use ee_delta or joint_pos"
+            )
         if not 0 < config.hz <= 1000:
             raise ConfigError(f"franka: rate {config.hz!r} Hz is outside (0, 1000]")
         self.cfg = config
         self.on_fault = on_fault
-        """Called once with (rule, reason) when the robot faults (set by the CLI to the supervisor's fault)."""
+        """Called once with (rule, reason) when the robot faults (the CLI sets the supervisor's fault)."""
         self.fault: tuple[str, str] | None = None
         self.robot = None
         self._gripper: _Gripper | None = None
@@ -145,10 +149,16 @@ class FrankaDriver:
             robot.recover_from_errors()
             robot.relative_dynamics_factor = cfg.dynamics_factor
         except Exception as exc:  # noqa: BLE001 - franky raises its own exception types
-            raise ConfigError(f"cannot connect to the Franka at {cfg.host}: {exc} (is FCI enabled / franky-sim running?)") from None
+            raise ConfigError(
+                f"cannot connect to the Franka at {cfg.host}: {exc} (is FCI enabled / franky-sim running?)"
+            ) from None
         emb = make_embodiment(EMBODIMENT, base_pos=tuple(cfg.base_pos), scene_camera=False)
         lim = emb.safety_limits()
-        cap = lim.ee_speed_collaborative if cfg.collaborative and lim.ee_speed_collaborative else lim.ee_speed_max
+        cap = (
+            lim.ee_speed_collaborative
+            if cfg.collaborative and lim.ee_speed_collaborative
+            else lim.ee_speed_max
+        )
         robot.translation_velocity_limit.set(min(float(cap), robot.translation_velocity_limit.max))
         kin = emb.kinematics()
         st = robot.state
@@ -157,15 +167,18 @@ class FrankaDriver:
         tcp = np.asarray(st.O_T_EE.translation, float) + self._base
         if float(np.linalg.norm(tcp_fk - tcp)) > cfg.tcp_tolerance_m:
             raise ConfigError(
-                f"the Franka at {cfg.host} reports its TCP at {np.round(tcp, 3).tolist()} but arm7's kinematics "
-                f"put it at {np.round(tcp_fk, 3).tolist()} for the same joints; set the end effector (F_T_EE) "
-                "to the Franka Hand's TCP (0.1034 m) and base_pos to the mount the policy was trained with"
+                f"the Franka at {cfg.host} reports its TCP at {np.round(tcp, 3).tolist()} but arm7's "
+                f"kinematics put it at {np.round(tcp_fk, 3).tolist()} for the same joints; set the end "
+                "effector (F_T_EE) to the Franka Hand's TCP (0.1034 m) and base_pos to the mount the policy "
+                "was trained with"
             )
         if cfg.gripper:
             try:
                 self._gripper = _Gripper(franky, cfg.host)
             except Exception as exc:  # noqa: BLE001
-                raise ConfigError(f"cannot connect to the Franka Hand at {cfg.host}: {exc} (or use gripper=0)") from None
+                raise ConfigError(
+                    f"cannot connect to the Franka Hand at {cfg.host}: {exc} (or use gripper=0)"
+                ) from None
         self._last_stamp, self._last_advance = None, time.monotonic()
         spec = emb.action_spec(cfg.control)
         return DriverInfo(
@@ -188,7 +201,9 @@ class FrankaDriver:
             st = robot.state
         except Exception as exc:  # noqa: BLE001 - libfranka raises on a dead link when no motion runs
             if self.fault is None:
-                self._fault("communication", f"lost the Franka at {self.cfg.host}: {type(exc).__name__}: {exc}")
+                self._fault(
+                    "communication", f"lost the Franka at {self.cfg.host}: {type(exc).__name__}: {exc}"
+                )
             if self._last_reading is None:
                 raise ConfigError(f"cannot read the Franka at {self.cfg.host}: {exc}") from None
             return self._last_reading  # the same stamp: the supervisor sees a frozen state, nothing new
@@ -197,8 +212,11 @@ class FrankaDriver:
         if self._last_stamp is None or stamp != self._last_stamp:
             self._last_stamp, self._last_advance = stamp, now
         elif self.fault is None and now - self._last_advance > self.cfg.comm_timeout_s:
-            self._fault("communication", f"no state from the Franka at {self.cfg.host} for "
-                        f"{now - self._last_advance:.3f} s (robot clock frozen at {stamp:.3f} s)")
+            self._fault(
+                "communication",
+                f"no state from the Franka at {self.cfg.host} for "
+                f"{now - self._last_advance:.3f} s (robot clock frozen at {stamp:.3f} s)",
+            )
         if self.fault is None and (_any_error(st.current_errors) or st.robot_mode.name == "Reflex"):
             errs = st.current_errors if _any_error(st.current_errors) else st.last_motion_errors
             self._fault("robot_error", f"the Franka reported {st.robot_mode.name}: {errs!r}")
@@ -243,8 +261,12 @@ class FrankaDriver:
         franky = _franky()
         try:
             if self.cfg.control == "ee_delta":
-                self.robot.move(franky.CartesianVelocityMotion(franky.Twist([0, 0, 0], [0, 0, 0]),
-                                                               duration=franky.Duration(100)), asynchronous=True)
+                self.robot.move(
+                    franky.CartesianVelocityMotion(
+                        franky.Twist([0, 0, 0], [0, 0, 0]), duration=franky.Duration(100)
+                    ),
+                    asynchronous=True,
+                )
             else:
                 self.robot.move(franky.JointMotion(np.asarray(self.robot.state.q, float)), asynchronous=True)
         except Exception as exc:  # noqa: BLE001
@@ -286,6 +308,7 @@ def parse_target(target: str, contract: PolicyContract | None) -> FrankaConfig:
     if not host:
         raise ConfigError("franka: needs the robot's address, e.g. franka:172.16.0.2 or franka:127.0.0.1")
     kw: dict = {"host": host}
+    unknown = None
     if contract is not None:
         kw["control"], kw["hz"] = contract.control, float(contract.control_hz)
     for key, val in parse_qsl(query, keep_blank_values=True):
@@ -303,10 +326,14 @@ def parse_target(target: str, contract: PolicyContract | None) -> FrankaConfig:
             elif key == "hz":
                 kw["hz"] = float(val)
             else:
-                raise ConfigError(f"franka: unknown option {key!r} in {target!r}; use collaborative, gripper, "
-                                  "dynamics, base, control, hz")
+                unknown = key
         except ValueError:
             raise ConfigError(f"franka: bad value {val!r} for {key!r} in {target!r}") from None
+    if unknown is not None:
+        raise ConfigError(
+            f"franka: unknown option {unknown!r} in {target!r}; use collaborative, gripper, dynamics, "
+            "base, control, hz"
+        )
     if not math.isfinite(kw.get("hz", 20.0)):
         raise ConfigError(f"franka: bad rate in {target!r}")
     return FrankaConfig(**kw)
