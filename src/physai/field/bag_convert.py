@@ -110,7 +110,10 @@ def load_map(path: str | Path | dict) -> BagMap:
     if isinstance(path, dict):
         d, where = path, "map"
     else:
-        import yaml
+        try:
+            import yaml  # type: ignore[import-untyped]  # PyYAML: installed with the field extra (rclpy)
+        except ModuleNotFoundError:
+            raise ConfigError("reading MAP.yaml needs PyYAML; pip install 'physai[field]'") from None
 
         p = Path(path)
         if not p.is_file():

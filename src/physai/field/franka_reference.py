@@ -28,7 +28,7 @@ class CirclePolicy(torch.nn.Module):
     ) -> None:
         super().__init__()
         self.hz, self.radius, self.speed, self.chunk = hz, radius, speed, chunk
-        self.register_buffer("center", torch.tensor(center, dtype=torch.float32))
+        self.center: torch.Tensor = torch.tensor(center, dtype=torch.float32)  # a constant of the graph
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         pos = state[:, TCP]
@@ -59,6 +59,7 @@ def circle_contract(hz: float, chunk: int = 8) -> PolicyContract:
 
     emb = make_embodiment("arm7")
     spec = emb.action_spec("ee_delta")
+    assert spec.low is not None and spec.high is not None
     return PolicyContract(
         embodiment="arm7",
         control="ee_delta",

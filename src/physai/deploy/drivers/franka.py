@@ -3,10 +3,11 @@
 The robot's own 1 kHz controller runs inside libfranka/franky; this driver turns each supervised command
 of the package (at the package's rate, 20-100 Hz) into a motion franky streams to it:
 
-- `ee_delta` (dx, dy, dz, rotation vector, gripper): a `CartesianVelocityMotion` of twist `delta * hz`
-  held for `hold_periods` control periods. Each write replaces the running motion seamlessly (franky
-  blends through its jerk-limited generator); if the runtime stops writing, the robot decelerates to
-  rest by itself after the hold time.
+- `ee_delta` (dx, dy, dz, rotation vector, gripper): arm7's semantics — the deltas add up on a commanded
+  TCP pose, leashed to within 0.1 m / 0.5 rad of the measured one (so a blocked or lagging arm never
+  accumulates a lunge) — and the driver sends a `CartesianMotion` to that absolute pose. Each write
+  replaces the running motion seamlessly (franky re-plans from the current velocity with its
+  jerk-limited generator); if the runtime stops writing, the robot comes to rest at the last target.
 - `joint_pos` (7 joint targets, gripper): a `JointMotion` to the absolute target, replaced every write.
 
 The robot's own velocity limits are lowered to the embodiment's TCP cap (collaborative unless
@@ -58,8 +59,10 @@ class FrankaConfig:
     """Lower the robot's own TCP velocity limit to the collaborative cap (else the embodiment's max)."""
     base_pos: tuple[float, float, float] = (0.0, 0.0, 0.4)
     """Robot base position in the policy's world frame (m); arm7's default mount."""
-    hold_periods: float = 3.0
-    """ee_delta: a velocity command is held this many periods, then the robot brakes by itself."""
+    pos_leash_m: float = 0.1
+    """ee_delta: the commanded TCP position never leads the measured one by more (arm7's leash)."""
+    rot_leash_rad: float = 0.5
+    """ee_delta: same for the orientation."""
     comm_timeout_s: float = 0.1
     """The robot clock not advancing for this long (wall time) while connected is a communication fault."""
     dynamics_factor: float = 0.5
@@ -72,7 +75,7 @@ class FrankaConfig:
 
 def _franky():
     try:
-        import franky
+        import franky  # type: ignore[import-untyped]
     except ModuleNotFoundError:
         raise ConfigError(
             "the franka: driver needs franky-control; install it with pip install 'physai[field]'"
@@ -135,8 +138,9 @@ class FrankaDriver:
         self._last_stamp: float | None = None
         self._last_advance = 0.0
         self._last_reading: Reading | None = None
-        self._dry = False
         self.writes = 0
+        self.commanded: tuple[np.ndarray, np.ndarray] | None = None
+        """ee_delta: the commanded TCP (position in the policy's world frame, quaternion wxyz)."""
 
     # ----------------------------------------------------------------- protocol
     def connect(self) -> DriverInfo:
@@ -161,6 +165,7 @@ class FrankaDriver:
         )
         robot.translation_velocity_limit.set(min(float(cap), robot.translation_velocity_limit.max))
         kin = emb.kinematics()
+        assert kin is not None  # arm7 declares its TCP frame
         st = robot.state
         q = np.asarray(st.q, float)
         tcp_fk = kin.tcp_pose(q)[0][0]
@@ -244,9 +249,12 @@ class FrankaDriver:
             self._gripper.target = self._gripper.max_width * (1.0 - float(np.clip(a[-1], 0, 1)))
         try:
             if self.cfg.control == "ee_delta":
-                hold = franky.Duration(max(1, int(round(1000 * self.cfg.hold_periods / self.cfg.hz))))
-                twist = franky.Twist(a[:3] * self.cfg.hz, a[3:6] * self.cfg.hz)
-                motion = franky.CartesianVelocityMotion(twist, duration=hold)
+                pos, quat = self._advance(a[:3], a[3:6])
+                x = [quat[1], quat[2], quat[3], quat[0]]  # franky: (x, y, z, w)
+                target = franky.Affine(pos - self._base, x)
+                motion = franky.CartesianMotion(
+                    target, franky.ReferenceType.Absolute, return_when_finished=False
+                )
             else:
                 motion = franky.JointMotion(a[:7], return_when_finished=False)
             robot.move(motion, asynchronous=True)
@@ -254,19 +262,39 @@ class FrankaDriver:
         except Exception as exc:  # noqa: BLE001 - reflex / network / command errors become a fault
             self._fault("robot_error", f"the Franka refused a motion: {type(exc).__name__}: {exc}")
 
+    def _advance(self, dp: np.ndarray, dr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add one ee_delta to the commanded pose and leash it to the measured TCP (arm7's semantics)."""
+        last = self._last_reading
+        if last is None:
+            raise ConfigError("the franka driver was written to before its first read()")
+        st = last.obs["state"]
+        pm, qm = np.asarray(st[15:18], float), np.asarray(st[18:22], float)
+        if self.commanded is None:
+            self.commanded = (pm.copy(), qm.copy())
+        p, q = self.commanded
+        p = p + dp
+        off = p - pm
+        n = float(np.linalg.norm(off))
+        if n > self.cfg.pos_leash_m:
+            p = pm + off * (self.cfg.pos_leash_m / n)
+        q = _qmul(_qexp(dr), q)
+        err = _qlog(_qmul(q, _qconj(qm)))  # rotation from the measured to the commanded orientation
+        ang = float(np.linalg.norm(err))
+        if ang > self.cfg.rot_leash_rad:
+            q = _qmul(_qexp(err * (self.cfg.rot_leash_rad / ang)), qm)
+        self.commanded = (p, q / np.linalg.norm(q))
+        return self.commanded
+
     def stop(self) -> None:
-        """Bring the arm to rest: a zero-velocity (ee_delta) or hold-here (joint_pos) motion."""
+        """Bring the arm to rest: hold the measured pose (ee_delta) or joints (joint_pos)."""
         if self.robot is None or self.fault is not None:
             return
         franky = _franky()
         try:
             if self.cfg.control == "ee_delta":
-                self.robot.move(
-                    franky.CartesianVelocityMotion(
-                        franky.Twist([0, 0, 0], [0, 0, 0]), duration=franky.Duration(100)
-                    ),
-                    asynchronous=True,
-                )
+                self.commanded = None
+                here = franky.CartesianMotion(self.robot.state.O_T_EE, franky.ReferenceType.Absolute)
+                self.robot.move(here, asynchronous=True)
             else:
                 self.robot.move(franky.JointMotion(np.asarray(self.robot.state.q, float)), asynchronous=True)
         except Exception as exc:  # noqa: BLE001
@@ -294,6 +322,41 @@ class FrankaDriver:
         if self.robot is None:
             raise ConfigError("the franka driver is not connected; call connect() first")
         return self.robot
+
+
+def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of wxyz quaternions."""
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ]
+    )
+
+
+def _qconj(q: np.ndarray) -> np.ndarray:
+    return np.array([q[0], -q[1], -q[2], -q[3]])
+
+
+def _qexp(v: np.ndarray) -> np.ndarray:
+    """Rotation vector -> wxyz quaternion."""
+    a = float(np.linalg.norm(v))
+    if a < 1e-12:
+        return np.array([1.0, 0.0, 0.0, 0.0])
+    return np.concatenate([[np.cos(a / 2)], np.sin(a / 2) * np.asarray(v, float) / a])
+
+
+def _qlog(q: np.ndarray) -> np.ndarray:
+    """wxyz quaternion -> rotation vector (the shorter way round)."""
+    q = q if q[0] >= 0 else -q
+    s = float(np.linalg.norm(q[1:]))
+    if s < 1e-12:
+        return np.zeros(3)
+    return q[1:] / s * 2 * np.arctan2(s, q[0])
 
 
 def _any_error(errors) -> bool:
