@@ -136,10 +136,14 @@ def test_runtime_drives_the_franka_under_the_collaborative_cap(sim_server, circl
     assert rep["cycles"] >= 40 and drv.writes >= 40
     p, t = np.array(tcp), np.array(stamps)
     assert np.linalg.norm(p[-1] - p[0]) > 0.005  # the arm really moved
-    moved = np.diff(t) > 0
-    speed = np.linalg.norm(np.diff(p, axis=0), axis=1)[moved] / np.diff(t)[moved]  # on the robot's clock
+    # measured speed on the robot's clock, over >= 20 ms of it (the clock ticks in whole milliseconds)
+    speed, j = [], 0
+    for i in range(1, len(t)):
+        if t[i] - t[j] >= 0.02:
+            speed.append(np.linalg.norm(p[i] - p[j]) / (t[i] - t[j]))
+            j = i
     cap = 0.25
-    assert speed.max() <= 1.1 * cap, speed.max()
+    assert speed and max(speed) <= 1.1 * cap, max(speed)
 
 
 def test_server_dropping_mid_motion_is_a_protective_stop_with_the_reason(sim_server, circle_pkg):
@@ -211,6 +215,17 @@ def test_cli_run_on_franka_records_the_session(sim_server, circle_pkg, tmp_path)
     topics = bag.topics(rec, "mcap")
     assert topics["/joint_states"] == "sensor_msgs/msg/JointState"
     assert topics["/physai/action/command"] == "sensor_msgs/msg/JointState"
+
+
+def test_dry_run_reads_the_robot_and_moves_nothing(sim_server, circle_pkg):
+    from physai.deploy.drivers.schemes import DriverOptions, open_driver
+
+    _, host = sim_server
+    pkg = _load(circle_pkg)
+    drv = open_driver(f"franka:{host}?gripper=0", pkg.contract, DriverOptions(dry_run=True))
+    rep = Runtime(pkg, drv, RuntimeConfig(max_cycles=15, supervisor=LENIENT)).run()
+    assert rep["cycles"] >= 15 and drv.dry_writes >= 15 and drv.writes == 0
+    assert drv.commanded is not None  # the commands were computed (and could be logged / recorded)
 
 
 def test_bad_targets_are_clear_errors():

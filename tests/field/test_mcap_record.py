@@ -188,3 +188,35 @@ def test_close_after_an_exception_keeps_what_was_recorded(tmp_path):
         finally:
             rec.close()
     assert len(_messages(f, mw.COMMAND)) == 8
+
+
+def test_cli_run_record_then_convert(tmp_path):
+    """The user's path: `physai run --record` on the sim robot, then `physai dataset convert --from mcap`."""
+    from typer.testing import CliRunner
+
+    from physai.cli.main import app
+    from physai.data.dataset import Dataset
+    from physai.deploy import signing
+    from physai.deploy.package import ExportConfig, export_package
+    from physai.deploy.reference import contract, make_controller
+
+    keys = signing.generate_keys(tmp_path / "k")
+    export_package(
+        make_controller(), contract(), tmp_path / "p", sign_key=keys[0], config=ExportConfig(batched=False)
+    )
+    f = tmp_path / "s.mcap"
+    run = CliRunner().invoke
+    args = ["run", "--package", str(tmp_path / "p"), "--robot", "sim:tabletop/pick-place", "--duration", "1"]
+    res = run(app, [*args, "--record", str(f), "--public-key", str(keys[1]), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["record"]["dropped"] == 0 and rep["record"]["cycles"] >= 19
+    assert len(_messages(f, mw.COMMAND)) == rep["record"]["cycles"]
+    # an existing recording is never overwritten
+    res = run(app, [*args, "--record", str(f), "--public-key", str(keys[1])])
+    assert res.exit_code != 0 and "exists" in res.output and "Traceback" not in res.output
+    res = run(app, ["dataset", "convert", "--from", "mcap", str(f), str(tmp_path / "ds"), "--json"])
+    assert res.exit_code == 0, res.output
+    ds = Dataset(tmp_path / "ds")
+    assert ds.fps == rep["hz"] and abs(len(ds) - rep["record"]["cycles"]) <= 2
+    assert ds.features["observation.state"]["names"][:2] == ["joint1.pos", "joint2.pos"]

@@ -10,6 +10,8 @@ of the package (at the package's rate, 20-100 Hz) into a motion franky streams t
   jerk-limited generator); if the runtime stops writing, the robot comes to rest at the last target.
 - `joint_pos` (7 joint targets, gripper): a `JointMotion` to the absolute target, replaced every write.
 
+With `DriverOptions(dry_run=True)` the robot is read every cycle but sent no motion (brakes on).
+
 The robot's own velocity limits are lowered to the embodiment's TCP cap (collaborative unless
 `collaborative=False`) so the 1 kHz generator enforces the same cap as the supervisor, on a second layer.
 
@@ -69,6 +71,9 @@ class FrankaConfig:
     """Franky's relative dynamics factor (scales velocity/acceleration/jerk limits of its generator)."""
     gripper: bool = True
     """Connect the Franka Hand (width read and commanded from a background thread)."""
+    dry_run: bool = False
+    """Read the robot but send it no motion (brakes on): commands are computed (the commanded pose is
+    kept) and counted in `dry_writes`, the gripper is not moved."""
     tcp_tolerance_m: float = 0.01
     """Refuse to connect when the reported TCP is further than this from arm7's FK at the same joints."""
 
@@ -139,6 +144,7 @@ class FrankaDriver:
         self._last_advance = 0.0
         self._last_reading: Reading | None = None
         self.writes = 0
+        self.dry_writes = 0
         self.commanded: tuple[np.ndarray, np.ndarray] | None = None
         """ee_delta: the commanded TCP (position in the policy's world frame, quaternion wxyz)."""
 
@@ -245,6 +251,11 @@ class FrankaDriver:
             return  # a faulted robot gets no more motions (it is braking / stopped by itself)
         franky = _franky()
         a = np.asarray(command, float)
+        if self.cfg.dry_run:
+            if self.cfg.control == "ee_delta":
+                self._advance(a[:3], a[3:6])
+            self.dry_writes += 1
+            return
         if self._gripper is not None:
             self._gripper.target = self._gripper.max_width * (1.0 - float(np.clip(a[-1], 0, 1)))
         try:
@@ -287,7 +298,7 @@ class FrankaDriver:
 
     def stop(self) -> None:
         """Bring the arm to rest: hold the measured pose (ee_delta) or joints (joint_pos)."""
-        if self.robot is None or self.fault is not None:
+        if self.robot is None or self.fault is not None or self.cfg.dry_run:
             return
         franky = _franky()
         try:
@@ -404,6 +415,9 @@ def parse_target(target: str, contract: PolicyContract | None) -> FrankaConfig:
 
 @ROBOT_SCHEMES.register("franka")
 def _open_franka(target: str, contract: PolicyContract | None, options: DriverOptions) -> FrankaDriver:
+    cfg = parse_target(target, contract)
     if options.dry_run:
-        raise ConfigError("franka: dry run is not supported by this driver yet; run against franky-sim first")
-    return FrankaDriver(parse_target(target, contract))
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, dry_run=True)
+    return FrankaDriver(cfg)
