@@ -183,6 +183,44 @@ def test_server_dropping_mid_motion_is_a_protective_stop_with_the_reason(sim_ser
     assert at_fault == [drv.writes]  # reported once; a faulted robot is sent no further motion
 
 
+def test_a_refused_motion_is_a_protective_stop_with_the_robots_reason(sim_server, circle_pkg):
+    _, host = sim_server
+    pkg = _load(circle_pkg)
+    drv = FrankaDriver(FrankaConfig(host, control="ee_delta", hz=HZ, gripper=False, comm_timeout_s=2.0))
+
+    class Reflexing:  # the real robot, whose 6th motion is refused as a reflex would be
+        def __init__(self, robot):
+            self.robot, self.moves = robot, 0
+
+        def __getattr__(self, name):
+            return getattr(self.robot, name)
+
+        def move(self, motion, asynchronous=False):
+            self.moves += 1
+            if self.moves == 6:
+                raise RuntimeError("Motion aborted by reflex! ['cartesian_reflex']")
+            return self.robot.move(motion, asynchronous=asynchronous)
+
+    class Wrap:
+        def start(self, info, pkg):
+            drv.robot = Reflexing(drv.robot)
+
+        def cycle(self, rec):
+            pass
+
+        def end(self, report):
+            pass
+
+    rt = Runtime(pkg, drv, RuntimeConfig(max_cycles=100, supervisor=LENIENT), observers=[Wrap()])
+    drv.on_fault = lambda rule, why: rt.supervisor.fault(rule, why)
+    rep = rt.run()
+    assert rep["safety"]["state"] == "stopped" and rep["cycles"] < 100
+    assert (
+        rep["safety"]["stop_reason"].startswith("robot_error")
+        and "cartesian_reflex" in rep["safety"]["stop_reason"]
+    )
+
+
 def test_cli_run_on_franka_records_the_session(sim_server, circle_pkg, tmp_path):
     from typer.testing import CliRunner
 

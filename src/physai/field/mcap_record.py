@@ -125,7 +125,7 @@ class McapRecorder:
         m.write_json(mw.SESSION, {"event": "start", "robot": robot, "contract": contract}, time.time_ns())
 
     def _write_cycle(self, r: Any) -> None:
-        m, ns = self._mcap, int(r.t * 1e9) + self._offset_ns
+        m, ns = _Yielding(self._mcap), int(r.t * 1e9) + self._offset_ns
         q = np.asarray(getattr(r.robot, "joint_pos", np.zeros(0)), float)
         names = (
             self._joint_names if len(self._joint_names) == len(q) else [f"joint{i}" for i in range(len(q))]
@@ -179,3 +179,20 @@ class McapRecorder:
             "messages": self._mcap.messages,
             "error": None if self.error is None else repr(self.error),
         }
+
+
+class _Yielding:
+    """The session writer, releasing the GIL after every message: a control thread that wakes while the
+    writer thread is busy then waits for one message's work (tens of microseconds), not for Python's
+    5 ms switch interval."""
+
+    def __init__(self, mcap: mw.SessionMcap) -> None:
+        self._m = mcap
+
+    def write_cdr(self, topic: str, data: bytes, log_ns: int) -> None:
+        self._m.write_cdr(topic, data, log_ns)
+        time.sleep(0)
+
+    def write_json(self, topic: str, doc: dict, log_ns: int) -> None:
+        self._m.write_json(topic, doc, log_ns)
+        time.sleep(0)
