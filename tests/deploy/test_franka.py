@@ -73,9 +73,11 @@ def _load(circle_pkg):
 
 
 # The shared 2-core CI box starves franky-sim's 1 kHz loop at times: the robot clock then pauses for a
-# few cycles. These tests check behaviour, so they widen the freshness windows; the benchmark
-# (bench/franka_loop.py) runs with the defaults and reports what happens.
-LENIENT = SupervisorConfig(stale_cycles=40)
+# few cycles, or advances by 1 ms between reads while the physics moved further (the clock ticks in whole
+# ms), which makes a per-cycle measured speed meaningless. These tests check behaviour, so they widen
+# the freshness window and the per-cycle speed monitor and measure the speed themselves over >= 20 ms
+# of robot time; the benchmark (bench/franka_loop.py) runs with the defaults and reports what happens.
+LENIENT = SupervisorConfig(stale_cycles=40, monitor_speed_factor=10.0)
 
 
 def test_driver_declares_arm7_and_reports_the_robots_own_state(sim_server):
