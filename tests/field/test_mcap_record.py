@@ -156,40 +156,53 @@ def test_a_slow_disk_drops_and_counts_but_never_blocks_the_loop(tmp_path):
 
 
 def test_close_after_an_exception_keeps_what_was_recorded(tmp_path):
-    """The runtime raises mid-session (driver error): the CLI's finally closes the recorder."""
-    from physai.deploy import signing
-    from physai.deploy.drivers.sim import SimDriver
-    from physai.deploy.package import ExportConfig, export_package, load_package
-    from physai.deploy.reference import contract, make_controller
+    """The runtime raises mid-session (a driver error): the CLI's finally closes the recorder."""
+    from physai.deploy.drivers.base import Reading
     from physai.deploy.runtime import Runtime, RuntimeConfig
+    from physai.deploy.safety import RobotState
+    from physai.field.franka_reference import circle_contract
 
-    keys = signing.generate_keys(tmp_path / "k")
-    export_package(
-        make_controller(), contract(), tmp_path / "p", sign_key=keys[0], config=ExportConfig(batched=False)
-    )
-    pkg = load_package(tmp_path / "p", signing.trusted_keys(keys[1]))
+    c = circle_contract(50.0)
+    pkg = SimpleNamespace(contract=c, path="pkg", infer=lambda obs: np.zeros((c.chunk_size, 7), np.float32))
+    info = _info()
+    info.cameras, info.image_size = [], None
 
-    class Failing(SimDriver):
+    class Failing:
+        def __init__(self) -> None:
+            self.n = 0
+            self.q = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
+            self.ee = make_embodiment("arm7").kinematics().tcp_pose(self.q)[0]
+
+        def connect(self):
+            return info
+
+        def read(self):
+            state = RobotState(joint_pos=self.q, ee_pos=self.ee, stamp=self.n * 0.02)
+            return Reading({"state": np.zeros(28, np.float32)}, state)
+
         def write(self, command):
-            if self.steps == 8:
+            if self.n == 8:
                 raise OSError("robot link lost")
-            super().write(command)
+            self.n += 1
+
+        def stop(self):
+            pass
+
+        def disconnect(self):
+            pass
 
     f = tmp_path / "s.mcap"
     rec = McapRecorder(f)
     with pytest.raises(OSError, match="link lost"):
         try:
-            Runtime(
-                pkg,
-                Failing("tabletop/pick-place", realtime=False),
-                RuntimeConfig(realtime=False, max_cycles=50),
-                observers=[rec],
-            ).run()
+            Runtime(pkg, Failing(), RuntimeConfig(realtime=False, max_cycles=50), observers=[rec]).run()
         finally:
             rec.close()
     assert len(_messages(f, mw.COMMAND)) == 8
+    assert [json.loads(m.data)["event"] for m in _messages(f, mw.SESSION)] == ["start"]
 
 
+@pytest.mark.slow  # exports a package (~30-60 s on the shared box); tests/deploy/test_franka.py drives --record too
 def test_cli_run_record_then_convert(tmp_path):
     """The user's path: `physai run --record` on the sim robot, then `physai dataset convert --from mcap`."""
     from typer.testing import CliRunner
