@@ -202,7 +202,7 @@ def test_close_after_an_exception_keeps_what_was_recorded(tmp_path):
     assert [json.loads(m.data)["event"] for m in _messages(f, mw.SESSION)] == ["start"]
 
 
-@pytest.mark.slow  # exports a package (~30-60 s on the shared box); tests/deploy/test_franka.py drives --record too
+@pytest.mark.slow  # exports a package (30-60 s here); tests/deploy/test_franka.py drives --record too
 def test_cli_run_record_then_convert(tmp_path):
     """The user's path: `physai run --record` on the sim robot, then `physai dataset convert --from mcap`."""
     from typer.testing import CliRunner
