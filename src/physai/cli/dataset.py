@@ -184,7 +184,8 @@ def convert_cmd(
     if map_path is not None:
         existing(map_path, "--map", "file")
     suffix = "-mcap" if target == "mcap" else "-v3"
-    dest = new_folder(dest_arg or dest or path.with_name(path.stem + suffix))
+    base = path.stem if path.is_file() else path.name
+    dest = new_folder(dest_arg or dest or path.with_name(base + suffix))
     doc = convert(path, dest, source, target, map_path, fps, progress=RichProgress(enabled=not json_out))
     if json_out:
         print_json(doc)
