@@ -25,6 +25,8 @@ reason); without a sink the frozen stamp makes the supervisor's stale-state moni
 Positions are reported in the policy's world frame: the robot base sits at `base_pos` (arm7's default
 mount, so a policy trained on the sim sees the same `ee.pos`); `connect` refuses a robot whose reported
 TCP does not match arm7's kinematics at its joints (wrong end-effector frame `F_T_EE`, wrong mount).
+The state's `wrist.force/torque` elements are libfranka's estimated external wrench `O_F_ext_hat_K`
+(base frame), not a wrist sensor reading.
 """
 
 from __future__ import annotations
@@ -74,8 +76,10 @@ class FrankaConfig:
     dry_run: bool = False
     """Read the robot but send it no motion (brakes on): commands are computed (the commanded pose is
     kept) and counted in `dry_writes`, the gripper is not moved."""
-    tcp_tolerance_m: float = 0.01
-    """Refuse to connect when the reported TCP is further than this from arm7's FK at the same joints."""
+    tcp_tolerance_m: float = 0.02
+    """Refuse to connect when the reported TCP is further than this from arm7's FK at the same joints
+    (franky-sim's FR3 model and arm7 differ by up to ~1 cm across the workspace; a wrong end-effector
+    frame or mount is off by 10 cm or more)."""
 
 
 def _franky():
