@@ -158,17 +158,44 @@ def split_cmd(
 @app.command("convert")
 @handle_errors
 def convert_cmd(
-    path: Path = typer.Argument(..., help="LeRobot v2.1 dataset folder."),
-    dest: Path = typer.Option(None, "--out", help="New v3.0 folder (default: PATH-v3)."),
+    path: Path = typer.Argument(
+        ..., help="Input: a LeRobot v2.1 dataset, an .mcap file, a rosbag2 folder (--from), or a v3 dataset "
+        "(--to mcap)."
+    ),
+    dest_arg: Path = typer.Argument(None, metavar="[OUT]", help="Output folder (same as --out)."),
+    dest: Path = typer.Option(None, "--out", help="New output folder (default: PATH-v3 / PATH-mcap)."),
+    source: str = typer.Option("v21", "--from", help="Input kind: v21 (LeRobot v2.1), mcap, rosbag2."),
+    target: str = typer.Option("v3", "--to", help="Output kind: v3 (LeRobot v3 dataset) or mcap."),
+    map_path: Path = typer.Option(
+        None, "--map", help="MAP.yaml: which bag topics/fields become state, action and images, and the "
+        "resampling fps (not needed for physai's own recordings)."
+    ),
+    fps: float = typer.Option(None, "--fps", help="Resampling rate (overrides the map's / the recording's)."),
     json_out: bool = JSON,
 ) -> None:
-    """Upgrade a LeRobot v2.1 dataset to v3.0 (writes a new folder)."""
-    from physai.data.convert import convert_v21
+    """Convert to/from LeRobot v3: upgrade v2.1, turn an MCAP/rosbag2 log into a dataset (resampled to a
+    fixed rate, images to video), or write a dataset as MCAP files (writes a new folder)."""
+    from physai.core.errors import ConfigError
+    from physai.data.convert import convert
 
-    existing(path, "dataset", "dir")
-    dest = new_folder(dest or path.with_name(path.name + "-v3"))
-    doc = convert_v21(path, dest, progress=RichProgress(enabled=not json_out))
-    print_json(doc) if json_out else out.print(f"converted {doc['episodes']} episodes -> {doc['out']}")
+    if dest_arg is not None and dest is not None and dest_arg != dest:
+        raise ConfigError(f"two outputs given: {dest_arg} and --out {dest}; give one")
+    existing(path, "input", "any")
+    if map_path is not None:
+        existing(map_path, "--map", "file")
+    suffix = "-mcap" if target == "mcap" else "-v3"
+    base = path.stem if path.is_file() else path.name
+    dest = new_folder(dest_arg or dest or path.with_name(base + suffix))
+    doc = convert(path, dest, source, target, map_path, fps, progress=RichProgress(enabled=not json_out))
+    if json_out:
+        print_json(doc)
+        return
+    msg = f"converted {doc['episodes']} episodes ({doc.get('frames', '?')} frames) -> {doc['out']}"
+    if doc.get("frames_per_s"):
+        msg += f" at {doc['frames_per_s']:.0f} frames/s"
+    if doc.get("truncated"):
+        msg += f"; the input was cut short ({doc['truncated']}): converted up to its last complete chunk"
+    out.print(msg)
 
 
 @app.command("view")

@@ -154,6 +154,10 @@ def run(
         False, "--dry-run", help="Read the robot, run the policy and the supervisor, log the commands "
         "instead of sending them (drivers that support it, e.g. ros2:)."
     ),
+    record: Path = typer.Option(
+        None, "--record", help="Record the session to this new .mcap file (ROS 2 messages: observations, "
+        "actions before/after the supervisor, interventions, timing)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -184,12 +188,29 @@ def run(
         rt_priority=rt_priority,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
-    rt = Runtime(pkg, driver, cfg)
+    recorder = None
+    if record is not None:
+        from physai.core.errors import ConfigError
+        from physai.field.mcap_record import McapRecorder
+
+        if record.exists():
+            raise ConfigError(
+                f"--record {record} exists; choose a new file (recordings are never overwritten)"
+            )
+        recorder = McapRecorder(record)
+    rt = Runtime(pkg, driver, cfg, observers=[recorder] if recorder else [])
+    # robot faults (reflex, lost connection) -> a protective stop with the reason
+    if hasattr(driver, "on_fault"):
+        driver.on_fault = lambda rule, why: rt.supervisor.fault(rule, why) if rt.supervisor else None
     previous = signal.signal(signal.SIGINT, lambda *_: rt.estop("SIGINT (operator)"))
     try:
         rep = rt.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        if recorder is not None:  # every exit path: nothing recorded is lost
+            rec = recorder.close()
+    if recorder is not None:
+        rep["record"] = rec
     if json_out:
         print_json(rep)
         return
@@ -204,6 +225,11 @@ def run(
         f"safety: {s['state']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else "")
         + f", interventions: {_kv(s['interventions'])}"
     )
+    if recorder is not None:
+        out.print(
+            f"recorded {rec['cycles']} cycles ({rec['messages']} messages, {rec['dropped']} dropped) -> "
+            f"{rec['path']}"
+        )
 
 
 def read_tokens(path: Path) -> tuple[str, ...]:

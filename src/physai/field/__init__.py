@@ -1,0 +1,1 @@
+"""Field integration: MCAP session recording, bag <-> dataset conversion, the Franka loop reference."""
