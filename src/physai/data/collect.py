@@ -32,8 +32,9 @@ from pathlib import Path
 
 from physai.core.errors import ConfigError, DatasetError, PhysaiError
 from physai.core.progress import NullProgress, Progress
+from physai.data.staging import STAGING, committed_episodes, pending
+from physai.data.staging import parts as _parts
 
-STAGING = "collect-in-progress"
 """Folder inside the output dataset that holds an unfinished collection."""
 STATE = "state.json"
 STATE_FORMAT = "physai-collect/1"
@@ -278,28 +279,6 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
 
 
 # ---------------------------------------------------------------------------- finish / recover
-def pending(root: str | Path) -> bool:
-    """Whether `root` holds a collection that did not finish (or finished but was not cleaned up)."""
-    return (Path(root) / STAGING).is_dir()
-
-
-def _parts(staging: Path) -> list[Path]:
-    return sorted(
-        (p for p in staging.glob("worker-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1])
-    )
-
-
-def committed_episodes(root: str | Path) -> int:
-    """Episodes committed so far by the workers of an unfinished collection in `root`."""
-    n = 0
-    for part in _parts(Path(root) / STAGING):
-        try:
-            n += int(json.loads((part / "meta" / "info.json").read_text())["total_episodes"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return n
-
-
 def _sources(staging: Path) -> tuple[list[tuple[str, None]], list[dict]]:
     """Parts with committed episodes, each opened (and, if it does not open, repaired) first."""
     from physai.data.meta import DatasetMeta
@@ -313,9 +292,9 @@ def _sources(staging: Path) -> tuple[list[tuple[str, None]], list[dict]]:
             meta = DatasetMeta(part)
             repaired = False
         except DatasetError:
-            from physai.data.repair import repair
+            from physai.data.rebuild import rebuild
 
-            repair(part)
+            rebuild(part)
             meta = DatasetMeta(part)  # still damaged: the DatasetError names the part and the fix
             repaired = True
         report.append({"part": part.name, "episodes": len(meta.episodes), "repaired": repaired})
