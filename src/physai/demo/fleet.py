@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
 def _base_cameras(dataset: Path) -> tuple[tuple[str, ...], int]:
@@ -24,7 +24,7 @@ def _base_cameras(dataset: Path) -> tuple[tuple[str, ...], int]:
     return (tuple(sorted(cams)), int(next(iter(cams.values())))) if cams else ((), 64)
 
 
-@stage("fleet")
+@stage("fleet", order=60)
 def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: bool = False) -> dict:
     """Serve, enroll `sim:tabletop/pick-place` x2, deploy the signed demo package, run field episodes.
 
