@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from physai.tasks.base import Expert, register_task
-from physai.tasks.kitchen.articulated import KitchenTask
+from physai.tasks.kitchen.common import KitchenTask
 from physai.tasks.kitchen.control import ArmDriver, rotate_quat
 from physai.tasks.kitchen.scene import (
     CABINET_SHELF_Z,
