@@ -100,8 +100,6 @@ class Arm7(Embodiment):
     def __init__(self, config: Arm7Config | None = None, **kwargs: object) -> None:
         self.config = config or Arm7Config(**kwargs)  # type: ignore[arg-type]
         self.p = self.config.prefix
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     # ---------------------------------------------------------------- build
     def build(self, spec: mujoco.MjSpec) -> None:

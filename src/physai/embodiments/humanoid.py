@@ -32,6 +32,7 @@ import numpy as np
 from physai.core.specs import ArraySpec
 from physai.embodiments.arm7 import Arm7, lookat_xyaxes
 from physai.embodiments.base import Embodiment, SafetyLimits, register_embodiment
+from physai.sim.binding import MjBound
 from physai.sim.ik import PoseLeash
 from physai.sim.scene import GEOM, OBJECT_GROUP
 
@@ -95,7 +96,7 @@ def _servo(spec: mujoco.MjSpec, joint: str, kp: float, ctrlrange: tuple[float, f
     act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
-class HumanoidArm:
+class HumanoidArm(MjBound):
     """One 7-DoF arm with its hand: ids, the leashed ee_delta pose tracker, grasp, TCP and wrist sensor."""
 
     def __init__(self, side: str) -> None:
@@ -103,8 +104,6 @@ class HumanoidArm:
         self.p = f"{side}/"
         self.lower, self.upper = arm_limits(side)
         self.home = arm_home(side)
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     def build(self, spec: mujoco.MjSpec, torso: mujoco.MjsBody) -> None:
         p, s = self.p, (1.0 if self.side == "left" else -1.0)
@@ -329,8 +328,6 @@ class HumanoidUpper(Embodiment):
 
     def __init__(self) -> None:
         self.arms = {s: HumanoidArm(s) for s in SIDES}
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     def build(self, spec: mujoco.MjSpec) -> None:
         wb = spec.worldbody

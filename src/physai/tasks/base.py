@@ -12,6 +12,7 @@ import numpy as np
 from physai.core.registry import Registry
 from physai.core.specs import DEFAULT_CONTROL_HZ
 from physai.embodiments.base import Embodiment, make_embodiment
+from physai.sim.binding import MjBound
 
 TASKS: Registry[type[Task]] = Registry("task")
 
@@ -41,7 +42,7 @@ class Expert(abc.ABC):
         """Next action in `task.expert_control` mode."""
 
 
-class Task(abc.ABC):
+class Task(MjBound, abc.ABC):
     """One task of a suite, named `suite/task`. Register subclasses with `@register_task`.
 
     Lifecycle inside the env: `build(spec)` adds fixtures/objects (after the robot is built);
@@ -62,8 +63,6 @@ class Task(abc.ABC):
     def __init__(self, config: TaskConfig | None = None) -> None:
         self.config = config or self.config_cls()
         self.robot: Embodiment = self.make_embodiment()
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
         self._instruction = ""
 
     # ------------------------------------------------------------ hooks for subclasses
