@@ -31,6 +31,7 @@ import numpy as np
 
 from physai.core.contract import PolicyContract
 from physai.core.errors import ConfigError, PackageError
+from physai.core.jsonsafe import json_default
 from physai.core.progress import NullProgress, Progress
 from physai.deploy import signing
 from physai.deploy.onnx_io import MODEL, example_inputs
@@ -239,7 +240,7 @@ def export_package(
         },
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    files[POLICY] = (json.dumps(policy, indent=2, default=_json_default) + "\n").encode()
+    files[POLICY] = (json.dumps(policy, indent=2, default=json_default) + "\n").encode()
     files[CARD] = model_card(policy, cfg.model_card).encode()
     write_package(out, files, key)
     progress.advance(1)
@@ -251,14 +252,6 @@ def export_package(
         "precision": precision,
         "files": sorted(files),
     }
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def write_package(out: Path, files: dict[str, bytes], key=None) -> None:

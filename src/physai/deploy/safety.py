@@ -60,6 +60,7 @@ import mujoco
 import numpy as np
 
 from physai.core.errors import ConfigError, SafetyError
+from physai.core.jsonsafe import json_safe
 from physai.embodiments.base import SafetyLimits
 
 if TYPE_CHECKING:
@@ -1080,7 +1081,7 @@ class SafetySupervisor:
         self._record(rule, detail, "stop")
 
     def _record(self, rule: str, before: object, after: object) -> None:
-        entry = {"t": self.clock(), "rule": rule, "before": _jsonable(before), "after": _jsonable(after)}
+        entry = {"t": self.clock(), "rule": rule, "before": json_safe(before), "after": json_safe(after)}
         if len(self.log) < self.cfg.max_log:
             self.log.append(entry)
         if self._logf is not None:
@@ -1098,15 +1099,3 @@ class SafetySupervisor:
         if self._logf is not None:
             self._logf.close()
             self._logf = None
-
-
-def _jsonable(x: object) -> object:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, list):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    return x

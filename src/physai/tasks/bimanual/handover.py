@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.scene import GEOM, add_free_object, add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import (
@@ -22,7 +23,6 @@ from physai.tasks.bimanual.common import (
     pads_on,
     two_arm_steer,
 )
-from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
 
 BAR_HALF = (0.018, 0.08, 0.018)  # m; the bar's long axis is its local y
 GRIP_OFFSET = 0.045  # m from the bar centre to each arm's grasp point along the bar

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.sim.geometry import grasp_yaw, quat_yaw, yaw_wxyz
 from physai.sim.scene import GEOM, add_free_object, add_marker, add_open_box, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
-from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
 
 MOUSE_HALF = (0.028, 0.05, 0.018)  # ellipsoid semi-axes; the mouse's long axis is its local y
 BOX_HALF = (0.09, 0.075, 0.035)  # outer half sizes of the box (m)
@@ -144,7 +144,7 @@ class PackMouse(Task):
         qpos = self.data.qpos
         bx, by, bz, w, x, y, z = qpos[self._box_q:self._box_q + 7].tolist()
         mx, my, mz = qpos[self._mouse_q:self._mouse_q + 3].tolist()
-        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # = quat_yaw
+        yaw = yaw_wxyz(w, x, y, z)
         c, s = math.cos(yaw), math.sin(yaw)
         dx, dy = mx - bx, my - by
         lx, ly, lz = c * dx + s * dy, -s * dx + c * dy, mz - bz

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from physai.sim import geometry
 from physai.tasks.base import Expert, register_task
 from physai.tasks.kitchen.common import KitchenTask
 from physai.tasks.kitchen.control import ArmDriver, rotate_quat
@@ -54,15 +55,7 @@ def grasp_yaw(kind: KitchenObject, yaw: float) -> float:
 
     The fingers close along the item's y at yaw 0; turns by `yaw_symmetry` give the same grasp.
     """
-    sym = kind.yaw_symmetry
-    if sym == 0.0:
-        return 0.0
-    return float((yaw + sym / 2) % sym - sym / 2)
-
-
-def _yaw_of(quat: np.ndarray) -> float:
-    w, x, y, z = quat
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+    return geometry.grasp_yaw(yaw, kind.yaw_symmetry)
 
 
 class KitchenPickPlace(KitchenTask):
@@ -151,7 +144,7 @@ class SinkExpert(Expert):
         self.phase, self.wait = 0, 0
         t: CounterToSink = self.task  # type: ignore[assignment]
         pose = t.kitchen.object_pose(t.obj)
-        self.quat = self.drv.down(grasp_yaw(t.obj, _yaw_of(pose[3:])))
+        self.quat = self.drv.down(grasp_yaw(t.obj, geometry.quat_yaw(pose[3:])))
         self.carry_quat = self.drv.down(0.0)  # palm across the basin, clear of the faucet lever
 
     def act(self, obs: dict) -> np.ndarray:

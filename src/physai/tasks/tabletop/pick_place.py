@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.scene import add_open_box, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
@@ -14,10 +15,8 @@ from physai.tasks.tabletop.common import (
     TABLE_Z,
     WaypointArm,
     build_table_and_objects,
-    grasp_yaw,
     object_joint,
     park_all,
-    quat_yaw,
     sample_positions,
 )
 

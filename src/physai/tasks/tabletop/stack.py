@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.ik import quat_error
 from physai.sim.scene import GEOM, add_free_object, add_table, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
@@ -16,8 +17,6 @@ from physai.tasks.tabletop.common import (
     TABLE_HALF,
     TABLE_Z,
     WaypointArm,
-    grasp_yaw,
-    quat_yaw,
     sample_positions,
 )
 
