@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import mujoco
 import numpy as np
@@ -15,6 +15,7 @@ from physai.embodiments.base import Embodiment, make_embodiment
 from physai.sim.binding import MjBound
 
 TASKS: Registry[type[Task]] = Registry("task")
+TaskT = TypeVar("TaskT", bound="Task")
 
 
 @dataclass
@@ -25,14 +26,15 @@ class TaskConfig:
     """Episode length limit in control steps (None: the task's default)."""
 
 
-class Expert(abc.ABC):
+class Expert(abc.ABC, Generic[TaskT]):
     """A scripted controller that solves a task from privileged simulator state.
 
-    It acts in the task's `expert_control` mode and reads the task (and its robot) directly.
+    It acts in the task's `expert_control` mode and reads the task (and its robot) directly; `Expert[T]`
+    types `self.task` as the task class `T` it was written for.
     """
 
-    def __init__(self, task: Task) -> None:
-        self.task = task
+    def __init__(self, task: TaskT) -> None:
+        self.task: TaskT = task
 
     def reset(self) -> None:  # noqa: B027  (optional hook, not abstract)
         """Called after every env reset."""
@@ -109,7 +111,7 @@ class Task(MjBound, abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def make_expert(self) -> Expert:
+    def make_expert(self) -> Expert[Any]:
         """A scripted expert for this task."""
 
     # ------------------------------------------------------------ provided

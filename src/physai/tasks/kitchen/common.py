@@ -10,7 +10,7 @@ measured one, so the fixture is pushed along its own path whatever its damping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import mujoco
 import numpy as np
@@ -39,6 +39,8 @@ class KitchenConfig(TaskConfig):
 
 class KitchenTask(Task):
     """A kitchen task: builds the shared kitchen, arranges fixtures, reads one joint."""
+
+    robot: KitchenArm
 
     fixture: ClassVar[str] = ""
     joint_name: ClassVar[str] = ""
@@ -82,7 +84,10 @@ class KitchenTask(Task):
         return np.append(self.kitchen.origin[self.fixture], self.q()).astype(np.float32)
 
 
-class FollowExpert(Expert):
+KT = TypeVar("KT", bound="KitchenTask")
+
+
+class FollowExpert(Expert[KT]):
     """Approach from above, descend to the contact pose, follow the joint to its goal, back off up.
 
     Subclasses give `contact(q)`: the TCP position (and gripper yaw) that engages the fixture when its
@@ -98,9 +103,9 @@ class FollowExpert(Expert):
     start_back: ClassVar[float] = 0.0
     """Joint offset behind the current value where the gripper first goes down (for pushers)."""
 
-    def __init__(self, task: KitchenTask) -> None:
+    def __init__(self, task: KT) -> None:
         super().__init__(task)
-        self.drv = ArmDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = ArmDriver(task.robot)
 
     def reset(self) -> None:
         self.drv.reset()
@@ -114,7 +119,7 @@ class FollowExpert(Expert):
         return (q - self.goal) * self.direction >= 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: KitchenTask = self.task  # type: ignore[assignment]
+        t = self.task
         q = t.q()
         if self.start_q is None:
             self.start_q = q - self.direction * self.start_back
@@ -143,7 +148,7 @@ class FollowExpert(Expert):
         return a
 
 
-class RotaryPushExpert(FollowExpert):
+class RotaryPushExpert(FollowExpert[KT]):
     """Pushes a pointer (fin or lever along -x at angle 0) about a vertical axis from its side."""
 
     lead = 0.2

@@ -32,7 +32,7 @@ class DrawerTask(KitchenTask):
         return DrawerExpert(self)
 
 
-class DrawerExpert(FollowExpert):
+class DrawerExpert(FollowExpert[DrawerTask]):
     lead = 0.03
 
     def __init__(self, task: DrawerTask) -> None:
@@ -42,7 +42,7 @@ class DrawerExpert(FollowExpert):
         self.direction = 1.0 if opening else -1.0
 
     def contact(self, q: float) -> tuple[np.ndarray, float]:
-        k = self.task.kitchen  # type: ignore[attr-defined]
+        k = self.task.kitchen
         # the middle of the gap between the drawer front (x = -q) and the handle bar
         local = np.array([-q - HANDLE_STANDOFF / 2 + 0.004 * self.direction, 0.0, DRAWER_HANDLE_Z])
         return k.world("drawers", local), 0.0
@@ -59,7 +59,7 @@ class DoorTask(KitchenTask):
         return DoorExpert(self)
 
 
-class DoorExpert(FollowExpert):
+class DoorExpert(FollowExpert[DoorTask]):
     lead = 0.15
 
     def __init__(self, task: DoorTask) -> None:
@@ -69,7 +69,7 @@ class DoorExpert(FollowExpert):
         self.direction = 1.0 if opening else -1.0
 
     def contact(self, q: float) -> tuple[np.ndarray, float]:
-        k = self.task.kitchen  # type: ignore[attr-defined]
+        k = self.task.kitchen
         gap = np.array([(CABINET_HANDLE[0] + 0.008 - 0.016) / 2, CABINET_HANDLE[1], CABINET_HANDLE[2]])
         return k.world("cabinet", CABINET_HINGE + yaw_rot(q) @ gap), q
 
@@ -100,7 +100,7 @@ class StoveTask(KitchenTask):
         return KnobExpert(self)
 
 
-class KnobExpert(RotaryPushExpert):
+class KnobExpert(RotaryPushExpert[StoveTask]):
     def __init__(self, task: StoveTask) -> None:
         super().__init__(task)
         on = task.forward
@@ -109,7 +109,7 @@ class KnobExpert(RotaryPushExpert):
         self.yaw_offset = -np.pi / 2
 
     def pivot(self) -> np.ndarray:
-        t: StoveTask = self.task  # type: ignore[assignment]
+        t = self.task
         return t.kitchen.world("stove", np.array([KNOB_X, KNOB_Y[t.side], GEOMS["stove"].height]))
 
 
@@ -122,7 +122,7 @@ class FaucetTask(KitchenTask):
         return LeverExpert(self)
 
 
-class LeverExpert(RotaryPushExpert):
+class LeverExpert(RotaryPushExpert[FaucetTask]):
     radius = LEVER_LEN * 0.7
     side_gap = 0.026
     tcp_above = 0.035
@@ -134,4 +134,4 @@ class LeverExpert(RotaryPushExpert):
         self.direction = 1.0 if on else -1.0
 
     def pivot(self) -> np.ndarray:
-        return self.task.kitchen.world("sink", FAUCET_POS)  # type: ignore[attr-defined]
+        return self.task.kitchen.world("sink", FAUCET_POS)

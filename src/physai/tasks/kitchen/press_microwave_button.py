@@ -39,19 +39,19 @@ class PressMicrowaveButton(KitchenTask):
         return ButtonExpert(self)
 
 
-class ButtonExpert(Expert):
+class ButtonExpert(Expert[PressMicrowaveButton]):
     """Closed fingers over the button, press down until it clicks, back off."""
 
     def __init__(self, task: PressMicrowaveButton) -> None:
         super().__init__(task)
-        self.drv = ArmDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = ArmDriver(task.robot)
 
     def reset(self) -> None:
         self.drv.reset()
         self.phase = 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: PressMicrowaveButton = self.task  # type: ignore[assignment]
+        t = self.task
         top = t.kitchen.world("microwave", MW_BUTTON + [0, 0, 0.014])
         pre = np.array([top[0], top[1], SAFE_Z])
         quat = self.drv.down(np.pi / 2)  # palm along x, clear of taller neighbours

@@ -115,7 +115,7 @@ class PickPlace(Task):
         return PickPlaceExpert(self)
 
 
-class PickPlaceExpert(Expert):
+class PickPlaceExpert(Expert[PickPlace]):
     """Above the object, down, close, lift, over the tray, down, open, up."""
 
     def __init__(self, task: PickPlace) -> None:
@@ -127,7 +127,7 @@ class PickPlaceExpert(Expert):
         self.phase, self.wait = 0, 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: PickPlace = self.task  # type: ignore[assignment]
+        t = self.task
         m, d = t.model, t.data
         pose = free_pose(m, d, object_joint(t.target))
         obj, yaw = pose[:3], quat_yaw(pose[3:])

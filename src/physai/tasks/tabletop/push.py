@@ -112,7 +112,7 @@ class Push(Task):
         return PushExpert(self)
 
 
-class PushExpert(Expert):
+class PushExpert(Expert[Push]):
     """Closed gripper behind the object on the line to the zone centre, then push along that line.
 
     The push line is re-aimed every step; if the object drifts off the pusher the expert lifts,
@@ -130,7 +130,7 @@ class PushExpert(Expert):
         self.phase = 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: Push = self.task  # type: ignore[assignment]
+        t = self.task
         obj = t.object_pose()[:3]
         zone = t.zone_pos()
         to_zone = zone[:2] - obj[:2]
