@@ -308,7 +308,7 @@ def _fps_from_timestamps(files: list[DataFile]) -> tuple[int | None, int, int]:
     return fps, n, sum(votes.values())
 
 
-def survey(root: str | Path) -> Survey:
+def survey(root: str | Path) -> Survey:  # noqa: C901  (too complex; split later, issue 19)
     """Read the metadata of the dataset at `root`, name what is damaged and rebuild it from the data."""
     root = Path(root)
     if not root.is_dir():
@@ -504,7 +504,7 @@ def _unchanged(sv: Survey, path: Path) -> bool:
     return rec is None or sums.sha256_file(path) == rec["sha256"]
 
 
-def _check_features(sv: Survey) -> None:
+def _check_features(sv: Survey) -> None:  # noqa: C901  (too complex; split later, issue 19)
     """Declared dtype/shape against the parquet schemas, declared video size against the streams. When
     every file disagrees the same way, info.json is the culprit (and is rebuilt); else the odd files."""
     feats = sv.info["features"]
@@ -656,7 +656,7 @@ def _load_rows(sv: Survey, info: dict) -> None:
         )
 
 
-def rebuild_rows(sv: Survey) -> list[dict]:
+def rebuild_rows(sv: Survey) -> list[dict]:  # noqa: C901  (too complex; split later, issue 19)
     """Episode rows from the data files (spans, tasks by task_index) and the videos (frames in order)."""
     info, fps = sv.info, sv.info["fps"]
     rows: list[dict] = []
@@ -845,7 +845,7 @@ def episode_files(sv: Survey, row: dict) -> dict[str, Path]:
     return sums.episode_files(sv.root, sv.info, row)
 
 
-def check_episodes(sv: Survey, deep: bool = True, verify: bool = False) -> dict[int, list[Problem]]:
+def check_episodes(sv: Survey, deep: bool = True, verify: bool = False) -> dict[int, list[Problem]]:  # noqa: C901  (too complex; split later, issue 19)
     """Problems of each episode row (keyed by position in `sv.rows`), each episode checked on its own.
     `deep`: decode every frame; `verify`: compare the recorded per-episode and per-file sha256."""
     fps, feats = sv.info["fps"], sv.info["features"]

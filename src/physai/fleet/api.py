@@ -47,7 +47,7 @@ TEXT = r"^[^\x00-\x1f\x7f]*$"
 class BodyLimit:
     """ASGI middleware: 413 for bodies over their route's limit (by Content-Length and while streaming)."""
 
-    def __init__(self, app, cfg: FleetConfig) -> None:  # noqa: ANN001
+    def __init__(self, app, cfg: FleetConfig) -> None:
         self.app, self.cfg = app, cfg
 
     def limit(self, path: str) -> int:
@@ -57,7 +57,7 @@ class BodyLimit:
             return self.cfg.max_chunk_bytes
         return self.cfg.max_json_bytes
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.limit(scope["path"])

@@ -36,7 +36,7 @@ class Expert(abc.ABC, Generic[TaskT]):
     def __init__(self, task: TaskT) -> None:
         self.task: TaskT = task
 
-    def reset(self) -> None:  # noqa: B027  (optional hook, not abstract)
+    def reset(self) -> None:
         """Called after every env reset."""
 
     @abc.abstractmethod

@@ -257,7 +257,7 @@ def train(
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    metrics_f = open(out / "metrics.jsonl", "a") if rank == 0 else None  # noqa: SIM115
+    metrics_f = open(out / "metrics.jsonl", "a") if rank == 0 else None
     trainer_doc = {"train_config": asdict(cfg), "datasets": names, "world_size": world}
     per_group = [max(1, cfg.batch_size // len(caches)) for _ in caches]
     evals: list[dict] = []

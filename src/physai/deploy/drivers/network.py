@@ -223,13 +223,13 @@ class DriverAgent:
                     reply = str(exc)
                 except (ConnectionError, TimeoutError) as exc:
                     self._error(exc)  # the link dropped or went silent: nobody to answer
-                except Exception as exc:  # noqa: BLE001 - a session must never end the accept loop
+                except Exception as exc:
                     self._error(exc)
                     reply = f"agent error: {type(exc).__name__}: {str(exc)[:200]}"
                 self._stop_robot()  # before answering: the client may act on the answer at once
                 if reply is not None:
                     _try_send(conn, {"ok": False, "error": reply})
-        except Exception as exc:  # noqa: BLE001 - e.g. closing the socket failed
+        except Exception as exc:
             self._error(exc)
             self._stop_robot()
 
@@ -237,7 +237,7 @@ class DriverAgent:
         """Link lost or closed: the robot holds still."""
         try:
             self.driver.stop()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._error(exc)
 
     def _error(self, exc: BaseException) -> None:
