@@ -255,7 +255,7 @@ class PolicyContract:
                 f"cameras: {who} reads {self.camera_names}, the robot provides {have} (missing {missing})"
             )
         size = getattr(robot, "image_size", None)
-        if self.cameras and size is not None and tuple(size) != self.image_size:
+        if self.cameras and size is not None and self.image_size and tuple(size) != self.image_size:
             problems.append(
                 f"image size: {who} reads {self.image_size[0]}x{self.image_size[1]} images, the robot's "
                 f"cameras give {size[0]}x{size[1]} (set the camera resolution to match)"

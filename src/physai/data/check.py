@@ -159,7 +159,7 @@ def read_video(path: Path, fps: float, decode: bool = False) -> VideoFile:
         src = s.codec_context
         if src is None:
             return VideoFile([], "has a video stream without codec parameters")
-        tb = float(s.time_base)
+        tb = fmt.time_base(s)
         v = VideoFile(packets, None, src.width, src.height, float(s.average_rate or 0), decoded=decode)
         ctx = None
         if decode:

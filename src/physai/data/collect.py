@@ -212,7 +212,9 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:  # no
             raise _Terminated()
 
         old_term = signal.signal(signal.SIGTERM, on_term)
-    episodes, done, error = [], set(), None
+    episodes: list[dict] = []
+    done: set[int] = set()
+    error = None
     try:
         for p in procs:
             p.start()
@@ -279,7 +281,7 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:  # no
 
 
 # ---------------------------------------------------------------------------- finish / recover
-def _sources(staging: Path) -> tuple[list[tuple[str, None]], list[dict]]:
+def _sources(staging: Path) -> tuple[list[tuple[str | Path, list[int] | None]], list[dict]]:
     """Parts with committed episodes, each opened (and, if it does not open, repaired) first."""
     from physai.data.meta import DatasetMeta
 

@@ -13,6 +13,7 @@ import av
 import numpy as np
 import pyarrow as pa
 
+from physai.core.errors import DatasetError
 from physai.core.progress import NullProgress, Progress
 from physai.data import checksums as sums
 from physai.data import format as fmt
@@ -115,7 +116,8 @@ def rebuild(root: Path, progress: Progress | None = None) -> dict:
             checksums=new_sums,
         )
         if not new_rows:
-            (root / fmt.STATS_PATH).exists() and q.move(root / fmt.STATS_PATH, "no episodes left", [])
+            if (root / fmt.STATS_PATH).exists():
+                q.move(root / fmt.STATS_PATH, "no episodes left", [])
     report = {
         "root": str(root),
         "episodes_kept": len(new_rows),
@@ -195,6 +197,8 @@ def _rewrite_data(sv: Survey, old: list[dict], new: list[dict], q: _Quarantine, 
         by_file.setdefault(sums.episode_files(sv.root, sv.info, a)["data"], []).append((a, b))
     for path, pairs in by_file.items():
         t = sv.data_file(path).table
+        if t is None:
+            raise DatasetError(f"{path}: no row group reads; nothing to keep in it")
         e = t.column("episode_index").to_numpy()
         keep_old = [a["episode_index"] for a, _ in pairs]
         renum = any(
@@ -251,7 +255,7 @@ def _remux_videos(sv: Survey, old: list[dict], q: _Quarantine, damaged: set[str]
             tmp = path.with_name(f".{path.name}.repair.tmp")
             with av.open(str(path)) as src:
                 s = src.streams.video[0]
-                tb = float(s.time_base)
+                tb = fmt.time_base(s)
                 with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as dst:
                     o = dst.add_stream_from_template(s)
                     try:

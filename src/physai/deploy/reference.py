@@ -104,6 +104,7 @@ def env_contract(
 
     env = make(task, control=control, render_mode=None)
     spec = env.action_spec
+    low, high = spec.bounds()
     c = PolicyContract(
         embodiment=env.robot.name,
         control=env.control,
@@ -115,8 +116,8 @@ def env_contract(
         tasks=(task,),
         env_task=task,
         privileged=True,
-        action_low=tuple(float(x) for x in spec.low),
-        action_high=tuple(float(x) for x in spec.high),
+        action_low=tuple(float(x) for x in low),
+        action_high=tuple(float(x) for x in high),
     )
     env.close()
     return c

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 
 
@@ -10,7 +12,7 @@ def gym_id(task_name: str) -> str:
     return "physai/" + task_name.replace("/", "-") + "-v0"
 
 
-def _make(task: str, **kwargs: object):
+def _make(task: str, **kwargs: Any) -> gym.Env:
     from physai.envs.env import PhysaiEnv
 
     return PhysaiEnv(task, **kwargs)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physai.core.errors import ConfigError
 from physai.envs.env import PhysaiEnv
 
 
@@ -22,7 +23,7 @@ class RandomPolicy:
         pass
 
     def act(self, obs: dict) -> np.ndarray:
-        return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
+        return self.rng.uniform(*self.space.bounds()).astype(np.float32)
 
 
 @dataclass
@@ -60,7 +61,7 @@ def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
     t0 = time.perf_counter()
     obs, info = env.reset(seed=seed)
     policy.reset()
-    frames = [env.render()] if record else []
+    frames = [_frame(env)] if record else []
     success, steps = False, 0
     while True:
         action = policy.act(obs)
@@ -71,8 +72,15 @@ def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
         steps += 1
         success = bool(info["is_success"])
         if record:
-            frames.append(env.render())
+            frames.append(_frame(env))
         if terminated or truncated:
             break
     return EpisodeResult(seed=seed, success=success, length=steps, duration_s=time.perf_counter() - t0,
                          instruction=env.task.instruction, clipped=env.clipped_total, frames=frames)
+
+
+def _frame(env: PhysaiEnv) -> np.ndarray:
+    frame = env.render()
+    if frame is None:
+        raise ConfigError("recording an episode needs an env made with render_mode='rgb_array'")
+    return frame

@@ -31,8 +31,8 @@ def quat_yaw_batch(q: ArrayT) -> ArrayT:
     w, x, y, z = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     num, den = 2 * (w * z + x * y), 1 - 2 * (y * y + z * z)
     if hasattr(num, "atan2"):  # a torch tensor (also traced for ONNX export)
-        return num.atan2(den)  # type: ignore[no-any-return]
-    return np.arctan2(num, den)  # type: ignore[return-value]
+        return num.atan2(den)
+    return np.arctan2(num, den)
 
 
 def grasp_yaw(object_yaw: float, symmetry: float) -> float:

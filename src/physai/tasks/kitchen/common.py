@@ -50,6 +50,7 @@ class KitchenTask(Task):
     """Whether the task drives its joint up (open, turn on) rather than down (close, turn off)."""
     default_max_steps = 90
     config_cls = KitchenConfig
+    config: KitchenConfig
 
     def make_embodiment(self) -> Embodiment:
         return KitchenArm()
@@ -110,7 +111,7 @@ class FollowExpert(Expert[KT]):
     def reset(self) -> None:
         self.drv.reset()
         self.phase = 0
-        self.start_q = None
+        self.start_q: float | None = None
 
     def contact(self, q: float) -> tuple[np.ndarray, float]:
         raise NotImplementedError
@@ -123,14 +124,15 @@ class FollowExpert(Expert[KT]):
         q = t.q()
         if self.start_q is None:
             self.start_q = q - self.direction * self.start_back
+        start_q = self.start_q
         if self.phase == 0:  # above the contact pose
-            p, yaw = self.contact(self.start_q)
+            p, yaw = self.contact(start_q)
             dest = np.array([p[0], p[1], max(p[2] + self.hover, SAFE_Z)])  # above every fixture
             a = self.drv.action(dest, self.drv.down(yaw), GRIP_CLOSED)
             if self.drv.dist(dest) < 0.02:
                 self.phase = 1
         elif self.phase == 1:  # down into contact
-            p, yaw = self.contact(self.start_q)
+            p, yaw = self.contact(start_q)
             a = self.drv.action(p, self.drv.down(yaw), GRIP_CLOSED, max_lin=0.03)
             if self.drv.dist(p) < 0.008:
                 self.phase = 2

@@ -51,6 +51,7 @@ class Patrol(Task):
     timestep = 0.002
     expert_control = "base_velocity"
     config_cls = PatrolConfig
+    config: PatrolConfig
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_arena(spec)

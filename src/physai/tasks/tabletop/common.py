@@ -98,7 +98,7 @@ class WaypointArm:
         self.arm = arm
         self.max_lin, self.max_rot, self.gain = max_lin, max_rot, gain
         self.measured_gain = measured_gain
-        self.home_quat = None
+        self.home_quat: np.ndarray = np.array([1.0, 0.0, 0.0, 0.0])  # set to the TCP's at reset()
 
     def reset(self) -> None:
         self.home_quat = self.arm.tcp_pose()[1]

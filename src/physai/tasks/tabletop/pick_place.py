@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
 from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.scene import add_open_box, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
@@ -45,6 +46,8 @@ class PickPlace(Task):
     )
     default_max_steps = 160
     config_cls = PickPlaceConfig
+    config: PickPlaceConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_table_and_objects(spec)

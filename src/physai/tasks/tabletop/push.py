@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
 from physai.sim.scene import add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
@@ -50,6 +51,8 @@ class Push(Task):
     )
     default_max_steps = 150
     config_cls = PushConfig
+    config: PushConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_table_and_objects(spec, PUSHABLE)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
 from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.ik import quat_error
 from physai.sim.scene import GEOM, add_free_object, add_table, set_free_pose
@@ -56,6 +57,8 @@ class Stack(Task):
     )
     default_max_steps = 120
     config_cls = StackConfig
+    config: StackConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         add_table(spec, "table", TABLE_CENTER, TABLE_HALF, TABLE_Z)
