@@ -285,7 +285,8 @@ def _sources(staging: Path) -> tuple[list[tuple[str | Path, list[int] | None]], 
     """Parts with committed episodes, each opened (and, if it does not open, repaired) first."""
     from physai.data.meta import DatasetMeta
 
-    sources, report = [], []
+    sources: list[tuple[str | Path, list[int] | None]] = []
+    report: list[dict] = []
     for part in _parts(staging):
         if not (part / "meta" / "info.json").exists():  # killed before its first write: nothing in it
             report.append({"part": part.name, "episodes": 0})

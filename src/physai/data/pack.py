@@ -88,7 +88,8 @@ class VideoPacker:
             to_frame = fmt.time_base(s) * self.fps
             if first > 0:  # a packed source: start at the keyframe at or before the episode's first frame
                 inp.seek(int(first / to_frame), stream=s, backward=True, any_frame=False)
-            packets, past = [], 0
+            packets: list[tuple[int, Any]] = []
+            past = 0
             for pkt in inp.demux(s):
                 if pkt.pts is None:
                     continue
@@ -139,7 +140,8 @@ class VideoPacker:
     def close(self) -> None:
         if self.out is not None:
             self.out.close()
-            fmt.fsync_file(self.path)
+            if self.path is not None:
+                fmt.fsync_file(self.path)
             self.out = None
 
 

@@ -119,7 +119,8 @@ class GraspExpert(Expert[Any]):
     """Above the object, pre-shape, descend, tactile grip, lift and hold."""
 
     def __init__(
-        self, task: Task, grip_target: float, grip_high: float, lift: float, descend: float = 0.0
+        self, task: Any, grip_target: float | np.ndarray, grip_high: float | np.ndarray, lift: float,
+        descend: float = 0.0
     ) -> None:
         super().__init__(task)
         hand = task.robot
