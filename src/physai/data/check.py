@@ -137,7 +137,7 @@ def read_data(path: Path, light: bool = False) -> DataFile:
     if parts:
         table = pa.concat_tables(parts)
     else:
-        table = (pa.schema([schema.field(c) for c in cols]) if light else schema).empty_table()
+        table = (pa.schema([schema.field(c) for c in cols]) if cols is not None else schema).empty_table()
     err = f"{bad} of {pf.num_row_groups} row groups do not read" if bad else None
     return DataFile(table, err, bad, schema)
 
@@ -578,7 +578,7 @@ def _check_features(sv: Survey) -> None:  # noqa: C901  (too complex; split late
     for k in fmt.video_keys(feats):
         d = sv.root / "videos" / k
         files = sorted(d.glob("chunk-*/file-*.mp4"))
-        sizes = Counter()
+        sizes: Counter[tuple[int, int]] = Counter()
         for vp in files:
             v = sv.videos.setdefault(vp, read_video(vp, sv.info["fps"]))
             if v.width:

@@ -12,7 +12,7 @@ MODEL = "model.onnx"
 
 def example_inputs(ins: list[dict], batch: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Random model inputs of the shapes and dtypes in `ins` (token ids within the vocabulary)."""
-    out = []
+    out: list[np.ndarray] = []
     for i in ins:
         shape = (batch, *i["shape"])
         if i["dtype"] == "uint8":

@@ -108,8 +108,9 @@ class HumanoidArm(MjBound):
     def build(self, spec: mujoco.MjSpec, torso: mujoco.MjsBody) -> None:
         p, s = self.p, (1.0 if self.side == "left" else -1.0)
         parent = torso
-        offsets = ([0, s * SHOULDER[1], SHOULDER[2]], [0, 0, 0], [0, 0, 0], [0, 0, -UPPER_ARM], [0, 0, 0],
-                   [0, 0, -FOREARM], [0, 0, 0])
+        offsets: tuple[list[float], ...] = (
+            [0, s * SHOULDER[1], SHOULDER[2]], [0, 0, 0], [0, 0, 0], [0, 0, -UPPER_ARM], [0, 0, 0],
+            [0, 0, -FOREARM], [0, 0, 0])
         for i, (name, axis, off) in enumerate(zip(ARM_JOINTS, _AXES, offsets, strict=True)):
             body = parent.add_body(name=f"{p}{name}_link", pos=list(off), gravcomp=1.0)
             body.add_joint(name=f"{p}{name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=axis,

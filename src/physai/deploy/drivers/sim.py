@@ -162,9 +162,8 @@ class SimDriver:
             if hasattr(r, "gripper_width"):
                 cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1)
         else:
-            cmd = np.clip(
-                (env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high
-            )
+            low, high = env.action_spec.bounds()
+            cmd = np.clip((low + high) / 2, low, high)
             cmd[: len(self._qadr)] = env.data.qpos[self._qadr]
         r.apply_action(cmd, env.control, env.control_dt)
         mujoco.mj_step(env.model, env.data, nstep=env.substeps)
