@@ -391,7 +391,7 @@ def survey(root: str | Path) -> Survey:  # noqa: C901  (too complex; split later
     base = fmt.new_info(fps, {}, info.get("robot_type"))
     full = {**base, **{k: v for k, v in info.items() if k in base or k == "physai"}}
     full["fps"] = int(fps)
-    feats = full.get("features") if isinstance(full.get("features"), dict) else {}
+    feats: dict = full["features"] if isinstance(full.get("features"), dict) else {}
     incomplete = sorted(k for k, f in feats.items() if not _complete_feature(f))
     if incomplete and info and "info" not in rebuilt:
         problems.append(
@@ -455,7 +455,7 @@ def _check_templates(full: dict, info: dict, problems: list[Problem], rebuilt: s
                 )
             full[key] = default
             rebuilt.add("info")
-    for key, default in (
+    for key, number in (
         ("chunks_size", fmt.CHUNKS_SIZE),
         ("data_files_size_in_mb", fmt.DATA_FILES_SIZE_IN_MB),
         ("video_files_size_in_mb", fmt.VIDEO_FILES_SIZE_IN_MB),
@@ -464,9 +464,9 @@ def _check_templates(full: dict, info: dict, problems: list[Problem], rebuilt: s
         if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
             if info and "info" not in rebuilt:
                 problems.append(
-                    Problem(fmt.INFO_PATH, f"{key} {v!r} is not a positive number; repair sets {default}")
+                    Problem(fmt.INFO_PATH, f"{key} {v!r} is not a positive number; repair sets {number}")
                 )
-            full[key] = default
+            full[key] = number
             rebuilt.add("info")
 
 
@@ -694,7 +694,7 @@ def rebuild_rows(sv: Survey) -> list[dict]:  # noqa: C901  (too complex; split l
         counts = {vp: len(sv.videos.setdefault(vp, read_video(vp, fps)).packets) for vp in files}
         by_index = {(int(vp.parent.name[6:]), int(vp.stem[5:])): vp for vp in files}
         packed = any(
-            r["length"] < counts.get(by_index.get((r["data/chunk_index"], r["data/file_index"])), 0)
+            r["length"] < counts.get(by_index.get((r["data/chunk_index"], r["data/file_index"]), Path()), 0)
             for r in rows
         )
         pos, off = 0, 0
@@ -767,6 +767,7 @@ def _episode_task_indices(sv: Survey) -> dict[int, list[int]]:
 def _load_tasks(sv: Survey) -> None:
     tasks = _read_tasks(sv.root)
     used = _episode_task_indices(sv)
+    known: list[str] = tasks or []
     names_by_index: dict[int, str] = {}
     for r in sv.rows:
         tis, names = used.get(r["episode_index"], []), r.get("tasks") or []
@@ -776,7 +777,7 @@ def _load_tasks(sv: Survey) -> None:
     ok = tasks is not None and len(tasks) > 0
     why = "is missing, truncated or not parquet" if tasks is None else "is empty"
     if ok:
-        wrong = [i for i, name in names_by_index.items() if i >= len(tasks) or tasks[i] != name]
+        wrong = [i for i, name in names_by_index.items() if i >= len(known) or known[i] != name]
         if wrong:
             ok, why = False, f"disagrees with the episodes table at task_index {wrong[:5]}"
     if ok or not sv.rows:

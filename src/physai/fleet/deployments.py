@@ -33,6 +33,8 @@ def assignment_for(db: Session, robot: dbm.Robot | None) -> dict | None:
         if d.state == "canary" and not in_canary(d.id, robot.id, d.canary_percent):
             continue
         k = db.get(dbm.Package, d.package_id)
+        if k is None:  # the package row is gone (the foreign key forbids it): nothing to run from here
+            continue
         return {
             "deployment_id": d.id,
             "package_id": k.id,
