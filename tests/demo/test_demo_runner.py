@@ -66,3 +66,15 @@ def test_cli_demo_runs_the_registered_stages(tmp_path, fake_stages):
     assert r.exit_code == 0, r.output
     assert fake_stages == ["first"]
     assert list(json.loads(r.stdout)["stages"]) == ["first"]
+
+
+@pytest.mark.slow
+def test_profile_stage_runs_on_its_own(tmp_path):
+    """The `profile` stage without a `package` stage exports the reference package and profiles it at
+    the package's own rate (it read a `Package.fps` that no longer exists until mypy found it)."""
+    from physai.core.progress import NullProgress
+    from physai.demo.profile import profile_stage
+
+    res = profile_stage(tmp_path, NullProgress(), duration_s=0.2)
+    assert res["packages"]["pick-place"]
+    assert res["devices"]

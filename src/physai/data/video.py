@@ -236,8 +236,8 @@ class VideoReader:
         ctx.thread_type = "NONE"  # one 128x128 frame is far too small to split across threads
         ctx.thread_count = 1
         a = np.array(rows, np.int64).reshape(-1, 4)
-        pos: np.ndarray = np.arange(len(a))
-        key_before: np.ndarray = np.maximum.accumulate(np.where(a[:, 2] > 0, pos, -1)) if len(a) else pos
+        pos = np.arange(len(a), dtype=np.int64)
+        key_before = np.maximum.accumulate(np.where(a[:, 2] > 0, pos, -1)) if len(a) else pos
         dpos = np.full(int(a[:, 3].max()) + 1 if len(a) else 0, -1, np.int64)
         dpos[a[:, 3]] = pos  # frame index -> decode position of its packet
         # 8 bytes per entry like numpy, but indexing yields Python ints ~3x faster (hot path per sample)

@@ -34,7 +34,7 @@ def profile_stage(out: Path, progress: Progress, duration_s: float = 1.0) -> dic
     for name, path in packages.items():
         from physai.deploy.package import load_package
 
-        fps = load_package(path, keys).fps
+        fps = load_package(path, keys).contract.control_hz
         cfg = ProfileConfig(
             devices=devices,
             rates_hz=sorted({fps, 100.0, 500.0, 1000.0}),

@@ -384,7 +384,10 @@ class SafetySupervisor:
             )
         if (L.base_workspace_low is None) != (L.base_workspace_high is None):
             raise ConfigError("base_workspace_low and base_workspace_high come together")
-        self.base_cap = float(L.base_speed_collaborative if self.cfg.collaborative else L.base_speed_max)
+        cap = L.base_speed_collaborative if self.cfg.collaborative else L.base_speed_max
+        assert cap is not None and L.base_yaw_rate_max is not None  # checked above (`need`)
+        self.base_cap = float(cap)
+        self.base_yaw_max = float(L.base_yaw_rate_max)
         self.base_acc = float(L.base_acc_max) if L.base_acc_max is not None else self.base_cap
         used = {i for i in self.base_idx if i is not None}
         self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
@@ -942,7 +945,7 @@ class SafetySupervisor:
         if n > cap:
             self._record("base_speed", round(n, 4), round(cap, 4))
             v = v * (cap / n)
-        wmax = float(L.base_yaw_rate_max)
+        wmax = self.base_yaw_max
         if abs(w) > wmax:
             if abs(w) > wmax * (1 + 1e-6):  # not float32 rounding of a command at the cap
                 self._record("base_yaw_rate", w, math.copysign(wmax, w))
