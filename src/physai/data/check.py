@@ -17,6 +17,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -161,7 +162,7 @@ def read_video(path: Path, fps: float, decode: bool = False) -> VideoFile:
             return VideoFile([], "has a video stream without codec parameters")
         tb = fmt.time_base(s)
         v = VideoFile(packets, None, src.width, src.height, float(s.average_rate or 0), decoded=decode)
-        ctx = None
+        ctx: Any = None  # a PyAV decoder (its stubs lack decode)
         if decode:
             try:
                 ctx = av.CodecContext.create(src.name, "r")
@@ -548,18 +549,18 @@ def _check_features(sv: Survey) -> None:  # noqa: C901  (too complex; split late
         if not found:
             continue
         want = _declared(f)
-        (dtype, shape), n = found.most_common(1)[0]
-        if (dtype, list(shape)) != (want[0], want[1]) and n == len(schemas) and dtype != "missing":
+        (dtype, held), n = found.most_common(1)[0]
+        if (dtype, list(held)) != (want[0], want[1]) and n == len(schemas) and dtype != "missing":
             sv.problems.append(
                 Problem(
                     fmt.INFO_PATH,
                     f"feature {k!r} declares dtype {f['dtype']} shape {f['shape']}, every data file holds "
-                    f"{dtype} with {shape[0]} values per frame; repair sets it from the parquet schema",
+                    f"{dtype} with {held[0]} values per frame; repair sets it from the parquet schema",
                 )
             )
             f["dtype"] = dtype
-            if want[1] != list(shape):
-                f["shape"] = list(shape)
+            if want[1] != list(held):
+                f["shape"] = list(held)
             sv.rebuilt.add("info")
     folders = sorted(d.name for d in (sv.root / "videos").glob("*") if d.is_dir() and any(d.rglob("*.mp4")))
     missing = [k for k in fmt.video_keys(feats) if k not in folders]

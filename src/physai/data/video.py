@@ -221,9 +221,9 @@ class VideoReader:
                 for pkt in container.demux(stream):
                     if pkt.size == 0 or pkt.pts is None:
                         continue
-                    pos = -1 if pkt.pos is None else pkt.pos  # no file position: keep the bytes
-                    rows.append((pos, pkt.size, pkt.is_keyframe, int(round(pkt.pts * tb * self.fps))))
-                    blobs.append(bytes(pkt) if pos < 0 else None)
+                    fpos = -1 if pkt.pos is None else pkt.pos  # no file position: keep the bytes
+                    rows.append((fpos, pkt.size, pkt.is_keyframe, int(round(pkt.pts * tb * self.fps))))
+                    blobs.append(bytes(pkt) if fpos < 0 else None)
                 src = stream.codec_context
                 ctx = av.CodecContext.create(src.name, "r")
                 ctx.extradata = src.extradata

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from physai.core.errors import ConfigError
 from physai.core.progress import Progress
 from physai.demo.registry import stage
 
@@ -51,6 +52,8 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     srv = BackgroundServer(
         FleetConfig(db_url=f"sqlite:///{root}/fleet.db", data_dir=root / "data", trusted_keys=[pub])
     ).start()
+    if srv.admin_key is None:  # a fresh database always bootstraps an admin
+        raise ConfigError(f"{root}/fleet.db already has an admin; remove {root} to run the fleet stage again")
     (root / "admin.key").write_text(srv.admin_key + "\n")
     (root / "admin.key").chmod(0o600)
     admin = FleetClient(srv.url, srv.admin_key)
