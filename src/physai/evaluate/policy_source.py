@@ -96,7 +96,7 @@ def _load_checkpoint(spec: str):
         raise ConfigError(f"policy {spec!r} is not 'expert', 'random', a ws:// address, 'py:module:fn' "
                           "or an existing checkpoint folder")
     try:
-        from physai.policies import load_policy  # type: ignore[attr-defined]
+        from physai.policies import load_policy
     except ImportError as exc:
         raise ConfigError(f"cannot load checkpoint {spec}: physai.policies.load_policy is not available "
                           f"in this installation ({exc})") from None

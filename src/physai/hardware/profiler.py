@@ -280,7 +280,7 @@ def profile_device(
     res["energy"] = _energy_block(meter.describe(), e1 - e0, lat.size, t1 - t0, package, grid)
     progress.advance(1)
 
-    loops = []
+    loops: list[dict] = []
     rt = contextlib.ExitStack()
     res["scheduling"] = rt.enter_context(realtime_priority(cfg.realtime))
     with rt:
