@@ -7,7 +7,7 @@ TORCH_VERSION := 2.13.0
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= $(MUJOCO_GL)
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench lint typecheck clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+
+# mypy against .ci/mypy-baseline.json: a new error in any file fails; `--update` locks in fewer errors
+typecheck: $(STAMP)
+	$(BIN)/python .ci/mypy_baseline.py
 
 clean:
 	rm -rf $(VENV) runs bench/results/*.json

@@ -63,8 +63,8 @@ def serve(cfg_json: str) -> None:
     app = create_app(fleet=fleet)
     counts: dict[str, int] = {}
 
-    async def counting(scope, receive, send) -> None:  # noqa: ANN001
-        async def send2(msg) -> None:  # noqa: ANN001
+    async def counting(scope, receive, send) -> None:
+        async def send2(msg) -> None:
             if msg["type"] == "http.response.start":
                 k = str(msg["status"])
                 counts[k] = counts.get(k, 0) + 1

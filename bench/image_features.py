@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from learning import record  # noqa: E402
-from physai.policies.base import random_shift  # noqa: E402
-from physai.policies.layers import (  # noqa: E402
+from learning import record
+from physai.policies.base import random_shift
+from physai.policies.layers import (
     HashedTextEncoder,
     KeypointEncoder,
     QueryKeypointEncoder,

@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from learning import expert_success, record  # noqa: E402  (bench/ is on sys.path)
+from learning import expert_success, record
 
 VLA_TASKS = "tabletop/pick-place,tabletop/stack,tabletop/push,bimanual/handover,bimanual/pack-mouse"
 

@@ -304,7 +304,7 @@ def try_old(baseline_cls, info: DriverInfo, hz: float, cfg: SupervisorConfig, li
     """The original supervisor's answer to this robot and mode: None if it accepts it, else its error."""
     try:
         make_sup("old", baseline_cls, info, hz, cfg, limits)
-    except Exception as exc:  # noqa: BLE001 - the refusal is the measurement
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:160]
     return None
 
@@ -604,7 +604,7 @@ def deadline_misses(baseline_cls, seconds: float, repeats: int) -> list[dict]:
             pkg = HoldPolicy(drv)
             orig = rt_mod.make_supervisor
             if variant == "old":
-                def old_sup(info, period, cfg):  # noqa: ANN001, ANN202
+                def old_sup(info, period, cfg):
                     return make_sup("old", baseline_cls, info, 1 / period, cfg)
 
                 rt_mod.make_supervisor = old_sup

@@ -81,7 +81,7 @@ def load(port: int, clients: int, per_client: int, state_dim: int) -> dict:
                 t0 = time.perf_counter()
                 c.infer(obs)
                 mine.append(time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - recorded in the result
+        except Exception as exc:
             errors.append(repr(exc))
         c.close()
         with lock:

@@ -2,8 +2,8 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 # CI and developer machines here have 2 shared cores: one intra-op thread avoids OpenMP spin contention
 # between torch and the MuJoCo/worker processes the tests start.

@@ -34,6 +34,7 @@ for ep in range(10_000):
         w.add_frame({"observation.state": rng.normal(size=4), "action": rng.normal(size=2),
                      "observation.images.cam": rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)})
     w.save_episode(f"task {ep % 3}")
+    print("saved", flush=True)
 """
 
 
@@ -48,7 +49,9 @@ def test_sigkill_at_random_points_then_repair(tmp_path):
         # each round appends to the same dataset (the writer resumes) and is killed at a random moment
         proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, env=env)
         assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(float(rng.uniform(0.05, 0.6)))
+        if _round == 0:  # at least one episode committed, however slow the machine: wait for it
+            assert proc.stdout.readline().strip() == b"saved"
+        time.sleep(float(rng.uniform(0.05, 0.6)))  # then a kill at a random moment
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         ds = Dataset(root)  # opens at the last committed episode, whatever was in flight

@@ -6,7 +6,7 @@ the safety supervisor), so it is slow: it runs the demo's `train` and `package` 
 
 import pytest
 
-from physai.report.demo import run_demo
+from physai.demo.runner import run_demo
 
 
 @pytest.mark.slow

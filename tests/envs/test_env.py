@@ -67,10 +67,27 @@ def test_unknown_names_list_valid_ones():
 
 
 def test_gymnasium_make():
+    """The registered gymnasium id is the same env as physai.make: same observations and spaces, same
+    trajectory for the same seed and actions."""
+    from physai.envs import gym_id  # importing physai.envs registers the ids
+
+    assert gym_id("tabletop/pick-place") == "physai/tabletop-pick-place-v0"
     e = gym.make("physai/tabletop-pick-place-v0")
+    ref = physai.make("tabletop/pick-place")
     obs, _ = e.reset(seed=0)
-    assert "state" in obs
+    obs_ref, _ = ref.reset(seed=0)
+    assert set(obs) == set(obs_ref)
+    assert obs["state"].shape == ref.observation_space["state"].shape
+    assert e.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs["state"], obs_ref["state"])
+    assert e.unwrapped.metadata["render_fps"] == ref.metadata["render_fps"] == ref.task.control_hz
+    a = e.action_space.sample() * 0.0
+    for _ in range(3):
+        obs, *_ = e.step(a)
+        obs_ref, *_ = ref.step(a)
+    np.testing.assert_array_equal(obs["state"], obs_ref["state"])
     e.close()
+    ref.close()
 
 
 def test_joint_pos_mode_tracks_targets():

@@ -12,13 +12,13 @@ import pytest
 pytest.importorskip("mcap")
 pytest.importorskip("rosbags")
 
-from physai.deploy.drivers.base import DriverInfo  # noqa: E402
-from physai.deploy.runtime import CycleRecord  # noqa: E402
-from physai.embodiments import make_embodiment  # noqa: E402
-from physai.field import bag, rosmsg  # noqa: E402
-from physai.field import mcap_writer as mw  # noqa: E402
-from physai.field.bag_convert import bag_to_dataset, session_map  # noqa: E402
-from physai.field.mcap_record import McapRecorder  # noqa: E402
+from physai.deploy.drivers.base import DriverInfo
+from physai.deploy.runtime import CycleRecord
+from physai.embodiments import make_embodiment
+from physai.field import bag, rosmsg
+from physai.field import mcap_writer as mw
+from physai.field.bag_convert import bag_to_dataset, session_map
+from physai.field.mcap_record import McapRecorder
 
 CAMS = ["scene", "wrist"]
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from physai.field import rosmsg as r  # noqa: E402
+from physai.field import rosmsg as r
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 28])

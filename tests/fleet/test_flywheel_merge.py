@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from physai.core.errors import ConfigError
-from physai.fleet.demo_stage import _base_cameras
+from physai.demo.fleet import _base_cameras
 from physai.fleet.flywheel import _check_features
 
 

@@ -75,7 +75,7 @@ class _LateApp:
     def __init__(self) -> None:
         self.target = create_app(fleet=SimpleNamespace(cfg=FleetConfig()))
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         await self.target(scope, receive, send)
 
 

@@ -14,16 +14,8 @@ import pytest
 from physai.core.errors import ConfigError, PackageError, UnknownNameError
 from physai.deploy.package import load_package
 from physai.deploy.signing import trusted_keys
-from physai.hardware.plugins import (
-    ArtifactCache,
-    CompileSpec,
-    cache_key,
-    discover,
-    get_plugin,
-    list_devices,
-    package_hash,
-    parse_device,
-)
+from physai.hardware.discovery import discover, get_plugin, list_devices
+from physai.hardware.plugins import ArtifactCache, CompileSpec, cache_key, package_hash, parse_device
 
 
 def test_builtins_listed_with_reasons():

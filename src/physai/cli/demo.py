@@ -20,7 +20,7 @@ def demo(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run the demo: every stage of the lifecycle on embedded defaults, with videos and a summary."""
-    from physai.report.demo import run_demo
+    from physai.demo.runner import run_demo
 
     summary = run_demo(out_dir, stages.split(",") if stages else None, RichProgress(enabled=not json_out))
     if json_out:

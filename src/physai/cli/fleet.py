@@ -50,7 +50,7 @@ def serve(
         fleet.close()  # signs the audit checkpoint
 
 
-def _server_config(db: str, data_dir: Path, audit_key: Path | None, audit_anchor: Path | None):  # noqa: ANN202
+def _server_config(db: str, data_dir: Path, audit_key: Path | None, audit_anchor: Path | None):
     from physai.fleet.service import FleetConfig
 
     return FleetConfig(db_url=db, data_dir=data_dir, audit_key=audit_key, audit_anchor=audit_anchor)

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def devices(json_out: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """List the devices physai can run packages on (built-ins and `physai.devices` plugins), with versions,
     and why the others are unavailable."""
-    from physai.hardware.plugins import list_devices
+    from physai.hardware.discovery import list_devices
 
     doc = list_devices()
     if json_out:
@@ -90,7 +90,7 @@ def profile(
     device_ids = [d.strip() for d in devices_.split(",") if d.strip()]
     if not device_ids:
         raise ConfigError("--devices is empty; give device ids from `physai devices`, e.g. ort:cpu")
-    from physai.hardware.plugins import list_devices
+    from physai.hardware.discovery import list_devices
 
     known = {d["device"]: d for d in list_devices()["devices"]}
     for dev in device_ids:

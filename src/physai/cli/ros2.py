@@ -61,7 +61,7 @@ def sim(
     duration: float = typer.Option(None, "--duration", help="Seconds to serve (default: until Ctrl-C)."),
     until_done: bool = typer.Option(False, "--until-done", help="Exit when the episode ends."),
     lockstep: bool = typer.Option(
-        False, "--lockstep", help="Step once per command received (reproducible runs) instead of free-running."
+        False, "--lockstep", help="Step once per command received (reproducible runs), not free-running."
     ),
     max_steps: int = typer.Option(None, "--max-steps", help="Episode length in steps (default: the task's)."),
     json_out: bool = JSON,

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import typer
@@ -24,6 +24,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -117,8 +118,9 @@ class RichProgress:
         self.plain = (not console.is_terminal) if plain is None else plain
         self._clock = clock
         self._p: Progress | None = None
-        self._task = None
-        self._desc, self._total, self._done = "", None, 0
+        self._task: TaskID | None = None
+        self._total: int | None = None
+        self._desc, self._done = "", 0
         self._t0 = self._last = 0.0
         self._fields: dict = {}
         self._eta: float | None = None
@@ -156,7 +158,7 @@ class RichProgress:
                 (self._p.console if self._p is not None else console).print(
                     f"{self._desc}: expected duration {_fmt_s(elapsed + eta)} (ends about {end}, "
                     f"at {self._done / elapsed:.3g}/s)", markup=False, highlight=False)
-        if self._p is not None:
+        if self._p is not None and self._task is not None:
             self._p.update(self._task, advance=n, info=_fields_text(fields), eta_s=self._eta)
         elif self.plain and self._desc:
             now = self._clock()
@@ -229,6 +231,10 @@ def positive(value: float | None, option: str, allow_none: bool = True) -> float
     return value
 
 
+@overload
+def existing(path: Path, option: str, kind: str = "any") -> Path: ...
+@overload
+def existing(path: None, option: str, kind: str = "any") -> None: ...
 def existing(path: Path | None, option: str, kind: str = "any") -> Path | None:
     """`path` if it exists (kind 'file' / 'dir': and is one)."""
     if path is None:

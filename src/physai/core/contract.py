@@ -90,7 +90,7 @@ class PolicyContract:
     """The instruction fixed in the graph ('fixed')."""
     tokenizer: dict | None = None
     """How instruction text becomes the model's int64 `instruction` input ('input'):
-    `physai.policies.text.tokenize` ({'kind': 'hashed' | 'wordpiece', 'max_tokens', ...})."""
+    `physai.core.tokenizer.tokenize` ({'kind': 'hashed' | 'wordpiece', 'max_tokens', ...})."""
     action_low: tuple[float, ...] | None = None
     """Lower bound per action element the policy was trained within (None: not stated)."""
     action_high: tuple[float, ...] | None = None
@@ -165,7 +165,7 @@ class PolicyContract:
         if self.tactile_dim:
             ins.append({"name": "tactile", "dtype": "float32", "shape": [self.tactile_dim]})
         if self.instruction == "input":
-            from physai.policies.text import tokenizer_vocab_size
+            from physai.core.tokenizer import tokenizer_vocab_size
 
             tok = self.tokenizer or {}
             ins.append({"name": "instruction", "dtype": "int64", "shape": [int(tok["max_tokens"])],
@@ -195,7 +195,7 @@ class PolicyContract:
         """The `instruction` model input for `text` ('input' mode): int64 token ids."""
         import numpy as np
 
-        from physai.policies.text import tokenize
+        from physai.core.tokenizer import tokenize
 
         if self.instruction != "input":
             raise ConfigError(f"this policy takes no instruction input (mode {self.instruction!r})")
@@ -255,7 +255,7 @@ class PolicyContract:
                 f"cameras: {who} reads {self.camera_names}, the robot provides {have} (missing {missing})"
             )
         size = getattr(robot, "image_size", None)
-        if self.cameras and size is not None and tuple(size) != self.image_size:
+        if self.cameras and size is not None and self.image_size and tuple(size) != self.image_size:
             problems.append(
                 f"image size: {who} reads {self.image_size[0]}x{self.image_size[1]} images, the robot's "
                 f"cameras give {size[0]}x{size[1]} (set the camera resolution to match)"

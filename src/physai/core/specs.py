@@ -52,6 +52,12 @@ class ArraySpec:
             out = np.minimum(out, self.high, dtype=arr.dtype)
         return out, int((out != arr).sum())
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high); raises ValueError for an unbounded spec (actions are always bounded)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"the {self.shape} spec {list(self.names)[:3]}... has no bounds")
+        return self.low, self.high
+
     def to_dict(self) -> dict:
         """JSON-ready description."""
         d: dict = {"shape": list(self.shape), "dtype": self.dtype, "names": list(self.names)}

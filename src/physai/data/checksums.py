@@ -84,7 +84,7 @@ def packet_index(path: Path, fps: float) -> list[tuple[int, bytes]]:
     out = []
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        tb = float(s.time_base)
+        tb = fmt.time_base(s)
         for p in c.demux(s):
             if p.pts is None or p.size == 0:
                 continue

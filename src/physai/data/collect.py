@@ -32,8 +32,9 @@ from pathlib import Path
 
 from physai.core.errors import ConfigError, DatasetError, PhysaiError
 from physai.core.progress import NullProgress, Progress
+from physai.data.staging import STAGING, committed_episodes, pending
+from physai.data.staging import parts as _parts
 
-STAGING = "collect-in-progress"
 """Folder inside the output dataset that holds an unfinished collection."""
 STATE = "state.json"
 STATE_FORMAT = "physai-collect/1"
@@ -160,7 +161,7 @@ class _Terminated(BaseException):
 
 
 # ---------------------------------------------------------------------------- collect
-def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
+def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:  # noqa: C901  (too complex; split later, issue 19)
     """Record `cfg.episodes` kept expert episodes with `cfg.workers` processes; returns a summary."""
     from physai.tasks import TASKS
 
@@ -207,11 +208,13 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
     old_term = None
     if threading.current_thread() is threading.main_thread():
 
-        def on_term(signum, frame):  # noqa: ARG001 - signal handler signature
+        def on_term(signum, frame):
             raise _Terminated()
 
         old_term = signal.signal(signal.SIGTERM, on_term)
-    episodes, done, error = [], set(), None
+    episodes: list[dict] = []
+    done: set[int] = set()
+    error = None
     try:
         for p in procs:
             p.start()
@@ -278,33 +281,12 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:
 
 
 # ---------------------------------------------------------------------------- finish / recover
-def pending(root: str | Path) -> bool:
-    """Whether `root` holds a collection that did not finish (or finished but was not cleaned up)."""
-    return (Path(root) / STAGING).is_dir()
-
-
-def _parts(staging: Path) -> list[Path]:
-    return sorted(
-        (p for p in staging.glob("worker-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1])
-    )
-
-
-def committed_episodes(root: str | Path) -> int:
-    """Episodes committed so far by the workers of an unfinished collection in `root`."""
-    n = 0
-    for part in _parts(Path(root) / STAGING):
-        try:
-            n += int(json.loads((part / "meta" / "info.json").read_text())["total_episodes"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return n
-
-
-def _sources(staging: Path) -> tuple[list[tuple[str, None]], list[dict]]:
+def _sources(staging: Path) -> tuple[list[tuple[str | Path, list[int] | None]], list[dict]]:
     """Parts with committed episodes, each opened (and, if it does not open, repaired) first."""
     from physai.data.meta import DatasetMeta
 
-    sources, report = [], []
+    sources: list[tuple[str | Path, list[int] | None]] = []
+    report: list[dict] = []
     for part in _parts(staging):
         if not (part / "meta" / "info.json").exists():  # killed before its first write: nothing in it
             report.append({"part": part.name, "episodes": 0})
@@ -313,9 +295,9 @@ def _sources(staging: Path) -> tuple[list[tuple[str, None]], list[dict]]:
             meta = DatasetMeta(part)
             repaired = False
         except DatasetError:
-            from physai.data.repair import repair
+            from physai.data.rebuild import rebuild
 
-            repair(part)
+            rebuild(part)
             meta = DatasetMeta(part)  # still damaged: the DatasetError names the part and the fix
             repaired = True
         report.append({"part": part.name, "episodes": len(meta.episodes), "repaired": repaired})

@@ -22,7 +22,7 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def convert_v21(src: str | Path, out: str | Path, progress: Progress | None = None) -> dict:
+def convert_v21(src: str | Path, out: str | Path, progress: Progress | None = None) -> dict:  # noqa: C901  (too complex; split later, issue 19)
     """Write the v3.0 version of the v2.1 dataset at `src` into the new folder `out`."""
     from physai.data.tools import _place
     from physai.data.writer import write_metadata

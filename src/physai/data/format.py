@@ -226,3 +226,12 @@ def read_tasks(path: Path) -> list[str]:
     for i, s in zip(order, tasks, strict=True):
         out[i] = s
     return out
+
+
+def time_base(stream: Any) -> float:
+    """A video stream's time base in seconds; DatasetError when the file declares none."""
+    if stream.time_base is None:
+        from physai.core.errors import DatasetError
+
+        raise DatasetError(f"{stream.container.name}: its video stream declares no time base; re-encode it")
+    return float(stream.time_base)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from physai.core.errors import DatasetError
 from physai.data import format as fmt
+from physai.data.staging import unfinished_collect
 from physai.data.stats import from_json
 
 REQUIRED_INFO = ("codebase_version", "fps", "features", "total_episodes", "total_frames", "data_path")
@@ -36,9 +37,7 @@ class DatasetMeta:
         self.root = Path(root)
         info_path = self.root / fmt.INFO_PATH
         if not info_path.exists():
-            from physai.data.repair import _unfinished_collect
-
-            unfinished = _unfinished_collect(self.root)
+            unfinished = unfinished_collect(self.root)
             if unfinished:
                 raise DatasetError(unfinished)
             if (self.root / "meta" / "episodes.jsonl").exists():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import av
 import pyarrow as pa
@@ -57,8 +58,8 @@ class VideoPacker:
         self.root, self.info, self.key = root, info, key
         self.fps = info["fps"]
         self.chunk, self.file = 0, -1
-        self.out = None
-        self.stream = None
+        self.out: av.container.OutputContainer | None = None
+        self.stream: Any = None
         self.offset = 0
         self.path: Path | None = None
         self.limit = info["video_files_size_in_mb"] * 2**20
@@ -84,10 +85,11 @@ class VideoPacker:
         try:
             s = inp.streams.video[0]
             tb = s.time_base
-            to_frame = float(tb) * self.fps
+            to_frame = fmt.time_base(s) * self.fps
             if first > 0:  # a packed source: start at the keyframe at or before the episode's first frame
                 inp.seek(int(first / to_frame), stream=s, backward=True, any_frame=False)
-            packets, past = [], 0
+            packets: list[tuple[int, Any]] = []
+            past = 0
             for pkt in inp.demux(s):
                 if pkt.pts is None:
                     continue
@@ -105,6 +107,7 @@ class VideoPacker:
             size = self.path.stat().st_size if self.path is not None and self.path.exists() else 0
             if self.out is None or size > self.limit:
                 self._open(s)
+            assert self.out is not None and tb is not None
             ticks = round(1 / (self.fps * tb))
             for i, pkt in packets:
                 d = (self.offset + i - first) * ticks
@@ -137,7 +140,8 @@ class VideoPacker:
     def close(self) -> None:
         if self.out is not None:
             self.out.close()
-            fmt.fsync_file(self.path)
+            if self.path is not None:
+                fmt.fsync_file(self.path)
             self.out = None
 
 

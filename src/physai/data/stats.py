@@ -72,6 +72,7 @@ class RunningStats:
         if self.mean is None:
             self.mean, self.m2, self.min, self.max, self.n = mean_b, m2_b, rows.min(0), rows.max(0), m
         else:
+            assert self.m2 is not None and self.min is not None and self.max is not None
             n = self.n + m
             delta = mean_b - self.mean
             self.mean = self.mean + delta * m / n
@@ -102,11 +103,14 @@ class RunningStats:
         self.seen += len(rows)
 
     def result(self) -> dict[str, np.ndarray]:
-        if self.mean is None:
+        if self.mean is None or self.m2 is None or self.min is None or self.max is None:
+            raise ValueError("no values were added")
+        if self.sample is None:
             raise ValueError("no values were added")
         d = len(self.mean)
         shp = _shape(d, self.is_image, self.feat_shape)
-        out = {"min": self.min, "max": self.max, "mean": self.mean, "std": np.sqrt(self.m2 / self.n)}
+        out: dict[str, np.ndarray] = {"min": self.min, "max": self.max, "mean": self.mean,
+                                      "std": np.sqrt(self.m2 / self.n)}
         for name, q in QUANTILES.items():
             out[name] = np.quantile(self.sample, q, axis=0)
         out = {k: np.asarray(v, np.float64).reshape(shp) for k, v in out.items()}
@@ -135,6 +139,7 @@ class EpisodeAggregate:
             self.min, self.max = np.asarray(st["min"]).copy(), np.asarray(st["max"]).copy()
             self.q = {k: np.asarray(st[k], np.float64) * nb for k in QUANTILES}
             return
+        assert self.min is not None and self.max is not None
         n = self.n + nb
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)
@@ -145,9 +150,10 @@ class EpisodeAggregate:
         self.n = n
 
     def result(self) -> dict[str, np.ndarray]:
-        if self.mean is None or self.m2 is None:
+        if self.mean is None or self.m2 is None or self.min is None or self.max is None:
             raise ValueError("no episodes were added")
-        out = {"min": self.min, "max": self.max, "mean": self.mean, "std": np.sqrt(self.m2 / self.n)}
+        out: dict[str, np.ndarray] = {"min": self.min, "max": self.max, "mean": self.mean,
+                                      "std": np.sqrt(self.m2 / self.n)}
         for k in QUANTILES:
             out[k] = self.q[k] / self.n
         out["count"] = np.array([int(self.n)], np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +172,7 @@ def copy_episodes(
     return {"out": str(out), "episodes": len(rows), "frames": start, "tasks": len(tasks)}
 
 
-def merge(sources: list[str | Path], out: str | Path, progress: Progress | None = None) -> dict:
+def merge(sources: Sequence[str | Path], out: str | Path, progress: Progress | None = None) -> dict:
     """All episodes of `sources` (same features and fps) into one new dataset at `out`."""
     return copy_episodes([(s, None) for s in sources], out, progress)
 

@@ -15,12 +15,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from physai.core.errors import DatasetError
+from physai.data.format import time_base
 
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
 DEFAULT_GOP = 1
@@ -202,7 +204,7 @@ class VideoReader:
 
     def __init__(self, path: str | Path, fps: float, cache_frames: int = 8) -> None:
         self.path, self.fps, self.cache_frames = Path(path), fps, cache_frames
-        self._ctx = None
+        self._ctx: Any = None  # a PyAV decoder (its stubs lack decode/flush_buffers)
         self._fd = -1
         self._cache: OrderedDict[int, av.VideoFrame] = OrderedDict()
         self._next = -1  # decode position of the next packet the decoder can take without a reset
@@ -214,13 +216,14 @@ class VideoReader:
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
-                tb = float(stream.time_base)
+                tb = time_base(stream)
                 rows, blobs = [], []
                 for pkt in container.demux(stream):
                     if pkt.size == 0 or pkt.pts is None:
                         continue
-                    rows.append((pkt.pos, pkt.size, pkt.is_keyframe, int(round(pkt.pts * tb * self.fps))))
-                    blobs.append(bytes(pkt) if pkt.pos < 0 else None)
+                    fpos = -1 if pkt.pos is None else pkt.pos  # no file position: keep the bytes
+                    rows.append((fpos, pkt.size, pkt.is_keyframe, int(round(pkt.pts * tb * self.fps))))
+                    blobs.append(bytes(pkt) if fpos < 0 else None)
                 src = stream.codec_context
                 ctx = av.CodecContext.create(src.name, "r")
                 ctx.extradata = src.extradata
@@ -233,7 +236,7 @@ class VideoReader:
         ctx.thread_type = "NONE"  # one 128x128 frame is far too small to split across threads
         ctx.thread_count = 1
         a = np.array(rows, np.int64).reshape(-1, 4)
-        pos = np.arange(len(a))
+        pos = np.arange(len(a), dtype=np.int64)
         key_before = np.maximum.accumulate(np.where(a[:, 2] > 0, pos, -1)) if len(a) else pos
         dpos = np.full(int(a[:, 3].max()) + 1 if len(a) else 0, -1, np.int64)
         dpos[a[:, 3]] = pos  # frame index -> decode position of its packet
@@ -340,7 +343,7 @@ class VideoReader:
             out = np.empty((3, h, w), np.float32)
         for c, plane in zip((1, 2, 0), f.planes, strict=True):  # gbrp: G, B, R planes, each contiguous
             ls = plane.line_size
-            src = np.frombuffer(plane, np.uint8)
+            src = np.frombuffer(memoryview(plane), np.uint8)
             src = src.reshape(h, w) if ls == w else src.reshape(h, ls)[:, :w]
             np.copyto(out[c], src, casting="unsafe")
         return np.multiply(out, _INV255, out=out)

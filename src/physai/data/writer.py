@@ -196,6 +196,7 @@ class DatasetWriter:
             exp = tuple(self.features[k]["shape"])
             if img.shape != exp:
                 raise ConfigError(f"camera {k!r} frame {self._n} has shape {img.shape}, expected {exp}")
+            assert self.encoder is not None  # made in __init__ when there are video keys
             self.encoder.put(k, img)
             if self._n % _IMAGE_STATS_EVERY == 0:
                 self._img_sample[k].append(img[::4, ::4])

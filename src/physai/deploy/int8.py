@@ -53,7 +53,8 @@ def quantize_and_check(
 ) -> tuple[dict[str, bytes], dict]:
     """INT8 versions of the models in `files` and the acceptance report; raises PackageError when the
     INT8 model is outside tolerance and `cfg.force` is false."""
-    from physai.deploy.package import MODEL, _session, example_inputs
+    from physai.deploy.onnx_io import MODEL, example_inputs
+    from physai.deploy.onnx_io import session as _session
 
     q = {name: quantize_bytes(data) for name, data in files.items() if name.endswith(".onnx")}
     fp, i8 = _session(files[MODEL]), _session(q[MODEL])

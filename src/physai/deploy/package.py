@@ -31,11 +31,14 @@ import numpy as np
 
 from physai.core.contract import PolicyContract
 from physai.core.errors import ConfigError, PackageError
+from physai.core.jsonsafe import json_default
 from physai.core.progress import NullProgress, Progress
 from physai.deploy import signing
+from physai.deploy.onnx_io import MODEL, example_inputs
+from physai.deploy.onnx_io import run_actions as _run
+from physai.deploy.onnx_io import session as _session
 
 POLICY_FORMAT = "physai-policy/2"
-MODEL = "model.onnx"
 MODEL_BATCHED = "model_batched.onnx"
 POLICY = "policy.json"
 CARD = "MODEL_CARD.md"
@@ -70,21 +73,6 @@ class ExportConfig:
     """Write the INT8 package even when it is outside tolerance (the numbers are kept in policy.json)."""
     model_card: dict[str, Any] = field(default_factory=dict)
     """Extra model-card fields: training_data, evaluation, intended_use, limits."""
-
-
-# ---------------------------------------------------------------------------- model inputs
-def example_inputs(ins: list[dict], batch: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Random model inputs of the shapes and dtypes in `ins` (token ids within the vocabulary)."""
-    out = []
-    for i in ins:
-        shape = (batch, *i["shape"])
-        if i["dtype"] == "uint8":
-            out.append(rng.integers(0, 256, shape, dtype=np.uint8))
-        elif i["dtype"] == "int64":
-            out.append(rng.integers(0, int(i.get("vocab_size", 2)), shape, dtype=np.int64))
-        else:
-            out.append(rng.normal(size=shape).astype(np.float32))
-    return out
 
 
 # ---------------------------------------------------------------------------- export
@@ -138,19 +126,6 @@ def _batch_dynamic_shapes(module, n: int, dim: dict) -> tuple:
         rest = (tuple({**dim} for _ in range(n - k)),) if n > k else ()
         return (*({**dim} for _ in range(k)), *rest)
     return tuple({**dim} for _ in range(n))
-
-
-def _session(model: bytes, threads: int = 1):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
-
-
-def _run(sess, ins: list[dict], arrays: list[np.ndarray]) -> np.ndarray:
-    return sess.run(["actions"], {i["name"]: a for i, a in zip(ins, arrays, strict=True)})[0]
 
 
 def parity(module, model: bytes, ins: list[dict], samples: int, batch: int, seed: int) -> float:
@@ -265,7 +240,7 @@ def export_package(
         },
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    files[POLICY] = (json.dumps(policy, indent=2, default=_json_default) + "\n").encode()
+    files[POLICY] = (json.dumps(policy, indent=2, default=json_default) + "\n").encode()
     files[CARD] = model_card(policy, cfg.model_card).encode()
     write_package(out, files, key)
     progress.advance(1)
@@ -277,14 +252,6 @@ def export_package(
         "precision": precision,
         "files": sorted(files),
     }
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def write_package(out: Path, files: dict[str, bytes], key=None) -> None:

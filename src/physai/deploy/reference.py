@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from physai.core.contract import Execution, PolicyContract
+from physai.sim.geometry import quat_yaw_batch
 from physai.tasks.tabletop.common import TABLE_Z
 
 TASK = "tabletop/pick-place"
@@ -24,12 +25,6 @@ WIDTH, TCP, TCP_QUAT, OBJ, OBJ_QUAT, TRAY = (
     slice(35, 38),
 )
 QUARTER = 1.5707963267948966  # grasps are planned modulo a quarter turn (boxes; round shapes do not care)
-
-
-def _yaw(q: torch.Tensor) -> torch.Tensor:
-    """Heading about +z of wxyz quaternions (B, 4)."""
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def _wrap(x: torch.Tensor, period: float) -> torch.Tensor:
@@ -84,7 +79,8 @@ class PickPlaceController(torch.nn.Module):
         grip = torch.where(release, z, grip)
 
         # wrist yaw: align the fingers with the object (modulo a quarter turn) until it is held
-        yaw_err = _wrap(_yaw(state[:, OBJ_QUAT]) - (_yaw(state[:, TCP_QUAT]) - self.home_yaw), QUARTER)
+        obj_yaw, tcp_yaw = quat_yaw_batch(state[:, OBJ_QUAT]), quat_yaw_batch(state[:, TCP_QUAT])
+        yaw_err = _wrap(obj_yaw - (tcp_yaw - self.home_yaw), QUARTER)
         yaw_err = torch.where(holding | release, z, yaw_err)
 
         steps, pos = [], tcp
@@ -108,6 +104,7 @@ def env_contract(
 
     env = make(task, control=control, render_mode=None)
     spec = env.action_spec
+    low, high = spec.bounds()
     c = PolicyContract(
         embodiment=env.robot.name,
         control=env.control,
@@ -119,8 +116,8 @@ def env_contract(
         tasks=(task,),
         env_task=task,
         privileged=True,
-        action_low=tuple(float(x) for x in spec.low),
-        action_high=tuple(float(x) for x in spec.high),
+        action_low=tuple(float(x) for x in low),
+        action_high=tuple(float(x) for x in high),
     )
     env.close()
     return c
@@ -137,6 +134,6 @@ def make_controller(chunk: int = 4) -> PickPlaceController:
 
     env = make(TASK, render_mode=None)
     obs, _ = env.reset(seed=0)
-    home = float(_yaw(torch.from_numpy(obs["state"][None, TCP_QUAT].copy()))[0])
+    home = float(quat_yaw_batch(torch.from_numpy(obs["state"][None, TCP_QUAT].copy()))[0])
     env.close()
     return PickPlaceController(chunk=chunk, home_yaw=home)

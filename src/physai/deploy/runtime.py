@@ -181,7 +181,7 @@ class _HungReadWatchdog:
             try:
                 with self.lock:  # never concurrently with the runtime's own final stop
                     self.driver.stop()
-            except Exception:  # noqa: BLE001 - the driver is already failing; the stop is latched anyway
+            except Exception:
                 pass
 
     def close(self) -> None:

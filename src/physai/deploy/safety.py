@@ -60,6 +60,7 @@ import mujoco
 import numpy as np
 
 from physai.core.errors import ConfigError, SafetyError
+from physai.core.jsonsafe import json_safe
 from physai.embodiments.base import SafetyLimits
 
 if TYPE_CHECKING:
@@ -276,9 +277,10 @@ class SafetySupervisor:
         self._cycle = 0
         self._late_count = 0
         self._last: np.ndarray | None = None
-        self._q = self._v = None
-        self._tp: np.ndarray | None = None  # ee_delta: commanded TCP positions (n_ee, 3)
-        self._tq: np.ndarray | None = None  # ee_delta: commanded TCP orientations (n_ee, 4)
+        self._q: np.ndarray = np.zeros(0)  # joint command (empty until the first re-sync)
+        self._v: np.ndarray = np.zeros(0)
+        self._tp: np.ndarray = np.zeros((0, 3))  # ee_delta: commanded TCP positions (n_ee, 3); empty: unset
+        self._tq: np.ndarray = np.zeros((0, 4))  # ee_delta: commanded TCP orientations (n_ee, 4)
         self._ee_prev: np.ndarray | None = None
         self._stamp_prev: float | None = None
         self._stale = 0
@@ -290,7 +292,7 @@ class SafetySupervisor:
         self._bt = 0.0
         self._base_speed = self._base_speed_half = 0.0
         self._sync = True
-        self._logf = open(self.cfg.log_path, "a") if self.cfg.log_path else None  # noqa: SIM115
+        self._logf = open(self.cfg.log_path, "a") if self.cfg.log_path else None
 
     # ------------------------------------------------------------------ layout
     def _layout(self) -> None:
@@ -382,7 +384,10 @@ class SafetySupervisor:
             )
         if (L.base_workspace_low is None) != (L.base_workspace_high is None):
             raise ConfigError("base_workspace_low and base_workspace_high come together")
-        self.base_cap = float(L.base_speed_collaborative if self.cfg.collaborative else L.base_speed_max)
+        cap = L.base_speed_collaborative if self.cfg.collaborative else L.base_speed_max
+        assert cap is not None and L.base_yaw_rate_max is not None  # checked above (`need`)
+        self.base_cap = float(cap)
+        self.base_yaw_max = float(L.base_yaw_rate_max)
         self.base_acc = float(L.base_acc_max) if L.base_acc_max is not None else self.base_cap
         used = {i for i in self.base_idx if i is not None}
         self.other_idx = np.array([i for i in range(len(self.names)) if i not in used], dtype=int)
@@ -475,6 +480,13 @@ class SafetySupervisor:
     def stopped(self) -> bool:
         return self.state == STOPPED
 
+    @property
+    def _kinematics(self) -> RobotKinematics:
+        """The robot's kinematics; the modes that bound Cartesian motion are refused at start without."""
+        if self.kin is None:
+            raise SafetyError("this command mode needs the robot's kinematics (DriverInfo.kinematics)")
+        return self.kin
+
     def at_rest(self) -> bool:
         """True when the last command asks for no motion: joint command at rest (joint_pos), or a zero
         twist (ee_delta: the commanded pose within `hold_lead` of the measured one)."""
@@ -546,17 +558,17 @@ class SafetySupervisor:
         commanded pose) and the stop command pulls it onto the measured one."""
         self._sync = False
         q = np.asarray(state.joint_pos, float).copy()
-        if self.joint_delta and self._q is not None:
+        if self.joint_delta and len(self._q):
             q[self.delta_mask] = self._q[self.delta_mask]  # mirrors the robot's own integrated command
         self._q, self._v = q, np.zeros_like(q)
-        if self.mode == "ee_delta" and not self.joint_delta and self._tp is None:
-            self._tp, self._tq = self.kin.tcp_pose(q)
+        if self.mode == "ee_delta" and not self.joint_delta and not len(self._tp):
+            self._tp, self._tq = self._kinematics.tcp_pose(q)
         if self.mode == "base_velocity" and state.base_pose is not None and _finite(state.base_pose):
             # the base's position command restarts where it is; the velocity command stays the last
             # one sent (the stop ramps it down), so a resync never steps it
             self._bp = np.asarray(state.base_pose, float)[:2].copy()
 
-    def _monitor(self, state: RobotState, dt: float) -> None:
+    def _monitor(self, state: RobotState, dt: float) -> None:  # noqa: C901  (too complex; split later, issue 19)
         L = self.limits
         if not (
             _finite(state.joint_pos)
@@ -628,7 +640,7 @@ class SafetySupervisor:
         tactile array's first axis runs over the gripping frames in `tcp_frames()` order (hand16:
         index, middle, ring, thumb); without tactile sensing no frame gets the grip lead."""
         nl, cfg = self._n_leashed, self.cfg
-        n = self.kin.n_ee - nl
+        n = self._kinematics.n_ee - nl
         grip = np.zeros(n, dtype=bool)
         if tactile is not None and np.shape(tactile) and np.shape(tactile)[0] == n:
             grip = np.asarray(tactile, float).reshape(n, -1).max(axis=1) > cfg.grip_contact
@@ -665,7 +677,7 @@ class SafetySupervisor:
             self._latch(
                 "base_speed_measured", f"base travel speed {sp:.3f} m/s over {el:.2f} s > {self.base_cap} m/s"
             )
-        if L.base_workspace_low is not None:
+        if L.base_workspace_low is not None and L.base_workspace_high is not None:
             m = self.cfg.base_monitor_margin
             if np.any(xy < L.base_workspace_low - m) or np.any(xy > L.base_workspace_high + m):
                 self._latch("base_workspace_measured", f"base at {np.round(xy, 3).tolist()} outside the box")
@@ -710,7 +722,7 @@ class SafetySupervisor:
         braking at the acceleration limit) and does not lead the measured points `pm` by more than
         `lead`. Candidates interpolate between the hardest allowed braking and `v_new`, so the
         acceleration limit holds unless even braking breaks a bound."""
-        kin, cap, q, v, amax = self.kin, self.ee_cap, self._q, self._v, self.amax
+        kin, cap, q, v, amax = self._kinematics, self.ee_cap, self._q, self._v, self.amax
         v_brk = np.clip(v - np.sign(v) * np.minimum(np.abs(v), amax * dt), v_lo, v_hi)
         jac = kin.jacobians(q).reshape(-1, 3, len(q))
         u_b, u1 = jac @ v_brk, jac @ v_new
@@ -778,13 +790,13 @@ class SafetySupervisor:
         """A joint command leading the measured joints by more than `lead` (at the TCP/flange points
         `pm`) is pulled back toward them, at most at the velocity limit from the previous command
         `q_prev`: a lagging or blocked arm is never wound up."""
-        lead = self._lead_ratio(self.kin.points(q_new), pm)
+        lead = self._lead_ratio(self._kinematics.points(q_new), pm)
         if lead <= 1.0:
             return q_new
         f = 1.0 / lead
         for _ in range(4):  # FK is nonlinear: shrink until inside
             qn = q_m + (q_new - q_m) * f
-            if self._lead_ratio(self.kin.points(qn), pm) <= 1.0 + 1e-6:
+            if self._lead_ratio(self._kinematics.points(qn), pm) <= 1.0 + 1e-6:
                 break
             f *= 0.8
         self._record("following_error", round(lead * self.lead, 4), self.lead)
@@ -883,7 +895,7 @@ class SafetySupervisor:
 
     def _clamp_ee(self, a: np.ndarray, state: RobotState, dt: float) -> np.ndarray:
         out = a.copy()
-        pm, qm = self.kin.tcp_pose(np.asarray(state.joint_pos, float))
+        pm, qm = self._kinematics.tcp_pose(np.asarray(state.joint_pos, float))
         for k, g in enumerate(self.ee_groups):
             rg = self.rot_groups[k]
             dp = np.clip(out[g], self.low[g], self.high[g])
@@ -933,7 +945,7 @@ class SafetySupervisor:
         if n > cap:
             self._record("base_speed", round(n, 4), round(cap, 4))
             v = v * (cap / n)
-        wmax = float(L.base_yaw_rate_max)
+        wmax = self.base_yaw_max
         if abs(w) > wmax:
             if abs(w) > wmax * (1 + 1e-6):  # not float32 rounding of a command at the cap
                 self._record("base_yaw_rate", w, math.copysign(wmax, w))
@@ -955,8 +967,11 @@ class SafetySupervisor:
         `base_acc_max` in steps of dt, the base stops inside the base workspace box (scalar math: two
         axes, every cycle)."""
         L = self.limits
-        if L.base_workspace_low is None:
+        if L.base_workspace_low is None or L.base_workspace_high is None:
             return v
+        if state.base_pose is None or self._bp is None:
+            raise SafetyError("base_velocity: no measured base pose to bound the command by")
+        bp = self._bp
         x, y, yaw = state.base_pose.tolist() if isinstance(state.base_pose, np.ndarray) else state.base_pose
         c, s = math.cos(yaw), math.sin(yaw)
         vx, vy = float(v[0]), float(v[1])
@@ -966,7 +981,7 @@ class SafetySupervisor:
         a = self.base_acc * self.cfg.base_brake_fraction
         k, cap = 1.0 / self.cfg.base_return_time, self.base_cap
         got = list(vw)
-        for i, (pc, pm) in enumerate(((float(self._bp[0]), x), (float(self._bp[1]), y))):
+        for i, (pc, pm) in enumerate(((float(bp[0]), x), (float(bp[1]), y))):
             hi_d = float(L.base_workspace_high[i]) - max(pc, pm)
             lo_d = min(pc, pm) - float(L.base_workspace_low[i])
             # past a face (the gait does not walk exactly as told): steered back in
@@ -1046,6 +1061,8 @@ class SafetySupervisor:
     def _brake_command(self, state: RobotState, dt: float) -> np.ndarray:
         """Controlled stop / hold: decelerate joints at the acceleration limit (joint_pos) or pull the
         commanded TCP pose onto the measured one (ee_delta); other channels keep their last command."""
+        if self._last is None:  # start() sets it: a stop before start has nothing to brake
+            raise SafetyError("the supervisor was never started; call start(state) first")
         last = self._last.copy()
         q_m = np.asarray(state.joint_pos, float)
         if self.mode == "base_velocity":
@@ -1066,7 +1083,7 @@ class SafetySupervisor:
                 if self.rot_groups[k] is not None:
                     last[self.rot_groups[k]] = 0.0
             return last
-        pm, qm = self.kin.tcp_pose(q_m)
+        pm, qm = self._kinematics.tcp_pose(q_m)
         for k in range(len(self.ee_groups)):
             self._apply_ee(k, last, *self._pull_ee(k, pm[k], qm[k], self.cfg.hold_lead))
         return last
@@ -1080,7 +1097,7 @@ class SafetySupervisor:
         self._record(rule, detail, "stop")
 
     def _record(self, rule: str, before: object, after: object) -> None:
-        entry = {"t": self.clock(), "rule": rule, "before": _jsonable(before), "after": _jsonable(after)}
+        entry = {"t": self.clock(), "rule": rule, "before": json_safe(before), "after": json_safe(after)}
         if len(self.log) < self.cfg.max_log:
             self.log.append(entry)
         if self._logf is not None:
@@ -1098,15 +1115,3 @@ class SafetySupervisor:
         if self._logf is not None:
             self._logf.close()
             self._logf = None
-
-
-def _jsonable(x: object) -> object:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, list):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    return x

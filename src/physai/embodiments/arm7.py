@@ -16,6 +16,7 @@ Control modes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mujoco
@@ -61,7 +62,7 @@ _LINK_RADIUS = [0.07, 0.065, 0.065, 0.06, 0.06, 0.055, 0.05]
 _LINK_MASS = [4.0, 4.0, 3.0, 3.0, 2.5, 1.5, 0.8]
 
 
-def _unit(q: list[float]) -> list[float]:
+def _unit(q: Sequence[float]) -> list[float]:
     a = np.asarray(q, dtype=float)
     return (a / np.linalg.norm(a)).tolist()
 
@@ -100,8 +101,6 @@ class Arm7(Embodiment):
     def __init__(self, config: Arm7Config | None = None, **kwargs: object) -> None:
         self.config = config or Arm7Config(**kwargs)  # type: ignore[arg-type]
         self.p = self.config.prefix
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     # ---------------------------------------------------------------- build
     def build(self, spec: mujoco.MjSpec) -> None:

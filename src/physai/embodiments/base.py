@@ -12,6 +12,7 @@ import numpy as np
 from physai.core.errors import UnknownNameError
 from physai.core.registry import Registry
 from physai.core.specs import ArraySpec
+from physai.sim.binding import MjBound
 
 if TYPE_CHECKING:
     from physai.embodiments.kinematics import RobotKinematics
@@ -87,7 +88,7 @@ class SafetyLimits:
         return out
 
 
-class Embodiment(abc.ABC):
+class Embodiment(MjBound, abc.ABC):
     """A robot: builds its bodies into an MjSpec, then reads state and applies actions on MjData.
 
     Lifecycle: `build(spec)` before compile, `bind(model, data)` after; `reset_pose(data)` puts the

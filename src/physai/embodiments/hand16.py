@@ -85,8 +85,6 @@ class Hand16(Embodiment):
 
     def __init__(self, config: Hand16Config | None = None, **kwargs: object) -> None:
         self.config = config or Hand16Config(**kwargs)  # type: ignore[arg-type]
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     # ---------------------------------------------------------------- build
     @staticmethod

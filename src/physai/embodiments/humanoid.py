@@ -32,6 +32,7 @@ import numpy as np
 from physai.core.specs import ArraySpec
 from physai.embodiments.arm7 import Arm7, lookat_xyaxes
 from physai.embodiments.base import Embodiment, SafetyLimits, register_embodiment
+from physai.sim.binding import MjBound
 from physai.sim.ik import PoseLeash
 from physai.sim.scene import GEOM, OBJECT_GROUP
 
@@ -95,7 +96,7 @@ def _servo(spec: mujoco.MjSpec, joint: str, kp: float, ctrlrange: tuple[float, f
     act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
-class HumanoidArm:
+class HumanoidArm(MjBound):
     """One 7-DoF arm with its hand: ids, the leashed ee_delta pose tracker, grasp, TCP and wrist sensor."""
 
     def __init__(self, side: str) -> None:
@@ -103,14 +104,13 @@ class HumanoidArm:
         self.p = f"{side}/"
         self.lower, self.upper = arm_limits(side)
         self.home = arm_home(side)
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     def build(self, spec: mujoco.MjSpec, torso: mujoco.MjsBody) -> None:
         p, s = self.p, (1.0 if self.side == "left" else -1.0)
         parent = torso
-        offsets = ([0, s * SHOULDER[1], SHOULDER[2]], [0, 0, 0], [0, 0, 0], [0, 0, -UPPER_ARM], [0, 0, 0],
-                   [0, 0, -FOREARM], [0, 0, 0])
+        offsets: tuple[list[float], ...] = (
+            [0, s * SHOULDER[1], SHOULDER[2]], [0, 0, 0], [0, 0, 0], [0, 0, -UPPER_ARM], [0, 0, 0],
+            [0, 0, -FOREARM], [0, 0, 0])
         for i, (name, axis, off) in enumerate(zip(ARM_JOINTS, _AXES, offsets, strict=True)):
             body = parent.add_body(name=f"{p}{name}_link", pos=list(off), gravcomp=1.0)
             body.add_joint(name=f"{p}{name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=axis,
@@ -329,8 +329,6 @@ class HumanoidUpper(Embodiment):
 
     def __init__(self) -> None:
         self.arms = {s: HumanoidArm(s) for s in SIDES}
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
 
     def build(self, spec: mujoco.MjSpec) -> None:
         wb = spec.worldbody

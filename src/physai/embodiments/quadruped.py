@@ -30,6 +30,7 @@ from physai.core.specs import ArraySpec
 from physai.embodiments.arm7 import lookat_xyaxes
 from physai.embodiments.base import Embodiment, SafetyLimits, register_embodiment
 from physai.sim.gait import LEGS, GaitConfig, TrotGait
+from physai.sim.geometry import quat_yaw, yaw_wxyz
 from physai.sim.scene import GEOM, OBJECT_GROUP
 
 ROBOT_GROUP = 2
@@ -53,11 +54,6 @@ class QuadrupedConfig:
     """Append a `report` element in [0, 1] to every control mode's action (latched, moves nothing)."""
     height: float = STAND_HEIGHT
     """Nominal standing hip height (m)."""
-
-
-def yaw_of(quat: np.ndarray) -> float:
-    w, x, y, z = quat.tolist() if isinstance(quat, np.ndarray) else quat
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
@@ -86,8 +82,6 @@ class Quadruped(Embodiment):
         self.gait = TrotGait(
             GaitConfig(hip_pos=HIP_POS.copy(), l1=L_THIGH, l2=L_CALF, height=self.config.height)
         )
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
         self.report = False
 
     # ---------------------------------------------------------------- build
@@ -261,7 +255,7 @@ class Quadruped(Embodiment):
     def base_pose(self) -> tuple[np.ndarray, float]:
         """Base position (3, world) and heading yaw (rad)."""
         q = self.data.qpos[self.root_q : self.root_q + 7]
-        return q[:3].copy(), yaw_of(q[3:7])
+        return q[:3].copy(), quat_yaw(q[3:7])
 
     def base_velocity(self) -> np.ndarray:
         """Base (vx, vy, vz) in the heading frame and yaw rate (world z), m/s and rad/s."""
@@ -270,7 +264,7 @@ class Quadruped(Embodiment):
     def _base_velocity(self) -> tuple[float, float, float, float]:
         d = self.data
         vx, vy, vz = d.qvel[self.root_v : self.root_v + 3].tolist()
-        yaw = yaw_of(d.qpos[self.root_q + 3 : self.root_q + 7])
+        yaw = quat_yaw(d.qpos[self.root_q + 3 : self.root_q + 7])
         c, s = math.cos(yaw), math.sin(yaw)
         wz = float(d.cvel[self.trunk_body][2])  # world-frame angular velocity (z)
         return c * vx + s * vy, -s * vx + c * vy, vz, wz
@@ -305,7 +299,7 @@ class Quadruped(Embodiment):
         out[36:41] = d.qpos[rq + 2 : rq + 7]  # base height, quaternion
         # the rest in scalar math (one read per array; numpy is slow on 3-element pieces)
         x, y, _, w, qx, qy, qz = d.qpos[rq : rq + 7].tolist()
-        yaw = math.atan2(2 * (w * qz + qx * qy), 1 - 2 * (qy * qy + qz * qz))  # = yaw_of
+        yaw = yaw_wxyz(w, qx, qy, qz)
         vx, vy, vz, wx, wy, wz = d.qvel[rv : rv + 6].tolist()
         c, s = math.cos(yaw), math.sin(yaw)
         out[41:50] = (c * vx + s * vy, -s * vx + c * vy, vz, wx, wy, wz, x, y, yaw)
@@ -334,7 +328,7 @@ class Quadruped(Embodiment):
         else:
             rq, rv = self.root_q, self.root_v
             w, x, y, z = d.qpos[rq + 3 : rq + 7].tolist()
-            yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # = yaw_of
+            yaw = yaw_wxyz(w, x, y, z)
             roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))  # = roll_pitch_of
             pitch = math.asin(min(1.0, max(-1.0, 2 * (w * y - z * x))))
             vx, vy = d.qvel[rv : rv + 2].tolist()

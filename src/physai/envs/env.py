@@ -73,7 +73,7 @@ class PhysaiEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.control_dt)}
 
         self.action_spec = self.robot.action_spec(self.control)
-        self.action_space = gym.spaces.Box(self.action_spec.low, self.action_spec.high, dtype=np.float32)
+        self.action_space = gym.spaces.Box(*self.action_spec.bounds(), dtype=np.float32)
         self.state_names = self.robot.state_names() + (self.task.state_names() if privileged else [])
         # privileged image labels: each task keypoint's place in each camera image
         if image_labels and not (privileged and "images" in self.obs_keys and self.camera_names):

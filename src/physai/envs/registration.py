@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 
 
@@ -10,10 +12,10 @@ def gym_id(task_name: str) -> str:
     return "physai/" + task_name.replace("/", "-") + "-v0"
 
 
-def _make(task: str, **kwargs: object):
+def _make(**kwargs: Any) -> gym.Env:
     from physai.envs.env import PhysaiEnv
 
-    return PhysaiEnv(task, **kwargs)
+    return PhysaiEnv(kwargs.pop("task"), **kwargs)
 
 
 def register_gym_envs() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from physai.core.errors import ConfigError
 from physai.core.progress import Progress
 from physai.envs.env import PhysaiEnv
 
@@ -23,7 +24,7 @@ class RandomPolicy:
         pass
 
     def act(self, obs: dict) -> np.ndarray:
-        return self.rng.uniform(self.space.low, self.space.high).astype(np.float32)
+        return self.rng.uniform(*self.space.bounds()).astype(np.float32)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
     t0 = time.perf_counter()
     obs, info = env.reset(seed=seed)
     policy.reset()
-    frames = [env.render()] if record else []
+    frames = [_frame(env)] if record else []
     success, steps = False, 0
     while True:
         action = policy.act(obs)
@@ -72,7 +73,7 @@ def run_episode(env: PhysaiEnv, policy, seed: int, record: bool = False,
         steps += 1
         success = bool(info["is_success"])
         if record:
-            frames.append(env.render())
+            frames.append(_frame(env))
         if terminated or truncated:
             break
     return EpisodeResult(seed=seed, success=success, length=steps, duration_s=time.perf_counter() - t0,
@@ -102,3 +103,8 @@ def run_episodes(env: PhysaiEnv, policy: str, episodes: int, seed: int = 0, reco
     doc = {"task": env.task.name, "policy": policy, "episodes": results,
            "success_rate": sum(r["success"] for r in results) / episodes}
     return doc, frames
+def _frame(env: PhysaiEnv) -> np.ndarray:
+    frame = env.render()
+    if frame is None:
+        raise ConfigError("recording an episode needs an env made with render_mode='rgb_array'")
+    return frame

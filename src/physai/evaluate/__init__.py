@@ -1,6 +1,5 @@
 """The physai benchmark: parallel, reproducible evaluation with confidence intervals and reports."""
 
-from physai.evaluate import demo_stage  # noqa: F401  (registers the "evaluate" demo stage)
 from physai.evaluate.compare import compare_results
 from physai.evaluate.metrics import suite_score, two_proportion_test, wilson_interval
 from physai.evaluate.results import SCHEMA, load_results, validate_results

@@ -118,7 +118,7 @@ class _Worker:
         self.conn.close()
 
 
-def run_local(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord, workers: int,
+def run_local(jobs: list[Job], cfg: WorkerConfig, on_record: OnRecord, workers: int,  # noqa: C901  (too complex; split later, issue 19)
               episode_timeout_s: float | None = None) -> None:
     """Run jobs on `workers` spawned processes; Ctrl-C stops the workers and re-raises."""
     ctx = mp.get_context("spawn")

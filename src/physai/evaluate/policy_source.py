@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from physai.core.errors import ConfigError
+from physai.core.jsonsafe import json_safe
 from physai.evaluate.compat import (
     Requirements,
     check_env,
@@ -72,22 +73,9 @@ def policy_kind(spec: str) -> str:
     return "checkpoint"
 
 
-def _json_safe(x: Any, depth: int = 0) -> Any:
-    if depth > 6:
-        return str(x)
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v, depth + 1) for v in x][:64]
-    if isinstance(x, np.ndarray):
-        return {"array_shape": list(x.shape), "dtype": str(x.dtype)} if x.size > 64 else x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, bytes):
-        return f"<{len(x)} bytes>"
-    if isinstance(x, str | int | float | bool) or x is None:
-        return x
-    return str(x)
+def _json_safe(x: Any) -> Any:
+    """Server metadata (untrusted, any size) as bounded JSON (`physai.core.jsonsafe.json_safe`)."""
+    return json_safe(x, limit=64)
 
 
 def _hash_checkpoint(path: Path) -> dict:
@@ -108,7 +96,7 @@ def _load_checkpoint(spec: str):
         raise ConfigError(f"policy {spec!r} is not 'expert', 'random', a ws:// address, 'py:module:fn' "
                           "or an existing checkpoint folder")
     try:
-        from physai.policies import load_policy  # type: ignore[attr-defined]
+        from physai.policies import load_policy
     except ImportError as exc:
         raise ConfigError(f"cannot load checkpoint {spec}: physai.policies.load_policy is not available "
                           f"in this installation ({exc})") from None

@@ -94,7 +94,7 @@ def trained_tasks(cfg: EvalConfig) -> str | None:
         names = [pkg.contract.env_task]
     else:
         return None
-    names = list(dict.fromkeys(n for n in names if n))
+    names = [str(n) for n in dict.fromkeys(n for n in names if n)]
     if not names:
         raise ConfigError(f"policy {cfg.policy} does not say which task it was trained on; "
                           "give the tasks with --tasks T1,T2 (see `physai tasks`)")

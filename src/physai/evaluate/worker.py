@@ -86,7 +86,7 @@ class EpisodeRunner:
             if obj is not None and hasattr(obj, "close"):
                 try:
                     obj.close()
-                except Exception:  # noqa: BLE001  (best-effort cleanup after a failure)
+                except Exception:
                     pass
 
     def run(self, job: Job) -> dict:
@@ -102,7 +102,7 @@ class EpisodeRunner:
 
                 write_video(frames, Path(job.video), fps=env.metadata.get("render_fps", 20))
                 rec["video"] = job.video
-        except Exception as exc:  # noqa: BLE001  (any policy/env failure errors this episode only)
+        except Exception as exc:
             self._drop(job.task, record)
             tb = traceback.format_exc(limit=4)
             rec.update(status="error", success=False, length=0, duration_s=0.0, instruction="",

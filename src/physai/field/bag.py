@@ -75,7 +75,7 @@ def _rosbag2(path: Path):
 
     try:
         r = Reader(path)
-    except Exception as exc:  # noqa: BLE001 - rosbags raises several reader errors
+    except Exception as exc:
         raise DatasetError(f"{path}: not a readable rosbag2 folder: {exc}") from None
     return r
 
@@ -117,7 +117,7 @@ def _mcap_records(path: Path, contents: BagContents, decode: bool, wanted: set[s
                         rosmsg.register_schema(mt, sch.data.decode())
                     n += 1
                     yield ch.topic, mt, int(rec.log_time), rosmsg.deserialize(rec.data, mt)
-        except (EOFError, ValueError, Exception) as exc:  # noqa: BLE001 - a cut-short file ends the stream
+        except (EOFError, ValueError, Exception) as exc:
             if isinstance(exc, (ConfigError, DatasetError)):
                 raise
             if not contents.topics:

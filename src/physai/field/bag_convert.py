@@ -248,7 +248,7 @@ class _Episode:
     action: list = field(default_factory=list)
 
 
-def bag_to_dataset(
+def bag_to_dataset(  # noqa: C901
     src: str | Path,
     out: str | Path,
     bag_map: BagMap,

@@ -90,7 +90,7 @@ class McapRecorder:
                         },
                         time.time_ns(),
                     )
-            except BaseException as exc:  # noqa: BLE001 - reported by close(); the loop must not die
+            except BaseException as exc:
                 self.error = exc
 
     def _write_start(self, info: Any, pkg: Any) -> None:

@@ -63,7 +63,7 @@ class SessionMcap:
         comp = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
         if compression not in comp:
             raise ConfigError(f"MCAP compression {compression!r}: use one of {sorted(comp)}")
-        self._f: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._f: BinaryIO = open(self.path, "wb")
         self._w = Writer(self._f, chunk_size=chunk_size, compression=comp[compression])
         self._w.start(profile="ros2", library="physai")
         self._schemas: dict[str, int] = {}

@@ -61,18 +61,18 @@ class AgentConfig:
 class _Recorder:
     """Driver wrapper: records (observation, supervised command) pairs and modelled energy."""
 
-    def __init__(self, driver, on_cycle) -> None:  # noqa: ANN001
+    def __init__(self, driver, on_cycle) -> None:
         self.d, self.on_cycle = driver, on_cycle
         self.frames: list[dict] = []
         self.energy_j = 0.0
         self._last = None
 
-    def connect(self):  # noqa: ANN201
+    def connect(self):
         info = self.d.connect()
         self.env = self.d.env
         return info
 
-    def read(self):  # noqa: ANN201
+    def read(self):
         self._last = self.d.read()
         return self._last
 
@@ -97,7 +97,7 @@ class _Recorder:
     def disconnect(self) -> None:
         self.d.disconnect()
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.d, name)
 
 

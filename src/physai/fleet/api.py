@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from physai.core.errors import PhysaiError
+from physai.core.jsonsafe import json_safe
 from physai.fleet import audit
 from physai.fleet import db as dbm
 from physai.fleet.auth import Principal, hash_key, install_log_redaction, new_key
@@ -44,25 +44,10 @@ TEXT = r"^[^\x00-\x1f\x7f]*$"
 """Free text: no control characters (PostgreSQL refuses NUL; logs and the dashboard need none)."""
 
 
-def json_safe(o: object) -> object:
-    """`o` with what JSON cannot carry made printable: NaN/inf floats and bytes become strings."""
-    if isinstance(o, dict):
-        return {str(k): json_safe(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [json_safe(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return repr(o)
-    if isinstance(o, bytes):
-        return o.decode("utf-8", "replace")
-    if o is None or isinstance(o, str | int | float | bool):
-        return o
-    return str(o)
-
-
 class BodyLimit:
     """ASGI middleware: 413 for bodies over their route's limit (by Content-Length and while streaming)."""
 
-    def __init__(self, app, cfg: FleetConfig) -> None:  # noqa: ANN001
+    def __init__(self, app, cfg: FleetConfig) -> None:
         self.app, self.cfg = app, cfg
 
     def limit(self, path: str) -> int:
@@ -72,7 +57,7 @@ class BodyLimit:
             return self.cfg.max_chunk_bytes
         return self.cfg.max_json_bytes
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.limit(scope["path"])

@@ -3,7 +3,6 @@ back), each robot's assignment, and the fleet statistics the dashboard draws."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -15,8 +14,9 @@ from sqlalchemy.orm import Session
 from physai.core.errors import PackageError
 from physai.fleet import audit
 from physai.fleet import db as dbm
-from physai.fleet.api_robot import OCTET, raw_body
 from physai.fleet.auth import Principal
+from physai.fleet.deployments import assignment_for
+from physai.fleet.http import OCTET, raw_body
 from physai.fleet.service import Id, check_site, get_db, iso, principal, require
 
 router = APIRouter(prefix="/api/v1")
@@ -117,54 +117,6 @@ def deployment_json(d: dbm.Deployment) -> dict:
         "updated_at": iso(d.updated_at),
         "history": d.history,
     }
-
-
-def in_canary(deployment_id: int, robot_id: int, percent: int) -> bool:
-    """Stable membership: the same robot stays in (or out of) a deployment's canary group."""
-    h = int(hashlib.sha256(f"{deployment_id}:{robot_id}".encode()).hexdigest()[:8], 16) % 100
-    return h < percent
-
-
-def assignment_for(db: Session, robot: dbm.Robot | None) -> dict | None:
-    """The package a robot should run: the newest deployment of its site and group that is promoted, or a
-    canary it is part of; rolled-back deployments are skipped (so the previous one applies again)."""
-    if robot is None:
-        return None
-    q = (
-        select(dbm.Deployment)
-        .where(dbm.Deployment.site_id == robot.site_id, dbm.Deployment.group == robot.group)
-        .order_by(dbm.Deployment.id.desc())
-    )
-    for d in db.execute(q).scalars():
-        if d.state in ("rolled_back",):
-            continue
-        if d.state == "canary" and not in_canary(d.id, robot.id, d.canary_percent):
-            continue
-        k = db.get(dbm.Package, d.package_id)
-        return {
-            "deployment_id": d.id,
-            "package_id": k.id,
-            "name": k.name,
-            "version": k.version,
-            "sha256": k.sha256,
-            "state": d.state,
-        }
-    return None
-
-
-def packages_assigned(db: Session, robot: dbm.Robot) -> set[int]:
-    """Every package this robot has been assigned at some time: deployments of its site and group that
-    were promoted, or canaries it was part of (rolled back later or not)."""
-    q = select(dbm.Deployment).where(
-        dbm.Deployment.site_id == robot.site_id, dbm.Deployment.group == robot.group
-    )
-    out = set()
-    for d in db.execute(q).scalars():
-        hist = d.history or []
-        pct = max([int(h.get("canary_percent", 0)) for h in hist] + [d.canary_percent])
-        if any(h.get("state") == "promoted" for h in hist) or in_canary(d.id, robot.id, pct):
-            out.add(d.package_id)
-    return out
 
 
 def _deployment(p: Principal, db: Session, deployment_id: int) -> dbm.Deployment:

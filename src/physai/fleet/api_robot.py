@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from physai.core.errors import PhysaiError
 from physai.fleet import db as dbm
 from physai.fleet.auth import Principal
+from physai.fleet.http import OCTET, raw_body
 from physai.fleet.service import (
     ChunkIndex,
     Fleet,
@@ -32,18 +33,6 @@ from physai.fleet.service import (
 )
 
 router = APIRouter(prefix="/api/v1")
-OCTET = {
-    "requestBody": {
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        "required": True,
-    }
-}
-
-
-async def raw_body(request: Request) -> bytes:
-    return await request.body()
-
-
 def _fleet(request: Request) -> Fleet:
     return request.app.state.fleet
 
@@ -91,7 +80,7 @@ class TelemetryIn(BaseModel):
 @router.post("/heartbeat")
 def heartbeat(body: HeartbeatIn, p: Principal = Depends(principal), db: Session = Depends(get_db)) -> dict:
     """Mark the robot alive; returns its current package assignment."""
-    from physai.fleet.api_deploy import assignment_for
+    from physai.fleet.deployments import assignment_for
 
     require(p, "robot")
     r = robot_visible(p, db.get(dbm.Robot, p.robot_id))
@@ -108,7 +97,7 @@ def heartbeat(body: HeartbeatIn, p: Principal = Depends(principal), db: Session 
 def refuse_foreign_packages(db: Session, r: dbm.Robot, named: set[int], what: str) -> None:
     """422 if `named` holds a package this robot was never assigned (a robot cannot credit its telemetry
     or episodes to another package)."""
-    from physai.fleet.api_deploy import packages_assigned
+    from physai.fleet.deployments import packages_assigned
 
     foreign = sorted(named - packages_assigned(db, r))
     if foreign:

@@ -23,12 +23,16 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from physai.fleet.db import AuditEntry
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS = "0" * 64
 CHECKPOINT_FORMAT = "physai-audit-checkpoint/1"
@@ -58,9 +62,9 @@ class Anchor:
     `every` appended entries (1: every entry) and on `checkpoint()`."""
 
     path: Path
-    key: object
+    key: Ed25519PrivateKey | None
     """Ed25519PrivateKey signing the checkpoints (None: verify only)."""
-    public: object
+    public: Ed25519PublicKey
     """Ed25519PublicKey that checks them."""
     every: int = 1
     _pending: int = 0

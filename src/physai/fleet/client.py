@@ -43,7 +43,7 @@ class FleetClient:
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, path: str, retry_429: int = 5, **kw) -> httpx.Response:  # noqa: ANN003
+    def request(self, method: str, path: str, retry_429: int = 5, **kw) -> httpx.Response:
         for attempt in range(retry_429 + 1):
             try:
                 r = self.http.request(method, path, **kw)
@@ -63,10 +63,10 @@ class FleetClient:
             return r
         raise AssertionError("unreachable")
 
-    def get(self, path: str, **kw):  # noqa: ANN003, ANN201
+    def get(self, path: str, **kw):
         return self.request("GET", path, **kw).json()
 
-    def post(self, path: str, body: dict | None = None, **kw):  # noqa: ANN003, ANN201
+    def post(self, path: str, body: dict | None = None, **kw):
         return self.request("POST", path, json=body if body is not None else {}, **kw).json()
 
     # -------------------------------------------------------------- composite operations

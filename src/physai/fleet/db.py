@@ -211,7 +211,7 @@ def make_engine(url: str) -> Engine:
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(eng, "connect")
-        def _pragmas(conn, _rec) -> None:  # noqa: ANN001
+        def _pragmas(conn, _rec) -> None:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")

@@ -39,11 +39,11 @@ def lookup(region: str = DEFAULT_REGION, year: int | None = None) -> GridIntensi
     rows = [r for r in table() if r.region.upper() == region.upper() and (year is None or r.year == year)]
     if not rows:
         if year is not None and any(r.region.upper() == region.upper() for r in table()):
-            have = sorted(r.year for r in table() if r.region.upper() == region.upper())
+            have = sorted(r.year or 0 for r in table() if r.region.upper() == region.upper())
             raise ConfigError(f"grid intensity for {region} {year} is not in the table; years: {have}")
-        w = max((r for r in table() if r.region == "WORLD"), key=lambda r: r.year)
+        w = max((r for r in table() if r.region == "WORLD"), key=lambda r: r.year or 0)
         return GridIntensity(w.region, w.year, w.g_per_kwh, f"{w.source} (no row for region {region!r})")
-    return max(rows, key=lambda r: r.year)
+    return max(rows, key=lambda r: r.year or 0)  # table rows always carry a year
 
 
 def resolve(value: str | float | None) -> GridIntensity:

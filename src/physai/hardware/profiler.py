@@ -32,14 +32,8 @@ import numpy as np
 from physai.core.errors import PhysaiError
 from physai.core.progress import NullProgress, Progress
 from physai.hardware import carbon, stats
-from physai.hardware.plugins import (
-    ArtifactCache,
-    CompileSpec,
-    DevicePlugin,
-    discover,
-    get_plugin,
-    parse_device,
-)
+from physai.hardware.discovery import discover, get_plugin
+from physai.hardware.plugins import ArtifactCache, CompileSpec, DevicePlugin, parse_device
 
 SCHEMA = "physai-profile/1"
 _pc = time.perf_counter
@@ -121,7 +115,7 @@ def realtime_priority(enabled: bool, priority: int = 50):
 
 
 def _inputs(package: Any, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
-    from physai.deploy.package import example_inputs
+    from physai.deploy.onnx_io import example_inputs
 
     return example_inputs(package.inputs, batch, rng)
 
@@ -286,7 +280,7 @@ def profile_device(
     res["energy"] = _energy_block(meter.describe(), e1 - e0, lat.size, t1 - t0, package, grid)
     progress.advance(1)
 
-    loops = []
+    loops: list[dict] = []
     rt = contextlib.ExitStack()
     res["scheduling"] = rt.enter_context(realtime_priority(cfg.realtime))
     with rt:

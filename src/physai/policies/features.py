@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from physai.sim.geometry import quat_yaw_batch
+
 NOISY_STATE = ("wrist.force", "wrist.torque")
 """Default `exclude_state` of act and flow: force/torque readings, noisy and spiky in 50 demos."""
 
@@ -63,8 +65,7 @@ class StateFeatures(nn.Module):
         heads = []
         if self.quat_idx.numel():
             q = raw[:, self.quat_idx]  # (B, G, 4)
-            w, x, y, z = q.unbind(-1)
-            heads.append(torch.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+            heads.append(quat_yaw_batch(q))
         if self.yaw_idx.numel():
             heads.append(raw[:, self.yaw_idx])
         if heads:

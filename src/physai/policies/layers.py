@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
-import zlib
 
 import torch
 from torch import nn
+
+from physai.core.tokenizer import hash_tokens
 
 
 def mlp(d_in: int, hidden: int, d_out: int, layers: int = 2, dropout: float = 0.0) -> nn.Sequential:
@@ -187,17 +187,6 @@ def soft_cell_kl(logits: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         return logits.sum() * 0.0
     logp = torch.log_softmax(logits.flatten(1), -1).gather(1, idx)
     return (wts * (torch.log(wts.clamp(min=1e-12)) - logp)).sum(-1)[seen].mean()
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def hash_tokens(text: str, n_buckets: int, max_tokens: int) -> list[int]:
-    """Words and word bigrams of `text`, hashed (crc32, stable across runs) into 1..n_buckets-1; 0 pads."""
-    words = _WORD.findall(text.lower())
-    grams = words + [a + "_" + b for a, b in zip(words, words[1:], strict=False)]
-    ids = [1 + zlib.crc32(g.encode()) % (n_buckets - 1) for g in grams][:max_tokens]
-    return ids + [0] * (max_tokens - len(ids))
 
 
 class HashedTextEncoder(nn.Module):

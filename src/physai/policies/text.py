@@ -17,15 +17,14 @@ loads without the folder; a learned linear projection maps it into the model wid
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from physai.core.errors import ConfigError
-
-_PIECE = re.compile(r"\w+|[^\w\s]")
+from physai.core.tokenizer import pad as _pad
+from physai.core.tokenizer import tokenize, tokenizer_vocab_size, wordpiece  # noqa: F401  (re-exported)
 
 
 def read_local_encoder(path: str | Path) -> tuple[list[str], torch.Tensor]:
@@ -73,28 +72,6 @@ def read_local_encoder(path: str | Path) -> tuple[list[str], torch.Tensor]:
     return vocab, table.float()
 
 
-def wordpiece(text: str, vocab: dict[str, int], max_tokens: int) -> list[int]:
-    """Token ids of `text` (greedy longest-match WordPiece), at most `max_tokens`."""
-    unk = vocab.get("[UNK]")
-    ids: list[int] = []
-    for word in _PIECE.findall(text.lower()):
-        start, pieces = 0, []
-        while start < len(word):
-            end = len(word)
-            while end > start:
-                sub = word[start:end] if start == 0 else "##" + word[start:end]
-                if sub in vocab:
-                    pieces.append(vocab[sub])
-                    break
-                end -= 1
-            if end == start:  # no piece fits: the whole word is unknown
-                pieces = [unk] if unk is not None else []
-                break
-            start = end
-        ids.extend(pieces)
-    return ids[:max_tokens]
-
-
 class PretrainedTextEncoder(nn.Module):
     """Frozen static token embeddings (from `read_local_encoder`) + a learned projection to `d_model`."""
 
@@ -122,25 +99,3 @@ class PretrainedTextEncoder(nn.Module):
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings (B, T, d) and a padding mask (B, T), True where padded."""
         return self.proj(self.table[ids.clamp(min=0)]), ids < 0
-
-
-def _pad(ids: list[int], n: int, pad: int) -> list[int]:
-    return ids + [pad] * (n - len(ids))
-
-
-def tokenize(tokenizer: dict, text: str) -> list[int]:
-    """Token ids of `text` as the contract's `tokenizer` says (what the policy's text encoder computes)."""
-    from physai.policies.layers import hash_tokens
-
-    kind, n = tokenizer.get("kind"), int(tokenizer["max_tokens"])
-    if kind == "hashed":
-        return hash_tokens(text, int(tokenizer["n_buckets"]), n)
-    if kind == "wordpiece":
-        vocab = {t: i for i, t in enumerate(tokenizer["vocab"]) if t}
-        return _pad(wordpiece(text, vocab, n), n, -1)
-    raise ConfigError(f"unknown tokenizer kind {kind!r}; this physai knows 'hashed' and 'wordpiece'")
-
-
-def tokenizer_vocab_size(tokenizer: dict) -> int:
-    """Number of valid token ids (ids are in [0, size); wordpiece pads with -1)."""
-    return int(tokenizer["n_buckets"]) if tokenizer.get("kind") == "hashed" else len(tokenizer["vocab"])

@@ -410,7 +410,7 @@ def load_config(path: str | Path) -> Ros2Config:
     return parse_config(data, str(p))
 
 
-def dump_config(cfg: Ros2Config) -> dict:
+def dump_config(cfg: Ros2Config) -> dict:  # noqa: C901
     """The YAML document of `cfg` (inverse of `parse_config`)."""
 
     def qos(q: QosConfig | None) -> dict | None:

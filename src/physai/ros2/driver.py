@@ -83,7 +83,7 @@ class Ros2Driver:
         self._action_names: list[str] = list(contract.action_names) if contract is not None else []
 
     # ------------------------------------------------------------------ set-up
-    def _plan(self, contract: PolicyContract) -> None:
+    def _plan(self, contract: PolicyContract) -> None:  # noqa: C901
         """Map every state element and action channel to its source/destination, or refuse naming the key."""
         cfg, plan = self.cfg, []
         extras = {n: i for i, n in enumerate(cfg.extra_names)}
@@ -183,7 +183,7 @@ class Ros2Driver:
 
         try:
             ros.node.create_subscription(cls, name, cb, qos_profile(t.qos or self.cfg.qos))
-        except Exception as e:  # noqa: BLE001 - rclpy raises its own RCLError types
+        except Exception as e:
             raise ConfigError(
                 f"{self.source}: cannot subscribe to {name} (`{t.key}`) as {t.type}: "
                 f"{str(e).split(', at ')[0]}"
@@ -209,7 +209,7 @@ class Ros2Driver:
             self.disconnect()
             raise
 
-    def _connect(self, contract: PolicyContract, limits) -> DriverInfo:
+    def _connect(self, contract: PolicyContract, limits) -> DriverInfo:  # noqa: C901
         cfg, ros = self.cfg, self.ros
         assert ros is not None
         inputs = {cfg.resolve(t.topic): t for t in cfg.inputs()}

@@ -111,7 +111,7 @@ def image_array(msg: object, topic: str) -> np.ndarray:
         try:
             pil = PILImage.open(io.BytesIO(bytes(msg.data)))  # type: ignore[attr-defined]
             return np.asarray(pil.convert("RGB"), np.uint8)
-        except Exception as e:  # noqa: BLE001 - any decoder failure is the same user-facing error
+        except Exception as e:
             raise ConfigError(f"topic {topic}: cannot decode the {msg.format!r} image ({e})") from None
     enc = msg.encoding.lower()  # type: ignore[attr-defined]
     ch = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8uc1": 1, "8uc3": 3}.get(enc)

@@ -263,7 +263,7 @@ class SimRobotNode:
             self.trace.append(("command", time.perf_counter()))
         try:
             a = self._decode(m)
-        except Exception as e:  # noqa: BLE001 - a malformed command is dropped, the robot holds
+        except Exception as e:
             self.error = e
             return
         with self._lock:
@@ -276,7 +276,7 @@ class SimRobotNode:
         if self.lockstep:
             try:
                 self._tick()
-            except BaseException as e:  # noqa: BLE001 - reported by `check()`
+            except BaseException as e:
                 self.error = e
 
     def _decode(self, m: object) -> np.ndarray:
@@ -350,7 +350,7 @@ class SimRobotNode:
         try:
             while not self._quit.is_set():
                 self._tick()
-        except BaseException as e:  # noqa: BLE001 - reported by `check()`; the node stops publishing
+        except BaseException as e:
             self.error = e
 
     def _publish(self, r) -> None:

@@ -19,6 +19,7 @@ behind the foot, like most commercial quadrupeds).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,7 +134,7 @@ class TrotGait:
         self,
         command: np.ndarray,
         dt: float,
-        lin_vel: np.ndarray,
+        lin_vel: np.ndarray | Sequence[float],
         roll: float,
         pitch: float,
         yaw_rate: float = 0.0,

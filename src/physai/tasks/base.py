@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import mujoco
 import numpy as np
@@ -12,8 +12,10 @@ import numpy as np
 from physai.core.registry import Registry
 from physai.core.specs import DEFAULT_CONTROL_HZ
 from physai.embodiments.base import Embodiment, make_embodiment
+from physai.sim.binding import MjBound
 
 TASKS: Registry[type[Task]] = Registry("task")
+TaskT = TypeVar("TaskT", bound="Task")
 
 
 @dataclass
@@ -24,16 +26,17 @@ class TaskConfig:
     """Episode length limit in control steps (None: the task's default)."""
 
 
-class Expert(abc.ABC):
+class Expert(abc.ABC, Generic[TaskT]):
     """A scripted controller that solves a task from privileged simulator state.
 
-    It acts in the task's `expert_control` mode and reads the task (and its robot) directly.
+    It acts in the task's `expert_control` mode and reads the task (and its robot) directly; `Expert[T]`
+    types `self.task` as the task class `T` it was written for.
     """
 
-    def __init__(self, task: Task) -> None:
-        self.task = task
+    def __init__(self, task: TaskT) -> None:
+        self.task: TaskT = task
 
-    def reset(self) -> None:  # noqa: B027  (optional hook, not abstract)
+    def reset(self) -> None:
         """Called after every env reset."""
 
     @abc.abstractmethod
@@ -41,7 +44,7 @@ class Expert(abc.ABC):
         """Next action in `task.expert_control` mode."""
 
 
-class Task(abc.ABC):
+class Task(MjBound, abc.ABC):
     """One task of a suite, named `suite/task`. Register subclasses with `@register_task`.
 
     Lifecycle inside the env: `build(spec)` adds fixtures/objects (after the robot is built);
@@ -62,8 +65,6 @@ class Task(abc.ABC):
     def __init__(self, config: TaskConfig | None = None) -> None:
         self.config = config or self.config_cls()
         self.robot: Embodiment = self.make_embodiment()
-        self.model: mujoco.MjModel | None = None
-        self.data: mujoco.MjData | None = None
         self._instruction = ""
 
     # ------------------------------------------------------------ hooks for subclasses
@@ -110,7 +111,7 @@ class Task(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def make_expert(self) -> Expert:
+    def make_expert(self) -> Expert[Any]:
         """A scripted expert for this task."""
 
     # ------------------------------------------------------------ provided

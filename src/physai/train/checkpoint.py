@@ -101,7 +101,7 @@ def load_trainer_state(ckpt: Path, policy: Policy, opt: torch.optim.Optimizer) -
         doc = json.loads((ckpt / "trainer.json").read_text())
         tensors = load_file(str(ckpt / "trainer.safetensors"))
         ema = load_file(str(ckpt / "model.safetensors"))
-    except Exception as exc:  # noqa: BLE001 - any read failure means a corrupt checkpoint
+    except Exception as exc:
         raise CheckpointError(
             f"{ckpt}: trainer state cannot be read ({exc}); resume from an earlier "
             "checkpoint under checkpoints/ by copying it to checkpoint/"

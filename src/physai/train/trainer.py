@@ -271,7 +271,7 @@ def _setup(datasets: Sequence[Any], out: Path, cfg: TrainConfig, resume: bool, p
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    metrics_f = open(out / "metrics.jsonl", "a") if rank == 0 else None  # noqa: SIM115
+    metrics_f = open(out / "metrics.jsonl", "a") if rank == 0 else None
     return _Run(
         cfg=cfg, out=out, policy=policy, model=model, opt=opt, caches=caches,
         per_group=[max(1, cfg.batch_size // len(caches)) for _ in caches], device=device, rank=rank,

@@ -118,7 +118,7 @@ class _Gripper:
                     and (fut is None or fut.wait(0))
                 ):
                     fut, sent = self.g.move_async(tgt, 0.1), tgt
-            except Exception as exc:  # noqa: BLE001 - reported as a fault by the driver
+            except Exception as exc:
                 self.error = f"gripper: {exc}"
                 return
 
@@ -162,7 +162,7 @@ class FrankaDriver:
             self.robot = robot = franky.Robot(cfg.host, realtime_config=franky.RealtimeConfig.Ignore)
             robot.recover_from_errors()
             robot.relative_dynamics_factor = cfg.dynamics_factor
-        except Exception as exc:  # noqa: BLE001 - franky raises its own exception types
+        except Exception as exc:
             raise ConfigError(
                 f"cannot connect to the Franka at {cfg.host}: {exc} (is FCI enabled / franky-sim running?)"
             ) from None
@@ -190,7 +190,7 @@ class FrankaDriver:
         if cfg.gripper:
             try:
                 self._gripper = _Gripper(franky, cfg.host)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise ConfigError(
                     f"cannot connect to the Franka Hand at {cfg.host}: {exc} (or use gripper=0)"
                 ) from None
@@ -214,7 +214,7 @@ class FrankaDriver:
         robot = self._need()
         try:
             st = robot.state
-        except Exception as exc:  # noqa: BLE001 - libfranka raises on a dead link when no motion runs
+        except Exception as exc:
             if self.fault is None:
                 self._fault(
                     "communication", f"lost the Franka at {self.cfg.host}: {type(exc).__name__}: {exc}"
@@ -274,7 +274,7 @@ class FrankaDriver:
                 motion = franky.JointMotion(a[:7], return_when_finished=False)
             robot.move(motion, asynchronous=True)
             self.writes += 1
-        except Exception as exc:  # noqa: BLE001 - reflex / network / command errors become a fault
+        except Exception as exc:
             self._fault("robot_error", f"the Franka refused a motion: {type(exc).__name__}: {exc}")
 
     def _advance(self, dp: np.ndarray, dr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +312,7 @@ class FrankaDriver:
                 self.robot.move(here, asynchronous=True)
             else:
                 self.robot.move(franky.JointMotion(np.asarray(self.robot.state.q, float)), asynchronous=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fault("robot_error", f"the Franka refused the stop motion: {exc}")
 
     def disconnect(self) -> None:
@@ -323,7 +323,7 @@ class FrankaDriver:
             if self.fault is None:
                 try:
                     self.robot.join_motion(1.0)
-                except Exception:  # noqa: BLE001 - disconnecting anyway
+                except Exception:
                     pass
             self.robot = None
 

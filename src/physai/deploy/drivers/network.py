@@ -112,7 +112,7 @@ def _info_from_wire(d: dict) -> DriverInfo:
         action_high=np.asarray(d["action_high"]),
         safety_limits=SafetyLimits(**lim),
         cameras=list(d["cameras"]),
-        image_size=tuple(int(x) for x in d["image_size"]) if d.get("image_size") else None,
+        image_size=(int(d["image_size"][0]), int(d["image_size"][1])) if d.get("image_size") else None,
         tactile_dim=int(d.get("tactile_dim") or 0),
     )
 
@@ -223,13 +223,13 @@ class DriverAgent:
                     reply = str(exc)
                 except (ConnectionError, TimeoutError) as exc:
                     self._error(exc)  # the link dropped or went silent: nobody to answer
-                except Exception as exc:  # noqa: BLE001 - a session must never end the accept loop
+                except Exception as exc:
                     self._error(exc)
                     reply = f"agent error: {type(exc).__name__}: {str(exc)[:200]}"
                 self._stop_robot()  # before answering: the client may act on the answer at once
                 if reply is not None:
                     _try_send(conn, {"ok": False, "error": reply})
-        except Exception as exc:  # noqa: BLE001 - e.g. closing the socket failed
+        except Exception as exc:
             self._error(exc)
             self._stop_robot()
 
@@ -237,7 +237,7 @@ class DriverAgent:
         """Link lost or closed: the robot holds still."""
         try:
             self.driver.stop()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._error(exc)
 
     def _error(self, exc: BaseException) -> None:
@@ -264,19 +264,24 @@ class DriverAgent:
 
     def _session(self, conn: socket.socket) -> None:
         self._hello(conn)
+        info = self.info
+        if info is None:
+            raise SessionError("the agent's driver is not connected")
         conn.settimeout(self.idle_timeout)
-        send_msg(conn, {"ok": True, "info": _info_to_wire(self.info)})
+        send_msg(conn, {"ok": True, "info": _info_to_wire(info)})
         while not self._stop.is_set():
             try:
                 msg = recv_msg(conn)
             except mp.DecodeError as exc:
                 raise SessionError(f"malformed message: {exc}") from None
-            op = msg.get("op") if isinstance(msg, dict) else None
+            if not isinstance(msg, dict):
+                msg = {}
+            op = msg.get("op")
             if op == "read":
                 send_msg(conn, {"ok": True, "reading": _reading_to_wire(self.driver.read())})
             elif op == "write":
                 cmd = msg.get("command")
-                n = len(self.info.action_names)
+                n = len(info.action_names)
                 if not isinstance(cmd, np.ndarray) or cmd.shape != (n,) or not np.all(np.isfinite(cmd)):
                     self.driver.stop()
                     send_msg(

@@ -9,6 +9,7 @@ own fixed-rate loop keeps it on time from the other side.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -17,6 +18,9 @@ from physai.core.contract import PolicyContract
 from physai.core.errors import ConfigError
 from physai.deploy.drivers.base import DriverInfo, Reading
 from physai.deploy.safety import RobotState
+
+if TYPE_CHECKING:
+    from physai.envs.env import PhysaiEnv
 
 
 class SimDriver:
@@ -46,7 +50,7 @@ class SimDriver:
             realtime,
             max_steps,
         )
-        self.env = None
+        self.env: PhysaiEnv | None = None
         self._t0 = 0.0
         self._sim_time = 0.0
         self._last = None
@@ -90,19 +94,26 @@ class SimDriver:
             action_high=np.asarray(spec.high),
             safety_limits=lim,
             cameras=list(self.cameras),
-            image_size=tuple(env.image_size) if self.cameras else None,
-            tactile_dim=int(np.size(env.robot.tactile())) if self.tactile else 0,
+            image_size=(int(env.image_size[0]), int(env.image_size[1])) if self.cameras else None,
+            tactile_dim=int(np.size(_tactile(env))) if self.tactile else 0,
             kinematics=env.robot.kinematics(),
         )
 
+    @property
+    def _live(self) -> PhysaiEnv:
+        """The env of a connected driver."""
+        if self.env is None:
+            raise ConfigError("the sim driver is not connected; call connect() first")
+        return self.env
+
     def _robot_state(self) -> RobotState:
-        r = self.env.robot
+        r = self._live.robot
         wrench = r.wrist_wrenches()
         tac = r.tactile()
         base = r.base_pose()
         vel = r.base_velocity()
         return RobotState(
-            joint_pos=self.env.data.qpos[self._qadr].copy(),
+            joint_pos=self._live.data.qpos[self._qadr].copy(),
             ee_pos=r.ee_positions(),
             wrench=wrench,
             tactile=None if tac is None else np.asarray(tac),
@@ -128,9 +139,9 @@ class SimDriver:
             ahead = self._sim_time - (time.monotonic() - self._t0)
             if ahead > 0:
                 time.sleep(ahead)
-        self._obs, _, term, trunc, self._info = self.env.step(np.asarray(command, dtype=np.float32))
+        self._obs, _, term, trunc, self._info = self._live.step(np.asarray(command, dtype=np.float32))
         self._done = self._done or bool(term or trunc)
-        self._sim_time += self.env.control_dt
+        self._sim_time += self._live.control_dt
         self.steps += 1
 
     def stop(self) -> None:
@@ -151,9 +162,8 @@ class SimDriver:
             if hasattr(r, "gripper_width"):
                 cmd[-1] = np.clip(1.0 - r.gripper_width() / 0.08, 0, 1)
         else:
-            cmd = np.clip(
-                (env.action_spec.low + env.action_spec.high) / 2, env.action_spec.low, env.action_spec.high
-            )
+            low, high = env.action_spec.bounds()
+            cmd = np.clip((low + high) / 2, low, high)
             cmd[: len(self._qadr)] = env.data.qpos[self._qadr]
         r.apply_action(cmd, env.control, env.control_dt)
         mujoco.mj_step(env.model, env.data, nstep=env.substeps)
@@ -214,3 +224,10 @@ def make_driver(uri: str, **kwargs: object):
         f"unknown robot {uri!r}; use sim:<suite/task> (e.g. sim:tabletop/pick-place) or "
         f"tcp://HOST:PORT for a robot-side agent"
     )
+
+
+def _tactile(env: PhysaiEnv) -> np.ndarray:
+    t = env.robot.tactile()
+    if t is None:
+        raise ConfigError(f"{env.task.name}: the robot {env.robot.name} has no tactile sensors")
+    return t

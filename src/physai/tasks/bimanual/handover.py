@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.bimanual import Bimanual
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.scene import GEOM, add_free_object, add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import (
@@ -22,7 +24,6 @@ from physai.tasks.bimanual.common import (
     pads_on,
     two_arm_steer,
 )
-from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
 
 BAR_HALF = (0.018, 0.08, 0.018)  # m; the bar's long axis is its local y
 GRIP_OFFSET = 0.045  # m from the bar centre to each arm's grasp point along the bar
@@ -49,6 +50,9 @@ class HandoverConfig(TaskConfig):
 @register_task("bimanual/handover")
 class Handover(Task):
     """Left arm picks the bar, right arm takes it over in the air and places it on the green zone."""
+
+    robot: Bimanual
+    config: HandoverConfig
 
     embodiment_name = "bimanual"
     instructions = (
@@ -77,7 +81,7 @@ class Handover(Task):
         self.handed_over = False
 
     def reset(self, rng: np.random.Generator) -> None:
-        cfg: HandoverConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         pos = np.array([rng.uniform(*cfg.bar_x), rng.uniform(*cfg.bar_y), TABLE_Z + BAR_HALF[2]])
         set_free_pose(self.model, self.data, "bar", pos, yaw=rng.uniform(-cfg.bar_yaw, cfg.bar_yaw))
         self.data.mocap_pos[self.target_mocap] = [rng.uniform(*cfg.target_x), rng.uniform(*cfg.target_y),
@@ -97,8 +101,8 @@ class Handover(Task):
 
     def _grip_counts(self) -> tuple[int, int]:
         pairs = contact_pairs(self.data)  # read once for both arms
-        return (pads_on(self.data, self.robot.left, self.bar_geoms, pairs),  # type: ignore[attr-defined]
-                pads_on(self.data, self.robot.right, self.bar_geoms, pairs))  # type: ignore[attr-defined]
+        return (pads_on(self.data, self.robot.left, self.bar_geoms, pairs),
+                pads_on(self.data, self.robot.right, self.bar_geoms, pairs))
 
     def success(self) -> bool:
         left, right = self._grip_counts()
@@ -138,7 +142,7 @@ def _funnel(dest: np.ndarray, cur: np.ndarray, slope: float, top: float) -> np.n
     return dest + [0.0, 0.0, min(top, slope * h)]
 
 
-class HandoverExpert(Expert):
+class HandoverExpert(Expert[Handover]):
     """Left: reach down onto the bar's left end, close, lift it to the exchange point turned along y,
     hold it there until the right hand has closed on the other end, open, back off. Right: wait above
     its side until the left hand presents the bar, reach down onto the bar's right end, close, hold
@@ -178,7 +182,7 @@ class HandoverExpert(Expert):
 
     def __init__(self, task: Handover) -> None:
         super().__init__(task)
-        self.left, self.right = two_arm_steer(task.robot, self.GAIN)  # type: ignore[arg-type]
+        self.left, self.right = two_arm_steer(task.robot, self.GAIN)
 
     def reset(self) -> None:
         self.left.reset()
@@ -190,7 +194,7 @@ class HandoverExpert(Expert):
 
     # ------------------------------------------------------------ what the state shows
     def _bar(self) -> tuple[np.ndarray, float]:
-        pose = self.task.bar_pose()  # type: ignore[attr-defined]
+        pose = self.task.bar_pose()
         return pose[:3], quat_yaw(pose[3:])
 
     def _grips(self) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +215,7 @@ class HandoverExpert(Expert):
     def _zone(self) -> np.ndarray:
         """Right TCP spot that sets the held bar's centre on the zone's centre."""
         _, yaw = self._bar()
-        tgt = self.task.target_pos()  # type: ignore[attr-defined]
+        tgt = self.task.target_pos()
         return np.array([tgt[0], tgt[1], self.PLACE_Z]) + GRIP_OFFSET * _bar_axis(yaw)
 
     def bar_presented(self) -> bool:
@@ -232,7 +236,7 @@ class HandoverExpert(Expert):
     def bar_placed(self) -> bool:
         """The bar lowered to `DROP` above its resting height, over the zone (the right hand lets go)."""
         bar, _ = self._bar()
-        tgt = self.task.target_pos()  # type: ignore[attr-defined]
+        tgt = self.task.target_pos()
         return bar[2] < TABLE_Z + BAR_HALF[2] + self.DROP and float(np.hypot(*(bar[:2] - tgt[:2]))) < 0.015
 
     # ------------------------------------------------------------ left arm

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.bimanual import Bimanual
+from physai.sim.geometry import grasp_yaw, quat_yaw, yaw_wxyz
 from physai.sim.scene import GEOM, add_free_object, add_marker, add_open_box, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.bimanual.common import TABLE_Z, body_geoms, build_table, pads_on, two_arm_steer
-from physai.tasks.tabletop.common import grasp_yaw, quat_yaw
 
 MOUSE_HALF = (0.028, 0.05, 0.018)  # ellipsoid semi-axes; the mouse's long axis is its local y
 BOX_HALF = (0.09, 0.075, 0.035)  # outer half sizes of the box (m)
@@ -57,6 +58,9 @@ def _rotz(yaw: float) -> np.ndarray:
 @register_task("bimanual/pack-mouse")
 class PackMouse(Task):
     """Left arm packs the mouse into the box; right arm closes the lid; the box ends in the blue area."""
+
+    robot: Bimanual
+    config: PackMouseConfig
 
     embodiment_name = "bimanual"
     instructions = (
@@ -106,7 +110,7 @@ class PackMouse(Task):
         self._state = np.empty(14, np.float32)
 
     def reset(self, rng: np.random.Generator) -> None:
-        cfg: PackMouseConfig = self.config  # type: ignore[assignment]
+        cfg = self.config
         m, d = self.model, self.data
         area = np.array([rng.uniform(*cfg.area_x), rng.uniform(*cfg.area_y), TABLE_Z + 0.0008])
         d.mocap_pos[self.area_mocap] = area
@@ -144,7 +148,7 @@ class PackMouse(Task):
         qpos = self.data.qpos
         bx, by, bz, w, x, y, z = qpos[self._box_q:self._box_q + 7].tolist()
         mx, my, mz = qpos[self._mouse_q:self._mouse_q + 3].tolist()
-        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))  # = quat_yaw
+        yaw = yaw_wxyz(w, x, y, z)
         c, s = math.cos(yaw), math.sin(yaw)
         dx, dy = mx - bx, my - by
         lx, ly, lz = c * dx + s * dy, -s * dx + c * dy, mz - bz
@@ -170,7 +174,7 @@ class PackMouse(Task):
         return float(np.arccos(np.clip(up_z, -1, 1)))
 
     def success(self) -> bool:
-        if pads_on(self.data, self.robot.left, self.mouse_geoms):  # type: ignore[attr-defined]
+        if pads_on(self.data, self.robot.left, self.mouse_geoms):
             return False  # still holding the mouse
         return self.mouse_in_box() and self.lid_closed() and self.box_in_area()
 
@@ -192,7 +196,7 @@ class PackMouse(Task):
         return PackMouseExpert(self)
 
 
-class PackMouseExpert(Expert):
+class PackMouseExpert(Expert[PackMouse]):
     """Left: pick the mouse across its width, turn it along the box, lower it in, release, hold above the
     box until the right hand is at the lid, then wait behind the box's -x wall. Right: wait outside the
     open lid until the mouse is packed, then push the lid over along an arc about the hinge, lift away
@@ -218,7 +222,7 @@ class PackMouseExpert(Expert):
 
     def __init__(self, task: PackMouse) -> None:
         super().__init__(task)
-        self.left, self.right = two_arm_steer(task.robot, self.GAIN)  # type: ignore[arg-type]
+        self.left, self.right = two_arm_steer(task.robot, self.GAIN)
 
     def reset(self) -> None:
         self.left.reset()
@@ -230,7 +234,7 @@ class PackMouseExpert(Expert):
 
     def _lid_point(self, theta: float, clear: float) -> np.ndarray:
         """World TCP position `clear` off the lid's outer face, `ARC_R` along the lid at hinge angle theta."""
-        t: PackMouse = self.task  # type: ignore[assignment]
+        t = self.task
         _, yaw = t.box_pose()
         d = np.array([0.0, -np.cos(theta), np.sin(theta)])
         n = np.array([0.0, np.sin(theta), np.cos(theta)])
@@ -247,19 +251,19 @@ class PackMouseExpert(Expert):
         """Observable hand-off to the right arm: mouse in the box, left gripper open and its TCP held
         clear above the box. The left arm holds there until `lid_engaged`, so a policy that misses
         the moment sees the same hand-off state again on the next step (no deadlock)."""
-        t: PackMouse = self.task  # type: ignore[assignment]
+        t = self.task
         box, _ = t.box_pose()
         return (t.mouse_in_box() and self._left_width() > self.OPENED
                 and self.left.tcp_z() > box[2] + 2 * BOX_HALF[2] + 0.12)
 
     def lid_engaged(self) -> bool:
         """Observable hand-off back to the left arm: the right TCP at the lid, or the lid moving."""
-        t: PackMouse = self.task  # type: ignore[assignment]
+        t = self.task
         lid = t.lid_angle()
         return lid < LID_OPEN - 0.1 or self.right.dist(self._lid_point(lid + 0.1, self.CLEAR)) < 0.03
 
     def _left(self) -> np.ndarray:
-        t: PackMouse = self.task  # type: ignore[assignment]
+        t = self.task
         L = self.left
         pose = t.mouse_pose()
         mouse, myaw = pose[:3], quat_yaw(pose[3:])
@@ -323,7 +327,7 @@ class PackMouseExpert(Expert):
         return a
 
     def _right(self) -> np.ndarray:
-        t: PackMouse = self.task  # type: ignore[assignment]
+        t = self.task
         R = self.right
         _, byaw = t.box_pose()
         q = R.down_quat(byaw)

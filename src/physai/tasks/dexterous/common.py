@@ -78,8 +78,8 @@ class HandDriver:
 
 def _finger_table() -> tuple[np.ndarray, np.ndarray]:
     """Flexion grid (j1, j2, j3 = 0.8 j2) and the fingertip pad point it reaches (finger frame x, z)."""
-    j1, j2 = np.meshgrid(np.linspace(-0.19, 1.6, 120), np.linspace(0.0, 1.7, 120), indexing="ij")
-    j1, j2 = j1.ravel(), j2.ravel()
+    g1, g2 = np.meshgrid(np.linspace(-0.19, 1.6, 120), np.linspace(0.0, 1.7, 120), indexing="ij")
+    j1, j2 = g1.ravel(), g2.ravel()
     j3 = np.minimum(0.8 * j2, 1.6)
     a1, a2, a3 = j1, j1 + j2, j1 + j2 + j3
     l1, l2, l3 = LINKS

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from physai.embodiments.hand16 import Hand16
 from physai.sim.scene import GEOM, add_free_object, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, register_task
 from physai.tasks.dexterous.common import TABLE_Z, build_table, contact_normal_forces
@@ -28,6 +29,8 @@ FRAGILE = (
 @register_task("dexterous/gentle-grasp")
 class GentleGrasp(Task):
     """Pick up an egg or a tomato; any contact force above 5 N breaks it."""
+
+    robot: Hand16
 
     embodiment_name = "hand16"
     instructions = (
@@ -103,7 +106,7 @@ class GentleGrasp(Task):
     def success(self) -> bool:
         self._check_break()
         pos = self.object_pose()[:3]
-        touching = np.count_nonzero(self.robot.finger_forces() > 0.05) >= 2  # type: ignore[attr-defined]
+        touching = np.count_nonzero(self.robot.finger_forces() > 0.05) >= 2
         self.hold = self.hold + 1 if (pos[2] > self.rest_z + LIFT and touching) else 0
         return self.hold >= HOLD_STEPS and not self.broken
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mujoco
 import numpy as np
 
+from physai.embodiments.hand16 import Hand16
 from physai.sim.scene import add_free_object, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, register_task
 from physai.tasks.dexterous.common import PALM_OFFSET, SHAPES, TABLE_Z, HandDriver, TactileGrip, build_table
@@ -29,6 +32,8 @@ def obj_name(shape: str) -> str:
 @register_task("dexterous/grasp-lift")
 class GraspLift(Task):
     """One of five shapes with a random mass is on the table; grasp it and hold it 8 cm up."""
+
+    robot: Hand16
 
     embodiment_name = "hand16"
     instructions = (
@@ -94,7 +99,7 @@ class GraspLift(Task):
 
     def success(self) -> bool:
         pos = self.object_pose()[:3]
-        hand_touch = self.robot.finger_forces()  # type: ignore[attr-defined]
+        hand_touch = self.robot.finger_forces()
         up = pos[2] > self.rest_z + LIFT and np.count_nonzero(hand_touch > 0.05) >= 2
         self.hold = self.hold + 1 if up else 0
         return self.hold >= HOLD_STEPS
@@ -110,16 +115,17 @@ class GraspLift(Task):
         return GraspExpert(self, grip_target=1.2 + 8.0 * 0.25, grip_high=4.0 + 8.0 * 0.25, lift=LIFT + 0.03)
 
 
-class GraspExpert(Expert):
+class GraspExpert(Expert[Any]):
     """Above the object, pre-shape, descend, tactile grip, lift and hold."""
 
     def __init__(
-        self, task: Task, grip_target: float, grip_high: float, lift: float, descend: float = 0.0
+        self, task: Any, grip_target: float | np.ndarray, grip_high: float | np.ndarray, lift: float,
+        descend: float = 0.0
     ) -> None:
         super().__init__(task)
         hand = task.robot
-        self.drv = HandDriver(hand)  # type: ignore[arg-type]
-        self.grip = TactileGrip(hand, grip_target, grip_high)  # type: ignore[arg-type]
+        self.drv = HandDriver(hand)
+        self.grip = TactileGrip(hand, grip_target, grip_high)
         self.lift, self.descend = lift, descend
 
     def reset(self) -> None:
@@ -132,7 +138,7 @@ class GraspExpert(Expert):
 
     def act(self, obs: dict) -> np.ndarray:
         t = self.task
-        obj = t.object_pose()[:3]  # type: ignore[attr-defined]
+        obj = t.object_pose()[:3]
         yaw = getattr(t, "yaw", 0.0)
         open_q = self.grip.open_pose()
         if self.phase == 0:  # above the object

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from physai.embodiments.hand16 import Hand16
 from physai.sim.scene import GEOM, OBJECT_GROUP
 from physai.tasks.base import Expert, Task, register_task
 from physai.tasks.dexterous.common import PALM_OFFSET, TABLE_Z, HandDriver, TactileGrip, build_table
@@ -21,6 +22,8 @@ OVERTURN = 0.2  # the expert aims this far past 90 degrees to absorb grip slip
 @register_task("dexterous/turn-valve")
 class TurnValve(Task):
     """A T-handle valve sits on the table; turn it 90 degrees clockwise or counter-clockwise."""
+
+    robot: Hand16
 
     embodiment_name = "hand16"
     instructions = (
@@ -126,21 +129,21 @@ class TurnValve(Task):
         return ValveExpert(self)
 
 
-class ValveExpert(Expert):
+class ValveExpert(Expert[TurnValve]):
     """Align the hand across the handle, pinch it, twist the wrist past 90 degrees while holding on."""
 
     def __init__(self, task: TurnValve) -> None:
         super().__init__(task)
         hand = task.robot
-        self.drv = HandDriver(hand, max_rot=0.12)  # type: ignore[arg-type]
-        self.grip = TactileGrip(hand, np.array([1.2, 1.2, 1.2, 2.5]), np.array([2.5, 2.5, 2.5, 4.5]))  # type: ignore[arg-type]
+        self.drv = HandDriver(hand, max_rot=0.12)
+        self.grip = TactileGrip(hand, np.array([1.2, 1.2, 1.2, 2.5]), np.array([2.5, 2.5, 2.5, 4.5]))
 
     def reset(self) -> None:
         self.phase, self.wait = 0, 0
         self.grip.reset()
 
     def act(self, obs: dict) -> np.ndarray:
-        t: TurnValve = self.task  # type: ignore[assignment]
+        t = self.task
         h = t.handle_pos()
         grasp = np.array([h[0], h[1], h[2] + self.grip.depth - PALM_OFFSET])
         yaw0 = t.start
@@ -148,7 +151,7 @@ class ValveExpert(Expert):
         if self.phase == 0:  # above the handle, hand turned to lie across it
             target = grasp + [0, 0, 0.08]
             a = self.drv.action(target, yaw0, open_q)
-            if self.drv.palm_error(target, yaw0) < 0.01 and abs(t.robot.wrist_pose()[3] - yaw0) < 0.05:  # type: ignore[attr-defined]
+            if self.drv.palm_error(target, yaw0) < 0.01 and abs(t.robot.wrist_pose()[3] - yaw0) < 0.05:
                 self.phase = 1
         elif self.phase == 1:  # down around it
             a = self.drv.action(grasp, yaw0, open_q, max_lin=0.015)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from physai.embodiments.humanoid import HumanoidUpper
 from physai.sim.scene import GEOM, set_free_pose
 from physai.tasks.base import Expert, Task, register_task
 from physai.tasks.humanoid.common import (
@@ -75,6 +76,8 @@ def build_chest(spec: mujoco.MjSpec) -> None:
 class HumanoidDrawer(Task):
     """Put `item` into the chest's open drawer and close the drawer."""
 
+    robot: HumanoidUpper
+
     embodiment_name = "humanoid-upper"
     instructions = (
         "put the {item} in the drawer and close it",
@@ -85,7 +88,7 @@ class HumanoidDrawer(Task):
     default_max_steps = 200
     item_name: str = "cup"
 
-    def __init__(self, config=None) -> None:  # noqa: ANN001  (TaskConfig | None, as in Task)
+    def __init__(self, config=None) -> None:
         super().__init__(config)
         self.item: Item = ITEMS[self.item_name]
         self.side = "left"
@@ -140,7 +143,7 @@ class HumanoidDrawer(Task):
         if not self.data.qpos[self._dq] < CLOSED_Q:
             return False
         robot = self.robot
-        released = robot.gripper_width("left") > 0.06 and robot.gripper_width("right") > 0.06  # type: ignore[call-arg]
+        released = robot.gripper_width("left") > 0.06 and robot.gripper_width("right") > 0.06
         return released and self.in_drawer()
 
     def instruction_fields(self) -> dict[str, str]:
@@ -160,21 +163,21 @@ class HumanoidDrawer(Task):
         return DrawerExpert(self)
 
 
-class DrawerExpert(Expert):
+class DrawerExpert(Expert[HumanoidDrawer]):
     """Side grasp, lift over the drawer's front panel, drop it in the exposed part, back off, push shut."""
 
     def __init__(self, task: HumanoidDrawer) -> None:
         super().__init__(task)
-        self.drv = HandDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = HandDriver(task.robot)
 
     def reset(self) -> None:
-        t: HumanoidDrawer = self.task  # type: ignore[assignment]
+        t = self.task
         self.drv.side = t.side
         self.phase, self.wait = 0, 0
         self.offset = np.zeros(3)
 
-    def act(self, obs: dict) -> np.ndarray:  # noqa: C901  (one branch per phase)
-        t: HumanoidDrawer = self.task  # type: ignore[assignment]
+    def act(self, obs: dict) -> np.ndarray:
+        t = self.task
         it, drv = t.item, self.drv
         obj = t.item_pos()
         chest, q = t.chest_pos(), t.drawer_q()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from physai.embodiments.humanoid import HumanoidUpper
 from physai.sim.scene import set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.humanoid.common import (
@@ -62,6 +63,8 @@ def sample_layout(rng: np.random.Generator, src: Receptacle,
 
 class HumanoidPickPlace(Task):
     """Move `item` from the `source` receptacle into (onto) the `dest` receptacle."""
+
+    robot: HumanoidUpper
 
     embodiment_name = "humanoid-upper"
     instructions = (
@@ -146,21 +149,21 @@ class HumanoidPickPlace(Task):
         return PickPlaceExpert(self)
 
 
-class PickPlaceExpert(Expert):
+class PickPlaceExpert(Expert[HumanoidPickPlace]):
     """Side grasp with the hand on the layout's side: behind the item, in, close, lift, over, lower, open."""
 
     def __init__(self, task: HumanoidPickPlace) -> None:
         super().__init__(task)
-        self.drv = HandDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = HandDriver(task.robot)
 
     def reset(self) -> None:
-        t: HumanoidPickPlace = self.task  # type: ignore[assignment]
+        t = self.task
         self.drv.side = t.side
         self.phase, self.wait = 0, 0
         self.offset = np.zeros(3)
 
     def act(self, obs: dict) -> np.ndarray:
-        t: HumanoidPickPlace = self.task  # type: ignore[assignment]
+        t = self.task
         it, drv = t.item, self.drv
         obj = t.item_pos()
         grasp_z = TABLE_Z + t.source.floor + it.grasp_h

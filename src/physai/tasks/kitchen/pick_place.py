@@ -16,12 +16,13 @@ Success needs the item at rest where it belongs and the gripper open (the robot 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
+from physai.sim import geometry
 from physai.tasks.base import Expert, register_task
-from physai.tasks.kitchen.articulated import KitchenTask
+from physai.tasks.kitchen.common import KitchenTask
 from physai.tasks.kitchen.control import ArmDriver, rotate_quat
 from physai.tasks.kitchen.scene import (
     CABINET_SHELF_Z,
@@ -54,15 +55,7 @@ def grasp_yaw(kind: KitchenObject, yaw: float) -> float:
 
     The fingers close along the item's y at yaw 0; turns by `yaw_symmetry` give the same grasp.
     """
-    sym = kind.yaw_symmetry
-    if sym == 0.0:
-        return 0.0
-    return float((yaw + sym / 2) % sym - sym / 2)
-
-
-def _yaw_of(quat: np.ndarray) -> float:
-    w, x, y, z = quat
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+    return geometry.grasp_yaw(yaw, kind.yaw_symmetry)
 
 
 class KitchenPickPlace(KitchenTask):
@@ -92,7 +85,7 @@ class KitchenPickPlace(KitchenTask):
         return self.kitchen.object_pose(self.obj)[:3]
 
     def released(self) -> bool:
-        return self.robot.gripper_width() > RELEASED_WIDTH  # type: ignore[attr-defined]
+        return self.robot.gripper_width() > RELEASED_WIDTH
 
     def at_rest(self) -> bool:
         return self.kitchen.object_speed(self.obj) < STILL
@@ -139,23 +132,23 @@ class CounterToSink(KitchenPickPlace):
         return SinkExpert(self)
 
 
-class SinkExpert(Expert):
+class SinkExpert(Expert[CounterToSink]):
     """Top-down grasp, lift above the rims, carry over the basin centre, lower, open, back off up."""
 
     def __init__(self, task: CounterToSink) -> None:
         super().__init__(task)
-        self.drv = ArmDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = ArmDriver(task.robot)
 
     def reset(self) -> None:
         self.drv.reset()
         self.phase, self.wait = 0, 0
-        t: CounterToSink = self.task  # type: ignore[assignment]
+        t = self.task
         pose = t.kitchen.object_pose(t.obj)
-        self.quat = self.drv.down(grasp_yaw(t.obj, _yaw_of(pose[3:])))
+        self.quat = self.drv.down(grasp_yaw(t.obj, geometry.quat_yaw(pose[3:])))
         self.carry_quat = self.drv.down(0.0)  # palm across the basin, clear of the faucet lever
 
     def act(self, obs: dict) -> np.ndarray:
-        t: CounterToSink = self.task  # type: ignore[assignment]
+        t = self.task
         drv, k = self.drv, t.obj
         obj = t.item_pos()
         gh = max(k.half_height, 2 * k.half_height - 0.04, 0.02)  # the palm stays above the item
@@ -199,7 +192,10 @@ class SinkExpert(Expert):
 
 
 # ---------------------------------------------------------------------------------------------- side grasps
-class SideGraspExpert(Expert):
+PT = TypeVar("PT", bound=KitchenPickPlace)
+
+
+class SideGraspExpert(Expert[PT]):
     """Pick an item with the fingers pointing +x, carry it level, set it down, back out along -x.
 
     Subclasses give the pick-up and set-down points (item centre at rest) and how high to carry.
@@ -208,9 +204,9 @@ class SideGraspExpert(Expert):
     approach: ClassVar[float] = 0.12
     """How far in front (-x) of the item the hand lines up before moving in (m)."""
 
-    def __init__(self, task: KitchenPickPlace) -> None:
+    def __init__(self, task: PT) -> None:
         super().__init__(task)
-        self.drv = ArmDriver(task.robot)  # type: ignore[arg-type]
+        self.drv = ArmDriver(task.robot)
 
     def reset(self) -> None:
         self.drv.reset()
@@ -221,15 +217,15 @@ class SideGraspExpert(Expert):
 
     def grasp_h(self) -> float:
         """Grasp height above the item's base: its middle, but clear of the surface below."""
-        k: KitchenObject = self.task.obj  # type: ignore[attr-defined]
+        k: KitchenObject = self.task.obj
         return max(k.half_height, 0.035)
 
     def waypoints(self, obj: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(TCP at the grasp, TCP over the set-down spot, carry lift above the set-down surface)."""
         raise NotImplementedError
 
-    def act(self, obs: dict) -> np.ndarray:
-        t: KitchenPickPlace = self.task  # type: ignore[assignment]
+    def act(self, obs: dict) -> np.ndarray:  # noqa: C901  (too complex; split later, issue 19)
+        t = self.task
         drv = self.drv
         obj = t.item_pos()
         grasp, place, lift = self.waypoints(obj)
@@ -334,9 +330,9 @@ class CabinetToCounter(KitchenPickPlace):
         return CabinetExpert(self)
 
 
-class CabinetExpert(SideGraspExpert):
+class CabinetExpert(SideGraspExpert[CabinetToCounter]):
     def waypoints(self, obj: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        t: CabinetToCounter = self.task  # type: ignore[assignment]
+        t = self.task
         base = COUNTER_Z + CABINET_SHELF_Z
         grasp = np.array([obj[0], t.kitchen.origin["cabinet"][1], base + self.grasp_h()])  # palm centred
         place = np.array([t.spot[0], t.spot[1], COUNTER_Z + self.grasp_h()])
@@ -385,9 +381,9 @@ class CounterToMicrowave(KitchenPickPlace):
         return MicrowaveExpert(self)
 
 
-class MicrowaveExpert(SideGraspExpert):
+class MicrowaveExpert(SideGraspExpert[CounterToMicrowave]):
     def waypoints(self, obj: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        t: CounterToMicrowave = self.task  # type: ignore[assignment]
+        t = self.task
         lo, hi = MW_CAVITY_Y
         mid_y = t.kitchen.origin["microwave"][1] + (lo + hi) / 2
         grasp = np.array([obj[0], mid_y, COUNTER_Z + self.grasp_h()])  # the palm centred on the cavity

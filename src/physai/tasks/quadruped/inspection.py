@@ -56,6 +56,8 @@ def _add_post(spec: mujoco.MjSpec, name: str, rgba: tuple, band: tuple) -> None:
 class Inspect(Task):
     """One red-and-yellow hazard post and four plain distractor posts; report the hazard up close."""
 
+    robot: Quadruped
+
     embodiment_name = "quadruped"
     instructions = (
         "find the hazard marker and report it",
@@ -133,7 +135,7 @@ class Inspect(Task):
         return bool(close and facing and still)
 
     def _update(self) -> None:
-        rob: Quadruped = self.robot  # type: ignore[assignment]
+        rob = self.robot
         if rob.report_raised() and not self.reported and not self.false_alarm:
             if self.at_hazard():
                 self.reported = True
@@ -161,7 +163,7 @@ class Inspect(Task):
         return InspectExpert(self)
 
 
-class InspectExpert(Expert):
+class InspectExpert(Expert[Inspect]):
     """Walks to a point in front of the hazard, turns to face it, waits to settle, then reports."""
 
     def __init__(self, task: Inspect) -> None:
@@ -173,10 +175,10 @@ class InspectExpert(Expert):
         self.near = False
 
     def act(self, obs: dict) -> np.ndarray:
-        t: Inspect = self.task  # type: ignore[assignment]
+        t = self.task
         h = t.hazard_pos()
         stop = HEAD_OFFSET + 0.25
-        pos, yaw = t.robot.base_pose()  # type: ignore[attr-defined]
+        pos, yaw = t.robot.base_pose()
         dist = float(np.linalg.norm(h - pos[:2]))
         # hysteresis: do not re-approach on small drift
         self.near = dist < stop + (0.3 if self.near else 0.02)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.quadruped import Quadruped
 from physai.sim.scene import GEOM
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.quadruped.common import GoTo, build_arena, place_obstacles, sample_points
@@ -36,6 +37,8 @@ class PatrolConfig(TaskConfig):
 class Patrol(Task):
     """Numbered flags stand on the floor; the robot must pass within 0.35 m of each, in order."""
 
+    robot: Quadruped
+
     embodiment_name = "quadruped"
     instructions = (
         "patrol the waypoints in order",
@@ -48,6 +51,7 @@ class Patrol(Task):
     timestep = 0.002
     expert_control = "base_velocity"
     config_cls = PatrolConfig
+    config: PatrolConfig
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_arena(spec)
@@ -107,7 +111,7 @@ class Patrol(Task):
 
     def _update(self) -> None:
         if self.next < len(self.waypoints):  # scalar math: runs every control step
-            rq = self.robot.root_q  # type: ignore[attr-defined]
+            rq = self.robot.root_q
             x, y = self.data.qpos[rq : rq + 2].tolist()
             wx, wy = self.waypoints[self.next].tolist()
             if math.sqrt((x - wx) ** 2 + (y - wy) ** 2) < VISIT_RADIUS:
@@ -134,7 +138,7 @@ class Patrol(Task):
         return PatrolExpert(self)
 
 
-class PatrolExpert(Expert):
+class PatrolExpert(Expert[Patrol]):
     """Heads for the next waypoint, turning in place when it lies behind."""
 
     def __init__(self, task: Patrol) -> None:
@@ -142,5 +146,5 @@ class PatrolExpert(Expert):
         self.goto = GoTo(task.robot, v_max=0.8)
 
     def act(self, obs: dict) -> np.ndarray:
-        t: Patrol = self.task  # type: ignore[assignment]
+        t = self.task
         return self.goto.command(t.current_target()).astype(np.float32)

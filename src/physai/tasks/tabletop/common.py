@@ -77,24 +77,11 @@ def object_pos(model: mujoco.MjModel, data: mujoco.MjData, kind: ObjectKind) -> 
     return free_pose(model, data, object_joint(kind))[:3]
 
 
-def quat_yaw(quat: np.ndarray) -> float:
-    """Heading about +z of a wxyz quaternion."""
-    w, x, y, z = quat
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-
-
 def yaw_mul(yaw: float, quat: np.ndarray) -> np.ndarray:
     """Rotate `quat` by `yaw` about world +z."""
     out = np.empty(4)
     mujoco.mju_mulQuat(out, np.array([np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]), quat)
     return out
-
-
-def grasp_yaw(object_yaw: float, symmetry: float) -> float:
-    """The object heading reduced by its symmetry to the smallest wrist rotation."""
-    if symmetry <= 0:
-        return 0.0
-    return float((object_yaw + symmetry / 2) % symmetry - symmetry / 2)
 
 
 class WaypointArm:
@@ -111,7 +98,7 @@ class WaypointArm:
         self.arm = arm
         self.max_lin, self.max_rot, self.gain = max_lin, max_rot, gain
         self.measured_gain = measured_gain
-        self.home_quat = None
+        self.home_quat: np.ndarray = np.array([1.0, 0.0, 0.0, 0.0])  # set to the TCP's at reset()
 
     def reset(self) -> None:
         self.home_quat = self.arm.tcp_pose()[1]

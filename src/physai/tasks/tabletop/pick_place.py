@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.scene import add_open_box, free_pose, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
@@ -14,10 +16,8 @@ from physai.tasks.tabletop.common import (
     TABLE_Z,
     WaypointArm,
     build_table_and_objects,
-    grasp_yaw,
     object_joint,
     park_all,
-    quat_yaw,
     sample_positions,
 )
 
@@ -46,6 +46,8 @@ class PickPlace(Task):
     )
     default_max_steps = 160
     config_cls = PickPlaceConfig
+    config: PickPlaceConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_table_and_objects(spec)
@@ -116,7 +118,7 @@ class PickPlace(Task):
         return PickPlaceExpert(self)
 
 
-class PickPlaceExpert(Expert):
+class PickPlaceExpert(Expert[PickPlace]):
     """Above the object, down, close, lift, over the tray, down, open, up."""
 
     def __init__(self, task: PickPlace) -> None:
@@ -128,7 +130,7 @@ class PickPlaceExpert(Expert):
         self.phase, self.wait = 0, 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: PickPlace = self.task  # type: ignore[assignment]
+        t = self.task
         m, d = t.model, t.data
         pose = free_pose(m, d, object_joint(t.target))
         obj, yaw = pose[:3], quat_yaw(pose[3:])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
 from physai.sim.scene import add_marker, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
 from physai.tasks.tabletop.common import (
@@ -50,6 +51,8 @@ class Push(Task):
     )
     default_max_steps = 150
     config_cls = PushConfig
+    config: PushConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         build_table_and_objects(spec, PUSHABLE)
@@ -112,7 +115,7 @@ class Push(Task):
         return PushExpert(self)
 
 
-class PushExpert(Expert):
+class PushExpert(Expert[Push]):
     """Closed gripper behind the object on the line to the zone centre, then push along that line.
 
     The push line is re-aimed every step; if the object drifts off the pusher the expert lifts,
@@ -130,7 +133,7 @@ class PushExpert(Expert):
         self.phase = 0
 
     def act(self, obs: dict) -> np.ndarray:
-        t: Push = self.task  # type: ignore[assignment]
+        t = self.task
         obj = t.object_pose()[:3]
         zone = t.zone_pos()
         to_zone = zone[:2] - obj[:2]

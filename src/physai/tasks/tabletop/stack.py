@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from physai.embodiments.arm7 import Arm7
+from physai.sim.geometry import grasp_yaw, quat_yaw
 from physai.sim.ik import quat_error
 from physai.sim.scene import GEOM, add_free_object, add_table, set_free_pose
 from physai.tasks.base import Expert, Task, TaskConfig, register_task
@@ -16,8 +18,6 @@ from physai.tasks.tabletop.common import (
     TABLE_HALF,
     TABLE_Z,
     WaypointArm,
-    grasp_yaw,
-    quat_yaw,
     sample_positions,
 )
 
@@ -57,6 +57,8 @@ class Stack(Task):
     )
     default_max_steps = 120
     config_cls = StackConfig
+    config: StackConfig
+    robot: Arm7
 
     def build(self, spec: mujoco.MjSpec) -> None:
         add_table(spec, "table", TABLE_CENTER, TABLE_HALF, TABLE_Z)
@@ -118,7 +120,7 @@ class Stack(Task):
         return StackExpert(self)
 
 
-class StackExpert(Expert):
+class StackExpert(Expert[Stack]):
     """Above the top cube, straight down, close, lift, carry it over the bottom cube, lower it on, open,
     go up.
 
@@ -164,24 +166,24 @@ class StackExpert(Expert):
 
     def grasp_quat(self) -> np.ndarray:
         """Wrist orientation that puts the fingers on two faces of the top cube (smallest turn)."""
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         return self.ctl.down_quat(t.grasp_yaw())
 
     def grasp_point(self) -> np.ndarray:
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         top = t.pose(t.top)[:3]
         return np.array([top[0], top[1], self.GRASP_Z])
 
     def holding(self) -> bool:
         """Observable: the fingers are closed on the top cube and it moves with the TCP."""
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         tcp = self.ctl.arm.tcp_pose()[0]
         return (self.EMPTY < t.robot.gripper_width() < self.GRASPED
                 and float(np.linalg.norm(t.pose(t.top)[:3] - tcp)) < self.HELD)
 
     def place_error(self) -> np.ndarray:
         """Where the held cube must move (m, world) to rest `GAP` above the bottom cube's centre."""
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         top, bottom = t.pose(t.top)[:3], t.pose(t.bottom)[:3]
         return bottom + [0.0, 0.0, 2 * CUBE_HALF + self.GAP] - top
 
@@ -192,7 +194,7 @@ class StackExpert(Expert):
 
     def _done(self, tcp: np.ndarray, quat: np.ndarray) -> bool:
         """Whether the current state ends phase `phase`."""
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         C, width = self.ctl, t.robot.gripper_width()
         g = self.grasp_point()
         if self.phase == 0:  # above the cube, wrist turned, fingers open
@@ -215,7 +217,7 @@ class StackExpert(Expert):
         return False
 
     def act(self, obs: dict) -> np.ndarray:
-        t: Stack = self.task  # type: ignore[assignment]
+        t = self.task
         C = self.ctl
         tcp, quat = C.arm.tcp_pose()
         if ((self.phase == 2 and t.robot.gripper_width() < self.EMPTY)

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
-@stage("collect")
+@stage("collect", order=10)
 def collect_stage(
     out: Path, progress: Progress, episodes: int = 6, task: str = "tabletop/pick-place"
 ) -> dict:

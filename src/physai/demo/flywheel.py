@@ -10,10 +10,10 @@ from pathlib import Path
 
 from physai.core.errors import ConfigError
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
-@stage("flywheel")
+@stage("flywheel", order=70)
 def flywheel_stage(
     out: Path,
     progress: Progress,

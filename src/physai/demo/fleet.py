@@ -6,8 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from physai.core.errors import ConfigError
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
 def _base_cameras(dataset: Path) -> tuple[tuple[str, ...], int]:
@@ -24,7 +25,7 @@ def _base_cameras(dataset: Path) -> tuple[tuple[str, ...], int]:
     return (tuple(sorted(cams)), int(next(iter(cams.values())))) if cams else ((), 64)
 
 
-@stage("fleet")
+@stage("fleet", order=60)
 def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: bool = False) -> dict:
     """Serve, enroll `sim:tabletop/pick-place` x2, deploy the signed demo package, run field episodes.
 
@@ -51,6 +52,8 @@ def fleet_stage(out: Path, progress: Progress, episodes: int = 2, keep_running: 
     srv = BackgroundServer(
         FleetConfig(db_url=f"sqlite:///{root}/fleet.db", data_dir=root / "data", trusted_keys=[pub])
     ).start()
+    if srv.admin_key is None:  # a fresh database always bootstraps an admin
+        raise ConfigError(f"{root}/fleet.db already has an admin; remove {root} to run the fleet stage again")
     (root / "admin.key").write_text(srv.admin_key + "\n")
     (root / "admin.key").chmod(0o600)
     admin = FleetClient(srv.url, srv.admin_key)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from physai.core.errors import UnknownNameError
-from physai.report import demo
+from physai.demo import runner as demo
 
 
 @pytest.fixture
@@ -45,3 +45,36 @@ def test_unknown_stage_lists_the_valid_ones(tmp_path, fake_stages):
     with pytest.raises(UnknownNameError, match="first, second"):
         demo.run_demo(tmp_path, stages=["nope"])
     assert fake_stages == []
+
+
+def test_every_lifecycle_stage_is_registered_in_order():
+    """Importing the runner registers the whole tour, in lifecycle order, without any list of modules."""
+    from physai.demo.registry import load_stages
+
+    assert load_stages() == [
+        "experts", "collect", "train", "evaluate", "package", "profile", "fleet", "flywheel"
+    ]
+
+
+def test_cli_demo_runs_the_registered_stages(tmp_path, fake_stages):
+    """`physai demo --stages first --json` runs that stage through the same runner and prints one JSON."""
+    from typer.testing import CliRunner
+
+    from physai.cli.main import app
+
+    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--stages", "first", "--json"])
+    assert r.exit_code == 0, r.output
+    assert fake_stages == ["first"]
+    assert list(json.loads(r.stdout)["stages"]) == ["first"]
+
+
+@pytest.mark.slow
+def test_profile_stage_runs_on_its_own(tmp_path):
+    """The `profile` stage without a `package` stage exports the reference package and profiles it at
+    the package's own rate (it read a `Package.fps` that no longer exists until mypy found it)."""
+    from physai.core.progress import NullProgress
+    from physai.demo.profile import profile_stage
+
+    res = profile_stage(tmp_path, NullProgress(), duration_s=0.2)
+    assert res["packages"]["pick-place"]
+    assert res["devices"]

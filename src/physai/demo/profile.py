@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
-@stage("profile")
+@stage("profile", order=50)
 def profile_stage(out: Path, progress: Progress, duration_s: float = 1.0) -> dict:
     """`out/package/pick-place` (signed; its key in `out/package/keys`) on every available device at the
     package rate, 100, 500 and 1000 Hz. Without a package stage, it exports the reference controller first."""
     from physai.deploy import signing
-    from physai.hardware.plugins import list_devices
+    from physai.hardware.discovery import list_devices
     from physai.hardware.profiler import ProfileConfig, run_profile
 
     root = out / "package"
@@ -34,7 +34,7 @@ def profile_stage(out: Path, progress: Progress, duration_s: float = 1.0) -> dic
     for name, path in packages.items():
         from physai.deploy.package import load_package
 
-        fps = load_package(path, keys).fps
+        fps = load_package(path, keys).contract.control_hz
         cfg = ProfileConfig(
             devices=devices,
             rates_hz=sorted({fps, 100.0, 500.0, 1000.0}),

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
-@stage("train")
+@stage("train", order=20)
 def train_stage(
     out: Path,
     progress: Progress,

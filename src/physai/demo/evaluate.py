@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 DEMO_TASKS = "tabletop/pick-place,tabletop/push"
 
 
-@stage("evaluate")
+@stage("evaluate", order=30)
 def evaluate_stage(out: Path, progress: Progress, episodes: int = 8) -> dict:
     """Expert and random policies, `episodes` per task, 1 video of a success and a failure per task."""
     from physai.evaluate import EvalConfig, compare_results, run_eval

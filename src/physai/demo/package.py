@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 from physai.core.progress import Progress
-from physai.report.demo import stage
+from physai.demo.registry import stage
 
 
-@stage("package")
+@stage("package", order=40)
 def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
     """Reference pick-place controller -> signed package -> verify -> runtime (1 real-time episode,
     then `episodes` as-fast-as-possible episodes). A trained checkpoint found under `out/train` is

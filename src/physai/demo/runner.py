@@ -1,82 +1,15 @@
-"""The demo job behind `make demo`: a tour of the lifecycle on embedded defaults.
-
-Each stage is a function that takes the output folder and a Progress and returns a JSON-ready dict;
-`run_demo` runs them in order and writes `summary.json` and `index.html`. Later stages (collect, train,
-evaluate, package, profile, fleet) register themselves in `STAGES`.
-"""
+"""The demo job behind `make demo`: `run_demo` runs the registered stages (`physai.demo.registry`) in
+lifecycle order and writes `summary.json` and `index.html`."""
 
 from __future__ import annotations
 
 import html
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from physai.core.progress import NullProgress, Progress
-
-StageFn = Callable[[Path, Progress], dict]
-STAGES: dict[str, StageFn] = {}
-
-
-def stage(name: str) -> Callable[[StageFn], StageFn]:
-    """Register a demo stage (run in registration order)."""
-
-    def deco(fn: StageFn) -> StageFn:
-        STAGES[name] = fn
-        return fn
-
-    return deco
-
-
-@stage("experts")
-def experts_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
-    """Each task's scripted expert for a few episodes, with one video per task."""
-    from physai.data.video import write_video
-    from physai.envs import make, run_episode
-    from physai.sim.render import RenderConfig
-    from physai.tasks import TASKS
-
-    rows = []
-    progress.start(len(TASKS) * episodes, "experts")
-    for name in TASKS.names():
-        env = make(name, render_config=RenderConfig(width=320, height=240, pretty=True))
-        frames, succ = [], 0
-        for i in range(episodes):
-            r = run_episode(env, env.expert(), seed=i, record=True)
-            frames.extend(r.frames)
-            succ += r.success
-            progress.advance(1)
-        video = out / "videos" / (name.replace("/", "__") + ".mp4")
-        write_video(frames, video, fps=env.metadata["render_fps"])
-        env.close()
-        rows.append({"task": name, "episodes": episodes, "success_rate": succ / episodes,
-                     "video": str(video.relative_to(out))})
-    progress.close()
-    return {"tasks": rows}
-
-
-# Modules whose import registers the later lifecycle stages, in lifecycle order.
-STAGE_MODULES = (
-    "physai.data.demo_stage",
-    "physai.train.demo_stage",
-    "physai.evaluate.demo_stage",
-    "physai.deploy.demo_stage",
-    "physai.hardware.demo_stage",
-    "physai.fleet.demo_stage",
-    "physai.fleet.demo_flywheel",
-)
-
-
-def load_stages() -> list[str]:
-    """Import every stage module that this installation has; returns the stage names in order."""
-    import importlib
-    import importlib.util
-
-    for mod in STAGE_MODULES:
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod)
-    return list(STAGES)
+from physai.demo.registry import STAGES, load_stages
 
 
 def run_demo(out: Path, stages: list[str] | None = None, progress: Progress | None = None) -> dict:
