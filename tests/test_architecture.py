@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("data", "policies", "report"),
     ("train",),
     ("deploy",),
+    ("field", "ros2"),
     ("evaluate",),
     ("hardware",),
     ("fleet",),

@@ -176,7 +176,7 @@ def convert_cmd(
     """Convert to/from LeRobot v3: upgrade v2.1, turn an MCAP/rosbag2 log into a dataset (resampled to a
     fixed rate, images to video), or write a dataset as MCAP files (writes a new folder)."""
     from physai.core.errors import ConfigError
-    from physai.data.convert import convert
+    from physai.field.convert import convert
 
     if dest_arg is not None and dest is not None and dest_arg != dest:
         raise ConfigError(f"two outputs given: {dest_arg} and --out {dest}; give one")

@@ -2,8 +2,10 @@
 
 A driver module registers its scheme with `@ROBOT_SCHEMES.register("name")` on a function
 `open(target, contract, options) -> RobotDriver`. Built-in: `sim:<suite/task>`, `tcp://HOST:PORT`. A scheme
-that is not registered yet is looked for in the module `physai.deploy.drivers.<scheme>` (so optional
-drivers, e.g. ROS 2, import their dependencies only when used).
+that is not registered yet is looked for in the `physai.robots` entry points (name = scheme, value = the
+module that registers it; e.g. `ros2` -> `physai.ros2.scheme`), then in the module
+`physai.deploy.drivers.<scheme>` (e.g. `franka`), so optional drivers import their dependencies only when
+used and out-of-tree packages can add robots.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def open_driver(uri: str, contract: PolicyContract | None = None, options: Drive
     """The driver for robot URI `uri`, set up for `contract` (None: the robot's own defaults)."""
     scheme, target = split_uri(uri)
     if scheme not in ROBOT_SCHEMES:
+        _load_entry_point(scheme)
+    if scheme not in ROBOT_SCHEMES:
         try:
             importlib.import_module(f"physai.deploy.drivers.{scheme}")
         except ModuleNotFoundError as e:
@@ -64,6 +68,22 @@ def open_driver(uri: str, contract: PolicyContract | None = None, options: Drive
     if scheme not in ROBOT_SCHEMES:
         raise ConfigError(f"unknown robot scheme {scheme!r} in {uri!r}; registered: {', '.join(schemes())}")
     return ROBOT_SCHEMES.get(scheme)(target, contract, options or DriverOptions())
+
+
+def _load_entry_point(scheme: str) -> None:
+    """Import the module a `physai.robots` entry point names for `scheme` (it registers the scheme)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="physai.robots"):
+        if ep.name == scheme:
+            try:
+                ep.load()
+            except ModuleNotFoundError as e:
+                raise ConfigError(
+                    f"robot scheme {scheme!r} needs the missing module {e.name!r}; install the extra that "
+                    f"provides it (pip install 'physai[field]')"
+                ) from None
+            return
 
 
 @ROBOT_SCHEMES.register("sim")

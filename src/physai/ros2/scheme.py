@@ -1,6 +1,7 @@
 """`ros2:CONFIG.yaml`: a ROS 2 robot (topics and command interface described by CONFIG); see `physai.ros2`.
 
-Imported only when a `ros2:` robot is opened, so rclpy (the `field` extra) is needed only then.
+Found through the `physai.robots` entry point when a `ros2:` robot is opened, so rclpy (the `field` extra)
+is needed only then.
 """
 
 from __future__ import annotations
