@@ -90,6 +90,9 @@ class Policy(nn.Module):
     config_cls: ClassVar[type[PolicyConfig]] = PolicyConfig
     multi_embodiment: ClassVar[bool] = False
     """True when one model serves several embodiments (picks an adapter per embodiment)."""
+    rtc: ClassVar[str] = "blend"
+    """Real-time chunking support recorded in the contract: 'inpaint' (the sampler takes the committed
+    prefix, flow/vla) or 'blend' (the executor blends over the overlap)."""
     uses_instruction: ClassVar[bool] = False
 
     def __init__(self, config: PolicyConfig, specs: list[IOSpec], stats: list[dict] | None = None) -> None:
@@ -186,6 +189,9 @@ class Policy(nn.Module):
                 if pad is not None
                 else torch.zeros(act.shape[:2], dtype=torch.bool, device=dev)
             )
+        for k in ("rtc_prefix", "rtc_weights"):  # real-time chunking's committed actions (raw)
+            if k in batch:
+                nb[k] = torch.as_tensor(batch[k], device=dev).float()
         if "task_ids" in batch:
             nb["task_ids"] = batch["task_ids"]
         else:
@@ -310,6 +316,7 @@ class Policy(nn.Module):
             image_labels=has_image_labels(s.state_names),
             env_task=s.env_task,
             tasks=tuple(s.tasks),
+            rtc=self.rtc,
         )
 
     def export_module(self, instruction: str | None = None) -> nn.Module:
@@ -349,6 +356,7 @@ class _ExportModule(nn.Module):
         self.cameras = list(contract.camera_names)
         self.tactile = contract.tactile_dim > 0
         self.text_input = contract.instruction == "input"
+        self.rtc = contract.rtc == "inpaint"
         text = contract.instruction_text or ""
         ids = policy.text_ids([text]) if hasattr(policy, "text_ids") else torch.zeros(1, 1, dtype=torch.long)
         self.register_buffer("task_ids", ids)
@@ -362,8 +370,14 @@ class _ExportModule(nn.Module):
             batch[TACTILE] = rest[k]
             k += 1
         batch["task_ids"] = rest[k] if self.text_input else self.task_ids.expand(state.shape[0], -1)
+        k += self.text_input
+        if self.rtc:  # real-time chunking: the committed prefix and its weights (zeros: none)
+            batch["rtc_prefix"], batch["rtc_weights"] = rest[k], rest[k + 1]
         nb = self.policy.prepare(batch, self.e)
-        return self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
+        out = self.policy.action_norm[self.e].inverse(self.policy.sample(nb))
+        if self.rtc:  # the frozen prefix (weight 1) is the committed actions exactly
+            out = torch.where(rest[k + 1][..., None] >= 1.0, rest[k], out)
+        return out
 
 
 def random_shift(img: torch.Tensor, frac: float) -> torch.Tensor:
