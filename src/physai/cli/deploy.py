@@ -150,6 +150,10 @@ def run(
     safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
     token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
     rt_priority: int = typer.Option(None, "--rt-priority", help="SCHED_FIFO priority of the control thread."),
+    execution: str = typer.Option(
+        None, "--execution", help="Execution mode overriding the package's: sync | queue | ensemble | rtc, "
+        "optionally :HORIZON (e.g. rtc:8)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -173,6 +177,7 @@ def run(
         hz=hz,
         duration=duration,
         rt_priority=rt_priority,
+        execution=execution,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
     rt = Runtime(pkg, driver, cfg)
@@ -189,7 +194,7 @@ def run(
     out.print(
         f"{rep['cycles']} cycles at {rep['hz']:g} Hz: success={rep['success']} "
         f"jitter p99 {t['jitter_p99_ms']:.3f} ms, deadline misses {t['deadline_miss_rate']:.2%}, "
-        f"inference p99 {inf['latency_p99_ms']:.2f} ms"
+        f"inference p99 {inf['latency_p99_ms']:.2f} ms, execution {rep['execution']['mode']}"
     )
     out.print(
         f"safety: {s['state']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else "")
@@ -225,6 +230,10 @@ def serve(
         min=1,
         help="Connections one token may hold (default: the 256 shared evenly among the tokens).",
     ),
+    execution: str = typer.Option(
+        None, "--execution", help="Execution mode overriding the package's: sync | queue | ensemble | rtc, "
+        "optionally :HORIZON (e.g. rtc:8)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
 ) -> None:
@@ -248,6 +257,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         rate_limit_hz=rate_limit,
         max_connections_per_token=max_connections_per_token,
+        execution=execution,
     )
     server = PolicyServer(pkg, cfg)
 
