@@ -151,7 +151,8 @@ def main() -> None:
                 rows.append(r)
                 print(
                     f"{task} {mode:8s} delay {delay:>4s}: success {r['success']:.2f} "
-                    f"[{r['wilson95'][0]:.2f}, {r['wilson95'][1]:.2f}] idle/ep {r['idle_frames_per_episode']:.1f} "
+                    f"[{r['wilson95'][0]:.2f}, {r['wilson95'][1]:.2f}] "
+                    f"idle/ep {r['idle_frames_per_episode']:.1f} "
                     f"jerk {r['boundary_jerk']:.4f} ({time.perf_counter() - t0:.0f} s)",
                     file=sys.stderr, flush=True,
                 )
