@@ -36,9 +36,19 @@ DELAYS = ("0", "1", "2", "4", "8", "4~2")
 
 
 def load(src: str, workdir: Path):
-    """A package folder, or a training run/checkpoint exported here (unsigned) -> Package."""
-    from physai.deploy.package import ExportConfig, export_checkpoint, load_package
+    """A package folder, a training run/checkpoint exported here (unsigned), or 'reference' (the
+    hand-written pick-place planner of `physai.deploy.reference`, 16-step chunks; no sampler, so its
+    rtc is the executor's blend) -> Package."""
+    from physai.deploy.package import ExportConfig, export_checkpoint, export_package, load_package
 
+    if src == "reference":
+        from physai.deploy.reference import contract, make_controller
+
+        out = workdir / "reference-pkg"
+        c = contract(chunk=16, horizon=8).replace(rtc="blend")
+        cfg = ExportConfig(batched=False, parity_samples=4)
+        export_package(make_controller(chunk=16), c, out, config=cfg)
+        return load_package(out, allow_unsigned=True)
     p = Path(src)
     if not (p / "policy.json").exists():
         out = workdir / (p.name + "-pkg")
