@@ -275,7 +275,7 @@ class ChunkExecutor:
         self._source = src
         if self.mode == "ensemble":
             preds = [c[cycle - s] for s, c in live]
-            w = np.exp(-float(self.execution.ensemble_coef) * np.arange(len(preds)))
+            w = np.exp(-float(self.execution.ensemble_coef or 0.0) * np.arange(len(preds)))
             return ((np.stack(preds) * w[:, None]).sum(0) / w.sum()).astype(np.float32)
         s, c = live[-1]
         a = c[cycle - s]
