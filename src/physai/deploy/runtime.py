@@ -190,6 +190,7 @@ class _ChunkFeed:
         self.estimator = DelayEstimator(d0)
         self._held: tuple[int, np.ndarray, int] | None = None  # (request cycle, chunk, ready cycle)
         self._due = 0  # the injected delay of the request in flight
+        self._req = 0  # the cycle of the request in flight
         self.latencies: list[float] = []
         self.delays: list[int] = []
         self.chunks = 0
@@ -197,6 +198,12 @@ class _ChunkFeed:
     @property
     def busy(self) -> bool:
         return self.worker.pending or self._held is not None
+
+    def planned_wait(self, cycle: int) -> bool:
+        """Sync mode holds the robot while its next chunk is inferred: those idle cycles are by design,
+        not late, for at most one chunk's length (a longer wait is a late inference again)."""
+        ex = self.executor
+        return ex.mode == "sync" and self.busy and cycle - self._req < ex.chunk_size
 
     def step(self, cycle: int, obs: dict) -> None:
         """This cycle's part: take a finished chunk, release a held one that is due, request one."""
@@ -217,7 +224,7 @@ class _ChunkFeed:
                 self.chunks += 1
 
     def _submit(self, cycle: int, obs: dict) -> None:
-        self._due = int(self.draw())
+        self._due, self._req = int(self.draw()), cycle
         if self.executor.rtc == "inpaint":
             obs = {**obs, **self.executor.rtc_request(cycle, self.estimator.estimate())}
         self.worker.submit(cycle, obs)
@@ -399,7 +406,7 @@ class Runtime:
             action = executor.action(cycle)
             late = action is None
             late_cycles += late
-            sup.watchdog(late)
+            sup.watchdog(late and not feed.planned_wait(cycle))
             # the supervisor's step is the loop's real period (it takes the shorter of this and 1/hz)
             cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
