@@ -104,7 +104,7 @@ def episode(pkg, task: str, mode: str, delay: str, seed: int, max_cycles: int | 
         "cycles": rep["cycles"],
         "idle": rep["inference"]["late_cycles"],
         "jerk": jerk,
-        "safety": rep["safety"]["state"],
+        "stop": rep["safety"]["stop_reason"],
         "execution": rep["execution"],
     }
 
@@ -127,7 +127,7 @@ def cell(pkg, task: str, mode: str, delay: str, seeds: list[int], max_cycles: in
         "boundary_jerk": float(np.mean(jerk)) if jerk else 0.0,
         "boundaries_per_episode": len(jerk) / n,
         "cycles_per_episode": float(np.mean([e["cycles"] for e in eps])),
-        "protective_stops": sum(e["safety"] != "ok" for e in eps),
+        "supervisor_stops": sum(e["stop"] is not None for e in eps),
         "execution": eps[0]["execution"],
     }
 
