@@ -7,7 +7,8 @@ contract's execution mode, the same object `Policy.act` and `physai eval --polic
 supervisor filter it; write it. Inference runs on a background thread: in queue mode the next chunk is
 requested `lead` cycles before the current one's horizon ends and the actions for cycles already past
 are skipped when it arrives; in ensemble mode a chunk is requested every cycle the worker is free. A
-cycle with no action ready counts as late for the supervisor's deadline watchdog. With
+cycle with no action ready counts as late for the supervisor's deadline watchdog (except sync mode's
+planned wait for its in-flight chunk, up to one chunk length). With
 `realtime=False` every requested chunk is waited for, which reproduces `Policy.act` exactly.
 
 The execution mode (sync, queue, ensemble, rtc) is the contract's unless `execution` overrides it. An
