@@ -34,7 +34,9 @@ def flow_policy():
 
     env = make(TASK, render_mode=None)
     names = list(env.action_spec.names)
-    spec = IOSpec("arm7", list(env.state_names), names, control="ee_delta", env_task=TASK, fps=1 / env.control_dt)
+    spec = IOSpec(
+        "arm7", list(env.state_names), names, control="ee_delta", env_task=TASK, fps=1 / env.control_dt
+    )
     env.close()
     stats = [{"action": {"mean": np.zeros(len(names)), "std": np.full(len(names), 0.01)}}]
     torch.manual_seed(0)
@@ -125,7 +127,9 @@ def _run(pkg, execution: str, delay: InjectedDelay, cycles: int = 24):
     obs = Proposals()
     spy = Spy(pkg, obs.actions)
     drv = sim_driver_for(pkg.contract, TASK, realtime=False, seed=1)
-    cfg = RuntimeConfig(realtime=False, max_cycles=cycles, stop_on_done=False, execution=execution, delay=delay)
+    cfg = RuntimeConfig(
+        realtime=False, max_cycles=cycles, stop_on_done=False, execution=execution, delay=delay
+    )
     rep = Runtime(spy, drv, cfg, observers=[obs]).run()
     return rep, spy.calls, obs.actions
 
