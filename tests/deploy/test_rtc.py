@@ -192,7 +192,8 @@ def test_server_rtc_client_sends_its_committed_actions(flow_package):
         cl.close()
     finally:
         srv.stop()
-    srv = ServerThread(PolicyServer(pkg, ServerConfig(insecure_local=True, port=0, execution="queue"))).start()
+    queue = ServerConfig(insecure_local=True, port=0, execution="queue")
+    srv = ServerThread(PolicyServer(pkg, queue)).start()
     try:
         cl = PolicyClient(f"ws://127.0.0.1:{srv.port}")
         with pytest.raises(ServerError, match="unknown"):  # committed actions outside rtc: refused

@@ -43,7 +43,8 @@ class PolicyClient:
         the control periods it expects the answer to take (the first `delay` actions come back equal to
         `committed`'s)."""
         if committed is not None:
-            rtc: dict = {"committed_actions": np.asarray(committed, np.float32), "inference_delay": int(delay or 0)}
+            rtc: dict = {"committed_actions": np.asarray(committed, np.float32)}
+            rtc["inference_delay"] = int(delay or 0)
             obs = {**obs, **rtc}
         return self.infer_raw(mp.packb(obs), timeout)
 
