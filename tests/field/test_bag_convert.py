@@ -11,10 +11,10 @@ from rosbag_fixtures import MAP, T0, camera, command, joint_positions, write_ros
 from typer.testing import CliRunner
 
 from physai.core.errors import ConfigError
-from physai.field.convert import convert
 from physai.data.dataset import Dataset
 from physai.field import bag, rosmsg
 from physai.field.bag_convert import bag_to_dataset, dataset_to_mcap, load_map, physai_map
+from physai.field.convert import convert
 
 
 def _expected(fps: float, n: int):

@@ -158,6 +158,10 @@ def run(
         None, "--record", help="Record the session to this new .mcap file (ROS 2 messages: observations, "
         "actions before/after the supervisor, interventions, timing)."
     ),
+    execution: str = typer.Option(
+        None, "--execution", help="Execution mode overriding the package's: sync | queue | ensemble | rtc, "
+        "optionally :HORIZON (e.g. rtc:8)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -186,6 +190,7 @@ def run(
         hz=hz,
         duration=duration,
         rt_priority=rt_priority,
+        execution=execution,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
     recorder = None
@@ -219,7 +224,7 @@ def run(
     out.print(
         f"{rep['cycles']} cycles at {rep['hz']:g} Hz: success={rep['success']} "
         f"jitter p99 {t['jitter_p99_ms']:.3f} ms, deadline misses {t['deadline_miss_rate']:.2%}, "
-        f"inference p99 {inf['latency_p99_ms']:.2f} ms"
+        f"inference p99 {inf['latency_p99_ms']:.2f} ms, execution {rep['execution']['mode']}"
     )
     out.print(
         f"safety: {s['state']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else "")
@@ -260,6 +265,10 @@ def serve(
         min=1,
         help="Connections one token may hold (default: the 256 shared evenly among the tokens).",
     ),
+    execution: str = typer.Option(
+        None, "--execution", help="Execution mode overriding the package's: sync | queue | ensemble | rtc, "
+        "optionally :HORIZON (e.g. rtc:8)."
+    ),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
 ) -> None:
@@ -283,6 +292,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         rate_limit_hz=rate_limit,
         max_connections_per_token=max_connections_per_token,
+        execution=execution,
     )
     server = PolicyServer(pkg, cfg)
 

@@ -24,7 +24,11 @@ from physai.core.specs import IMAGE_LABEL_TAG
 CONTRACT_VERSION = 1
 """Bumped when a field changes meaning; readers refuse versions they do not know."""
 
-EXECUTION_MODES = ("queue", "ensemble")
+EXECUTION_MODES = ("sync", "queue", "ensemble", "rtc")
+RTC_METHODS = ("inpaint", "blend")
+RTC_INPUTS = ("rtc_prefix", "rtc_weights")
+"""Optional model inputs of an 'inpaint' package: the committed actions aligned to the new chunk
+(H, A, raw units) and how strongly each step is held to them (H,) in [0, 1]; zeros mean none."""
 INSTRUCTION_MODES = ("none", "fixed", "input")
 
 
@@ -46,10 +50,14 @@ class Execution:
     and the runtime: `physai.core.execution.ChunkExecutor`)."""
 
     mode: str = "queue"
-    """'queue': execute `horizon` actions of each chunk, then infer the next; 'ensemble': infer every
-    cycle and average the overlapping chunks' predictions (ACT's temporal ensembling)."""
+    """'sync': execute `horizon` actions of each chunk, then hold (idle) until the next chunk, predicted
+    from the observation after them, arrives; 'queue': request the next chunk while the current one runs
+    on and switch to it when it arrives; 'ensemble': infer every cycle and average the overlapping
+    chunks' predictions (ACT's temporal ensembling); 'rtc': real-time chunking, like 'queue' but the next
+    chunk is made to agree with the actions already committed (guided inpainting in the sampler for
+    policies whose contract says `rtc='inpaint'`, blending over the overlap for `rtc='blend'`)."""
     horizon: int = 1
-    """Actions executed from each chunk before the next inference (queue mode)."""
+    """Actions executed from each chunk before the next inference (sync, queue and rtc modes)."""
     ensemble_coef: float | None = None
     """Weight exp(-coef * i) of the i-th oldest prediction (ensemble mode)."""
 
@@ -105,6 +113,10 @@ class PolicyContract:
     """The physai task the training data came from, when known."""
     tasks: tuple[str, ...] = ()
     """Instructions (LeRobot task strings) seen in training."""
+    rtc: str | None = None
+    """How the policy supports real-time chunking: 'inpaint' (a flow sampler; the model takes the optional
+    inputs `RTC_INPUTS` and guides the new chunk toward the committed one), 'blend' (no sampler: the
+    executor blends over the overlap), None (not recorded: exported before RTC existed; 'rtc' refused)."""
     version: int = CONTRACT_VERSION
     """Contract format version."""
 
@@ -121,6 +133,8 @@ class PolicyContract:
             raise ConfigError(
                 f"execution horizon {self.execution.horizon} exceeds chunk_size {self.chunk_size}"
             )
+        if self.rtc is not None and self.rtc not in RTC_METHODS:
+            raise ConfigError(f"contract rtc {self.rtc!r} is not one of {RTC_METHODS} (or null)")
         if self.instruction not in INSTRUCTION_MODES:
             raise ConfigError(f"instruction mode {self.instruction!r} is not one of {INSTRUCTION_MODES}")
         for bound in (self.action_low, self.action_high):
@@ -170,6 +184,10 @@ class PolicyContract:
             tok = self.tokenizer or {}
             ins.append({"name": "instruction", "dtype": "int64", "shape": [int(tok["max_tokens"])],
                         "vocab_size": tokenizer_vocab_size(tok)})
+        if self.rtc == "inpaint":
+            a = self.action_dim
+            ins.append({"name": RTC_INPUTS[0], "dtype": "float32", "shape": [self.chunk_size, a]})
+            ins.append({"name": RTC_INPUTS[1], "dtype": "float32", "shape": [self.chunk_size]})
         return ins
 
     def model_arrays(self, obs: dict) -> list:
@@ -180,6 +198,9 @@ class PolicyContract:
         arrays = []
         for i in self.model_inputs():
             name = i["name"]
+            if name in RTC_INPUTS and name not in obs:  # optional: zeros = no committed actions
+                arrays.append(np.zeros(i["shape"], np.float32))
+                continue
             if name not in obs:
                 raise ConfigError(f"the observation lacks {name!r}, a policy input (has {sorted(obs)})")
             v = obs[name]

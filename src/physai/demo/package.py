@@ -91,7 +91,7 @@ def package_stage(out: Path, progress: Progress, episodes: int = 3) -> dict:
             "verified": True,
         }
         task = tpkg.policy.get("env_task")
-        if task and not any(i["name"] != "state" for i in tpkg.inputs):
+        if task and not any(i["name"] not in ("state", "rtc_prefix", "rtc_weights") for i in tpkg.inputs):
             # The trained policy through the runtime, in both supervisor modes. It learned from
             # demonstrations at normal speed; under the 250 mm/s collaborative cap it sees states it was
             # never shown and usually runs out of time, which is worth seeing before a robot meets people.

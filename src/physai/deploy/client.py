@@ -31,7 +31,21 @@ class PolicyClient:
             raise ServerError(rep)
         return mp.unpackb(rep)
 
-    def infer(self, obs: dict[str, np.ndarray | str], timeout: float = 10.0) -> dict:
+    def infer(
+        self,
+        obs: dict[str, np.ndarray | str],
+        timeout: float = 10.0,
+        committed: np.ndarray | None = None,
+        delay: int | None = None,
+    ) -> dict:
+        """Actions for `obs`. Against a server in 'rtc' execution, pass what this client has committed:
+        `committed` (n, A), the actions it will execute from this observation's cycle on, and `delay`,
+        the control periods it expects the answer to take (the first `delay` actions come back equal to
+        `committed`'s)."""
+        if committed is not None:
+            rtc: dict = {"committed_actions": np.asarray(committed, np.float32)}
+            rtc["inference_delay"] = int(delay or 0)
+            obs = {**obs, **rtc}
         return self.infer_raw(mp.packb(obs), timeout)
 
     def close(self) -> None:

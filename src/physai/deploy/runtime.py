@@ -7,8 +7,16 @@ contract's execution mode, the same object `Policy.act` and `physai eval --polic
 supervisor filter it; write it. Inference runs on a background thread: in queue mode the next chunk is
 requested `lead` cycles before the current one's horizon ends and the actions for cycles already past
 are skipped when it arrives; in ensemble mode a chunk is requested every cycle the worker is free. A
-cycle with no action ready counts as late for the supervisor's deadline watchdog. With
+cycle with no action ready counts as late for the supervisor's deadline watchdog (except sync mode's
+planned wait for its in-flight chunk, up to one chunk length). With
 `realtime=False` every requested chunk is waited for, which reproduces `Policy.act` exactly.
+
+The execution mode (sync, queue, ensemble, rtc) is the contract's unless `execution` overrides it. An
+`InjectedDelay` makes each chunk available no earlier than `delay` control periods after its request,
+on the same code path with real and simulated time: with `realtime=False` the result is held until
+that cycle (deterministic), with `realtime=True` it is held until the later of its real arrival and
+that cycle. In rtc mode each request carries the committed actions and the estimated delay (the
+largest recently observed, in cycles).
 """
 
 from __future__ import annotations
@@ -24,7 +32,14 @@ from typing import Protocol
 import numpy as np
 
 from physai.core.errors import ConfigError, SafetyError
-from physai.core.execution import ChunkExecutor
+from physai.core.execution import (
+    ChunkExecutor,
+    DelayEstimator,
+    InjectedDelay,
+    describe_execution,
+    resolve_execution,
+    rtc_method,
+)
 from physai.deploy.package import Package
 from physai.deploy.safety import SafetySupervisor, SupervisorConfig
 from physai.embodiments import EMBODIMENTS, make_embodiment
@@ -56,6 +71,11 @@ class RuntimeConfig:
     rt_priority: int | None = None
     """Run the control thread under SCHED_FIFO at this priority (1-99; Linux, needs CAP_SYS_NICE);
     None keeps the normal scheduler. The inference thread stays at normal priority."""
+    execution: str | None = None
+    """Execution mode overriding the contract's: 'sync', 'queue', 'ensemble' or 'rtc', optionally
+    ':HORIZON' (e.g. 'rtc:8'); None: the contract's."""
+    delay: InjectedDelay | None = None
+    """Inject an inference delay (control periods, optionally jittered); None: only the real one."""
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     """Safety supervisor settings."""
     read_deadline_s: float | None = None
@@ -158,6 +178,59 @@ class _InferenceWorker:
         self._t.join(timeout=5)
 
 
+class _ChunkFeed:
+    """Between the inference worker and the executor: requests a chunk when the executor wants one (with
+    the committed actions in rtc mode), and hands each result to the executor at the cycle it becomes
+    available: its real arrival, delayed to request + injected delay when one is configured."""
+
+    def __init__(
+        self, worker: _InferenceWorker, executor: ChunkExecutor, cfg: RuntimeConfig, d0: int
+    ) -> None:
+        self.worker, self.executor, self.cfg = worker, executor, cfg
+        self.draw = (cfg.delay or InjectedDelay()).sampler()
+        self.estimator = DelayEstimator(d0)
+        self._held: tuple[int, np.ndarray, int] | None = None  # (request cycle, chunk, ready cycle)
+        self._due = 0  # the injected delay of the request in flight
+        self._req = 0  # the cycle of the request in flight
+        self.latencies: list[float] = []
+        self.delays: list[int] = []
+        self.chunks = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.worker.pending or self._held is not None
+
+    def planned_wait(self, cycle: int) -> bool:
+        """Sync mode holds the robot while its next chunk is inferred: those idle cycles are by design,
+        not late, for at most one chunk's length (a longer wait is a late inference again)."""
+        ex = self.executor
+        return ex.mode == "sync" and self.busy and cycle - self._req < ex.chunk_size
+
+    def step(self, cycle: int, obs: dict) -> None:
+        """This cycle's part: take a finished chunk, release a held one that is due, request one."""
+        wait = not self.cfg.realtime
+        for res in (self.worker.poll(wait=wait and self.worker.pending), None):
+            if res is None and self.executor.wants(cycle) and not self.busy:
+                self._submit(cycle, obs)
+                res = self.worker.poll(wait=wait)
+            if res is not None:
+                self.latencies.append(res[2])
+                self._held = (res[0], res[1], max(cycle, res[0] + self._due))
+            if self._held is not None and self._held[2] <= cycle:
+                start, chunk, ready = self._held
+                self._held = None
+                self.executor.add(start, chunk, ready)
+                self.estimator.observe(ready - start)
+                self.delays.append(ready - start)
+                self.chunks += 1
+
+    def _submit(self, cycle: int, obs: dict) -> None:
+        self._due, self._req = int(self.draw()), cycle
+        if self.executor.rtc == "inpaint":
+            obs = {**obs, **self.executor.rtc_request(cycle, self.estimator.estimate())}
+        self.worker.submit(cycle, obs)
+
+
 class _HungReadWatchdog:
     """Realtime sessions: a `driver.read()` still running past its deadline (a hung driver that never
     returns) latches a protective stop and asks the driver to stop from this thread, since the control
@@ -214,6 +287,7 @@ class Runtime:
                 f"{rate:g} Hz; run it at {rate:g} Hz (drop --hz) or retrain at {self.cfg.hz:g} Hz"
             )
         self.hz = rate
+        self.execution = resolve_execution(pkg.contract, self.cfg.execution)
         self.supervisor: SafetySupervisor | None = None
         self._estop_reason: str | None = None
 
@@ -260,19 +334,25 @@ class Runtime:
             if self._estop_reason:
                 sup.estop(self._estop_reason)
             c = pkg.contract
+            ex = self.execution
             lead = cfg.lead_cycles
             if lead is None:
-                spare = c.chunk_size - c.execution.horizon
+                spare = c.chunk_size - ex.horizon
                 lead = max(0, math.ceil(cfg.min_lead_s * self.hz) - spare) if cfg.realtime else 0
-            executor = ChunkExecutor(c.execution, c.chunk_size, lead)
+                lead = 0 if ex.mode == "rtc" else lead  # rtc runs on the committed overlap instead
+            executor = ChunkExecutor(ex, c.chunk_size, lead, rtc=rtc_method(c, ex))
             reading = self._read(sup)
             sup.start(reading.robot)
             worker = _InferenceWorker(pkg)
             worker.submit(0, reading.obs)
             _, chunk, lat = worker.poll(wait=True)  # first chunk before motion starts
             executor.add(0, chunk)
+            d0 = (cfg.delay.cycles if cfg.delay is not None else 0) + (
+                math.ceil(lat * self.hz) if cfg.realtime else 0
+            )
+            feed = _ChunkFeed(worker, executor, cfg, d0)
             sup.enable()
-            report = self._loop(sup, worker, executor, period, lat)
+            report = self._loop(sup, feed, period, lat)
             for ob in self.observers:
                 ob.end(report)
             return report
@@ -290,36 +370,23 @@ class Runtime:
                 if self.supervisor is not None:
                     self.supervisor.close()
 
-    def _loop(
-        self,
-        sup: SafetySupervisor,
-        worker: _InferenceWorker,
-        executor: ChunkExecutor,
-        period: float,
-        first_latency: float,
-    ) -> dict:
+    def _loop(self, sup: SafetySupervisor, feed: _ChunkFeed, period: float, first_latency: float) -> dict:
         cfg = self.cfg
         previous = _set_rt_priority(cfg.rt_priority) if cfg.rt_priority else None
         try:
-            return self._cycles(sup, worker, executor, period, first_latency)
+            return self._cycles(sup, feed, period, first_latency)
         finally:
             if previous is not None:
                 os.sched_setscheduler(0, *previous)
 
-    def _cycles(
-        self,
-        sup: SafetySupervisor,
-        worker: _InferenceWorker,
-        executor: ChunkExecutor,
-        period: float,
-        first_latency: float,
-    ) -> dict:
+    def _cycles(self, sup: SafetySupervisor, feed: _ChunkFeed, period: float, first_latency: float) -> dict:
         cfg = self.cfg
+        executor = feed.executor
         max_cycles = cfg.max_cycles if cfg.max_cycles is not None else 2**62
         if cfg.duration is not None:
             max_cycles = min(max_cycles, int(round(cfg.duration * self.hz)))
-        starts, works, lat = [], [], [first_latency]
-        misses = late_cycles = chunks = 0
+        starts, works = [], []
+        misses = late_cycles = 0
         success = done = False
         t_next = time.monotonic()
         cycle = 0
@@ -336,18 +403,11 @@ class Runtime:
                 done = True
                 break
             # take a finished chunk, then request one if the executor wants it (realtime off: wait for it)
-            for res in (worker.poll(wait=not cfg.realtime and worker.pending), None):
-                if res is None and executor.wants(cycle) and not worker.pending:
-                    worker.submit(cycle, reading.obs)
-                    res = worker.poll(wait=not cfg.realtime)
-                if res is not None:
-                    executor.add(res[0], res[1])
-                    lat.append(res[2])
-                    chunks += 1
+            feed.step(cycle, reading.obs)
             action = executor.action(cycle)
             late = action is None
             late_cycles += late
-            sup.watchdog(late)
+            sup.watchdog(late and not feed.planned_wait(cycle))
             # the supervisor's step is the loop's real period (it takes the shorter of this and 1/hz)
             cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
@@ -382,10 +442,14 @@ class Runtime:
                     break
         if not self._read_failed:  # a driver that missed its read deadline is not read again
             success = success or self.driver.read().success
-        return _report(
-            cfg, self.hz, period, cycle, starts, works, lat, misses, late_cycles, chunks, success, done,
-            sup.summary(),
+        report = _report(
+            cfg, self.hz, period, cycle, starts, works, [first_latency, *feed.latencies], misses, late_cycles,
+            feed.chunks, success, done, sup.summary(),
         )
+        report["execution"] = describe_execution(self.pkg.contract, self.execution)
+        report["inference"]["delay_cycles_mean"] = float(np.mean(feed.delays)) if feed.delays else 0.0
+        report["inference"]["chunk_boundaries"] = list(executor.boundaries)
+        return report
 
 
 def make_supervisor(info, period: float, config: SupervisorConfig) -> SafetySupervisor:

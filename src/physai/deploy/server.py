@@ -6,6 +6,14 @@ client sends, it answers `{"actions": float32 (H, A), "server_timing": {...}}`. 
 text frame with the reason and a close (1008 policy violation; 1009 too big; 1011 internal error);
 the server keeps serving every other client. `GET /healthz` answers 200.
 
+Execution: the metadata carries the execution the client should run (the contract's, or
+`ServerConfig.execution`). In 'rtc' mode a client adds what it has committed to each request:
+`committed_actions` float32 (n, A), the actions it will execute from the observation's cycle on, and
+`inference_delay` (int, control periods it expects the answer to take); for a package whose contract
+says `rtc='inpaint'` the new chunk starts with exactly those first d actions and is guided toward the
+rest (for 'blend' packages the client blends). Both keys are optional (a plain openpi client still
+works) and refused outside rtc mode.
+
 Requests from all clients are batched dynamically (up to `max_batch`, waiting at most `max_wait_ms`
 for more) and run on the package's batched model. A token is required (header `Authorization: Api-Key
 <token>` as openpi sends it, or `Bearer <token>`) unless the server is bound to loopback with
@@ -31,12 +39,15 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from physai.core.contract import RTC_INPUTS
 from physai.core.errors import ConfigError
+from physai.core.execution import describe_execution, resolve_execution, rtc_inputs
 from physai.deploy import msgpack_numpy as mp
 from physai.deploy.package import Package
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TEXT_KEYS = ("prompt", "instruction")
+RTC_KEYS = ("committed_actions", "inference_delay")
 
 
 @dataclass
@@ -67,6 +78,9 @@ class ServerConfig:
     max_connections_per_token: int | None = None
     """Concurrent connections one token may hold; more get HTTP 429. None: max_connections shared out
     evenly among the tokens (all of it with a single token), so every token always has room."""
+    execution: str | None = None
+    """Execution mode the clients are told to run, overriding the contract's ('sync', 'queue',
+    'ensemble', 'rtc', optionally ':HORIZON'); None: the contract's."""
 
 
 def _check_tokens(cfg: ServerConfig) -> list[bytes]:
@@ -90,18 +104,20 @@ class RequestError(ValueError):
     """A client request that violates the protocol or the package's observation spec."""
 
 
-def validate_obs(obs: object, inputs: list[dict]) -> list[np.ndarray]:
+def validate_obs(
+    obs: object, inputs: list[dict], optional: tuple[str, ...] = TEXT_KEYS
+) -> list[np.ndarray]:
     """Check keys, dtypes, shapes and finiteness; return the arrays in input order (unbatched)."""
     if not isinstance(obs, dict):
         raise RequestError(f"observation must be a map, got {type(obs).__name__}")
     names = [i["name"] for i in inputs]
     keys = {k if isinstance(k, str) else repr(k) for k in obs}
-    unknown = sorted(keys - set(names) - set(TEXT_KEYS))
+    unknown = sorted(keys - set(names) - set(optional))
     missing = [n for n in names if n not in obs]
     if unknown or missing:
         raise RequestError(
             f"observation keys: missing {missing}, unknown {unknown}; expected {names} "
-            f"(optionally {list(TEXT_KEYS)})"
+            f"(optionally {list(optional)})"
         )
     for k in TEXT_KEYS:
         if k in obs and not (isinstance(obs[k], str) and len(obs[k]) <= 2048):
@@ -124,6 +140,28 @@ def validate_obs(obs: object, inputs: list[dict]) -> list[np.ndarray]:
     return out
 
 
+def committed_from(obs: dict, chunk_size: int, action_dim: int) -> tuple[np.ndarray, int] | None:
+    """The (committed actions (n, A), delay) an rtc client sent, validated; None when it sent none."""
+    if not any(k in obs for k in RTC_KEYS):
+        return None
+    if not all(k in obs for k in RTC_KEYS):
+        raise RequestError(f"send both {list(RTC_KEYS)} (or neither)")
+    a, d = obs[RTC_KEYS[0]], obs[RTC_KEYS[1]]
+    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.ndim != 2:
+        raise RequestError(f"{RTC_KEYS[0]!r} must be a float32 (n, {action_dim}) array")
+    if a.shape[1] != action_dim or a.shape[0] > chunk_size:
+        raise RequestError(
+            f"{RTC_KEYS[0]!r} has shape {a.shape}, expected (n, {action_dim}) with n <= {chunk_size}"
+        )
+    if not np.all(np.isfinite(a)):
+        raise RequestError(f"{RTC_KEYS[0]!r} contains NaN or inf")
+    if isinstance(d, np.ndarray) and d.shape == () and d.dtype.kind in "iu":
+        d = int(d)
+    if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= chunk_size:
+        raise RequestError(f"{RTC_KEYS[1]!r} must be an integer count of periods in [0, {chunk_size}]")
+    return a, d
+
+
 def metadata(pkg: Package, cfg: ServerConfig) -> dict:
     """The map sent on connect: what the package expects and returns."""
     return {
@@ -134,12 +172,14 @@ def metadata(pkg: Package, cfg: ServerConfig) -> dict:
         "control": pkg.contract.control,
         "fps": pkg.contract.control_hz,
         "chunk_size": pkg.contract.chunk_size,
-        "execution_horizon": pkg.contract.execution.horizon,
+        "execution_horizon": resolve_execution(pkg.contract, cfg.execution).horizon,
+        "execution": describe_execution(pkg.contract, resolve_execution(pkg.contract, cfg.execution)),
         "observation_spec": {
             i["name"]: {"shape": list(i["shape"]), "dtype": i["dtype"], "names": i.get("names", [])}
             for i in pkg.inputs
+            if i["name"] not in RTC_INPUTS
         },
-        "optional_keys": list(TEXT_KEYS),
+        "optional_keys": list(TEXT_KEYS) + (list(RTC_KEYS) if _rtc(pkg, cfg) else []),
         "action_spec": {
             "shape": pkg.policy["output"]["shape"],
             "dtype": "float32",
@@ -148,6 +188,10 @@ def metadata(pkg: Package, cfg: ServerConfig) -> dict:
         "signed_by": pkg.signed_by,
         "max_batch": cfg.max_batch,
     }
+
+
+def _rtc(pkg: Package, cfg: ServerConfig) -> bool:
+    return resolve_execution(pkg.contract, cfg.execution).mode == "rtc"
 
 
 class PolicyServer:
@@ -177,6 +221,10 @@ class PolicyServer:
             )
         self.per_token_cap = per or max(1, cfg.max_connections // max(1, len(self._tokens)))
         self.pkg = pkg
+        self.execution = resolve_execution(pkg.contract, cfg.execution)  # refuses an impossible choice
+        self.rtc = self.execution.mode == "rtc"
+        self.obs_inputs = [i for i in pkg.inputs if i["name"] not in RTC_INPUTS]
+        self.optional = TEXT_KEYS + (RTC_KEYS if self.rtc else ())
         self.meta = metadata(pkg, cfg)
         size = sum(int(np.prod(i["shape"])) * np.dtype(i["dtype"]).itemsize for i in pkg.inputs)
         self.max_message = cfg.max_message_bytes or 2 * size + 65536
@@ -265,7 +313,8 @@ class PolicyServer:
                     allowance -= 1.0
                     if isinstance(msg, str):
                         raise RequestError("expected a binary msgpack frame, got text")
-                    arrays = validate_obs(mp.unpackb(msg, max_size=self.max_message), self.pkg.inputs)
+                    obs = mp.unpackb(msg, max_size=self.max_message)
+                    arrays = validate_obs(obs, self.obs_inputs, self.optional) + self._rtc_arrays(obs)
                 except (RequestError, mp.DecodeError) as exc:
                     self.stats["refused"] += 1
                     await ws.send(f"invalid request: {exc}")
@@ -285,6 +334,19 @@ class PolicyServer:
                 self.stats["requests"] += 1
         except ConnectionClosed:
             pass
+
+    def _rtc_arrays(self, obs: dict) -> list[np.ndarray]:
+        """The package's rtc model inputs from what the client committed (zeros when it sent nothing)."""
+        if len(self.obs_inputs) == len(self.pkg.inputs):
+            if self.rtc:
+                committed_from(obs, self.pkg.contract.chunk_size, self.pkg.contract.action_dim)  # validate
+            return []  # a 'blend' package: the client blends
+        c = self.pkg.contract
+        got = committed_from(obs, c.chunk_size, c.action_dim) if self.rtc else None
+        if got is None:
+            return [np.zeros((c.chunk_size, c.action_dim), np.float32), np.zeros(c.chunk_size, np.float32)]
+        r = rtc_inputs(got[0], got[1], c.chunk_size)
+        return [r[RTC_INPUTS[0]], r[RTC_INPUTS[1]]]
 
     # ------------------------------------------------------------------ batching
     async def _batcher(self) -> None:

@@ -96,6 +96,9 @@ class Policy(nn.Module, Generic[ConfigT]):
     config_cls: ClassVar[type[Any]] = PolicyConfig
     multi_embodiment: ClassVar[bool] = False
     """True when one model serves several embodiments (picks an adapter per embodiment)."""
+    rtc: ClassVar[str] = "blend"
+    """Real-time chunking support recorded in the contract: 'inpaint' (the sampler takes the committed
+    prefix, flow/vla) or 'blend' (the executor blends over the overlap)."""
     uses_instruction: bool = False
     """Whether the policy reads the episode's instruction (a class default; act decides per config)."""
 
@@ -206,6 +209,9 @@ class Policy(nn.Module, Generic[ConfigT]):
                 if pad is not None
                 else torch.zeros(act.shape[:2], dtype=torch.bool, device=dev)
             )
+        for k in ("rtc_prefix", "rtc_weights"):  # real-time chunking's committed actions (raw)
+            if k in batch:
+                nb[k] = torch.as_tensor(batch[k], device=dev).float()
         if "task_ids" in batch:
             nb["task_ids"] = batch["task_ids"]
         else:
@@ -331,6 +337,7 @@ class Policy(nn.Module, Generic[ConfigT]):
             image_labels=has_image_labels(s.state_names),
             env_task=s.env_task,
             tasks=tuple(s.tasks),
+            rtc=self.rtc,
         )
 
     def export_module(self, instruction: str | None = None) -> nn.Module:
@@ -373,6 +380,7 @@ class _ExportModule(nn.Module):
         self.cameras = list(contract.camera_names)
         self.tactile = contract.tactile_dim > 0
         self.text_input = contract.instruction == "input"
+        self.rtc = contract.rtc == "inpaint"
         text = contract.instruction_text or ""
         text_ids = getattr(policy, "text_ids", None)
         ids = text_ids([text]) if text_ids is not None else torch.zeros(1, 1, dtype=torch.long)
@@ -387,8 +395,14 @@ class _ExportModule(nn.Module):
             batch[TACTILE] = rest[k]
             k += 1
         batch["task_ids"] = rest[k] if self.text_input else self.task_ids.expand(state.shape[0], -1)
+        k += self.text_input
+        if self.rtc:  # real-time chunking: the committed prefix and its weights (zeros: none)
+            batch["rtc_prefix"], batch["rtc_weights"] = rest[k], rest[k + 1]
         nb = self.policy.prepare(batch, self.e)
-        return self.policy.action_normalizer(self.e).inverse(self.policy.sample(nb))
+        out = self.policy.action_normalizer(self.e).inverse(self.policy.sample(nb))
+        if self.rtc:  # the frozen prefix (weight 1) is the committed actions exactly
+            out = torch.where(rest[k + 1][..., None] >= 1.0, rest[k], out)
+        return out
 
 
 def random_shift(img: torch.Tensor, frac: float) -> torch.Tensor:

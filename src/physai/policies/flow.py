@@ -118,13 +118,40 @@ class MLPVelocityNet(nn.Module):
         return self.out(h).view(x.shape[0], *self.shape)
 
 
-def integrate(v_fn, x: torch.Tensor, steps: int) -> torch.Tensor:
-    """Euler integration of dx/dt = v_fn(x, t) from t = 0 to 1."""
+def integrate(
+    v_fn, x: torch.Tensor, steps: int, guide: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Euler integration of dx/dt = v_fn(x, t) from t = 0 to 1.
+
+    `guide` = (target (B, H, A), weights (B, H) in [0, 1]): real-time chunking's inpainting of the
+    committed actions (normalized) into the new chunk. At each step the velocity is corrected so that
+    the chunk the step predicts, x1 = x + (1 - t) v, moves toward the target by the weights:
+    v += w (target - x1) / (1 - t). This is the guidance of Black et al. 2025 with the network's Jacobian
+    in the vector-Jacobian product replaced by the identity (no backpropagation through the network, so
+    it exports to ONNX and costs nothing), which makes it a guided replacement on the predicted end
+    point; the unguided steps still see the guided ones through the network. Steps of weight 1 end
+    exactly at the target (the caller also copies them, so the frozen prefix is bit-exact).
+    """
     dt = 1.0 / steps
     for i in range(steps):
         t = torch.full((x.shape[0],), i * dt, device=x.device)
-        x = x + dt * v_fn(x, t)
+        v = v_fn(x, t)
+        if guide is not None:
+            target, w = guide
+            x1 = x + (1 - i * dt) * v
+            v = v + w[..., None] * (target - x1) / (1 - i * dt)
+        x = x + dt * v
     return x
+
+
+def rtc_guide(policy, nb: dict) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The normalized (target, weights) of a batch carrying `rtc_prefix` (raw, (B, H, A)) and
+    `rtc_weights` ((B, H)), or None without them."""
+    if "rtc_prefix" not in nb:
+        return None
+    e = nb.get("e", 0)
+    w = torch.clamp(nb["rtc_weights"].float(), 0.0, 1.0)
+    return policy.action_norm[e](nb["rtc_prefix"].float()), w
 
 
 @register_policy("flow")
@@ -132,6 +159,7 @@ class FlowPolicy(Policy[FlowConfig]):
     """Flow matching over the action chunk, conditioned on the observation vector."""
 
     config_cls = FlowConfig
+    rtc = "inpaint"
 
     def __init__(self, config: FlowConfig, specs: list[IOSpec], stats: list[dict] | None = None,
                  learned: dict | None = None) -> None:
@@ -155,4 +183,5 @@ class FlowPolicy(Policy[FlowConfig]):
         shape = (cond.shape[0], self.config.chunk_size, self.specs[0].action_dim)
         random = self.config.inference_noise == "random" and not nb.get("deterministic", False)
         x = torch.randn(shape, device=cond.device) if random else torch.zeros(shape, device=cond.device)
-        return integrate(lambda xx, tt: self.velocity(xx, tt, cond), x, self.config.num_steps)
+        guide = rtc_guide(self, nb)
+        return integrate(lambda xx, tt: self.velocity(xx, tt, cond), x, self.config.num_steps, guide)

@@ -22,7 +22,7 @@ from torch import nn
 from physai.core.errors import ConfigError
 from physai.policies.base import Policy, PolicyConfig, register_policy
 from physai.policies.features import NOISY_STATE
-from physai.policies.flow import ResBlock, integrate
+from physai.policies.flow import ResBlock, integrate, rtc_guide
 from physai.policies.layers import (
     HashedTextEncoder,
     ImageEncoder,
@@ -94,6 +94,7 @@ class VLAPolicy(Policy[VLAConfig]):
     """Multi-task, multi-embodiment, instruction-conditioned transformer with a flow-matching head."""
 
     config_cls = VLAConfig
+    rtc = "inpaint"
     multi_embodiment = True
     uses_instruction = True
 
@@ -201,4 +202,5 @@ class VLAPolicy(Policy[VLAConfig]):
         shape = (ctx.shape[0], self.config.chunk_size, self.specs[e].action_dim)
         random = self.config.inference_noise == "random" and not nb.get("deterministic", False)
         x = torch.randn(shape, device=ctx.device) if random else torch.zeros(shape, device=ctx.device)
-        return integrate(lambda xx, tt: self._velocity(ctx, e, xx, tt), x, self.config.num_steps)
+        guide = rtc_guide(self, nb)
+        return integrate(lambda xx, tt: self._velocity(ctx, e, xx, tt), x, self.config.num_steps, guide)
