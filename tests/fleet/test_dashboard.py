@@ -22,7 +22,7 @@ def test_empty_dashboard_says_what_next_and_charts_have_axes(tmp_path, signed_pa
         page.fill("#key", srv.admin_key)
         page.click("#login-btn")
         page.wait_for_selector("#next:not([hidden])")
-        steps = page.locator("#next-steps li code").all_inner_texts()
+        steps = page.locator("#next-steps li code").all_text_contents()
         assert steps[0] == "physai fleet site create lab-1"
         assert steps[1].startswith("physai fleet token create --site")
         assert "physai fleet package upload" in steps[2] and "physai fleet deployment create" in steps[3]
@@ -45,15 +45,15 @@ def test_empty_dashboard_says_what_next_and_charts_have_axes(tmp_path, signed_pa
             for i in range(8)]})
         page.wait_for_selector("#next", state="hidden", timeout=10_000)  # all four steps done
         page.wait_for_selector("#trends svg.chart", timeout=10_000)
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         charts = page.locator("#trends svg.chart")
         assert charts.count() == 2
         first = charts.nth(0)
         assert first.locator(".axis-x .tick").count() >= 2 and first.locator(".axis-y .tick").count() == 3
-        assert first.locator(".axis-y .axis-label").inner_text() == "success (%)"
-        assert first.locator(".axis-y .tick").all_inner_texts() == ["0%", "50%", "100%"]
-        assert "episode" in first.locator(".axis-x .axis-label").inner_text()
-        assert "rolling mean of 5" in " ".join(first.locator(".legend .legend-text").all_inner_texts())
-        assert charts.nth(1).locator(".axis-y .axis-label").inner_text() == "interventions (count)"
+        assert first.locator(".axis-y .axis-label").text_content() == "success (%)"
+        assert first.locator(".axis-y .tick").all_text_contents() == ["0%", "50%", "100%"]
+        assert "episode" in first.locator(".axis-x .axis-label").text_content()
+        assert "rolling mean of 5" in " ".join(first.locator(".legend .legend-text").all_text_contents())
+        assert charts.nth(1).locator(".axis-y .axis-label").text_content() == "interventions (count)"
         box = first.bounding_box()
         assert box and box["width"] > 300 and box["height"] > 150  # drawn, not collapsed
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
