@@ -40,7 +40,9 @@ REWRITES: list[tuple[str, str, str]] = [
 ]
 
 # Commands that start a long-running server (they serve until Ctrl-C: the policy server, the fleet
-# service, the robot agent); only their --help is run.
+# service, the robot agent); only their --help is run. `fleet serve` is then started for real on a free
+# port in the background (see `_serve_fleet`), so the README's `physai fleet ...` commands after it run
+# against it (found through $PHYSAI_FLEET_URL instead of the README's port 8080).
 SKIPPED = ("serve", "fleet serve", "agent")
 
 # `make demo` / `make test` set up a venv and run the whole demo / test suite (this test is part of it):
@@ -77,6 +79,24 @@ def _rewrite(argv: list[str]) -> list[str]:
     return argv
 
 
+def _serve_fleet(argv: list[str], monkeypatch, stack) -> None:  # noqa: ANN001
+    """What `physai fleet serve ARGS` does, on a background thread: the database and admin key under
+    ./fleet, the package keys of --public-key trusted."""
+    import os
+
+    from physai.fleet.server import BackgroundServer
+    from physai.fleet.service import FleetConfig
+
+    keys = [Path(argv[i + 1]) for i, a in enumerate(argv) if a == "--public-key"]
+    srv = BackgroundServer(FleetConfig(db_url="sqlite:///fleet/fleet.db", data_dir=Path("fleet"),
+                                       trusted_keys=keys))
+    stack.enter_context(srv)
+    fd = os.open("fleet/admin.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{srv.admin_key}\n")
+    monkeypatch.setenv("PHYSAI_FLEET_URL", srv.url)
+
+
 def _readme_commands() -> list[str]:
     return [c for b in _blocks("bash") for c in _commands(b)]
 
@@ -91,7 +111,14 @@ def test_readme_has_the_blocks_a_newcomer_needs():
 
 
 def test_readme_runs_as_written(tmp_path, monkeypatch):
+    import contextlib
+
     monkeypatch.chdir(tmp_path)
+    with contextlib.ExitStack() as stack:
+        _run_readme(monkeypatch, stack)
+
+
+def _run_readme(monkeypatch, stack) -> None:  # noqa: ANN001
     runner = CliRunner()
     ran = []
     for cmd in _readme_commands():
@@ -108,14 +135,17 @@ def test_readme_runs_as_written(tmp_path, monkeypatch):
             n = 2 if " ".join(argv[:2]) in SKIPPED else 1
             r = runner.invoke(app, [*argv[:n], "--help"])
             assert r.exit_code == 0, (cmd, r.output)
+            if argv[:2] == ["fleet", "serve"]:
+                _serve_fleet(argv, monkeypatch, stack)
             continue
         argv = _rewrite(argv)
         r = runner.invoke(app, argv)
         assert r.exit_code == 0, f"{cmd!r} (run as {argv}) exited {r.exit_code}:\n{r.output}\n{r.exception!r}"
         if argv[0] == "train":  # the budget that will stop the run is said up front
             assert "whichever comes first" in r.output, r.output
-        ran.append(argv[0])
+        ran.append(argv[0] if argv[0] != "fleet" else " ".join(argv[:3]))
     assert {"collect", "train", "eval", "export", "verify", "run", "profile"} <= set(ran)
+    assert {"fleet site create", "fleet package upload", "fleet deployment create"} <= set(ran)
     for block in _blocks("python"):
         exec(compile(block, "README.md", "exec"), {})
 

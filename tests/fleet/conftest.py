@@ -141,3 +141,20 @@ def env(fleet: Fleet) -> Env:
 @pytest.fixture
 def make_env():
     return Env
+
+
+@pytest.fixture
+def chromium_page(tmp_path):
+    """A Playwright page in Debian's headless chromium (skips when either is missing)."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="python package playwright is not installed")
+    exe = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if exe is None:
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=args, headless=True)
+        yield browser.new_page(viewport={"width": 1100, "height": 900})
+        browser.close()

@@ -75,5 +75,5 @@ def test_dashboard_in_chromium(tmp_path, signed_package) -> None:
         page.wait_for_selector("#player:not([hidden])")
         page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=10_000)
         assert page.evaluate("document.getElementById('video').duration") > 0
-        assert page.locator("#trends svg polyline").count() >= 1
+        assert page.locator("#trends svg.chart .series").count() >= 1
         browser.close()

@@ -1,4 +1,5 @@
-"""`physai fleet serve|admin|audit|enroll|agent` and `physai flywheel`: thin wrappers over `physai.fleet`."""
+"""`physai fleet serve|admin|audit|enroll|agent` and `physai flywheel`: thin wrappers over `physai.fleet`
+(the client-side site/token/package/deployment commands are in `physai.cli.fleet_ops`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import typer
 from physai.cli.ui import RichProgress, handle_errors, out, print_json
 
 fleet_app = typer.Typer(
-    help="Fleet operations: the service, enrollment and the robot agent.", no_args_is_help=True
+    help="Fleet operations: the service, sites, enrollment tokens, packages, deployments, the robot agent.",
+    no_args_is_help=True,
 )
 
 
@@ -169,6 +171,7 @@ def agent_cmd(
         True, "--collaborative/--normal-speed", help="TCP speed cap 0.25 m/s (people nearby)."
     ),
     seed: int = typer.Option(0, "--seed"),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Cap each episode's cycles."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run the robot agent: pull + verify the assigned package, run episodes, stream telemetry, upload."""
@@ -185,6 +188,7 @@ def agent_cmd(
         realtime=realtime,
         collaborative=collaborative,
         seed=seed,
+        **({"max_steps": max_steps} if max_steps else {}),
     )
     r = Agent(cfg).run(episodes, progress=None if json_out else RichProgress())
     if json_out:
@@ -243,5 +247,8 @@ def flywheel_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    from physai.cli.fleet_ops import add_to
+
+    add_to(fleet_app)
     app.add_typer(fleet_app, name="fleet")
     app.command("flywheel")(handle_errors(flywheel_cmd))

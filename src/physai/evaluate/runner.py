@@ -113,6 +113,19 @@ def resolve_workers(workers: int | str, n_jobs: int) -> int:
     return n
 
 
+def worker_threads(backend: str, n_workers: int) -> int | None:
+    """Torch threads per worker so that the workers together use each usable core once (None in-process:
+    the caller's settings stand)."""
+    import os
+
+    if n_workers == 0:
+        return None
+    if backend == "ray":
+        return 1  # each actor reserves one CPU
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // n_workers)
+
+
 def _dispatch(cfg: EvalConfig, jobs: list[Job], wcfg: WorkerConfig, on_record, n_workers: int) -> None:
     if not jobs:
         return
@@ -142,7 +155,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict:
     jobs = [Job(k, t, i, episode_seed(cfg.seed, t, i))
             for k, (t, i) in enumerate((t, i) for t in tasks for i in range(cfg.episodes))]
     n_workers = resolve_workers(cfg.workers, len(jobs))
-    wcfg = WorkerConfig(source=source, max_steps=cfg.max_steps)
+    wcfg = WorkerConfig(source=source, max_steps=cfg.max_steps,
+                        threads=worker_threads(cfg.backend, n_workers))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 

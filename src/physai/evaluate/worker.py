@@ -39,10 +39,39 @@ class WorkerConfig:
     """Episode step limit override (None: each task's default)."""
     video_size: tuple[int, int] = (240, 320)
     """(H, W) of recorded videos."""
+    threads: int | None = None
+    """Intra-op threads of torch (and OpenMP) in each worker process; None: the library defaults. Workers
+    share the cores: torch's default of one thread per core in every worker oversubscribes them (two
+    workers on N cores ran 2N spinning OpenMP threads: issue 25 measured 40 s per act episode)."""
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap this process's torch/OpenMP threads (call before torch is imported where possible)."""
+    import os
+
+    if not threads:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def _no_grad() -> Any:
+    """torch.inference_mode() when torch is loaded (a torch policy then keeps no autograd state)."""
+    import contextlib
+
+    torch = sys.modules.get("torch")
+    return torch.inference_mode() if torch is not None else contextlib.nullcontext()
 
 
 def episode_loop(env: Any, policy: Any, seed: int, record: bool = False) -> tuple[dict, list]:
     """Reset with `seed`, act until done; the same loop as `physai.envs.run_episode`, for any env shape."""
+    with _no_grad():
+        return _episode_loop(env, policy, seed, record)
+
+
+def _episode_loop(env: Any, policy: Any, seed: int, record: bool) -> tuple[dict, list]:
     t0 = time.perf_counter()
     obs, _ = env.reset(seed=seed)
     if callable(getattr(policy, "seed", None)):
@@ -77,7 +106,9 @@ class EpisodeRunner:
         if key not in self._cache:
             env = make_env(task, self.cfg.source, self.cfg.max_steps,
                            video_size=self.cfg.video_size if record else None)
-            self._cache[key] = (env, build_policy(self.cfg.source, env))
+            policy = build_policy(self.cfg.source, env)
+            limit_threads(self.cfg.threads)  # again: building the policy may have imported torch
+            self._cache[key] = (env, policy)
         return self._cache[key]
 
     def _drop(self, task: str, record: bool) -> None:
@@ -121,6 +152,7 @@ def worker_main(worker: str, conn: Any, cfg: WorkerConfig) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops workers
     os.environ.setdefault("MUJOCO_GL", "egl")
+    limit_threads(cfg.threads)
     runner = EpisodeRunner(cfg, worker)
     try:
         while True:

@@ -328,6 +328,40 @@ def create_enroll_token(
     return {"id": t.id, "token": token, "site_id": t.site_id, "group": t.group, "expires_at": iso(exp)}
 
 
+def token_json(t: dbm.EnrollToken) -> dict:
+    now = dbm.utcnow()
+    state = "used" if t.used_at is not None else ("expired" if t.expires_at < now else "active")
+    return {"id": t.id, "site_id": t.site_id, "group": t.group, "state": state,
+            "expires_at": iso(t.expires_at), "used_at": iso(t.used_at), "robot_id": t.robot_id}
+
+
+@router.get("/enrollment-tokens")
+def list_enroll_tokens(p: Principal = Depends(principal), db: Session = Depends(get_db)) -> list[dict]:
+    """Enrollment tokens of the caller's sites (never the secret: only its hash is stored)."""
+    require(p, "admin", "operator")
+    q = select(dbm.EnrollToken).order_by(dbm.EnrollToken.id)
+    return [token_json(t) for t in db.execute(q).scalars() if p.can_site(t.site_id)]
+
+
+@router.post("/enrollment-tokens/{token_id}/revoke")
+def revoke_enroll_token(
+    token_id: Id, p: Principal = Depends(principal), db: Session = Depends(get_db)
+) -> dict:
+    """Withdraw an unused token (it expires now); a used token is left as it is (revoke the robot's key)."""
+    require(p, "admin", "operator")
+    t = db.get(dbm.EnrollToken, token_id)
+    if t is None or not p.can_site(t.site_id):
+        raise HTTPException(404, f"enrollment token {token_id} not found")
+    if t.used_at is not None:
+        raise HTTPException(409, f"enrollment token {token_id} was already used by robot {t.robot_id}; "
+                                 "revoke that robot's key instead")
+    if t.expires_at > dbm.utcnow():
+        t.expires_at = dbm.utcnow()
+        db.commit()
+        audit.append(db, p.label, "enroll.token.revoke", f"site:{t.site_id}", {"token_id": t.id})
+    return token_json(t)
+
+
 @router.post("/enroll", status_code=201)
 def enroll(body: EnrollIn, request: Request, db: Session = Depends(get_db)) -> dict:
     """Exchange a one-time enrollment token for a robot key. A used or expired token is refused (401)."""
