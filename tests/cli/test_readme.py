@@ -79,7 +79,7 @@ def _rewrite(argv: list[str]) -> list[str]:
     return argv
 
 
-def _serve_fleet(argv: list[str], monkeypatch, stack) -> None:  # noqa: ANN001
+def _serve_fleet(argv: list[str], monkeypatch, stack) -> None:
     """What `physai fleet serve ARGS` does, on a background thread: the database and admin key under
     ./fleet, the package keys of --public-key trusted."""
     import os
@@ -118,7 +118,7 @@ def test_readme_runs_as_written(tmp_path, monkeypatch):
         _run_readme(monkeypatch, stack)
 
 
-def _run_readme(monkeypatch, stack) -> None:  # noqa: ANN001
+def _run_readme(monkeypatch, stack) -> None:
     runner = CliRunner()
     ran = []
     for cmd in _readme_commands():

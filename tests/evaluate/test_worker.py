@@ -43,7 +43,7 @@ def test_episode_loop_runs_torch_policies_without_autograd():
         def reset(self) -> None:
             pass
 
-        def act(self, obs):  # noqa: ANN001, ANN202
+        def act(self, obs):
             seen.append(torch.is_inference_mode_enabled())
             return env.action_spec.low * 0
 

@@ -128,7 +128,7 @@ token_app = typer.Typer(help="One-time enrollment tokens robots exchange for the
                         no_args_is_help=True)
 
 
-def _site_exists(c, site: int) -> None:  # noqa: ANN001
+def _site_exists(c, site: int) -> None:
     if not any(s["id"] == site for s in c.get("/sites")):
         raise ConfigError(f"--site {site}: no such site; `physai fleet site list` shows them "
                           "(`physai fleet site create NAME` makes one)")
@@ -273,7 +273,7 @@ def deployment_list(server: str = SERVER_OPT, key_file: Path = KEY_OPT, json_out
           "no deployments yet: physai fleet deployment create --package ID --site ID")
 
 
-def _status(c, deployment_id: int) -> dict:  # noqa: ANN001
+def _status(c, deployment_id: int) -> dict:
     d = next((d for d in c.get("/deployments") if d["id"] == deployment_id), None)
     if d is None:
         raise ConfigError(f"deployment {deployment_id}: no such deployment; `physai fleet deployment list`")
