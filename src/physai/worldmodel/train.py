@@ -122,7 +122,7 @@ def train_world_model(datasets: list[str | Path], out: str | Path, cfg: WorldMod
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps, eta_min=0.1 * cfg.lr)
     progress = progress or NullProgress()
     progress.start(cfg.steps, "train world model")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     history: list[dict] = []
     try:
         for step in range(1, cfg.steps + 1):
@@ -136,16 +136,17 @@ def train_world_model(datasets: list[str | Path], out: str | Path, cfg: WorldMod
             if not torch.isfinite(loss):
                 raise ConfigError(f"world model loss became {float(loss)} at step {step}; lower --lr")
             if step % 100 == 0 or step == cfg.steps:
-                history.append({"step": step, "loss": float(loss), **parts})
+                history.append({"step": step, "loss": loss.item(), **parts})
                 progress.advance(100 if step % 100 == 0 else step % 100, loss=round(float(loss), 4))
     finally:
         progress.close()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     model.eval()
     groups = state_groups(eps.state_names, eps.embodiment)
     errors = open_loop_error(model, val or train, cfg.horizon, groups, seed=cfg.seed)
     summary = {
         "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
         "episodes": eps.num_episodes,
         "train_episodes": train.num_episodes,
         "val_episodes": val.num_episodes if val is not None else 0,
