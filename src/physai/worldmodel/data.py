@@ -1,8 +1,7 @@
 """Transitions for world-model training: episodes of (state, action, success) read from LeRobot v3 datasets.
 
 A world model learns `s_{t+1} = f(s_t, a_t)` and `success_{t+1}`, so it needs `observation.state`,
-`action` and the recorder's `next.success` column (absent: the last frame of an episode counts as its
-outcome only when it is the only information; we refuse instead of guessing). Several datasets train one
+`action` and the recorder's `next.success` column (a dataset without them is refused, never guessed). Several datasets train one
 model when they agree on the robot, the control mode, the rate and the state/action names.
 """
 
@@ -111,7 +110,9 @@ def load_episodes(paths: list[str | Path]) -> Episodes:
         arr = ds.arrays()
         n_eps = ds.num_episodes
         rng = [ds.episode_range(i) for i in range(n_eps)]
-        parts.append({"state": arr[STATE].astype(np.float32), "action": arr[ACTION].astype(np.float32),
+        n_rows = len(arr[STATE])
+        parts.append({"state": arr[STATE].reshape(n_rows, -1).astype(np.float32),
+                      "action": arr[ACTION].reshape(n_rows, -1).astype(np.float32),
                       "success": arr[SUCCESS].reshape(-1).astype(np.float32), "ranges": rng})
         parts[-1]["source"] = {"path": str(p.resolve()), "episodes": n_eps, "frames": len(ds),
                                "sha256": dataset_hash(p), "task": desc["task"]}
@@ -147,6 +148,14 @@ def windows(eps: Episodes, horizon: int) -> np.ndarray:
     """(M,) start rows t such that rows t..t+horizon all lie in one episode (horizon+1 states)."""
     out = [np.arange(a, b - horizon) for a, b in zip(eps.starts, eps.ends, strict=True) if b - a > horizon]
     return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def partial_windows(eps: Episodes) -> tuple[np.ndarray, np.ndarray]:
+    """Every row t with its episode's end: windows that may run past the end (masked), so the last
+    transition of an episode (whose `next.success` is usually the only positive) is trained too."""
+    starts = [np.arange(a, b) for a, b in zip(eps.starts, eps.ends, strict=True)]
+    ends = [np.full(b - a, b) for a, b in zip(eps.starts, eps.ends, strict=True)]
+    return np.concatenate(starts), np.concatenate(ends)
 
 
 def state_groups(names: list[str], embodiment: str) -> dict[str, list[int]]:

@@ -2,7 +2,8 @@
 
 Each member maps (s_t, a_t) to the normalised state change and the logit of success after the step;
 a separate ensemble head maps s_t to a learned task-progress value V(s) in [0, 1] (the discounted chance
-of reaching success from s, fitted to the recorded outcomes). Members differ by initialisation and by
+of reaching success from s, fitted to the recorded outcomes), and a behaviour prior pi(s) (an MLP fitted
+to the actions of the episodes that succeeded) proposes action sequences to the planner (as TD-MPC does). Members differ by initialisation and by
 the batches they see (bootstrap); their disagreement is the model's uncertainty.
 """
 
@@ -93,6 +94,7 @@ class WorldModel(nn.Module):
         e = cfg.ensemble
         self.dynamics = _mlp(e, state_dim + action_dim, cfg.hidden, cfg.layers, state_dim + 1)
         self.value = _mlp(e, state_dim, cfg.hidden // 2, 2, 1)
+        self.prior = _mlp(1, state_dim, cfg.hidden, 2, action_dim)
         for name, dim in (("state", state_dim), ("action", action_dim), ("delta", state_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
@@ -123,6 +125,11 @@ class WorldModel(nn.Module):
     def value_logit(self, s_n: torch.Tensor) -> torch.Tensor:
         """Progress logit (E, B) of normalised states (E, B, S)."""
         return self.value(s_n)[..., 0]
+
+    def prior_action_n(self, s_n: torch.Tensor) -> torch.Tensor:
+        """Normalised action of the behaviour prior (fitted to successful episodes) at s_n (..., S)."""
+        shape = s_n.shape
+        return self.prior(s_n.reshape(1, -1, shape[-1]))[0].reshape(*shape[:-1], self.action_dim)
 
     # ------------------------------------------------------------------ raw space
     @torch.no_grad()

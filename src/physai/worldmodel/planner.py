@@ -4,6 +4,8 @@ Every control step the planner samples N action sequences of length H around its
 each with every ensemble member, scores them and re-fits the plan to the exponentially weighted best
 (`iterations` times); it executes the first action and shifts the plan by one step.
 
+Half of the samples (`prior`) are drawn around the plan of the model's behaviour prior (a policy head
+fitted to the successful recorded episodes, rolled through the model), as in TD-MPC.
 Score of a sequence (averaged over members) = sum_k discount^k p_success(s_k) + discount^H V(s_H)
 - `uncertainty` x member disagreement, all learned from the recorded data; with `task_cost` set the
 task's known goal structure (a cost over named state entries, registered per task in TASK_COSTS) is
@@ -65,6 +67,9 @@ class PlannerConfig:
     """Penalty per unit of ensemble disagreement (normalised state std averaged over dims and steps)."""
     task_cost: bool = False
     """Also subtract the task's registered goal-structure cost (TASK_COSTS) from the score."""
+    prior: float = 0.5
+    """Fraction of samples drawn around the model's behaviour prior's plan (the rest around the current
+    plan); 0 plans from the learned scores alone."""
     seed: int = 0
     """Seed of the sampling generator (reseeded per episode by the evaluator)."""
 
@@ -137,10 +142,17 @@ class WorldModelPlanner:
         span = self.high - self.low
         std = torch.full_like(self.mean, c.noise) * span
         mean = self.mean
+        n_prior = int(round(c.prior * c.samples))
+        prior = self.prior_plan(s0) if n_prior else None
         for _ in range(c.iterations):
             eps = torch.randn(c.samples, *mean.shape, generator=self.gen)
-            acts = torch.clamp(mean + eps * std, self.low, self.high)
+            centre = mean.expand(c.samples, -1, -1).clone()
+            if prior is not None:
+                centre[c.samples - n_prior:] = prior
+            acts = torch.clamp(centre + eps * std, self.low, self.high)
             acts[0] = mean  # keep the current plan in the pool
+            if prior is not None:
+                acts[c.samples - n_prior] = prior
             scores = self.score(s0, acts)
             w = torch.softmax((scores - scores.max()) / c.temperature, 0)
             mean = (w[:, None, None] * acts).sum(0)
@@ -150,6 +162,20 @@ class WorldModelPlanner:
         self.mean = torch.cat([mean[1:], mean[-1:]], 0)
         self.step_ms.append((time.perf_counter() - t0) * 1e3)
         return action.numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def prior_plan(self, s0: torch.Tensor) -> torch.Tensor:
+        """(H, A) raw actions of the behaviour prior rolled through the ensemble-mean model from s0."""
+        m = self.wm.model
+        s_n = m.norm_state(s0)[None, None].expand(m.cfg.ensemble, 1, -1)
+        out = []
+        for _ in range(self.horizon):
+            a_n = m.prior_action_n(s_n.mean(0))  # (1, A)
+            a = torch.clamp(a_n * m.action_std + m.action_mean, self.low, self.high)
+            out.append(a[0])
+            s_n = m.step_n(s_n, m.norm_action(a).expand(m.cfg.ensemble, -1, -1))[0].mean(0, keepdim=True)
+            s_n = s_n.expand(m.cfg.ensemble, -1, -1)
+        return torch.stack(out)
 
     def describe(self) -> dict:
         return {"world_model": str(self.wm.path), "world_model_sha256": self.wm.sha256,
@@ -168,7 +194,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
         if key not in fields:
             raise ConfigError(f"policy {spec!r}: unknown planner option {key!r}; options: {sorted(fields)}")
         opts[key] = (value.lower() in ("1", "true", "yes")) if key == "task_cost" else (
-            float(value) if key in ("temperature", "noise", "discount", "uncertainty") else int(value))
+            float(value) if key in ("temperature", "noise", "discount", "uncertainty", "prior") else int(value))
     if not path:
         raise ConfigError(f"policy {spec!r}: give the world model folder, e.g. wm-plan:runs/wm")
     return path, opts

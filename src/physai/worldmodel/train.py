@@ -17,7 +17,7 @@ import torch
 
 from physai.core.errors import ConfigError
 from physai.core.progress import NullProgress, Progress
-from physai.worldmodel.data import Episodes, load_episodes, windows
+from physai.worldmodel.data import Episodes, load_episodes, partial_windows, windows
 from physai.worldmodel.model import WorldModel, WorldModelConfig
 
 
@@ -53,10 +53,17 @@ def split(eps: Episodes, fraction: float, rng: np.random.Generator) -> tuple[Epi
     return eps.select(np.sort(order[k:])), eps.select(np.sort(order[:k]))
 
 
-def _batch(eps: Episodes, starts: np.ndarray, h: int, prog: np.ndarray) -> dict[str, torch.Tensor]:
-    rows = starts[..., None] + np.arange(h + 1)
+def _batch(eps: Episodes, starts: np.ndarray, ends: np.ndarray, h: int, prog: np.ndarray
+           ) -> dict[str, torch.Tensor]:
+    """Windows t..t+h clipped to their episode; `s_mask` / `a_mask` mark recorded states / actions."""
+    raw = starts[..., None] + np.arange(h + 1)
+    last = ends[..., None] - 1
+    rows = np.minimum(raw, last)
     return {"s": torch.from_numpy(eps.state[rows]), "a": torch.from_numpy(eps.action[rows[..., :-1]]),
-            "succ": torch.from_numpy(eps.success[rows[..., :-1]]), "v": torch.from_numpy(prog[rows])}
+            "succ": torch.from_numpy(eps.success[rows[..., :-1]]), "v": torch.from_numpy(prog[rows]),
+            "s_mask": torch.from_numpy((raw <= last).astype(np.float32)),
+            "a_mask": torch.from_numpy((raw[..., :-1] <= last).astype(np.float32)),
+            "ok": torch.from_numpy((prog[rows] > 0).astype(np.float32))}
 
 
 def rollout_loss(model: WorldModel, b: dict[str, torch.Tensor], cfg: WorldModelConfig
@@ -65,16 +72,25 @@ def rollout_loss(model: WorldModel, b: dict[str, torch.Tensor], cfg: WorldModelC
     s_n = model.norm_state(b["s"])
     a_n = model.norm_action(b["a"])
     cur = s_n[:, :, 0]
+    sm, am = b["s_mask"], b["a_mask"]
     state_loss = succ_loss = torch.zeros(())
     h = a_n.shape[2]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
     for t in range(h):
         cur, logit = model.step_n(cur, a_n[:, :, t])
-        state_loss = state_loss + ((cur - s_n[:, :, t + 1]) ** 2).mean()
-        succ_loss = succ_loss + torch.nn.functional.binary_cross_entropy_with_logits(logit, b["succ"][:, :, t])
+        m = sm[:, :, t + 1]
+        err = ((cur - s_n[:, :, t + 1]) ** 2).mean(-1)
+        state_loss = state_loss + (err * m).sum() / m.sum().clamp_min(1.0)
+        m = am[:, :, t]
+        succ_loss = succ_loss + (bce(logit, b["succ"][:, :, t], reduction="none") * m).sum() / m.sum().clamp_min(1.0)
     v_logit = model.value_logit(s_n.flatten(1, 2).contiguous())
-    v_loss = torch.nn.functional.binary_cross_entropy_with_logits(v_logit, b["v"].flatten(1, 2))
-    loss = state_loss / h + cfg.success_weight * succ_loss / h + 0.5 * v_loss
-    parts = {"state": state_loss.item() / h, "success": succ_loss.item() / h, "value": v_loss.item()}
+    v_loss = (bce(v_logit, b["v"].flatten(1, 2), reduction="none") * sm.flatten(1, 2)).sum() / sm.sum()
+    ok = b["ok"][:, :, :1] * am  # actions of episodes that succeeded: the prior imitates those
+    a_err = ((model.prior_action_n(s_n[:, :, :-1]) - a_n) ** 2).mean(-1)
+    p_loss = (a_err * ok).sum() / ok.sum().clamp_min(1.0)
+    loss = state_loss / h + cfg.success_weight * succ_loss / h + 0.5 * v_loss + 0.5 * p_loss
+    parts = {"state": state_loss.item() / h, "success": succ_loss.item() / h, "value": v_loss.item(),
+             "prior": p_loss.item()}
     return loss, parts
 
 
@@ -111,9 +127,9 @@ def train_world_model(datasets: list[str | Path], out: str | Path, cfg: WorldMod
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     train, val = split(eps, cfg.val_fraction, rng)
-    starts = windows(train, cfg.horizon)
-    if len(starts) < 8:
-        raise ConfigError(f"only {len(starts)} training windows of {cfg.horizon + 1} frames; record more or "
+    starts, ends = partial_windows(train)
+    if len(windows(train, cfg.horizon)) < 8:
+        raise ConfigError(f"fewer than 8 training windows of {cfg.horizon + 1} frames; record more or "
                           f"longer episodes, or lower --horizon")
     model = WorldModel(cfg, eps.state.shape[1], eps.action.shape[1])
     model.set_stats(normalisation(train))
@@ -126,8 +142,8 @@ def train_world_model(datasets: list[str | Path], out: str | Path, cfg: WorldMod
     history: list[dict] = []
     try:
         for step in range(1, cfg.steps + 1):
-            idx = rng.choice(starts, size=(cfg.ensemble, cfg.batch_size))  # bootstrap: own batch per member
-            loss, parts = rollout_loss(model, _batch(train, idx, cfg.horizon, prog), cfg)
+            pick = rng.integers(len(starts), size=(cfg.ensemble, cfg.batch_size))  # bootstrap: own batch each
+            loss, parts = rollout_loss(model, _batch(train, starts[pick], ends[pick], cfg.horizon, prog), cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -137,7 +153,7 @@ def train_world_model(datasets: list[str | Path], out: str | Path, cfg: WorldMod
                 raise ConfigError(f"world model loss became {float(loss)} at step {step}; lower --lr")
             if step % 100 == 0 or step == cfg.steps:
                 history.append({"step": step, "loss": loss.item(), **parts})
-                progress.advance(100 if step % 100 == 0 else step % 100, loss=round(float(loss), 4))
+                progress.advance(100 if step % 100 == 0 else step % 100, loss=round(loss.item(), 4))
     finally:
         progress.close()
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
