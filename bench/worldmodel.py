@@ -3,7 +3,8 @@ with it (`wm-plan:`) on held-out seeds, and judge a family of BC checkpoints in 
 simulator (Kendall tau). Stages whose output already exists under --runs are reused (say so in the doc).
 
     nice -n 10 env OMP_NUM_THREADS=1 PYTHONPATH=src python bench/worldmodel.py --task tabletop/push \
-        --expert 25 --noisy 25 --plan-episodes 30 --runs runs/bench-wm --out bench/results/worldmodel_push.json
+        --expert 25 --noisy 25 --plan-episodes 30 --runs runs/bench-wm \
+        --out bench/results/worldmodel_push.json
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def main() -> None:
                       "wilson95": wilson_interval(k, r["episodes"]), "mean_length": r["mean_length"],
                       "mean_episode_s": r["mean_time_s"], "seconds": round(time.perf_counter() - t0, 1)}
     if a.judge:
-        doc["judge"] = judge(wm, a.judge, episodes=a.judge_episodes, simulate=True, sim_episodes=a.sim_episodes,
+        doc["judge"] = judge(wm, a.judge, episodes=a.judge_episodes, simulate=True,
+                             sim_episodes=a.sim_episodes,
                              task=a.task, seed=a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2))

@@ -26,7 +26,8 @@ def recorded(tmp_path_factory):
             rec.record(env.expert(), seed=seed)
     env.close()
     run = root / "run"
-    r = runner.invoke(app, ["wm", "train", "--dataset", str(root / "push"), "--out", str(run), "--steps", "20",
+    r = runner.invoke(app, ["wm", "train", "--dataset", str(root / "push"), "--out", str(run),
+                            "--steps", "20",
                             "--hidden", "16", "--ensemble", "2", "--horizon", "3", "--json"])
     assert r.exit_code == 0, r.output
     return {"root": root, "ds": root / "push", "run": run, "train": json.loads(r.stdout)}
@@ -44,7 +45,8 @@ def test_train_eval_and_plan_through_the_cli(recorded):
     assert "Open-loop prediction error" in html and "calibration" in html and "data:image/png" in html
     out = recorded["root"] / "eval"
     r = runner.invoke(app, ["eval", "--policy", f"wm-plan:{recorded['run']}?samples=8&iterations=1",
-                            "--tasks", "tabletop/push", "--episodes", "1", "--max-steps", "3", "--workers", "0",
+                            "--tasks", "tabletop/push", "--episodes", "1", "--max-steps", "3",
+                            "--workers", "0",
                             "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
@@ -58,7 +60,8 @@ def test_bad_input_is_one_clear_line(recorded, tmp_path):
         (["wm", "train", "--dataset", str(noact), "--out", str(tmp_path / "a")], "no 'action' feature"),
         (["wm", "eval", "--model", str(recorded["run"]), "--dataset", str(toy)], "robot 'toy'"),
         (["wm", "eval", "--model", str(recorded["ds"]), "--dataset", str(toy)], "not a world model"),
-        (["eval", "--policy", f"wm-plan:{recorded['run']}", "--tasks", "tabletop/pick-place", "--episodes", "1",
+        (["eval", "--policy", f"wm-plan:{recorded['run']}", "--tasks", "tabletop/pick-place",
+          "--episodes", "1",
           "--workers", "0", "--out", str(tmp_path / "e")], "other state names"),
         (["wm", "judge", "--model", str(recorded["run"]), "--policies", str(recorded["run"])],
          "not a physai policy config"),

@@ -56,6 +56,7 @@ def test_task_cost_needs_a_registered_task(wm):
 
 
 def test_spec_options():
-    assert parse_spec("wm-plan:runs/wm?samples=32&task_cost=1") == ("runs/wm", {"samples": 32, "task_cost": True})
+    spec = parse_spec("wm-plan:runs/wm?samples=32&task_cost=1")
+    assert spec == ("runs/wm", {"samples": 32, "task_cost": True})
     with pytest.raises(ConfigError, match="unknown planner option 'foo'"):
         parse_spec("wm-plan:runs/wm?foo=1")

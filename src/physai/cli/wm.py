@@ -11,7 +11,7 @@ import typer
 
 from physai.cli.ui import RichProgress, existing, handle_errors, new_folder, out, print_json
 
-wm_app = typer.Typer(help="World models: learn dynamics from datasets, evaluate them, judge policies in them.",
+wm_app = typer.Typer(help="World models: learn dynamics from datasets, evaluate them, judge policies.",
                      no_args_is_help=True)
 
 
@@ -58,7 +58,7 @@ def evaluate(
     model: Path = typer.Option(..., "--model", help="World model run folder."),
     dataset: list[Path] = typer.Option(..., "--dataset", help="Dataset to evaluate on (repeatable)."),
     out_dir: Path = typer.Option(None, "--out", help="Report folder (default MODEL/eval)."),
-    horizon: int = typer.Option(None, "--horizon", min=1, help="Steps of the error curve (default: trained)."),
+    horizon: int = typer.Option(None, "--horizon", min=1, help="Error curve steps (default: trained H)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Open-loop error vs horizon per state group, success calibration, imagined vs recorded rollouts."""
@@ -77,7 +77,8 @@ def evaluate(
     for g, err in doc["open_loop_rmse"].items():
         out.print(f"{g:>10}: " + " ".join(f"{e:.3f}" for e in err))
     cal = doc["calibration"]
-    out.print(f"success calibration: Brier {cal['brier']:.4f}, ECE {cal['ece']:.4f}; report {dest / 'report.html'}")
+    out.print(f"success calibration: Brier {cal['brier']:.4f}, ECE {cal['ece']:.4f}; "
+              f"report {dest / 'report.html'}")
 
 
 @wm_app.command("judge")
@@ -88,7 +89,7 @@ def judge_cmd(
     dataset: list[Path] = typer.Option(None, "--dataset",
                                        help="Initial states from these datasets (default: the model's)."),
     episodes: int = typer.Option(20, "--episodes", min=1, help="Imagined episodes per checkpoint."),
-    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Imagined episode length (default: task's)."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, help="Imagined episode length."),
     simulate: bool = typer.Option(False, "--simulate", help="Also run each checkpoint in the simulator."),
     sim_episodes: int = typer.Option(30, "--sim-episodes", min=1),
     task: str = typer.Option(None, "--task", help="Task (default: the model's)."),

@@ -11,8 +11,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
 from physai.core.errors import ConfigError
 from physai.worldmodel.data import Episodes
 from physai.worldmodel.model import WorldModel, WorldModelConfig

@@ -1,7 +1,8 @@
 """Transitions for world-model training: episodes of (state, action, success) read from LeRobot v3 datasets.
 
 A world model learns `s_{t+1} = f(s_t, a_t)` and `success_{t+1}`, so it needs `observation.state`,
-`action` and the recorder's `next.success` column (a dataset without them is refused, never guessed). Several datasets train one
+`action` and the recorder's `next.success` column (a dataset without them is refused,
+never guessed). Several datasets train one
 model when they agree on the robot, the control mode, the rate and the state/action names.
 """
 

@@ -108,7 +108,8 @@ def _plots(doc: dict, names: list[str]) -> list[tuple[str, str]]:
     ax.set_xlabel("predicted success probability")
     ax.set_ylabel("observed success frequency")
     figs.append((f"Success calibration (Brier {cal['brier']:.4f}, ECE {cal['ece']:.4f})", _png(fig)))
-    show = [n for n in names if n.startswith(("object.pos", "ee.pos", "waypoint", "base.pos"))][:4] or names[:4]
+    prefixes = ("object.pos", "ee.pos", "waypoint", "base.pos")
+    show = [n for n in names if n.startswith(prefixes)][:4] or names[:4]
     for r in doc["rollouts"]:
         fig, axes = plt.subplots(1, len(show), figsize=(3.2 * len(show), 2.6))
         for ax, n in zip(np.atleast_1d(axes), show, strict=False):

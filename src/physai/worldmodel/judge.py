@@ -102,7 +102,8 @@ def judge(wm: LoadedWorldModel, checkpoints: list[str | Path], datasets: list[st
         for ck, pol in zip(checkpoints, policies, strict=True):
             t0 = time.perf_counter()
             r = imagine_policy(wm, pol, starts, max_steps)
-            row = {"checkpoint": str(ck), "imagined_success": r["success"], "imagined_episodes": r["episodes"],
+            row = {"checkpoint": str(ck), "imagined_success": r["success"],
+                   "imagined_episodes": r["episodes"],
                    "imagined_seconds": round(time.perf_counter() - t0, 2)}
             progress.advance(1)
             if simulate:

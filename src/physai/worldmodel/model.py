@@ -3,7 +3,8 @@
 Each member maps (s_t, a_t) to the normalised state change and the logit of success after the step;
 a separate ensemble head maps s_t to a learned task-progress value V(s) in [0, 1] (the discounted chance
 of reaching success from s, fitted to the recorded outcomes), and a behaviour prior pi(s) (an MLP fitted
-to the actions of the episodes that succeeded) proposes action sequences to the planner (as TD-MPC does). Members differ by initialisation and by
+to the actions of the episodes that succeeded) proposes action sequences to the planner (as TD-MPC does).
+Members differ by initialisation and by
 the batches they see (bootstrap); their disagreement is the model's uncertainty.
 """
 

@@ -156,7 +156,8 @@ class WorldModelPlanner:
             scores = self.score(s0, acts)
             w = torch.softmax((scores - scores.max()) / c.temperature, 0)
             mean = (w[:, None, None] * acts).sum(0)
-            std = torch.sqrt((w[:, None, None] * (acts - mean) ** 2).sum(0)).clamp_min(0.02 * float(span.max()))
+            std = torch.sqrt((w[:, None, None] * (acts - mean) ** 2).sum(0))
+            std = std.clamp_min(0.02 * float(span.max()))
             std = torch.minimum(std, c.noise * span)
         action = mean[0].clone()
         self.mean = torch.cat([mean[1:], mean[-1:]], 0)
@@ -183,6 +184,9 @@ class WorldModelPlanner:
 
 
 # ---------------------------------------------------------------------------- policy-source kind
+_FLOATS = ("temperature", "noise", "discount", "uncertainty", "prior")
+
+
 def parse_spec(spec: str) -> tuple[str, dict]:
     """`wm-plan:RUN[?key=value&...]` -> (RUN, PlannerConfig overrides)."""
     body = spec[len(PREFIX):]
@@ -194,7 +198,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
         if key not in fields:
             raise ConfigError(f"policy {spec!r}: unknown planner option {key!r}; options: {sorted(fields)}")
         opts[key] = (value.lower() in ("1", "true", "yes")) if key == "task_cost" else (
-            float(value) if key in ("temperature", "noise", "discount", "uncertainty", "prior") else int(value))
+            float(value) if key in _FLOATS else int(value))
     if not path:
         raise ConfigError(f"policy {spec!r}: give the world model folder, e.g. wm-plan:runs/wm")
     return path, opts

@@ -82,7 +82,8 @@ def rollout_loss(model: WorldModel, b: dict[str, torch.Tensor], cfg: WorldModelC
         err = ((cur - s_n[:, :, t + 1]) ** 2).mean(-1)
         state_loss = state_loss + (err * m).sum() / m.sum().clamp_min(1.0)
         m = am[:, :, t]
-        succ_loss = succ_loss + (bce(logit, b["succ"][:, :, t], reduction="none") * m).sum() / m.sum().clamp_min(1.0)
+        s_err = bce(logit, b["succ"][:, :, t], reduction="none")
+        succ_loss = succ_loss + (s_err * m).sum() / m.sum().clamp_min(1.0)
     v_logit = model.value_logit(s_n.flatten(1, 2).contiguous())
     v_loss = (bce(v_logit, b["v"].flatten(1, 2), reduction="none") * sm.flatten(1, 2)).sum() / sm.sum()
     ok = b["ok"][:, :, :1] * am  # actions of episodes that succeeded: the prior imitates those
