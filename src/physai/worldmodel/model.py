@@ -88,6 +88,13 @@ class WorldModel(nn.Module):
     dynamics predict d_n = (s' - s) / delta_std.
     """
 
+    state_mean: torch.Tensor
+    state_std: torch.Tensor
+    action_mean: torch.Tensor
+    action_std: torch.Tensor
+    delta_mean: torch.Tensor
+    delta_std: torch.Tensor
+
     def __init__(self, cfg: WorldModelConfig, state_dim: int, action_dim: int) -> None:
         super().__init__()
         self.cfg = cfg

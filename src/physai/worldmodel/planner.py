@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ def measured_error(wm: LoadedWorldModel, horizon: int) -> float | None:
 class WorldModelPlanner:
     """`reset()` / `act(obs)` policy planning with MPPI in a world model; `step_ms` holds each act's cost."""
 
-    def __init__(self, wm: LoadedWorldModel, low: np.ndarray, high: np.ndarray,
+    def __init__(self, wm: LoadedWorldModel, low: Any, high: Any,
                  cfg: PlannerConfig | None = None, task: str | None = None) -> None:
         self.wm, self.cfg = wm, cfg or PlannerConfig()
         self.horizon = self.cfg.horizon or wm.horizon
@@ -211,7 +212,7 @@ def resolve_source(spec: str, tasks: list[str], max_steps: int | None = None) ->
 
     path, opts = parse_spec(spec)
     wm = load_world_model(path)
-    env_kwargs = {"obs": ("state",), "privileged": True}
+    env_kwargs: dict[str, Any] = {"obs": ("state",), "privileged": True}
     if wm.doc.get("control_mode"):
         env_kwargs["control"] = wm.doc["control_mode"]
     for task in tasks:
