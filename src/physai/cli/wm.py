@@ -94,6 +94,9 @@ def judge_cmd(
     sim_episodes: int = typer.Option(30, "--sim-episodes", min=1),
     task: str = typer.Option(None, "--task", help="Task (default: the model's)."),
     seed: int = typer.Option(0, "--seed"),
+    spread_quantile: float = typer.Option(0.99, "--spread-quantile",
+                                          help="End an imagined episode once the members disagree more than "
+                                          "on this quantile of recorded transitions (1: never)."),
     out_dir: Path = typer.Option(None, "--out", help="Folder for judge.json."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -106,7 +109,8 @@ def judge_cmd(
         existing(p, "--policies", "dir")
     doc = judge(load_world_model(model), [str(p) for p in policies],
                 [str(d) for d in dataset] if dataset else None, episodes, max_steps, simulate, sim_episodes,
-                task, seed, out_dir, RichProgress(enabled=not json_out))
+                task, seed, out_dir, RichProgress(enabled=not json_out),
+                None if spread_quantile >= 1 else spread_quantile)
     if json_out:
         print_json(doc)
         return

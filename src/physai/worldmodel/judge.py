@@ -2,8 +2,9 @@
 
 Each checkpoint drives the model in closed loop from recorded initial states (the first frame of dataset
 episodes): the policy sees the imagined state, the ensemble-mean model predicts the next one, and the
-episode's imagined success is the probability that some step succeeds, 1 - prod_t (1 - p_t). With
-`simulate` the same checkpoints also run in the real simulator (`physai eval`), and the report gives the
+episode's imagined success is the probability that some step succeeds, 1 - prod_t (1 - p_t), counted
+only while the members agree as well as on `spread_quantile` (0.99) of the recorded transitions (past that
+the imagined episode ends: the model no longer knows the world). With `simulate` the same checkpoints also run in the real simulator (`physai eval`), and the report gives the
 Kendall rank correlation between imagined and simulated success and the compute each took.
 """
 
@@ -45,10 +46,24 @@ def kendall_tau(x: list[float], y: list[float]) -> float:
 
 
 @torch.no_grad()
-def imagine_policy(wm: LoadedWorldModel, policy, starts: np.ndarray, max_steps: int) -> dict:
-    """Closed-loop imagination of `policy` from each raw initial state in `starts` (N, S)."""
+def spread_limit(wm: LoadedWorldModel, state: np.ndarray, action: np.ndarray,
+                 quantile: float = 0.99) -> float:
+    """The `quantile` of the members' one-step disagreement over recorded transitions: beyond it the model
+    is less sure than on (almost) all of its data."""
     m = wm.model
-    probs = []
+    s_n = m.norm_state(torch.from_numpy(state)).unsqueeze(0).expand(m.cfg.ensemble, -1, -1)
+    a_n = m.norm_action(torch.from_numpy(action)).unsqueeze(0).expand(m.cfg.ensemble, -1, -1)
+    return float(np.quantile(m.step_n(s_n, a_n)[0].std(0).mean(-1).numpy(), quantile))
+
+
+@torch.no_grad()
+def imagine_policy(wm: LoadedWorldModel, policy, starts: np.ndarray, max_steps: int,
+                   max_spread: float | None = None) -> dict:
+    """Closed-loop imagination of `policy` from each raw initial state in `starts` (N, S). With
+    `max_spread`, an episode ends (no further chance of success) once the members disagree more than that:
+    success imagined where the model does not know the world is not counted."""
+    m = wm.model
+    probs, stopped = [], 0
     for s0 in starts:
         policy.reset()
         s_n = m.norm_state(torch.from_numpy(s0[None].astype(np.float32))).expand(m.cfg.ensemble, 1, -1)
@@ -58,18 +73,22 @@ def imagine_policy(wm: LoadedWorldModel, policy, starts: np.ndarray, max_steps: 
             a = np.asarray(policy.act({"state": state}), np.float32)
             a_n = m.norm_action(torch.from_numpy(a)).expand(m.cfg.ensemble, 1, -1)
             nxt, logit = m.step_n(s_n, a_n)
+            if max_spread is not None and float(nxt.std(0).mean()) > max_spread:
+                stopped += 1
+                break
             alive *= 1.0 - float(torch.sigmoid(logit).mean())
             s_n = nxt.mean(0, keepdim=True).expand(m.cfg.ensemble, -1, -1)  # ensemble-mean trajectory
             if alive < 1e-3:
                 break
         probs.append(1.0 - alive)
-    return {"success": float(np.mean(probs)), "episodes": len(probs), "per_episode": probs}
+    return {"success": float(np.mean(probs)), "episodes": len(probs), "per_episode": probs,
+            "stopped_uncertain": stopped}
 
 
 def judge(wm: LoadedWorldModel, checkpoints: list[str | Path], datasets: list[str | Path] | None = None,
           episodes: int = 20, max_steps: int | None = None, simulate: bool = False, sim_episodes: int = 30,
           task: str | None = None, seed: int = 0, out: str | Path | None = None,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None, spread_quantile: float | None = 0.99) -> dict:
     """Imagined success of every checkpoint (and simulated, with `simulate`); returns the JSON doc."""
     from physai.policies.loading import load_policy
 
@@ -86,6 +105,7 @@ def judge(wm: LoadedWorldModel, checkpoints: list[str | Path], datasets: list[st
     rng = np.random.default_rng(seed)
     picks = rng.choice(eps.num_episodes, size=min(episodes, eps.num_episodes), replace=False)
     starts = eps.state[eps.starts[np.sort(picks)]]
+    limit = None if spread_quantile is None else spread_limit(wm, eps.state, eps.action, spread_quantile)
     policies = []
     for ck in checkpoints:
         pol = load_policy(ck)
@@ -101,8 +121,9 @@ def judge(wm: LoadedWorldModel, checkpoints: list[str | Path], datasets: list[st
     try:
         for ck, pol in zip(checkpoints, policies, strict=True):
             t0 = time.perf_counter()
-            r = imagine_policy(wm, pol, starts, max_steps)
+            r = imagine_policy(wm, pol, starts, max_steps, limit)
             row = {"checkpoint": str(ck), "imagined_success": r["success"],
+                   "imagined_stopped_uncertain": r["stopped_uncertain"],
                    "imagined_episodes": r["episodes"],
                    "imagined_seconds": round(time.perf_counter() - t0, 2)}
             progress.advance(1)
@@ -113,7 +134,8 @@ def judge(wm: LoadedWorldModel, checkpoints: list[str | Path], datasets: list[st
     finally:
         progress.close()
     doc: dict = {"world_model": str(wm.path), "world_model_sha256": wm.sha256, "task": task,
-                 "max_steps": max_steps, "initial_states": len(starts), "checkpoints": rows}
+                 "max_steps": max_steps, "initial_states": len(starts), "spread_quantile": spread_quantile,
+                 "spread_limit": limit, "checkpoints": rows}
     if simulate:
         doc["kendall_tau"] = kendall_tau([r["imagined_success"] for r in rows],
                                          [r["simulated_success"] for r in rows])
