@@ -4,7 +4,8 @@ Each checkpoint drives the model in closed loop from recorded initial states (th
 episodes): the policy sees the imagined state, the ensemble-mean model predicts the next one, and the
 episode's imagined success is the probability that some step succeeds, 1 - prod_t (1 - p_t), counted
 only while the members agree as well as on `spread_quantile` (0.99) of the recorded transitions (past that
-the imagined episode ends: the model no longer knows the world). With `simulate` the same checkpoints also run in the real simulator (`physai eval`), and the report gives the
+the imagined episode ends: the model no longer knows the world). With `simulate` the same checkpoints
+also run in the real simulator (`physai eval`), and the report gives the
 Kendall rank correlation between imagined and simulated success and the compute each took.
 """
 
