@@ -7,7 +7,7 @@ import pytest
 from wm_toy import make_toy_dataset
 
 from physai.worldmodel import WorldModelConfig, load_world_model, train_world_model
-from physai.worldmodel.judge import imagine_policy, kendall_tau
+from physai.worldmodel.judge import imagine_policy, kendall_tau, spread_limit
 
 
 class _Policy:
@@ -32,6 +32,11 @@ def test_judge_ranks_two_obviously_different_policies(tmp_path):
     good = imagine_policy(wm, _Policy(1.0), starts, 40)["success"]
     bad = imagine_policy(wm, _Policy(-1.0), starts, 40)["success"]
     assert good > 0.5 and good > bad + 0.3, (good, bad)
+    # where the members disagree more than allowed the imagined episode ends without success
+    limit = spread_limit(wm, starts, np.zeros((len(starts), 1), np.float32))
+    assert limit > 0
+    stopped = imagine_policy(wm, _Policy(1.0), starts, 40, max_spread=0.0)
+    assert stopped["stopped_uncertain"] == len(starts) and stopped["success"] == 0.0
 
 
 def test_kendall_tau():
