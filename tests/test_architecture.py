@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("deploy",),
     ("field", "ros2"),
     ("evaluate",),
+    ("worldmodel",),
     ("hardware",),
     ("fleet",),
     ("demo",),

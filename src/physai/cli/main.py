@@ -14,6 +14,7 @@ from physai.cli import fleet as fleet_cmd
 from physai.cli import hardware as hardware_cmd
 from physai.cli import ros2 as ros2_cmd
 from physai.cli import train as train_cmd
+from physai.cli import wm as wm_cmd
 
 app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -47,7 +48,7 @@ def _root(
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
 _MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, ros2_cmd,
-            demo)
+            wm_cmd, demo)
 for _module in _MODULES:
     _module.register(app)
 

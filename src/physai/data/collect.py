@@ -69,6 +69,10 @@ class CollectConfig:
     """Episode step limit (None: the task default)."""
     max_attempts: int | None = None
     """Give up after this many attempts (None: 4 * episodes + 8)."""
+    noise: float = 0.0
+    """Exploration data: std of Gaussian noise added to every expert action, as a fraction of each
+    action's range (0: the clean expert); the executed (noisy, clipped) action is recorded. Combine
+    with keep_failures to keep the perturbed episodes that fail (world-model training data)."""
 
 
 # ---------------------------------------------------------------------------- errors
@@ -132,7 +136,10 @@ def _worker(wid: int, cfg: dict, part: str, counter, lock, results, parent_pid: 
                     attempt = counter[0]
                     counter[0] += 1
                     counter[2] += 1
-                r = rec.record(env.expert(), seed=cfg["seed"] + attempt)
+                expert = env.expert()
+                if cfg.get("noise"):
+                    expert = NoisyExpert(expert, env.action_spec, cfg["noise"], cfg["seed"] + attempt)
+                r = rec.record(expert, seed=cfg["seed"] + attempt)
                 with lock:
                     counter[2] -= 1
                     counter[1] += r.kept
@@ -141,6 +148,27 @@ def _worker(wid: int, cfg: dict, part: str, counter, lock, results, parent_pid: 
         results.put(("done", wid, None))
     except BaseException as exc:  # reported to the parent, which raises it
         results.put(("error", wid, _describe(exc, Path(part))))
+
+
+class NoisyExpert:
+    """The expert with Gaussian action noise (std `noise` x each action's range), seeded per episode."""
+
+    def __init__(self, expert, spec, noise: float, seed: int) -> None:
+        import numpy as np
+
+        self.expert, self.low, self.high = expert, np.asarray(spec.low), np.asarray(spec.high)
+        self.scale = noise * (self.high - self.low)
+        self.rng = np.random.default_rng([seed, 0x5EED])
+
+    def reset(self) -> None:
+        self.expert.reset()
+
+    def act(self, obs: dict):
+        import numpy as np
+
+        a = np.asarray(self.expert.act(obs), np.float32)
+        a = a + self.rng.normal(size=a.shape) * self.scale
+        return np.clip(a, self.low, self.high).astype(np.float32)
 
 
 def _stop(procs: list, timeout: float = 10.0) -> None:
@@ -172,6 +200,8 @@ def collect(cfg: CollectConfig, progress: Progress | None = None) -> dict:  # no
         if bad:
             raise ConfigError(f"unknown cameras {bad} for {cfg.task} (robot {task_cls.embodiment_name}); "
                               f"valid: {valid}")
+    if not 0.0 <= cfg.noise <= 1.0:
+        raise ConfigError(f"noise must be in [0, 1] (a fraction of each action's range), got {cfg.noise}")
     if cfg.episodes < 1 or cfg.workers < 1:
         raise ConfigError(f"episodes and workers must be >= 1, got {cfg.episodes}, {cfg.workers}")
     if cfg.image_labels and cfg.cameras == ():

@@ -9,6 +9,8 @@
 - a package folder (`physai export` output, with `MANIFEST.json`) — verified with the trusted keys and
   run through the runtime's executor (`ChunkExecutor` under the package's contract), so the same seeds
   can be run on a checkpoint and on the package made from it;
+- a registered prefix kind (`PREFIX_KINDS`, e.g. `wm-plan:RUN` — MPPI planning in a world model): its module
+  resolves and builds it;
 - anything else — a trained checkpoint folder, loaded with `physai.policies.load_policy(path)`.
 
 Checkpoints and packages carry a policy contract: the env is made from it (`contract.env_kwargs()`:
@@ -61,9 +63,25 @@ class PolicySource:
     """Load an unsigned package (its hashes are still checked)."""
 
 
+def _prefix_kinds() -> dict[str, str]:
+    """`--policy` prefixes -> module with `resolve_source(spec, tasks, max_steps) -> (env_kwargs, identity)`
+    (checks the policy against every task's env) and `build(spec, env) -> policy` (in each worker), from
+    the `physai.policy_sources` entry points (e.g. `wm-plan` -> `physai.worldmodel.planner`), so the
+    harness never imports the packages above it."""
+    from importlib.metadata import entry_points
+
+    return {f"{ep.name}:": ep.value for ep in entry_points(group="physai.policy_sources")}
+
+
+PREFIX_KINDS: dict[str, str] = _prefix_kinds()
+
+
 def policy_kind(spec: str) -> str:
     if spec in ("expert", "random"):
         return spec
+    for prefix in PREFIX_KINDS:
+        if spec.startswith(prefix):
+            return prefix[:-1]
     if spec.startswith(("ws://", "wss://")):
         return "remote"
     if spec.startswith("py:"):
@@ -145,6 +163,11 @@ def resolve_policy(spec: str, tasks: list[str], overrides: dict | None = None,
     """Check `spec` against every task before any worker starts; raises ConfigError / RemotePolicyError."""
     kind = policy_kind(spec)
     overrides = {k: v for k, v in (overrides or {}).items() if v}
+    if f"{kind}:" in PREFIX_KINDS:
+        env_kwargs, ident = importlib.import_module(PREFIX_KINDS[f"{kind}:"]).resolve_source(
+            spec, tasks, max_steps)
+        return PolicySource(spec=spec, kind=kind, env_kwargs={**env_kwargs, **overrides},
+                            identity={"kind": kind, "spec": spec, **ident})
     gym_tasks = [t for t in tasks if t.startswith(GYM_PREFIX)]
     if kind == "expert" and gym_tasks:
         raise ConfigError(f"external env {gym_tasks[0]} has no scripted expert; use random, a checkpoint "
@@ -256,4 +279,6 @@ def build_policy(source: PolicySource, env: Any):
         return _import_factory(source.spec)(env)
     if source.kind == "package":
         return PackagePolicy(_load_package(source))
+    if f"{source.kind}:" in PREFIX_KINDS:
+        return importlib.import_module(PREFIX_KINDS[f"{source.kind}:"]).build(source.spec, env)
     return _load_checkpoint(source.spec)
