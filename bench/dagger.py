@@ -134,6 +134,10 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--min-steps", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--baseline-every-round", action="store_true", help="train the expert-demo baseline every round "
+        "(default: only after the last round, on the same total number of labelled steps)"
+    )
     ap.add_argument("--out", default="bench/results/dagger.json")
     ap.add_argument("--runs", default=None, help="keep run folders here (default: a temp dir)")
     args = ap.parse_args()
@@ -188,10 +192,12 @@ def main() -> None:
         data = [demos] + ([Path(seg["dataset"])] if seg["dataset"] else [])
         policy, rep = fit(data, runs / f"r{r}" / "dagger", args)
         ev = evaluate(policy, task, args.eval_episodes)
-        got = record_demos(task, extra, None, seed=extra_seed, min_frames=human_total)
-        extra_seed = got["next_seed"]
-        base_policy, base_rep = fit([demos, extra], runs / f"r{r}" / "baseline", args)
-        bev = evaluate(base_policy, task, args.eval_episodes)
+        bev, base_rep, got = None, {}, {"frames": None}
+        if args.baseline_every_round or r == args.rounds:
+            got = record_demos(task, extra, None, seed=extra_seed, min_frames=human_total)
+            extra_seed = got["next_seed"]
+            base_policy, base_rep = fit([demos, extra], runs / f"r{r}" / "baseline", args)
+            bev = evaluate(base_policy, task, args.eval_episodes)
         row = {
             "round": r,
             "interventions": iv,
@@ -203,7 +209,7 @@ def main() -> None:
             "final_loss": rep.get("final_loss"),
             "baseline_final_loss": base_rep.get("final_loss"),
         }
-        row["baseline_extra_demos"] = len(DatasetMeta(extra).episodes)
+        row["baseline_extra_demos"] = len(DatasetMeta(extra).episodes) if bev is not None else None
         res["rounds"].append(row)
         print(
             f"round {r}", json.dumps({k: row[k] for k in ("interventions", "dagger", "baseline")}), flush=True

@@ -150,6 +150,14 @@ def run(
     safety_log: Path = typer.Option(None, "--safety-log", help="JSONL file of supervisor interventions."),
     token_file: Path = typer.Option(None, "--token-file", help="Token for a tcp:// robot agent."),
     rt_priority: int = typer.Option(None, "--rt-priority", help="SCHED_FIFO priority of the control thread."),
+    intervene: str = typer.Option(
+        None, "--intervene", help="Teleop sources that may take over (comma-separated, first wins): keyboard, "
+        "browser, gamepad, spacemouse, or expert (sim: the task's expert when the policy strays)."
+    ),
+    record: Path = typer.Option(
+        None, "--record", help="Record the session (policy/human marked per step) into this dataset folder."
+    ),
+    teleop_port: int = typer.Option(8765, "--teleop-port", help="Port of the browser teleop page."),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -175,12 +183,19 @@ def run(
         rt_priority=rt_priority,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
-    rt = Runtime(pkg, driver, cfg)
+    arbiter, observers = _intervention(intervene, record, teleop_port, driver, robot)
+    rt = Runtime(pkg, driver, cfg, observers=observers, arbiter=arbiter)
     previous = signal.signal(signal.SIGINT, lambda *_: rt.estop("SIGINT (operator)"))
     try:
         rep = rt.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        for ob in observers:
+            if hasattr(ob, "close"):
+                ob.close()
+    for ob in observers:
+        if getattr(ob, "episode_index", None) is not None:
+            rep["recorded"] = {"dataset": str(ob.root), "episode_index": ob.episode_index, "steps": ob.steps}
     if json_out:
         print_json(rep)
         return
@@ -195,6 +210,41 @@ def run(
         f"safety: {s['state']}" + (f" ({s['stop_reason']})" if s["stop_reason"] else "")
         + f", interventions: {_kv(s['interventions'])}"
     )
+    if "control" in rep:
+        takeovers = sum(1 for e in rep["control"]["events"] if e["event"] == "granted")
+        out.print(f"control: {_kv(rep['control']['steps'])} steps, {takeovers} takeovers")
+    if "recorded" in rep:
+        out.print(f"recorded episode {rep['recorded']['episode_index']} into {rep['recorded']['dataset']}")
+
+
+def _intervention(intervene: str | None, record: Path | None, port: int, driver, robot: str):  # noqa: ANN001
+    """The arbiter and observers of `physai run --intervene ... --record ...`."""
+    observers: list = []
+    arbiter = None
+    if intervene:
+        from physai.cli.teleop import split_names
+        from physai.teleop.arbiter import ActionArbiter
+        from physai.teleop.record import SourceDisplay
+        from physai.teleop.run import open_sources
+
+        sources = open_sources(split_names(intervene), engaged=False, port=port)
+        arbiter = ActionArbiter(sources)
+        observers.append(SourceDisplay(sources, arbiter))
+        for s in sources:
+            if s.name == "keyboard":
+                console.print("keyboard: t takes over / hands back; w/s a/d r/f move; space: gripper")
+            if s.name == "browser":
+                console.print(f"teleop page: http://127.0.0.1:{port}/ (take over from there)", highlight=False)
+    if record is not None:
+        from physai.teleop.record import InterventionRecorder
+
+        if record.exists() and not record.is_dir():
+            from physai.core.errors import ConfigError
+
+            raise ConfigError(f"--record {record} is a file; give a dataset folder")
+        task = robot.split(":", 1)[1] if robot.startswith("sim:") else None
+        observers.append(InterventionRecorder(record, driver, task))
+    return arbiter, observers
 
 
 def read_tokens(path: Path) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from physai.cli import deploy as deploy_cmd
 from physai.cli import eval as eval_cmd
 from physai.cli import fleet as fleet_cmd
 from physai.cli import hardware as hardware_cmd
+from physai.cli import teleop as teleop_cmd
 from physai.cli import train as train_cmd
 
 app = typer.Typer(name="physai", help="physai: simulate, collect, train, benchmark, package, deploy.",
@@ -45,7 +46,7 @@ def _root(
 
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-_MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, demo)
+_MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, demo, teleop_cmd)
 for _module in _MODULES:
     _module.register(app)
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from physai.core.execution import ChunkExecutor
 from physai.deploy.package import Package
 from physai.deploy.safety import SafetySupervisor, SupervisorConfig
 from physai.embodiments import EMBODIMENTS, make_embodiment
+
+if TYPE_CHECKING:
+    from physai.teleop.arbiter import ActionArbiter
 
 
 @dataclass
@@ -80,7 +83,8 @@ class CycleRecord:
     command: np.ndarray
     """The command written to the driver, after the supervisor."""
     source: str = "policy"
-    """Who proposed `action`: "policy" or a human/teleop source name."""
+    """Who proposed `action`: "policy", "human:<source>" (a teleop source holds control) or
+    "hold:<source>" (the source holding control was lost; the robot holds)."""
     work_s: float = 0.0
     """Time from the cycle's start to the write (s)."""
 
@@ -199,9 +203,11 @@ class Runtime:
         config: RuntimeConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         observers: Sequence[RuntimeObserver] = (),
+        arbiter: ActionArbiter | None = None,
     ) -> None:
         self.pkg, self.driver = pkg, driver
         self.observers = tuple(observers)
+        self.arbiter = arbiter  # interventions: a teleop source may take over (physai.teleop.arbiter)
         self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
         self._read_failed = False
         self._watchdog: _HungReadWatchdog | None = None
@@ -251,6 +257,8 @@ class Runtime:
             check_compatible(pkg, info)
             for ob in self.observers:
                 ob.start(info, pkg)
+            if self.arbiter is not None:
+                self.arbiter.start_robot(info, self.driver)
             period = 1.0 / self.hz
             sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
             deadline = cfg.read_deadline_s
@@ -273,12 +281,16 @@ class Runtime:
             executor.add(0, chunk)
             sup.enable()
             report = self._loop(sup, worker, executor, period, lat)
+            if self.arbiter is not None:
+                report["control"] = self.arbiter.summary()
             for ob in self.observers:
                 ob.end(report)
             return report
         finally:
             if worker is not None:
                 worker.close()
+            if self.arbiter is not None:
+                self.arbiter.close()
             if self._watchdog is not None:
                 self._watchdog.close()
                 self._watchdog = None
@@ -345,6 +357,9 @@ class Runtime:
                     lat.append(res[2])
                     chunks += 1
             action = executor.action(cycle)
+            source = "policy"
+            if self.arbiter is not None:  # a human source holding control replaces the policy's action
+                action, source = self.arbiter.runtime_action(reading.obs, action)
             late = action is None
             late_cycles += late
             sup.watchdog(late)
@@ -352,7 +367,7 @@ class Runtime:
             cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
             if self.observers:  # observers run on the control thread: their time counts in the cycle's work
-                rec = CycleRecord(cycle, t0, reading.obs, reading.robot, action, cmd, "policy",
+                rec = CycleRecord(cycle, t0, reading.obs, reading.robot, action, cmd, source,
                                   time.monotonic() - t0)
                 for ob in self.observers:
                     ob.cycle(rec)

@@ -78,6 +78,28 @@ class ActionArbiter:
             self._asking[s.name] = False
             self._connected[s.name] = True
 
+    def start_robot(self, info: object, driver: object) -> None:
+        """`start` for a connected runtime robot (`DriverInfo`); the sim driver's env, if any, is
+        passed on (the scripted expert needs it)."""
+        self.start(
+            ControlContext(
+                control=info.control,  # type: ignore[attr-defined]
+                hz=float(info.hz),  # type: ignore[attr-defined]
+                action_names=tuple(info.action_names),  # type: ignore[attr-defined]
+                action_low=np.asarray(info.action_low, np.float32),  # type: ignore[attr-defined]
+                action_high=np.asarray(info.action_high, np.float32),  # type: ignore[attr-defined]
+                cameras=tuple(info.cameras),  # type: ignore[attr-defined]
+                env=getattr(driver, "env", None),
+            )
+        )
+        self.reset()
+
+    def runtime_action(self, obs: dict, proposal: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+        """The runtime's hook: (action, source) with source `policy`, `human:<name>` or `hold:<name>`."""
+        d = self.select(obs, proposal)
+        self.last = d
+        return d.action, d.label if d.label == "policy" else f"{d.label}:{d.source}"
+
     def reset(self) -> None:
         """A new episode: nobody holds control, counts start again (the sources stay open)."""
         self.holder, self.lost, self.cycle = None, False, 0

@@ -93,10 +93,12 @@ def run_episode_arbitrated(
     realtime: bool = False,
     on_step: StepHook | None = None,
     stop: Callable[[], bool] | None = None,
+    wait_for_operator: bool = False,
 ) -> EpisodeOutcome:
     """Run one episode of `env` with commands chosen by `arbiter` (the policy's proposals when given);
     record it into `writer` when given (kept if it succeeded, the operator pressed save, or
-    `keep_failures`; a `discard` event drops it)."""
+    `keep_failures`; a `discard` event drops it). `wait_for_operator`: the episode starts with the first
+    human command (until then the env does not step and nothing is recorded)."""
     obs, info = env.reset(seed=seed)
     arbiter.reset()
     if policy is not None:
@@ -109,6 +111,12 @@ def run_episode_arbitrated(
     while True:
         proposal = None if policy is None else np.asarray(policy.act(obs), np.float32)
         d = arbiter.select(obs, proposal)
+        if wait_for_operator and n == 0 and d.label != "human":
+            if stop is not None and stop() or any(e == "quit" for e, _ in arbiter.take_events()):
+                ended = "quit"
+                break
+            time.sleep(dt)
+            continue
         action = d.action if d.action is not None else arbiter.mapper.hold()  # type: ignore[union-attr]
         next_obs, _, terminated, truncated, info = env.step(action)
         if writer is not None:
