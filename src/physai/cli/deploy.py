@@ -234,7 +234,8 @@ def _intervention(intervene: str | None, record: Path | None, port: int, driver,
             if s.name == "keyboard":
                 console.print("keyboard: t takes over / hands back; w/s a/d r/f move; space: gripper")
             if s.name == "browser":
-                console.print(f"teleop page: http://127.0.0.1:{port}/ (take over from there)", highlight=False)
+                url = f"http://127.0.0.1:{port}/"
+                console.print(f"teleop page: {url} (take over from there)", highlight=False)
     if record is not None:
         from physai.teleop.record import InterventionRecorder
 

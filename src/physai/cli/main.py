@@ -46,7 +46,9 @@ def _root(
 
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-_MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, demo, teleop_cmd)
+_MODULES = (
+    sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, demo, teleop_cmd
+)
 for _module in _MODULES:
     _module.register(app)
 
