@@ -112,6 +112,7 @@ def run_episode_arbitrated(
         proposal = None if policy is None else np.asarray(policy.act(obs), np.float32)
         d = arbiter.select(obs, proposal)
         if wait_for_operator and n == 0 and d.label != "human":
+            arbiter.counts[d.label] -= 1  # not a step of the episode: the env did not move
             if stop is not None and stop() or any(e == "quit" for e, _ in arbiter.take_events()):
                 ended = "quit"
                 break
