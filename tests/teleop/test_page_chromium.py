@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def test_teleop_page_in_chromium(tmp_path) -> None:
@@ -34,14 +41,25 @@ def test_teleop_page_in_chromium(tmp_path) -> None:
     result: dict = {}
 
     def session() -> None:  # the env lives on this thread (its GL context is current here)
-        env = physai.make("tabletop/stack", obs=("state", "images", "instruction"), cameras=["scene"],
-                          image_size=(64, 64), max_steps=5000)
+        env = physai.make(
+            "tabletop/stack",
+            obs=("state", "images", "instruction"),
+            cameras=["scene"],
+            image_size=(64, 64),
+            max_steps=5000,
+        )
         try:
             arb.start(context_from_env(env))
             ready.set()
             with open_writer(env, tmp_path / "ds") as writer:
                 result["outcome"] = run_episode_arbitrated(
-                    env, arb, 0, writer=writer, realtime=True, stop=stop.is_set, wait_for_operator=True,
+                    env,
+                    arb,
+                    0,
+                    writer=writer,
+                    realtime=True,
+                    stop=stop.is_set,
+                    wait_for_operator=True,
                     on_step=lambda o, d, s: src.show(o, s, d.seq),
                 )
         except BaseException as exc:  # noqa: BLE001 - reported by the test
