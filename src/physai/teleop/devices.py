@@ -182,7 +182,8 @@ class GamepadSource:
             )
         self.js = self.pg.joystick.Joystick(self.index)
         self.js.init()
-        self.connected, self.gripper, self.arm, self.prev = True, 0.0, 0, {}
+        self.connected, self.gripper, self.arm = True, 0.0, 0
+        self.prev: dict[int, bool] = {}
         self.reset()
 
     def reset(self) -> None:
