@@ -10,6 +10,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from physai.cli.main import app
@@ -23,6 +24,7 @@ def _json(args: list[str]) -> dict:
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow  # exports an ONNX package (~30-60 s on the shared CPU)
 def test_run_intervene_expert_records_policy_and_human_steps(tmp_path) -> None:
     from physai.data.dataset import Dataset
     from physai.envs import make
