@@ -50,11 +50,11 @@ def teleop(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Teleoperate a sim task and record what you do (Ctrl-C or the quit key ends the session)."""
-    from physai.data.meta import DatasetMeta  # noqa: F401 - fail early if the data stack is broken
     from physai.teleop.devices import KEY_HELP
     from physai.teleop.run import TeleopConfig, run_teleop
 
-    check_port(port) if port else None
+    if port:  # 0: any free port
+        check_port(port)
     if dest.exists() and not dest.is_dir():
         from physai.core.errors import ConfigError
 
