@@ -12,8 +12,8 @@ segments, evaluate. The baseline of each round trains on the demos plus fresh ex
 (seeds 20000..) holding at least as many frames as the human steps so far (the same labelling budget).
 Success is reported with Wilson 95% intervals; all policies of a round see the same evaluation seeds.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/dagger.py --task tabletop/stack --demos 10 \
-        --rounds 3 --episodes-per-round 10 --eval-episodes 50 --steps 4000 --out bench/results/dagger.json
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/dagger.py --task tabletop/pick-place --demos 10 \
+        --rounds 3 --episodes-per-round 10 --eval-episodes 40 --steps 1000 --out bench/results/dagger_pick-place.json
 """
 
 from __future__ import annotations
@@ -151,9 +151,9 @@ def main() -> None:
     res: dict = {
         "command": "python bench/dagger.py "
         + " ".join(
-            f"--{k.replace('_', '-')} {v}"
+            f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}")
             for k, v in vars(args).items()
-            if v is not None and k not in ("out", "runs")
+            if v is not None and v is not False and k not in ("out", "runs")
         ),
         "eval_seeds": f"{EVAL_SEED}..{EVAL_SEED + args.eval_episodes - 1}",
         "rounds": [],
