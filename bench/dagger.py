@@ -13,7 +13,8 @@ segments, evaluate. The baseline of each round trains on the demos plus fresh ex
 Success is reported with Wilson 95% intervals; all policies of a round see the same evaluation seeds.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/dagger.py --task tabletop/pick-place --demos 10 \
-        --rounds 3 --episodes-per-round 10 --eval-episodes 40 --steps 1000 --out bench/results/dagger_pick-place.json
+        --rounds 3 --episodes-per-round 10 --eval-episodes 40 --steps 1000 \
+        --out bench/results/dagger_pick-place.json
 """
 
 from __future__ import annotations
