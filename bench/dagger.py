@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--min-steps", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-baseline", action="store_true", help="no expert-demo baseline (DAgger rounds only)")
     ap.add_argument(
         "--baseline-every-round", action="store_true", help="train the expert-demo baseline every round "
         "(default: only after the last round, on the same total number of labelled steps)"
@@ -194,7 +195,7 @@ def main() -> None:
         policy, rep = fit(data, runs / f"r{r}" / "dagger", args)
         ev = evaluate(policy, task, args.eval_episodes)
         bev, base_rep, got = None, {}, {"frames": None}
-        if args.baseline_every_round or r == args.rounds:
+        if not args.skip_baseline and (args.baseline_every_round or r == args.rounds):
             got = record_demos(task, extra, None, seed=extra_seed, min_frames=human_total)
             extra_seed = got["next_seed"]
             base_policy, base_rep = fit([demos, extra], runs / f"r{r}" / "baseline", args)
@@ -219,7 +220,8 @@ def main() -> None:
     first, last = res["rounds"][0], res["rounds"][-1]
     res["gain_points"] = {
         "dagger": 100 * (last["dagger"]["success_rate"] - first["dagger"]["success_rate"]),
-        "baseline": 100 * (last["baseline"]["success_rate"] - first["baseline"]["success_rate"]),
+        "baseline": None if last["baseline"] is None
+        else 100 * (last["baseline"]["success_rate"] - first["baseline"]["success_rate"]),
     }
     save()
     print(json.dumps(res, indent=2))
