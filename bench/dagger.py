@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--min-steps", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--skip-baseline", action="store_true", help="no expert-demo baseline (DAgger rounds only)")
+    ap.add_argument("--skip-baseline", action="store_true", help="no expert-demo baseline (DAgger only)")
     ap.add_argument(
         "--baseline-every-round", action="store_true", help="train the expert-demo baseline every round "
         "(default: only after the last round, on the same total number of labelled steps)"
