@@ -66,6 +66,7 @@ class ActionArbiter:
         self.log: list[dict] = []
         self.counts: Counter[str] = Counter()
         self.pending_events: list[tuple[str, str]] = []
+        self.last: Decision | None = None
         self._asking: dict[str, bool] = {}
         self._connected: dict[str, bool] = {}
 
