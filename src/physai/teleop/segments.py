@@ -11,6 +11,7 @@ base dataset, ready for `physai.data.tools.merge` (the flywheel's merge step).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def human_segments(root: str | Path, min_steps: int = 1) -> list[tuple[int, int,
 
 
 def extract_interventions(
-    sources: list[str | Path],
+    sources: Sequence[str | Path],
     out: str | Path,
     like: str | Path | None = None,
     weight: int = 1,
