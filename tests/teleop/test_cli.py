@@ -157,3 +157,26 @@ def test_teleop_cli_from_the_browser_protocol(tmp_path) -> None:
     z = ds.arrays()["observation.state"][:, ds.features["observation.state"]["names"].index("ee.pos.z")]
     assert z[-1] > z[0] + 0.02  # the arm went up as commanded
     assert set(np.asarray(ds.arrays()["control_source"]).reshape(-1).tolist()) == {1}
+
+
+def test_teleop_cli_with_the_expert_driving(tmp_path) -> None:
+    from physai.data.dataset import Dataset
+
+    doc = _json(
+        [
+            "teleop",
+            "--task",
+            "tabletop/stack",
+            "--out",
+            str(tmp_path / "d"),
+            "--source",
+            "expert",
+            "--cameras",
+            "none",
+            "--json",
+        ]
+    )
+    ep = doc["episodes"][0]
+    assert ep["success"] and ep["kept"] and ep["ended_by"] == "env" and ep["steps"]["policy"] == 0
+    info = Dataset(tmp_path / "d").meta.info["physai"]
+    assert info["control_sources"] == ["policy", "human", "hold"] and info["task"] == "tabletop/stack"

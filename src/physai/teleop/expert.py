@@ -33,8 +33,12 @@ class ExpertTakeoverConfig:
 class ExpertSource:
     """The task's scripted expert as a teleop source (simulation only: it reads privileged state)."""
 
-    def __init__(self, name: str = "expert", config: ExpertTakeoverConfig | None = None, **kw: float) -> None:
-        self.name = name
+    def __init__(
+        self, name: str = "expert", config: ExpertTakeoverConfig | None = None, drive: bool = False, **kw: float
+    ) -> None:
+        """`drive=True`: always in control (plain teleoperation by the expert, e.g. `physai teleop
+        --source expert`); otherwise it takes over only when the policy strays."""
+        self.name, self.drive = name, drive
         self.cfg = config or ExpertTakeoverConfig(**kw)  # type: ignore[arg-type]
         self.expert = None
         self.notes: list[tuple[str, str]] = []
@@ -73,7 +77,7 @@ class ExpertSource:
                 self.engaged = False
         elif self.stray >= self.cfg.patience:
             self.engaged, self.held = True, 0
-        return SourceInput(connected=True, engaged=self.engaged, action=a)
+        return SourceInput(connected=True, engaged=self.engaged or self.drive, action=a)
 
     def notify(self, event: str, detail: str) -> None:
         self.notes.append((event, detail))

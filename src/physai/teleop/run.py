@@ -62,7 +62,7 @@ def open_sources(
         if n == "browser":
             out.append(make_source(n, engaged=engaged, port=port, host=host))
         elif n == "expert":
-            out.append(make_source(n))
+            out.append(make_source(n, drive=engaged))
         else:
             out.append(make_source(n, engaged=engaged))
     return out
