@@ -34,7 +34,11 @@ class ExpertSource:
     """The task's scripted expert as a teleop source (simulation only: it reads privileged state)."""
 
     def __init__(
-        self, name: str = "expert", config: ExpertTakeoverConfig | None = None, drive: bool = False, **kw: float
+        self,
+        name: str = "expert",
+        config: ExpertTakeoverConfig | None = None,
+        drive: bool = False,
+        **kw: float,
     ) -> None:
         """`drive=True`: always in control (plain teleoperation by the expert, e.g. `physai teleop
         --source expert`); otherwise it takes over only when the policy strays."""
