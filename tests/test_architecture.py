@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("data", "policies", "report"),
     ("train",),
     ("deploy",),
-    ("field", "ros2"),
+    ("field", "ros2", "teleop"),
     ("evaluate",),
     ("worldmodel",),
     ("hardware",),

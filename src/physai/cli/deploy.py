@@ -162,6 +162,16 @@ def run(
         None, "--execution", help="Execution mode overriding the package's: sync | queue | ensemble | rtc, "
         "optionally :HORIZON (e.g. rtc:8)."
     ),
+    intervene: str = typer.Option(
+        None, "--intervene", help="Teleop sources that may take over (comma-separated, first wins): "
+        "keyboard, "
+        "browser, gamepad, spacemouse, or expert (sim: the task's expert when the policy strays)."
+    ),
+    record_dataset: Path = typer.Option(
+        None, "--record-dataset", help="Record the episode as a LeRobot v3 dataset in this folder, each step "
+        "marked policy/human/hold (sim robots; with --intervene)."
+    ),
+    teleop_port: int = typer.Option(8765, "--teleop-port", help="Port of the browser teleop page."),
     public_key: Path = PUBLIC_KEY,
     allow_unsigned: bool = ALLOW_UNSIGNED,
     json_out: bool = JSON,
@@ -193,6 +203,7 @@ def run(
         execution=execution,
         supervisor=SupervisorConfig(collaborative=collaborative, log_path=safety_log),
     )
+    arbiter, observers = _intervention(intervene, record_dataset, teleop_port, driver, robot)
     recorder = None
     if record is not None:
         from physai.core.errors import ConfigError
@@ -203,7 +214,8 @@ def run(
                 f"--record {record} exists; choose a new file (recordings are never overwritten)"
             )
         recorder = McapRecorder(record)
-    rt = Runtime(pkg, driver, cfg, observers=[recorder] if recorder else [])
+        observers.append(recorder)
+    rt = Runtime(pkg, driver, cfg, observers=observers, arbiter=arbiter)
     # robot faults (reflex, lost connection) -> a protective stop with the reason
     if hasattr(driver, "on_fault"):
         driver.on_fault = lambda rule, why: rt.supervisor.fault(rule, why) if rt.supervisor else None
@@ -212,10 +224,15 @@ def run(
         rep = rt.run()
     finally:
         signal.signal(signal.SIGINT, previous)
-        if recorder is not None:  # every exit path: nothing recorded is lost
-            rec = recorder.close()
-    if recorder is not None:
+        rec = recorder.close() if recorder is not None else None  # every exit path: nothing recorded is lost
+        for ob in observers:
+            if ob is not recorder and hasattr(ob, "close"):
+                ob.close()
+    if rec is not None:
         rep["record"] = rec
+    for ob in observers:
+        if getattr(ob, "episode_index", None) is not None:
+            rep["recorded"] = {"dataset": str(ob.root), "episode_index": ob.episode_index, "steps": ob.steps}
     if json_out:
         print_json(rep)
         return
@@ -235,6 +252,42 @@ def run(
             f"recorded {rec['cycles']} cycles ({rec['messages']} messages, {rec['dropped']} dropped) -> "
             f"{rec['path']}"
         )
+    if "control" in rep:
+        takeovers = sum(1 for e in rep["control"]["events"] if e["event"] == "granted")
+        out.print(f"control: {_kv(rep['control']['steps'])} steps, {takeovers} takeovers")
+    if "recorded" in rep:
+        out.print(f"recorded episode {rep['recorded']['episode_index']} into {rep['recorded']['dataset']}")
+
+
+def _intervention(intervene: str | None, record: Path | None, port: int, driver, robot: str):
+    """The arbiter and observers of `physai run --intervene ... --record ...`."""
+    observers: list = []
+    arbiter = None
+    if intervene:
+        from physai.cli.teleop import split_names
+        from physai.teleop.arbiter import ActionArbiter
+        from physai.teleop.record import SourceDisplay
+        from physai.teleop.run import open_sources
+
+        sources = open_sources(split_names(intervene), engaged=False, port=port)
+        arbiter = ActionArbiter(sources)
+        observers.append(SourceDisplay(sources, arbiter))
+        for s in sources:
+            if s.name == "keyboard":
+                console.print("keyboard: t takes over / hands back; w/s a/d r/f move; space: gripper")
+            if s.name == "browser":
+                url = f"http://127.0.0.1:{port}/"
+                console.print(f"teleop page: {url} (take over from there)", highlight=False)
+    if record is not None:
+        from physai.teleop.record import InterventionRecorder
+
+        if record.exists() and not record.is_dir():
+            from physai.core.errors import ConfigError
+
+            raise ConfigError(f"--record-dataset {record} is a file; give a dataset folder")
+        task = robot.split(":", 1)[1] if robot.startswith("sim:") else None
+        observers.append(InterventionRecorder(record, driver, task))
+    return arbiter, observers
 
 
 def read_tokens(path: Path) -> tuple[str, ...]:

@@ -217,6 +217,13 @@ def flywheel_cmd(
     all_episodes: bool = typer.Option(
         False, "--all-episodes", help="Select every field episode, not only failures/interventions."
     ),
+    intervention_weight: int = typer.Option(
+        0, "--intervention-weight", min=0, help="DAgger: train on the human segments of intervened episodes, "
+        "each written this many times (0: merge episodes whole)."
+    ),
+    interventions: list[Path] = typer.Option(
+        [], "--interventions", help="Local `physai run --record` datasets to merge too (repeatable)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """One flywheel turn: field failures -> dataset -> retrain -> eval gate -> sign -> canary. Resumable."""
@@ -236,6 +243,8 @@ def flywheel_cmd(
         eval_episodes=eval_episodes,
         canary_percent=canary,
         only_failures=not all_episodes,
+        intervention_weight=intervention_weight,
+        interventions=tuple(interventions),
     )
     r = run_flywheel(cfg, progress=None if json_out else RichProgress())
     if json_out:

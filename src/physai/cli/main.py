@@ -13,6 +13,7 @@ from physai.cli import eval as eval_cmd
 from physai.cli import fleet as fleet_cmd
 from physai.cli import hardware as hardware_cmd
 from physai.cli import ros2 as ros2_cmd
+from physai.cli import teleop as teleop_cmd
 from physai.cli import train as train_cmd
 from physai.cli import wm as wm_cmd
 
@@ -47,8 +48,10 @@ def _root(
 
 
 # One line per command module; each module's register(app) adds its commands or sub-apps.
-_MODULES = (sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, ros2_cmd,
-            wm_cmd, demo)
+_MODULES = (
+    sim, collect_cmd, dataset_cmd, train_cmd, eval_cmd, deploy_cmd, hardware_cmd, fleet_cmd, ros2_cmd,
+    teleop_cmd, wm_cmd, demo,
+)
 for _module in _MODULES:
     _module.register(app)
 

@@ -66,11 +66,29 @@ def view(
                 axes[i, j].plot(v[:, d], lw=0.8, label=names[d] if d < len(names) else str(d))
             axes[i, j].set_title(f"episode {ep}: {k}", fontsize=8)
             axes[i, j].set_xlabel("frame", fontsize=7)
+            if "control_source" in data:  # interventions: shade human (orange) and held (red) steps
+                _shade(axes[i, j], np.asarray(data["control_source"][lo:hi]).reshape(-1))
         if i == 0:
             for j in range(len(keys)):
                 axes[0, j].legend(fontsize=5, ncol=4)
     fig.tight_layout()
     written["signals"] = str(out / "signals.png")
+    if "control_source" in data:
+        src = np.concatenate([np.asarray(data["control_source"][slice(*ds.episode_range(e))]).reshape(-1)
+                              for e in episodes])
+        # who commanded the shown episodes' steps (intervention recordings; shaded in signals.png)
+        written["control_steps"] = " ".join(
+            f"{n}={int((src == c).sum())}" for c, n in enumerate(("policy", "human", "hold"))
+        )
     fig.savefig(written["signals"], dpi=100)
     plt.close(fig)
     return written
+
+
+def _shade(ax, src: np.ndarray) -> None:
+    """Shade the runs of human (1) and hold (2) steps of an intervention recording."""
+    for code, colour in ((1, "tab:orange"), (2, "tab:red")):
+        on = np.concatenate([[False], src == code, [False]])
+        edges = np.flatnonzero(np.diff(on.astype(np.int8)))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            ax.axvspan(a - 0.5, b - 0.5, color=colour, alpha=0.2, lw=0)

@@ -100,9 +100,23 @@ class CycleRecord:
     command: np.ndarray
     """The command written to the driver, after the supervisor."""
     source: str = "policy"
-    """Who proposed `action`: "policy" or a human/teleop source name."""
+    """Who proposed `action`: "policy", "human:<source>" (a teleop source holds control) or
+    "hold:<source>" (the source holding control was lost; the robot holds)."""
     work_s: float = 0.0
     """Time from the cycle's start to the write (s)."""
+
+
+class ActionArbiter(Protocol):
+    """Decides each cycle who commands the robot (`physai.teleop.arbiter.ActionArbiter` implements it): the
+    policy's proposal, or a human source holding control; the supervisor filters either."""
+
+    def start_robot(self, info: object, driver: object) -> None: ...
+
+    def runtime_action(self, obs: dict, proposal: np.ndarray | None) -> tuple[np.ndarray | None, str]: ...
+
+    def summary(self) -> dict: ...
+
+    def close(self) -> None: ...
 
 
 class RuntimeObserver(Protocol):
@@ -272,9 +286,11 @@ class Runtime:
         config: RuntimeConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         observers: Sequence[RuntimeObserver] = (),
+        arbiter: ActionArbiter | None = None,
     ) -> None:
         self.pkg, self.driver = pkg, driver
         self.observers = tuple(observers)
+        self.arbiter = arbiter  # interventions: a teleop source may take over (physai.teleop.arbiter)
         self._clock = clock  # times driver reads against their deadline (tests inject a fake one)
         self._read_failed = False
         self._watchdog: _HungReadWatchdog | None = None
@@ -325,6 +341,8 @@ class Runtime:
             check_compatible(pkg, info)
             for ob in self.observers:
                 ob.start(info, pkg)
+            if self.arbiter is not None:
+                self.arbiter.start_robot(info, self.driver)
             period = 1.0 / self.hz
             sup = self.supervisor = make_supervisor(info, period, cfg.supervisor)
             deadline = cfg.read_deadline_s
@@ -353,12 +371,16 @@ class Runtime:
             feed = _ChunkFeed(worker, executor, cfg, d0)
             sup.enable()
             report = self._loop(sup, feed, period, lat)
+            if self.arbiter is not None:
+                report["control"] = self.arbiter.summary()
             for ob in self.observers:
                 ob.end(report)
             return report
         finally:
             if worker is not None:
                 worker.close()
+            if self.arbiter is not None:
+                self.arbiter.close()
             if self._watchdog is not None:
                 self._watchdog.close()
                 self._watchdog = None
@@ -405,6 +427,9 @@ class Runtime:
             # take a finished chunk, then request one if the executor wants it (realtime off: wait for it)
             feed.step(cycle, reading.obs)
             action = executor.action(cycle)
+            source = "policy"
+            if self.arbiter is not None:  # a human source holding control replaces the policy's action
+                action, source = self.arbiter.runtime_action(reading.obs, action)
             late = action is None
             late_cycles += late
             sup.watchdog(late and not feed.planned_wait(cycle))
@@ -412,7 +437,7 @@ class Runtime:
             cmd = sup.filter(action, reading.robot, t0 - starts[-2] if cfg.realtime and cycle else None)
             self.driver.write(cmd)
             if self.observers:  # observers run on the control thread: their time counts in the cycle's work
-                rec = CycleRecord(cycle, t0, reading.obs, reading.robot, action, cmd, "policy",
+                rec = CycleRecord(cycle, t0, reading.obs, reading.robot, action, cmd, source,
                                   time.monotonic() - t0)
                 for ob in self.observers:
                     ob.cycle(rec)

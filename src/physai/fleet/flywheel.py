@@ -63,6 +63,13 @@ class FlywheelConfig:
     """Package version (default: a timestamp)."""
     workers: int = 0
     """Evaluation worker processes (0: in this process)."""
+    intervention_weight: int = 0
+    """DAgger: 0 merges field episodes as they are; k >= 1 takes from every episode that marks its steps
+    (`control_source`, recorded by `physai run --intervene ... --record`) only the human segments, each
+    written k times (`physai.teleop.segments`), and merges unmarked episodes as before."""
+    interventions: tuple[Path, ...] = ()
+    """Local intervention recordings (`physai run --record` datasets) merged with the field episodes
+    (their human segments when `intervention_weight` >= 1, else whole)."""
 
 
 def _features(root: Path) -> dict:
@@ -146,10 +153,25 @@ class Flywheel:
         sel = self.state["steps"]["select"]["episodes"]
         out = self.dir / "merged"
         shutil.rmtree(out, ignore_errors=True)
-        sources = [Path(self.cfg.base_dataset), *[Path(e["path"]) for e in sel]]
+        field = [Path(e["path"]) for e in sel] + [Path(p) for p in self.cfg.interventions]
+        segments = None
+        if self.cfg.intervention_weight >= 1:
+            from physai.teleop.segments import extract_interventions, has_interventions
+
+            marked = [p for p in field if has_interventions(p)]
+            field = [p for p in field if p not in marked]
+            seg_dir = self.dir / "interventions"
+            shutil.rmtree(seg_dir, ignore_errors=True)
+            if marked:
+                segments = extract_interventions(
+                    marked, seg_dir, like=self.cfg.base_dataset, weight=self.cfg.intervention_weight
+                )
+                if segments["dataset"]:
+                    field.append(seg_dir)
+        sources = [Path(self.cfg.base_dataset), *field]
         _check_features(sources)
         rep = merge(sources, out)
-        return {"dataset": str(out), "field_episodes": len(sel), "report": rep}
+        return {"dataset": str(out), "field_episodes": len(sel), "report": rep, "interventions": segments}
 
     def retrain(self) -> dict:
         from physai.policies import read_checkpoint_config
@@ -259,7 +281,7 @@ class Flywheel:
         for name in STEPS:
             res = self._do(name, getattr(self, name))
             progress.advance(1)
-            if name == "select" and res["count"] == 0:
+            if name == "select" and res["count"] == 0 and not self.cfg.interventions:
                 result = "no field failures to learn from; nothing to do"
                 break
             if res["status"] == "stopped":

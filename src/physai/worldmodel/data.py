@@ -167,7 +167,7 @@ def state_groups(names: list[str], embodiment: str) -> dict[str, list[int]]:
         from physai.embodiments.base import make_embodiment
 
         robot_names = set(make_embodiment(embodiment).state_names())
-    except Exception:  # noqa: BLE001 - an embodiment this install lacks: group by name prefix only
+    except Exception:
         robot_names = set()
     groups: dict[str, list[int]] = {"all": list(range(len(names)))}
     for i, n in enumerate(names):
