@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import physai
+from physai.sim.geometry import quat_yaw
 from physai.sim.scene import set_free_pose
-from physai.tasks.tabletop.common import TABLE_Z, WaypointArm, quat_yaw
+from physai.tasks.tabletop.common import TABLE_Z, WaypointArm
 from physai.tasks.tabletop.stack import CUBE_HALF, cube_joint
 
 
