@@ -314,7 +314,8 @@ class PolicyServer:
                     if isinstance(msg, str):
                         raise RequestError("expected a binary msgpack frame, got text")
                     obs = mp.unpackb(msg, max_size=self.max_message)
-                    arrays = validate_obs(obs, self.obs_inputs, self.optional) + self._rtc_arrays(obs)
+                    arrays = validate_obs(obs, self.obs_inputs, self.optional)
+                    arrays += self._rtc_arrays(obs)  # type: ignore[arg-type]  # validate_obs: a dict
                 except (RequestError, mp.DecodeError) as exc:
                     self.stats["refused"] += 1
                     await ws.send(f"invalid request: {exc}")

@@ -111,7 +111,7 @@ def load_map(path: str | Path | dict) -> BagMap:
         d, where = path, "map"
     else:
         try:
-            import yaml  # type: ignore[import-untyped]  # PyYAML: installed with the field extra (rclpy)
+            import yaml  # type: ignore[import-untyped, unused-ignore]  # PyYAML: installed with the field extra (rclpy)
         except ModuleNotFoundError:
             raise ConfigError("reading MAP.yaml needs PyYAML; pip install 'physai[field]'") from None
 

@@ -84,7 +84,7 @@ class FrankaConfig:
 
 def _franky():
     try:
-        import franky  # type: ignore[import-untyped]
+        import franky  # type: ignore[import-untyped, unused-ignore]
     except ModuleNotFoundError:
         raise ConfigError(
             "the franka: driver needs franky-control; install it with pip install 'physai[field]'"
