@@ -111,12 +111,13 @@ def test_tampered_package_refused_before_loading(package, keys, tmp_path, monkey
     data = bytearray((bad / "model.onnx").read_bytes())
     data[-10] ^= 0xFF
     (bad / "model.onnx").write_bytes(bytes(data))
-    from physai.hardware import plugins
+    from physai.hardware import discovery, profiler
 
     def never(*a, **k):
         raise AssertionError("a device was reached with an unverified package")
 
-    monkeypatch.setattr(plugins, "discover", never)
+    monkeypatch.setattr(discovery, "discover", never)
+    monkeypatch.setattr(profiler, "discover", never)
     with pytest.raises(PackageError, match="does not match its sha256"):
         run_profile(bad, ProfileConfig(devices=["ort:cpu"], **FAST), tmp_path / "out", trusted_keys(keys[1]))
     assert not (tmp_path / "out").exists()

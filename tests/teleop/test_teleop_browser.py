@@ -78,7 +78,7 @@ def test_websocket_session_survives_bad_input() -> None:
                 replies.append(json.loads(await viewer.recv()))
                 await ws.send(json.dumps({"type": "cmd", "seq": 7, "twist": [1, 0, 0, 0, 0, 0]}))
                 await ws.send(json.dumps({"type": "button", "name": "save"}))
-                inp = await asyncio.to_thread(_poll_until, src, lambda i: i.seq == 7)
+                inp = await asyncio.to_thread(_poll_until, src, lambda i: "save" in i.events)
                 replies.append({"polled": inp})
             return replies
 

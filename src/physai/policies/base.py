@@ -396,11 +396,12 @@ class _ExportModule(nn.Module):
             k += 1
         batch["task_ids"] = rest[k] if self.text_input else self.task_ids.expand(state.shape[0], -1)
         k += self.text_input
-        if self.rtc:  # real-time chunking: the committed prefix and its weights (zeros: none)
+        rtc = self.rtc and len(rest) > k + 1  # called without them (eager checks): no committed prefix
+        if rtc:  # real-time chunking: the committed prefix and its weights (zeros: none)
             batch["rtc_prefix"], batch["rtc_weights"] = rest[k], rest[k + 1]
         nb = self.policy.prepare(batch, self.e)
         out = self.policy.action_normalizer(self.e).inverse(self.policy.sample(nb))
-        if self.rtc:  # the frozen prefix (weight 1) is the committed actions exactly
+        if rtc:  # the frozen prefix (weight 1) is the committed actions exactly
             out = torch.where(rest[k + 1][..., None] >= 1.0, rest[k], out)
         return out
 
